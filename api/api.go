@@ -1,0 +1,133 @@
+// Package api is Tabula's HTTP surface: the Rekor v1 REST API, the C2SP
+// tlog-tiles read API, and the health probes. Handlers are plain chi
+// handlers; openapi.yaml at the repository root is the contract for the JSON
+// API, and a test checks the router and the spec agree.
+//
+// Every error is a JSON {"code":…,"message":…} with a 4xx status for bad input
+// (never a 500), except the entry GETs' 404, which has an empty body as in
+// Rekor.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/types"
+)
+
+// DefaultMaxRequestBody is the largest request body accepted, in bytes.
+const DefaultMaxRequestBody = 4 << 20
+
+// Config configures the HTTP handler.
+type Config struct {
+	// Log is the log served. Required.
+	Log *log.Log
+	// Types are the entry kinds accepted for new entries. Required.
+	Types *types.Registry
+	// Storage is pinged by /readyz. Required.
+	Storage storage.Storage
+	// MaxRequestBody bounds request bodies; beyond it requests get 413.
+	MaxRequestBody int64
+	// Logger receives request errors; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives HTTP metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+}
+
+// Server serves the APIs.
+type Server struct {
+	log     *log.Log
+	types   *types.Registry
+	store   storage.Storage
+	maxBody int64
+	logger  *slog.Logger
+	metrics *httpMetrics
+}
+
+// New builds the HTTP handler.
+func New(cfg Config) http.Handler {
+	s := &Server{
+		log:     cfg.Log,
+		types:   cfg.Types,
+		store:   cfg.Storage,
+		maxBody: cfg.MaxRequestBody,
+		logger:  cfg.Logger,
+		metrics: newHTTPMetrics(cfg.Registerer),
+	}
+	if s.maxBody <= 0 {
+		s.maxBody = DefaultMaxRequestBody
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	return s.routes()
+}
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.StripSlashes) // older sigstore-python sends trailing slashes
+	r.Use(s.instrument)
+	r.Use(s.recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "path "+r.URL.Path+" was not found")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
+	})
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/log/entries", s.createLogEntry)
+		r.Get("/log/entries", s.getLogEntryByIndex)
+		r.Get("/log/entries/{entryUUID}", s.getLogEntryByUUID)
+		r.Get("/log", s.getLogInfo)
+		r.Get("/log/publicKey", s.getPublicKey)
+		r.Get("/log/proof", s.getLogProof)
+	})
+
+	r.Get("/checkpoint", s.getCheckpoint)
+	r.Get("/tile/*", s.getTile)
+
+	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	r.Get("/readyz", s.readyz)
+	r.Get("/ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("."))
+	})
+	return r
+}
+
+// readyz reports whether the database answers: a load balancer should stop
+// sending traffic to a replica that cannot reach it.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := contextWithTimeout(r, 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.store.Ping(ctx); err != nil {
+		s.logger.Warn("not ready", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("database unreachable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// Routes lists the method and pattern of every route, for the test that
+// checks the router against openapi.yaml.
+func Routes(h http.Handler) ([][2]string, error) {
+	var out [][2]string
+	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out = append(out, [2]string{method, route})
+		return nil
+	})
+	return out, err
+}

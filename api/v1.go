@@ -1,0 +1,351 @@
+package api
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/types"
+)
+
+const entriesPath = "/api/v1/log/entries/"
+
+// entryID is Rekor's EntryID: the tree ID as 16 zero-padded hex digits
+// followed by the 64-hex leaf hash.
+func (s *Server) entryID(leafHash merkle.Hash) string {
+	return fmt.Sprintf("%016x%x", uint64(s.log.TreeID()), leafHash[:])
+}
+
+// readBody reads a request body within the limit, answering 413 beyond it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", s.maxBody))
+			return nil, false
+		}
+		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		return nil, false
+	}
+	return body, true
+}
+
+// canonicalizeError answers for a proposed entry the types refused.
+func canonicalizeError(w http.ResponseWriter, err error) {
+	var invalid *types.InvalidError
+	switch {
+	case errors.Is(err, types.ErrUnknownKind):
+		writeError(w, http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), types.ErrUnknownKind.Error()+": "))
+	case errors.As(err, &invalid):
+		writeError(w, http.StatusBadRequest, "error processing entry: "+invalid.Error())
+	default:
+		writeError(w, http.StatusBadRequest, "error processing entry: "+err.Error())
+	}
+}
+
+// createLogEntry is POST /api/v1/log/entries.
+func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
+	body, ok := s.readBody(w, r)
+	if !ok {
+		return
+	}
+	can, err := s.types.Canonicalize(r.Context(), body)
+	if err != nil {
+		canonicalizeError(w, err)
+		return
+	}
+	res, err := s.log.Add(r.Context(), log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
+	var dup *log.DuplicateError
+	switch {
+	case err == nil:
+	case errors.As(err, &dup):
+		id := s.entryID(dup.LeafHash)
+		w.Header().Set("Location", entriesPath+id)
+		writeError(w, http.StatusConflict, "an equivalent entry already exists in the transparency log with UUID "+id)
+		return
+	default:
+		s.unavailable(w, r, err)
+		return
+	}
+	entry, err := s.logEntry(r.Context(), res.Entry, res.Head)
+	if err != nil {
+		// The entry is committed; only building the proof failed. A retry
+		// gets 409 and the entry's location.
+		s.unavailable(w, r, err)
+		return
+	}
+	id := s.entryID(res.Entry.LeafHash)
+	w.Header().Set("ETag", id)
+	w.Header().Set("Location", entriesPath+id)
+	writeJSON(w, http.StatusCreated, models.LogEntry{id: entry})
+}
+
+// unavailable answers for a failure of the log or its database: 503 with
+// Retry-After, since such failures (pushback, an outage) pass.
+func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, log.ErrPushback):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "too many pending entries; retry later")
+	case errors.Is(err, log.ErrClosed):
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "the server is shutting down; retry later")
+	case r.Context().Err() != nil:
+		// The client is gone; nothing it could read.
+		writeError(w, 499, "client disconnected during request")
+	default:
+		s.logger.Error("request failed", "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the transparency log is unavailable; retry later")
+	}
+}
+
+// logEntry builds the LogEntryAnon of e with an inclusion proof against head
+// (which must cover e).
+func (s *Server) logEntry(ctx context.Context, e storage.Entry, head storage.TreeState) (models.LogEntryAnon, error) {
+	proof, err := s.log.InclusionProof(ctx, e.Index, head.Size)
+	if err != nil {
+		return models.LogEntryAnon{}, fmt.Errorf("building inclusion proof: %w", err)
+	}
+	hashes := make([]string, len(proof))
+	for i, h := range proof {
+		hashes[i] = hex.EncodeToString(h[:])
+	}
+	logID := s.log.LogID()
+	out := models.LogEntryAnon{
+		Body:           e.Body,
+		IntegratedTime: e.IntegratedTime,
+		LogID:          hex.EncodeToString(logID[:]),
+		LogIndex:       int64(e.Index),
+		Verification: &models.Verification{
+			InclusionProof: &models.InclusionProof{
+				Checkpoint: string(head.Checkpoint),
+				Hashes:     hashes,
+				LogIndex:   int64(e.Index),
+				RootHash:   hex.EncodeToString(head.Root[:]),
+				TreeSize:   int64(head.Size),
+			},
+			SignedEntryTimestamp: e.SET,
+		},
+	}
+	if len(e.Attestation) > 0 {
+		out.Attestation = &models.LogEntryAttestation{Data: e.Attestation}
+	}
+	return out, nil
+}
+
+// writeEntry answers a GET with one stored entry and a fresh proof.
+func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e storage.Entry) {
+	head, err := s.log.HeadCovering(r.Context(), e.Index)
+	if err == nil {
+		var entry models.LogEntryAnon
+		if entry, err = s.logEntry(r.Context(), e, head); err == nil {
+			writeJSON(w, http.StatusOK, models.LogEntry{s.entryID(e.LeafHash): entry})
+			return
+		}
+	}
+	s.unavailable(w, r, err)
+}
+
+// notFound is the entry GETs' 404: no body, as in Rekor.
+func notFound(w http.ResponseWriter) { w.WriteHeader(http.StatusNotFound) }
+
+// getLogEntryByIndex is GET /api/v1/log/entries?logIndex=N.
+func (s *Server) getLogEntryByIndex(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("logIndex")
+	if q == "" {
+		writeError(w, http.StatusUnprocessableEntity, "logIndex in query is required")
+		return
+	}
+	idx, err := strconv.ParseInt(q, 10, 64)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("logIndex in query must be of type int64: %q", q))
+		return
+	}
+	if idx < 0 {
+		writeError(w, http.StatusUnprocessableEntity, "logIndex in query should be greater than or equal to 0")
+		return
+	}
+	e, err := s.log.Entry(r.Context(), uint64(idx))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		notFound(w)
+	case err != nil:
+		s.unavailable(w, r, err)
+	default:
+		s.writeEntry(w, r, e)
+	}
+}
+
+// parseEntryID accepts a 64-hex UUID or an 80-hex EntryID; the latter's tree
+// ID must be this log's (ok=false otherwise: not found).
+func (s *Server) parseEntryID(id string) (h merkle.Hash, ours bool, err error) {
+	var uuid string
+	switch len(id) {
+	case 64:
+		uuid, ours = id, true
+	case 80:
+		tree, err := strconv.ParseUint(id[:16], 16, 64)
+		if err != nil {
+			return h, false, fmt.Errorf("invalid entryID %s", id)
+		}
+		uuid, ours = id[16:], tree == uint64(s.log.TreeID())
+	default:
+		return h, false, fmt.Errorf("invalid entryID %s", id)
+	}
+	b, err := hex.DecodeString(uuid)
+	if err != nil {
+		return h, false, fmt.Errorf("invalid uuid %s", uuid)
+	}
+	copy(h[:], b)
+	return h, ours, nil
+}
+
+// getLogEntryByUUID is GET /api/v1/log/entries/{entryUUID}.
+func (s *Server) getLogEntryByUUID(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "entryUUID")
+	h, ours, err := s.parseEntryID(id)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if !ours {
+		notFound(w)
+		return
+	}
+	e, err := s.log.EntryByLeafHash(r.Context(), h)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		notFound(w)
+	case err != nil:
+		s.unavailable(w, r, err)
+	default:
+		s.writeEntry(w, r, e)
+	}
+}
+
+// getLogInfo is GET /api/v1/log.
+func (s *Server) getLogInfo(w http.ResponseWriter, r *http.Request) {
+	head, err := s.log.Head(r.Context())
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-cache")
+	writeJSON(w, http.StatusOK, models.LogInfo{
+		RootHash:       hex.EncodeToString(head.Root[:]),
+		SignedTreeHead: string(head.Checkpoint),
+		TreeID:         strconv.FormatInt(head.TreeID, 10),
+		TreeSize:       int64(head.Size),
+	})
+}
+
+// checkTreeID validates an optional treeID query parameter: only this log's
+// tree is served.
+func (s *Server) checkTreeID(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query().Get("treeID")
+	if q == "" {
+		return true
+	}
+	if id, err := strconv.ParseInt(q, 10, 64); err != nil || id != s.log.TreeID() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown treeID %q", q))
+		return false
+	}
+	return true
+}
+
+// getPublicKey is GET /api/v1/log/publicKey.
+func (s *Server) getPublicKey(w http.ResponseWriter, r *http.Request) {
+	if !s.checkTreeID(w, r) {
+		return
+	}
+	pem, err := signer.PublicKeyPEM(s.log.Signer().Public())
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, _ = w.Write(pem)
+}
+
+// sizeParam parses a tree-size query parameter (≥ 1); def applies when absent.
+func sizeParam(r *http.Request, name string, def int64) (uint64, error) {
+	q := r.URL.Query().Get(name)
+	if q == "" {
+		if def == 0 {
+			return 0, fmt.Errorf("%s in query is required", name)
+		}
+		return uint64(def), nil
+	}
+	v, err := strconv.ParseInt(q, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s in query must be of type int64: %q", name, q)
+	}
+	if v < 1 {
+		return 0, fmt.Errorf("%s in query should be greater than or equal to 1", name)
+	}
+	return uint64(v), nil
+}
+
+// getLogProof is GET /api/v1/log/proof?firstSize=&lastSize=.
+func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
+	if !s.checkTreeID(w, r) {
+		return
+	}
+	first, err := sizeParam(r, "firstSize", 1)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	last, err := sizeParam(r, "lastSize", 0)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if first > last {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("firstSize(%d) must be less than lastSize(%d)", first, last))
+		return
+	}
+	head, err := s.log.Head(r.Context())
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	if last > head.Size {
+		if head, err = s.log.HeadCovering(r.Context(), last-1); errors.Is(err, log.ErrOutOfRange) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("the tree size requested(%d) was greater than what is currently observable(%d)", last, head.Size))
+			return
+		} else if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+	}
+	proof, err := s.log.ConsistencyProof(r.Context(), first, last)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	root, err := s.log.RootHash(r.Context(), last)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	hashes := make([]string, len(proof))
+	for i, h := range proof {
+		hashes[i] = hex.EncodeToString(h[:])
+	}
+	writeJSON(w, http.StatusOK, models.ConsistencyProof{Hashes: hashes, RootHash: hex.EncodeToString(root[:])})
+}

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/postgres"
+	"github.com/tabularium/tabula/storage/sqlite"
+	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/hashedrekord"
+)
+
+// serveConfig is everything `tabula serve` takes; each field is a flag with a
+// TABULA_* environment equivalent.
+type serveConfig struct {
+	// Listen is the API address (Rekor's port by default).
+	Listen string
+	// MetricsListen is the Prometheus /metrics address, kept off the API port.
+	MetricsListen string
+	// DataDir holds the embedded database and the generated key.
+	DataDir string
+	// DatabaseURL selects PostgreSQL; empty means embedded SQLite in DataDir.
+	DatabaseURL string
+	// Key is the private key PEM; empty means DataDir's own, created on first start.
+	Key string
+	// Hostname is the checkpoint origin's host part and signature key name.
+	Hostname string
+	// BatchMaxSize, BatchMaxAge: see log.DefaultBatchMaxSize, log.DefaultBatchMaxAge.
+	BatchMaxSize int
+	BatchMaxAge  time.Duration
+	// MaxRequestBody bounds request bodies (bytes).
+	MaxRequestBody int64
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+}
+
+func serveFlags(fs *flag.FlagSet) *serveConfig {
+	c := &serveConfig{}
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:3000", "API listen address")
+	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:2112", "Prometheus /metrics listen address (empty: off)")
+	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
+	fs.StringVar(&c.Key, "key", "", "log private key (PEM); empty: <data-dir>/log-key.pem, created on first start")
+	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
+	fs.IntVar(&c.BatchMaxSize, "batch-max-size", log.DefaultBatchMaxSize, "most entries integrated in one transaction")
+	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
+	fs.Int64Var(&c.MaxRequestBody, "max-request-body", api.DefaultMaxRequestBody, "largest request body in bytes (larger: 413)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return c
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := serveFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, c, logger, nil)
+}
+
+// serve runs the server until ctx ends. If ready is not nil it receives the
+// API's address once the server accepts connections (for tests).
+func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<- string) error {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	store, engine, err := openStorage(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	sgn, keyPath, err := loadKey(c, logger)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	lg, err := log.Open(ctx, log.Config{
+		Storage:      store,
+		Signer:       sgn,
+		Hostname:     c.Hostname,
+		BatchMaxSize: c.BatchMaxSize,
+		BatchMaxAge:  c.BatchMaxAge,
+		Logger:       logger,
+		Registerer:   reg,
+	})
+	if err != nil {
+		return err
+	}
+	handler := api.New(api.Config{
+		Log:            lg,
+		Types:          types.NewRegistry(hashedrekord.New()),
+		Storage:        store,
+		MaxRequestBody: c.MaxRequestBody,
+		Logger:         logger,
+		Registerer:     reg,
+	})
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.Serve(ln) }()
+
+	var msrv *http.Server
+	if c.MetricsListen != "" {
+		mln, err := net.Listen("tcp", c.MetricsListen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		msrv = &http.Server{
+			Handler:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() { errc <- msrv.Serve(mln) }()
+	}
+
+	head, _ := lg.Head(ctx)
+	logger.Info("tabula serving",
+		"url", "http://"+ln.Addr().String(),
+		"origin", lg.Origin(),
+		"engine", engine,
+		"publicKey", keyPath,
+		"treeSize", head.Size,
+		"metrics", c.MetricsListen)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("server failed", "err", err)
+		}
+	}
+
+	// Stop accepting, let in-flight requests (and so the batch in flight)
+	// finish, then stop the integrator and close the database.
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown", "err", err)
+	}
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx)
+	}
+	if err := lg.Close(sctx); err != nil {
+		logger.Warn("closing log", "err", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func openStorage(ctx context.Context, c *serveConfig) (storage.Storage, string, error) {
+	if c.DatabaseURL != "" {
+		s, err := postgres.Open(ctx, c.DatabaseURL)
+		if err != nil {
+			return nil, "", err
+		}
+		return s, "postgres", nil
+	}
+	path := filepath.Join(c.DataDir, "tabula.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, "sqlite (" + path + ")", nil
+}
+
+// loadKey loads --key, or the data directory's key, creating that one on
+// first start. It returns the signer and the public key's path.
+func loadKey(c *serveConfig, logger *slog.Logger) (*signer.Local, string, error) {
+	if c.Key != "" {
+		s, err := signer.LoadFile(c.Key)
+		return s, publicKeyPath(c.Key) + " (or GET /api/v1/log/publicKey)", err
+	}
+	priv := filepath.Join(c.DataDir, "log-key.pem")
+	pub := publicKeyPath(priv)
+	s, created, err := signer.LoadOrCreate(priv, pub)
+	if err != nil {
+		return nil, "", err
+	}
+	if created {
+		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
+	}
+	return s, pub, nil
+}
+
+// publicKeyPath is where keygen puts the public key of a private key file.
+func publicKeyPath(priv string) string {
+	return strings.TrimSuffix(priv, ".pem") + ".pub.pem"
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &serveConfig{}
+	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory of the embedded database")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty: the embedded database")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return err
+	}
+	s, engine, err := openStorage(ctx, c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrations applied (%s)\n", engine)
+	return s.Close()
+}

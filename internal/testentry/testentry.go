@@ -1,0 +1,201 @@
+// Package testentry makes valid proposed log entries for tests and load tools.
+//
+// A Signer holds a private key and the PEM that goes into an entry's
+// publicKey.content: a PUBLIC KEY (NewSigner), or a short-lived certificate
+// issued the way Fulcio issues them by a throwaway CA made for that signer
+// (NewCertSigner). HashedRekord returns the JSON of a proposed hashedrekord
+// 0.0.1 entry whose signature verifies, ready to POST to /api/v1/log/entries.
+//
+// The package does not depend on package testing: it is used by non-test code.
+// Keys and CAs are freshly generated and never persisted; nothing here is fit
+// for real signing.
+package testentry
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+)
+
+// OIDCIssuer is the issuer NewCertSigner writes into its certificates.
+const OIDCIssuer = "https://oidc.testentry.invalid"
+
+// Fulcio's OIDC issuer extensions (deprecated raw form and DER UTF8String form).
+var (
+	oidIssuer   = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
+	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+)
+
+// Signer signs artifacts into proposed entries. It is safe for concurrent use.
+type Signer struct {
+	key     crypto.Signer
+	hash    crypto.Hash
+	hashAlg string // "sha256", "sha384" or "sha512"
+	pemText []byte // publicKey.content: key or certificate PEM
+}
+
+// NewSigner returns a signer with a fresh ECDSA P-256 key whose entries carry
+// the PUBLIC KEY PEM.
+func NewSigner() (*Signer, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		return nil, err
+	}
+	return NewSignerFromKey(k, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// NewCertSigner returns a signer with a fresh ECDSA P-256 key and a
+// Fulcio-style certificate for it, issued by a throwaway ECDSA P-384 CA: valid
+// for ten minutes from one minute ago, the given email as its only SAN,
+// code-signing extended key usage, and the OIDC issuer extensions
+// 1.3.6.1.4.1.57264.1.1 and .1.8 set to OIDCIssuer. Entries carry the leaf
+// certificate's PEM only, as cosign and sigstore-go send it.
+func NewCertSigner(email string) (*Signer, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{Organization: []string{"testentry"}, CommonName: "testentry throwaway CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            1,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("creating CA certificate: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, err
+	}
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	issuerV2, err := asn1.MarshalWithParams(OIDCIssuer, "utf8")
+	if err != nil {
+		return nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 159))
+	if err != nil {
+		return nil, err
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber:   serial,
+		NotBefore:      now.Add(-time.Minute),
+		NotAfter:       now.Add(9 * time.Minute),
+		KeyUsage:       x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		EmailAddresses: []string{email},
+		ExtraExtensions: []pkix.Extension{
+			{Id: oidIssuer, Value: []byte(OIDCIssuer)},
+			{Id: oidIssuerV2, Value: issuerV2},
+		},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, key.Public(), caKey)
+	if err != nil {
+		return nil, fmt.Errorf("creating leaf certificate: %w", err)
+	}
+	return NewSignerFromKey(key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}))
+}
+
+// NewSignerFromKey returns a signer for key whose entries carry publicKeyPEM
+// (a PUBLIC KEY, CERTIFICATE or chain PEM for key) verbatim. The artifact hash
+// is the one Rekor's default algorithm policy pairs with the key: SHA-384 for
+// ECDSA P-384, SHA-512 for P-521 and Ed25519 (signed as Ed25519ph), SHA-256
+// otherwise.
+func NewSignerFromKey(key crypto.Signer, publicKeyPEM []byte) (*Signer, error) {
+	if key == nil {
+		return nil, errors.New("testentry: nil key")
+	}
+	s := &Signer{key: key, hash: crypto.SHA256, hashAlg: "sha256", pemText: append([]byte(nil), publicKeyPEM...)}
+	switch k := key.Public().(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P384():
+			s.hash, s.hashAlg = crypto.SHA384, "sha384"
+		case elliptic.P521():
+			s.hash, s.hashAlg = crypto.SHA512, "sha512"
+		}
+	case ed25519.PublicKey:
+		s.hash, s.hashAlg = crypto.SHA512, "sha512"
+	case *rsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("testentry: unsupported key type %T", k)
+	}
+	return s, nil
+}
+
+// PublicKeyPEM is what the signer's entries carry in publicKey.content.
+func (s *Signer) PublicKeyPEM() []byte { return append([]byte(nil), s.pemText...) }
+
+// SignDigest signs a digest made with the signer's hash (see NewSignerFromKey):
+// ASN.1 ECDSA, RSA PKCS #1 v1.5, or Ed25519ph.
+func (s *Signer) SignDigest(digest []byte) ([]byte, error) {
+	var opts crypto.SignerOpts = s.hash
+	if _, ok := s.key.(ed25519.PrivateKey); ok {
+		opts = &ed25519.Options{Hash: crypto.SHA512}
+	}
+	return s.key.Sign(rand.Reader, digest, opts)
+}
+
+// HashedRekord returns the JSON of a proposed hashedrekord 0.0.1 entry for
+// artifact: {"apiVersion","kind","spec":{"data":{"hash"},"signature":{...}}}.
+func (s *Signer) HashedRekord(artifact []byte) ([]byte, error) {
+	h := s.hash.New()
+	h.Write(artifact)
+	digest := h.Sum(nil)
+	sig, err := s.SignDigest(digest)
+	if err != nil {
+		return nil, fmt.Errorf("testentry: signing: %w", err)
+	}
+	type hash struct {
+		Algorithm string `json:"algorithm"`
+		Value     string `json:"value"`
+	}
+	type publicKey struct {
+		Content []byte `json:"content"`
+	}
+	type signature struct {
+		Content   []byte    `json:"content"`
+		PublicKey publicKey `json:"publicKey"`
+	}
+	type spec struct {
+		Data struct {
+			Hash hash `json:"hash"`
+		} `json:"data"`
+		Signature signature `json:"signature"`
+	}
+	var sp spec
+	sp.Data.Hash = hash{Algorithm: s.hashAlg, Value: hex.EncodeToString(digest)}
+	sp.Signature = signature{Content: sig, PublicKey: publicKey{Content: s.pemText}}
+	return json.Marshal(struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Spec       spec   `json:"spec"`
+	}{"0.0.1", "hashedrekord", sp})
+}

@@ -1,0 +1,268 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/storage"
+)
+
+// Leaf is a canonical entry to append.
+type Leaf struct {
+	// Body is the canonical entry: the leaf value.
+	Body []byte
+	// SearchKeys are indexed with the entry, in the same transaction.
+	SearchKeys []string
+	// Attestation is optional data stored beside the entry.
+	Attestation []byte
+}
+
+// Result is what Add returns for an integrated leaf.
+type Result struct {
+	// Entry is the stored entry: index, integrated time, SET.
+	Entry storage.Entry
+	// Head is the tree state committed with the entry's batch; its checkpoint
+	// covers the entry.
+	Head storage.TreeState
+}
+
+type pending struct {
+	leaf Leaf
+	hash merkle.Hash
+	done chan outcome // buffered: the integrator never blocks on a waiter
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+// Add queues a leaf and waits until it is committed. It returns a
+// *DuplicateError if the leaf is already in the log, ErrPushback when the
+// queue is full, and ErrClosed after Close. If ctx ends first, Add returns
+// ctx's error; the leaf may still be integrated later.
+func (l *Log) Add(ctx context.Context, leaf Leaf) (Result, error) {
+	p := &pending{leaf: leaf, hash: merkle.LeafHash(leaf.Body), done: make(chan outcome, 1)}
+	l.qMu.Lock()
+	switch {
+	case l.closed:
+		l.qMu.Unlock()
+		return Result{}, ErrClosed
+	case len(l.queue) >= l.cfg.MaxPending:
+		l.qMu.Unlock()
+		return Result{}, ErrPushback
+	}
+	l.queue = append(l.queue, p)
+	l.metrics.pending.Set(float64(len(l.queue)))
+	l.qMu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case o := <-p.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// Close stops accepting leaves, integrates those already queued, and stops
+// the integrator. It returns early with ctx's error if ctx ends first.
+func (l *Log) Close(ctx context.Context) error {
+	l.qMu.Lock()
+	already := l.closed
+	l.closed = true
+	l.qMu.Unlock()
+	if !already {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case <-l.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// integrator is the one goroutine that integrates batches, one at a time.
+func (l *Log) integrator() {
+	defer close(l.stopped)
+	for {
+		batch, closed := l.nextBatch()
+		if len(batch) > 0 {
+			l.integrate(batch)
+			continue
+		}
+		if closed {
+			return
+		}
+		<-l.wake
+	}
+}
+
+// nextBatch takes up to BatchMaxSize leaves off the queue. With a BatchMaxAge,
+// it first waits (up to that age) for the batch to fill.
+func (l *Log) nextBatch() ([]*pending, bool) {
+	if age := l.cfg.BatchMaxAge; age > 0 {
+		timer := time.NewTimer(age)
+		defer timer.Stop()
+	wait:
+		for {
+			l.qMu.Lock()
+			n, closed := len(l.queue), l.closed
+			l.qMu.Unlock()
+			if n == 0 || n >= l.cfg.BatchMaxSize || closed {
+				break
+			}
+			select {
+			case <-l.wake:
+			case <-timer.C:
+				break wait
+			}
+		}
+	}
+	l.qMu.Lock()
+	defer l.qMu.Unlock()
+	n := min(len(l.queue), l.cfg.BatchMaxSize)
+	batch := make([]*pending, n)
+	copy(batch, l.queue[:n])
+	rest := copy(l.queue, l.queue[n:])
+	clear(l.queue[rest:])
+	l.queue = l.queue[:rest]
+	l.metrics.pending.Set(float64(len(l.queue)))
+	return batch, l.closed
+}
+
+// integrate commits one batch and answers its waiters. A batch that loses the
+// compare-and-swap to another process is rebuilt on the new head and retried.
+func (l *Log) integrate(batch []*pending) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.IntegrationTimeout)
+	defer cancel()
+	for attempt := 1; ; attempt++ {
+		outs, err := l.integrateOnce(ctx, batch)
+		switch {
+		case err == nil:
+			l.metrics.integrations.WithLabelValues("ok").Inc()
+			l.metrics.integration.Observe(time.Since(start).Seconds())
+			for i, p := range batch {
+				p.done <- outs[i]
+			}
+			return
+		case errors.Is(err, storage.ErrStaleTree) && ctx.Err() == nil:
+			// Another process appended first: reload and rebuild.
+			l.metrics.integrations.WithLabelValues("stale").Inc()
+			l.invalidateHead()
+			continue
+		default:
+			l.metrics.integrations.WithLabelValues("error").Inc()
+			// The state of the store is unknown (it may even have committed):
+			// reload before the next batch. Nothing is acknowledged.
+			l.invalidateHead()
+			l.cfg.Logger.Error("integration failed", "err", err, "batch", len(batch), "attempts", attempt)
+			for _, p := range batch {
+				p.done <- outcome{err: fmt.Errorf("log: integrating: %w", err)}
+			}
+			return
+		}
+	}
+}
+
+// integrateOnce builds the batch on the current head and appends it.
+func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, error) {
+	head, edge, err := l.writeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hashes := make([]merkle.Hash, len(batch))
+	for i, p := range batch {
+		hashes[i] = p.hash
+	}
+	existing, err := l.store.LookupLeafHashes(ctx, hashes)
+	if err != nil {
+		return nil, fmt.Errorf("looking up duplicates: %w", err)
+	}
+
+	outs := make([]outcome, len(batch))
+	now := l.cfg.Now().Unix()
+	next := head.Size
+	seen := make(map[merkle.Hash]uint64, len(batch))
+	entries := make([]storage.Entry, 0, len(batch))
+	leaves := make([]merkle.Hash, 0, len(batch))
+	for i, p := range batch {
+		if idx, ok := existing[p.hash]; ok {
+			outs[i].err = &DuplicateError{LeafHash: p.hash, Index: idx}
+			continue
+		}
+		if idx, ok := seen[p.hash]; ok {
+			outs[i].err = &DuplicateError{LeafHash: p.hash, Index: idx}
+			continue
+		}
+		seen[p.hash] = next
+		set, err := l.signer.SignMessage(SETPayload(p.leaf.Body, now, l.logID, next))
+		if err != nil {
+			return nil, fmt.Errorf("signing entry timestamp: %w", err)
+		}
+		entries = append(entries, storage.Entry{
+			Index:          next,
+			LeafHash:       p.hash,
+			Body:           p.leaf.Body,
+			IntegratedTime: now,
+			SET:            set,
+			Attestation:    p.leaf.Attestation,
+			SearchKeys:     p.leaf.SearchKeys,
+		})
+		leaves = append(leaves, p.hash)
+		next++
+	}
+	if len(entries) == 0 {
+		return outs, nil
+	}
+
+	reader := l.appendReader(head.Size, edge)
+	tiles, root, err := merkle.Append(ctx, reader, head.Size, leaves)
+	if err != nil {
+		return nil, fmt.Errorf("extending tiles: %w", err)
+	}
+	cp, err := l.signCheckpoint(l.origin, next, root)
+	if err != nil {
+		return nil, err
+	}
+	stiles := make([]storage.Tile, len(tiles))
+	for i, t := range tiles {
+		stiles[i] = storage.Tile(t)
+	}
+	newHead := storage.TreeState{TreeID: l.treeID, Size: next, Root: root, Checkpoint: cp}
+	if err := l.store.Append(ctx, storage.AppendRequest{
+		OldSize: head.Size,
+		Entries: entries,
+		Tiles:   stiles,
+		State:   newHead,
+	}); err != nil {
+		if errors.Is(err, storage.ErrDuplicate) {
+			// A leaf appeared after our lookup: only another process can
+			// have written it, so our head is stale. Rebuild.
+			return nil, fmt.Errorf("%w: %w", storage.ErrStaleTree, err)
+		}
+		return nil, err
+	}
+
+	l.metrics.batchSize.Observe(float64(len(entries)))
+	l.metrics.treeSize.Set(float64(next))
+	l.setHead(newHead, tiles)
+	j := 0
+	for i := range outs {
+		if outs[i].err == nil {
+			outs[i].res = Result{Entry: entries[j], Head: newHead}
+			j++
+		}
+	}
+	return outs, nil
+}

@@ -1,0 +1,290 @@
+// Package log is the transparency log's own logic: it batches proposed leaves,
+// integrates each batch into the Merkle tree in one storage transaction,
+// signs checkpoints and signed entry timestamps, and answers reads (entries,
+// proofs, tiles) from storage through an in-memory cache of immutable tiles.
+//
+// The write path, top to bottom:
+//
+//	Add ─► queue (bounded; full → ErrPushback)
+//	    ─► integrator goroutine: take up to BatchMaxSize leaves
+//	    ─► integrate: drop duplicates · assign indexes · sign SETs · extend the
+//	       tiles · new root · sign checkpoint · storage.Append (CAS on size)
+//	    ─► every waiting Add returns its entry and the new head
+//
+// Promises: nothing is acknowledged (Add returns no error) before the batch is
+// committed; a leaf hash is never appended twice; every checkpoint this log
+// signs is consistent with every earlier one, also when several processes share
+// one database (the storage's compare-and-swap on the tree size serialises
+// them; a process that lost the race reloads and retries).
+package log
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
+)
+
+// Defaults for Config.
+const (
+	// DefaultBatchMaxSize is the most leaves integrated in one transaction.
+	DefaultBatchMaxSize = 1024
+	// DefaultBatchMaxAge is how long the integrator, when idle, waits for a
+	// batch to fill before it integrates what it has. Zero means group commit:
+	// a batch starts as soon as the previous one is committed, so a lone writer
+	// waits for one transaction and heavy load makes large batches.
+	DefaultBatchMaxAge = time.Duration(0)
+	// DefaultMaxPending is the most leaves waiting for integration; beyond it
+	// Add fails with ErrPushback.
+	DefaultMaxPending = 4 * DefaultBatchMaxSize
+	// DefaultTileCacheSize is how many full (immutable) tiles are cached: 8 KiB each.
+	DefaultTileCacheSize = 8192
+	// DefaultBundleCacheSize is how many full entry bundles are cached.
+	DefaultBundleCacheSize = 256
+	// DefaultHeadMaxAge bounds how stale the cached head may be before a read
+	// reloads it from storage (other processes may have grown the tree).
+	DefaultHeadMaxAge = 250 * time.Millisecond
+	// DefaultIntegrationTimeout bounds one integration transaction.
+	DefaultIntegrationTimeout = 30 * time.Second
+)
+
+// Errors callers branch on.
+var (
+	// ErrPushback: too many leaves are waiting; retry later (HTTP 503).
+	ErrPushback = errors.New("log: too many pending entries")
+	// ErrClosed: the log is shutting down.
+	ErrClosed = errors.New("log: closed")
+)
+
+// DuplicateError reports that a leaf is already in the log.
+type DuplicateError struct {
+	LeafHash merkle.Hash
+	Index    uint64
+}
+
+func (e *DuplicateError) Error() string {
+	return fmt.Sprintf("log: duplicate of entry %d", e.Index)
+}
+
+// Config configures a Log. Zero values take the defaults above.
+type Config struct {
+	// Storage holds the tree. Required.
+	Storage storage.Storage
+	// Signer signs checkpoints and SETs. Required.
+	Signer signer.Signer
+	// Hostname is the checkpoint origin's host part and the signature's key
+	// name: the origin is "<Hostname> - <treeID>", as in Rekor v1. Required.
+	Hostname string
+
+	BatchMaxSize       int
+	BatchMaxAge        time.Duration
+	MaxPending         int
+	TileCacheSize      int
+	BundleCacheSize    int
+	HeadMaxAge         time.Duration
+	IntegrationTimeout time.Duration
+
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Registerer receives the log's metrics; nil registers nowhere.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Storage == nil || c.Signer == nil {
+		return errors.New("log: Storage and Signer are required")
+	}
+	if c.Hostname == "" {
+		return errors.New("log: Hostname is required")
+	}
+	if c.BatchMaxSize <= 0 {
+		c.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if c.BatchMaxAge < 0 {
+		return errors.New("log: BatchMaxAge must not be negative")
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 4 * c.BatchMaxSize
+	}
+	if c.TileCacheSize <= 0 {
+		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.BundleCacheSize <= 0 {
+		c.BundleCacheSize = DefaultBundleCacheSize
+	}
+	if c.HeadMaxAge <= 0 {
+		c.HeadMaxAge = DefaultHeadMaxAge
+	}
+	if c.IntegrationTimeout <= 0 {
+		c.IntegrationTimeout = DefaultIntegrationTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Log is one transparency log.
+type Log struct {
+	cfg     Config
+	store   storage.Storage
+	signer  signer.Signer
+	logID   [32]byte
+	treeID  int64
+	origin  string
+	metrics *metrics
+
+	tiles   *lru.Cache[tileKey, []byte]
+	bundles *lru.Cache[uint64, []byte]
+
+	headMu     sync.Mutex
+	head       storage.TreeState
+	headLoaded time.Time
+	headValid  bool
+	// edge holds the right-edge tiles written by this process's last
+	// integration, valid for the tree of head.Size while headValid.
+	edge map[tileKey][]byte
+
+	// The queue of leaves waiting for integration.
+	qMu     sync.Mutex
+	queue   []*pending
+	closed  bool
+	wake    chan struct{}
+	stopped chan struct{}
+}
+
+type tileKey struct {
+	level uint8
+	index uint64
+}
+
+// Open loads the log from storage, creating an empty tree with a fresh random
+// tree ID on first use, checks that the stored checkpoint was signed by this
+// key for this origin and that the stored tiles reproduce its root, and
+// starts the integrator.
+func Open(ctx context.Context, cfg Config) (*Log, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	tiles, err := lru.New[tileKey, []byte](cfg.TileCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	bundles, err := lru.New[uint64, []byte](cfg.BundleCacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	l := &Log{
+		cfg:     cfg,
+		store:   cfg.Storage,
+		signer:  cfg.Signer,
+		logID:   cfg.Signer.LogID(),
+		metrics: newMetrics(cfg.Registerer),
+		tiles:   tiles,
+		bundles: bundles,
+		wake:    make(chan struct{}, 1),
+		stopped: make(chan struct{}),
+	}
+	head, err := l.store.LatestTreeState(ctx)
+	if errors.Is(err, storage.ErrNotFound) {
+		head, err = l.create(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("log: loading tree state: %w", err)
+	}
+	l.treeID = head.TreeID
+	l.origin = Origin(cfg.Hostname, head.TreeID)
+	if err := l.checkHead(ctx, head); err != nil {
+		return nil, err
+	}
+	l.setHead(head, nil)
+	l.metrics.treeSize.Set(float64(head.Size))
+	go l.integrator()
+	return l, nil
+}
+
+// create stores a new empty tree; if another process won the race it loads theirs.
+func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return storage.TreeState{}, err
+	}
+	treeID := int64(binary.BigEndian.Uint64(b[:]) >> 1)
+	if treeID == 0 {
+		treeID = 1
+	}
+	root := sha256.Sum256(nil)
+	cp, err := l.signCheckpoint(Origin(l.cfg.Hostname, treeID), 0, root)
+	if err != nil {
+		return storage.TreeState{}, err
+	}
+	st := storage.TreeState{TreeID: treeID, Size: 0, Root: root, Checkpoint: cp}
+	err = l.store.CreateTree(ctx, st)
+	if errors.Is(err, storage.ErrTreeExists) {
+		return l.store.LatestTreeState(ctx)
+	}
+	if err != nil {
+		return storage.TreeState{}, err
+	}
+	l.cfg.Logger.Info("created new log", "treeID", treeID)
+	return st, nil
+}
+
+// checkHead refuses a stored state this process must not continue: a
+// checkpoint signed by another key or for another origin, or tiles that do not
+// reproduce the stored root.
+func (l *Log) checkHead(ctx context.Context, head storage.TreeState) error {
+	cp, err := ParseCheckpoint(head.Checkpoint, l.origin, l.cfg.Hostname, l.signer.Public())
+	if err != nil {
+		return fmt.Errorf("log: the stored checkpoint does not verify with the configured key and origin %q "+
+			"(was the key or --hostname changed?): %w", l.origin, err)
+	}
+	if cp.Size != head.Size || cp.Root != head.Root {
+		return fmt.Errorf("log: the stored checkpoint (size %d) disagrees with the stored tree state (size %d)", cp.Size, head.Size)
+	}
+	root, err := merkle.RootHash(ctx, l.tileReader(), head.Size)
+	if err != nil {
+		return fmt.Errorf("log: recomputing the root from the stored tiles: %w", err)
+	}
+	if root != head.Root {
+		return fmt.Errorf("log: the stored tiles give root %x at size %d, but the tree state says %x", root, head.Size, head.Root)
+	}
+	return nil
+}
+
+// Origin is the Rekor v1 checkpoint origin "<hostname> - <treeID>".
+func Origin(hostname string, treeID int64) string {
+	return fmt.Sprintf("%s - %d", hostname, treeID)
+}
+
+// TreeID is the log's tree ID.
+func (l *Log) TreeID() int64 { return l.treeID }
+
+// Origin is the log's checkpoint origin.
+func (l *Log) Origin() string { return l.origin }
+
+// LogID is SHA-256 of the log's DER public key.
+func (l *Log) LogID() [32]byte { return l.logID }
+
+// Signer is the log's signer.
+func (l *Log) Signer() signer.Signer { return l.signer }
+
+// Hostname is the checkpoint key name.
+func (l *Log) Hostname() string { return l.cfg.Hostname }

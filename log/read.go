@@ -1,0 +1,265 @@
+package log
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/storage"
+)
+
+// ErrOutOfRange: a tile, bundle, entry or proof asks for more than the tree has.
+var ErrOutOfRange = errors.New("log: beyond the current tree")
+
+// Head returns the latest tree state, reloading it from storage when the
+// cached one is older than HeadMaxAge (other processes may have grown the tree).
+func (l *Log) Head(ctx context.Context) (storage.TreeState, error) {
+	l.headMu.Lock()
+	head, fresh := l.head, l.headValid && time.Since(l.headLoaded) < l.cfg.HeadMaxAge
+	l.headMu.Unlock()
+	if fresh {
+		return head, nil
+	}
+	return l.reloadHead(ctx)
+}
+
+// HeadCovering returns a head whose tree includes index, reloading once if the
+// cached head is too small. It fails with ErrOutOfRange if the tree is smaller.
+func (l *Log) HeadCovering(ctx context.Context, index uint64) (storage.TreeState, error) {
+	head, err := l.Head(ctx)
+	if err != nil {
+		return head, err
+	}
+	if index < head.Size {
+		return head, nil
+	}
+	head, err = l.reloadHead(ctx)
+	if err != nil {
+		return head, err
+	}
+	if index >= head.Size {
+		return head, ErrOutOfRange
+	}
+	return head, nil
+}
+
+func (l *Log) reloadHead(ctx context.Context) (storage.TreeState, error) {
+	head, err := l.store.LatestTreeState(ctx)
+	if err != nil {
+		return storage.TreeState{}, fmt.Errorf("log: reading tree state: %w", err)
+	}
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	if head.Size >= l.head.Size || !l.headValid {
+		if head.Size != l.head.Size {
+			l.edge = nil
+		}
+		l.head = head
+	}
+	l.headValid = true
+	l.headLoaded = time.Now()
+	l.metrics.treeSize.Set(float64(l.head.Size))
+	return l.head, nil
+}
+
+// setHead records a head this process just committed, with the tiles it wrote.
+func (l *Log) setHead(head storage.TreeState, written []merkle.Tile) {
+	edge := make(map[tileKey][]byte, len(written))
+	for _, t := range written {
+		k := tileKey{t.Level, t.Index}
+		if len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
+			l.tiles.Add(k, t.Hashes)
+		} else {
+			edge[k] = t.Hashes
+		}
+	}
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	if l.headValid && l.edge != nil && head.Size > l.head.Size {
+		// Keep the partial tiles the batch did not touch.
+		for k, v := range l.edge {
+			if _, ok := edge[k]; !ok && k.index == head.Size>>(merkle.TileHeight*(uint(k.level)+1)) {
+				edge[k] = v
+			}
+		}
+	}
+	l.head = head
+	l.edge = edge
+	l.headValid = true
+	l.headLoaded = time.Now()
+}
+
+func (l *Log) invalidateHead() {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	l.headValid = false
+	l.edge = nil
+}
+
+// writeHead returns the head to build the next batch on, with the partial
+// tiles this process knows for it (nil if it must read them from storage).
+func (l *Log) writeHead(ctx context.Context) (storage.TreeState, map[tileKey][]byte, error) {
+	l.headMu.Lock()
+	head, valid, edge := l.head, l.headValid, maps.Clone(l.edge)
+	l.headMu.Unlock()
+	if valid {
+		return head, edge, nil
+	}
+	head, err := l.reloadHead(ctx)
+	return head, nil, err
+}
+
+// tileReader reads tiles through the cache of full tiles.
+func (l *Log) tileReader() merkle.TileReader {
+	return merkle.TileReaderFunc(l.readTile)
+}
+
+func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	k := tileKey{level, index}
+	if t, ok := l.tiles.Get(k); ok {
+		return t, nil
+	}
+	t, err := l.store.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(t) == merkle.TileWidth*merkle.HashSize {
+		l.tiles.Add(k, t)
+	}
+	return t, nil
+}
+
+// appendReader reads the tiles of the tree of size: the right-edge tiles from
+// edge when known, else from storage, cut to the width size implies (a tile
+// read from storage may already have grown past size).
+func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileReader {
+	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		rightEdge := index == size>>(merkle.TileHeight*(uint(level)+1))
+		if rightEdge {
+			if t, ok := edge[tileKey{level, index}]; ok {
+				return t[:len(t):len(t)], nil
+			}
+		}
+		t, err := l.readTile(ctx, level, index)
+		if err != nil {
+			return nil, err
+		}
+		if rightEdge {
+			if w := merkle.PartialWidth(level, size) * merkle.HashSize; len(t) > w {
+				t = t[:w]
+			}
+		}
+		// Clip capacity: the appender must copy, never write into a cached tile.
+		return t[:len(t):len(t)], nil
+	})
+}
+
+// Entry returns the entry at index, or ErrOutOfRange / storage.ErrNotFound.
+func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
+	es, err := l.store.ReadEntries(ctx, index, index+1)
+	if err != nil {
+		return storage.Entry{}, fmt.Errorf("log: reading entry %d: %w", index, err)
+	}
+	if len(es) == 0 {
+		return storage.Entry{}, fmt.Errorf("log: entry %d: %w", index, storage.ErrNotFound)
+	}
+	return es[0], nil
+}
+
+// EntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
+func (l *Log) EntryByLeafHash(ctx context.Context, h merkle.Hash) (storage.Entry, error) {
+	e, err := l.store.ReadEntryByLeafHash(ctx, h)
+	if err != nil {
+		return storage.Entry{}, fmt.Errorf("log: reading entry by leaf hash: %w", err)
+	}
+	return e, nil
+}
+
+// Search returns the indexes of entries indexed under key.
+func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
+	return l.store.Search(ctx, key)
+}
+
+// InclusionProof proves entry index is in the tree of size (≤ the head size).
+func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([]merkle.Hash, error) {
+	return merkle.InclusionProof(ctx, l.tileReader(), index, size)
+}
+
+// ConsistencyProof proves the tree of size1 is a prefix of the tree of size2.
+func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([]merkle.Hash, error) {
+	return merkle.ConsistencyProof(ctx, l.tileReader(), size1, size2)
+}
+
+// RootHash is the root of the tree of size (≤ the head size).
+func (l *Log) RootHash(ctx context.Context, size uint64) (merkle.Hash, error) {
+	return merkle.RootHash(ctx, l.tileReader(), size)
+}
+
+// servable reports whether the first width nodes of tile (level, index)
+// exist in the tree of size: whether it may be served.
+func servable(level uint8, index uint64, width int, size uint64) bool {
+	nodes := size >> (merkle.TileHeight * uint(level))
+	if level >= 8 || index > (^uint64(0)-uint64(width))/merkle.TileWidth {
+		return false
+	}
+	return index*merkle.TileWidth+uint64(width) <= nodes
+}
+
+// Tile returns the first width hashes of tile (level, index), which must be
+// covered by the current tree.
+func (l *Log) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	head, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !servable(level, index, width, head.Size) {
+		return nil, ErrOutOfRange
+	}
+	t, err := l.readTile(ctx, level, index)
+	if err != nil {
+		return nil, fmt.Errorf("log: reading tile %d/%d: %w", level, index, err)
+	}
+	if len(t) < width*merkle.HashSize {
+		return nil, fmt.Errorf("log: tile %d/%d has %d hashes, want %d", level, index, len(t)/merkle.HashSize, width)
+	}
+	return t[:width*merkle.HashSize], nil
+}
+
+// EntryBundle returns the C2SP entry bundle of the first width entries of
+// bundle index, which must be covered by the current tree.
+func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	full := width == merkle.TileWidth
+	if full {
+		if b, ok := l.bundles.Get(index); ok {
+			return b, nil
+		}
+	}
+	head, err := l.Head(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !servable(0, index, width, head.Size) {
+		return nil, ErrOutOfRange
+	}
+	start := index * merkle.TileWidth
+	es, err := l.store.ReadEntries(ctx, start, start+uint64(width))
+	if err != nil {
+		return nil, fmt.Errorf("log: reading entries for bundle %d: %w", index, err)
+	}
+	if len(es) != width {
+		return nil, fmt.Errorf("log: bundle %d: got %d entries, want %d", index, len(es), width)
+	}
+	var b []byte
+	for _, e := range es {
+		if b, err = merkle.AppendBundleEntry(b, e.Body); err != nil {
+			return nil, fmt.Errorf("log: bundle %d: %w", index, err)
+		}
+	}
+	if full {
+		l.bundles.Add(index, b)
+	}
+	return b, nil
+}

@@ -1,0 +1,226 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tabularium/tabula/storage"
+)
+
+// copyThreshold is the batch size from which entries and search keys are
+// written with COPY rather than INSERT … SELECT FROM unnest(arrays).
+//
+// Measured on PostgreSQL 15 on 2 cores (storagetest.BenchmarkAppend,
+// -benchtime 200x): at 1024 entries COPY gives 45-50k entries/s against
+// 38-40k; at 64 the two are within noise, and below that the two extra
+// round trips COPY costs make one pipelined batch the faster.
+const copyThreshold = 256
+
+// commitTimeout bounds the wait for a COMMIT's outcome.
+const commitTimeout = 30 * time.Second
+
+// Append commits req in one transaction; see the storage package comment.
+//
+// Round trips: BEGIN, the row lock, then (for large batches) one COPY each
+// for entries and search keys, then one pipelined batch of the remaining
+// statements, then COMMIT.
+func (s *Store) Append(ctx context.Context, req storage.AppendRequest) error {
+	if err := s.append(ctx, req); err != nil {
+		return fmt.Errorf("postgres: append: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
+	if err := checkRequest(req); err != nil {
+		return err
+	}
+	w := newWrites(req)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	// Rolling back after a commit is a no-op. If ctx is done, pgx closes the
+	// connection instead, which makes the server roll back.
+	defer tx.Rollback(ctx) //nolint:errcheck // the first error is the one returned
+
+	var size int64
+	err = tx.QueryRow(ctx, `SELECT size FROM tree_state WHERE id = 1 FOR UPDATE`).Scan(&size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("no tree: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("lock tree state: %w", err)
+	}
+	if size < 0 || uint64(size) != req.OldSize {
+		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
+	}
+
+	useCopy := len(w.idx) >= copyThreshold
+	if useCopy {
+		if err := w.copy(ctx, tx); err != nil {
+			return err
+		}
+	}
+	b := w.batch(!useCopy)
+	results := tx.SendBatch(ctx, b)
+	for range b.Len() {
+		if _, err := results.Exec(); err != nil {
+			results.Close()
+			return classify(err)
+		}
+	}
+	if err := results.Close(); err != nil {
+		return classify(err)
+	}
+
+	// Once COMMIT is sent, wait for its outcome even if ctx ends: cancelling
+	// it would return an error while the server may still commit, and the
+	// batch would appear after Append reported it failed.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	if err := tx.Commit(commitCtx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// classify maps a write error onto the storage sentinels callers branch on.
+func classify(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "entries_leaf_hash_key" {
+		return fmt.Errorf("%w: %s", storage.ErrDuplicate, pgErr.Detail)
+	}
+	return fmt.Errorf("write: %w", err)
+}
+
+// writes is a batch as column arrays, ready for unnest or COPY.
+type writes struct {
+	// entries
+	idx   []int64
+	leaf  [][]byte
+	body  [][]byte
+	itime []int64
+	set   [][]byte
+	att   [][]byte
+	// search keys, sorted and without repeats: the rows are new (their
+	// indexes are), so plain inserts cannot conflict, and sorted keys touch
+	// the index's pages in order.
+	keys   []string
+	keyIdx []int64
+	// tiles, at most one per coordinates
+	tLevel  []int16
+	tIdx    []int64
+	tHashes [][]byte
+	// tree state
+	state storage.TreeState
+}
+
+func newWrites(req storage.AppendRequest) *writes {
+	n := len(req.Entries)
+	w := &writes{
+		idx:   make([]int64, n),
+		leaf:  make([][]byte, n),
+		body:  make([][]byte, n),
+		itime: make([]int64, n),
+		set:   make([][]byte, n),
+		att:   make([][]byte, n),
+		state: req.State,
+	}
+	type keyRow struct {
+		key string
+		idx int64
+	}
+	var keys []keyRow
+	for i := range req.Entries {
+		e := &req.Entries[i]
+		w.idx[i] = int64(e.Index) // checkRequest bounds every index by MaxInt64
+		w.leaf[i] = e.LeafHash[:]
+		w.body[i] = e.Body
+		if w.body[i] == nil {
+			w.body[i] = []byte{} // NOT NULL: an empty body is still a body
+		}
+		w.itime[i] = e.IntegratedTime
+		w.set[i] = e.SET
+		w.att[i] = e.Attestation
+		for _, k := range e.SearchKeys {
+			keys = append(keys, keyRow{k, w.idx[i]})
+		}
+	}
+	slices.SortFunc(keys, func(a, b keyRow) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	keys = slices.Compact(keys)
+	w.keys = make([]string, len(keys))
+	w.keyIdx = make([]int64, len(keys))
+	for i, k := range keys {
+		w.keys[i], w.keyIdx[i] = k.key, k.idx
+	}
+	tiles := dedupTiles(req.Tiles)
+	w.tLevel = make([]int16, len(tiles))
+	w.tIdx = make([]int64, len(tiles))
+	w.tHashes = make([][]byte, len(tiles))
+	for i, t := range tiles {
+		w.tLevel[i], w.tIdx[i], w.tHashes[i] = int16(t.Level), int64(t.Index), t.Hashes
+	}
+	return w
+}
+
+// copy writes the entries and search keys with COPY.
+func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"},
+		[]string{"idx", "leaf_hash", "body", "integrated_time", "set_sig", "attestation"},
+		pgx.CopyFromSlice(len(w.idx), func(i int) ([]any, error) {
+			return []any{w.idx[i], w.leaf[i], w.body[i], w.itime[i], w.set[i], w.att[i]}, nil
+		}))
+	if err != nil {
+		return classify(err)
+	}
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"search_keys"}, []string{"key", "idx"},
+		pgx.CopyFromSlice(len(w.keys), func(i int) ([]any, error) { return []any{w.keys[i], w.keyIdx[i]}, nil }))
+	if err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// batch returns the statements to pipeline: entries and search keys (when
+// withRows), tiles, and the new tree state.
+func (w *writes) batch(withRows bool) *pgx.Batch {
+	b := &pgx.Batch{}
+	if withRows && len(w.idx) > 0 {
+		b.Queue(`
+			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[])`,
+			w.idx, w.leaf, w.body, w.itime, w.set, w.att)
+	}
+	if withRows && len(w.keys) > 0 {
+		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::text[], $2::bigint[])`,
+			w.keys, w.keyIdx)
+	}
+	if len(w.tIdx) > 0 {
+		b.Queue(`
+			INSERT INTO tiles (level, idx, hashes)
+			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
+			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`,
+			w.tLevel, w.tIdx, w.tHashes)
+	}
+	b.Queue(`UPDATE tree_state SET size = $1, root = $2, checkpoint = $3, updated_at = now() WHERE id = 1`,
+		int64(w.state.Size), w.state.Root[:], w.state.Checkpoint)
+	return b
+}

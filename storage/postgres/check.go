@@ -1,0 +1,79 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tabularium/tabula/storage"
+)
+
+// maxTileBytes is the size of a full tile: 256 hashes of 32 bytes.
+const maxTileBytes = 256 * 32
+
+// checkRequest rejects a batch that breaks AppendRequest's invariants before
+// anything touches the database: storing it would corrupt the log.
+func checkRequest(req storage.AppendRequest) error {
+	n := uint64(len(req.Entries))
+	if req.OldSize > math.MaxInt64 || n > math.MaxInt64-req.OldSize {
+		return fmt.Errorf("invalid batch: size %d + %d entries overflows", req.OldSize, n)
+	}
+	if req.State.Size != req.OldSize+n {
+		return fmt.Errorf("invalid batch: new size %d, want %d + %d entries", req.State.Size, req.OldSize, n)
+	}
+	for i, e := range req.Entries {
+		if want := req.OldSize + uint64(i); e.Index != want {
+			return fmt.Errorf("invalid batch: entry %d has index %d, want %d", i, e.Index, want)
+		}
+		for _, k := range e.SearchKeys {
+			if err := checkSearchKey(k); err != nil {
+				return fmt.Errorf("invalid batch: entry %d: %w", e.Index, err)
+			}
+		}
+	}
+	for _, t := range req.Tiles {
+		if t.Index > math.MaxInt64 {
+			return fmt.Errorf("invalid batch: tile %d/%d: index out of range", t.Level, t.Index)
+		}
+		if l := len(t.Hashes); l == 0 || l%32 != 0 || l > maxTileBytes {
+			return fmt.Errorf("invalid batch: tile %d/%d: %d bytes is not 1 to 256 hashes", t.Level, t.Index, l)
+		}
+	}
+	return nil
+}
+
+// checkSearchKey accepts what a TEXT column can hold in both engines.
+func checkSearchKey(k string) error {
+	switch {
+	case k == "":
+		return errors.New("empty search key")
+	case !utf8.ValidString(k):
+		return fmt.Errorf("search key %q is not UTF-8", k)
+	case strings.IndexByte(k, 0) >= 0:
+		return fmt.Errorf("search key %q holds a NUL byte", k)
+	}
+	return nil
+}
+
+// dedupTiles keeps the last of several tiles with the same coordinates, so one
+// upsert statement never touches a row twice.
+func dedupTiles(tiles []storage.Tile) []storage.Tile {
+	type key struct {
+		level uint8
+		index uint64
+	}
+	seen := make(map[key]int, len(tiles))
+	out := make([]storage.Tile, 0, len(tiles))
+	for _, t := range tiles {
+		k := key{t.Level, t.Index}
+		if i, ok := seen[k]; ok {
+			out[i] = t
+			continue
+		}
+		seen[k] = len(out)
+		out = append(out, t)
+	}
+	return out
+}

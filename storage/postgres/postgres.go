@@ -1,0 +1,218 @@
+// Package postgres is the PostgreSQL implementation of storage.Storage, the
+// production engine of Tabula.
+//
+// What it promises, beyond the storage contract:
+//
+//   - Open applies the embedded schema migrations (package migrations) under a
+//     PostgreSQL session advisory lock, so any number of processes may start
+//     against one database at once.
+//   - Append is one transaction: it locks the tree-state row (SELECT … FOR
+//     UPDATE), compares the stored size with the batch's OldSize, writes the
+//     entries, search keys, tiles and new head, and commits. Any number of
+//     processes may therefore append to one database; the row lock puts their
+//     batches in a single total order and the size check refuses a batch built
+//     on a head that moved (storage.ErrStaleTree).
+//   - Every error is wrapped with "postgres: <operation>:" and, where callers
+//     branch, with a storage sentinel error.
+//   - Only bound parameters reach SQL; no input is ever spliced into a query.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/tabularium/tabula/migrations"
+	"github.com/tabularium/tabula/storage"
+)
+
+// DefaultConnectTimeout bounds how long establishing one connection may take
+// when the URL sets no connect_timeout, so that Ping and every other call
+// fail fast when the server is unreachable even if their context has no
+// deadline.
+const DefaultConnectTimeout = 5 * time.Second
+
+// Store is a storage.Storage on one PostgreSQL database. It is safe for
+// concurrent use.
+type Store struct {
+	pool      *pgxpool.Pool
+	closeOnce sync.Once
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	maxConns int32
+	migrate  bool
+}
+
+// WithMaxConns sets the size of the connection pool (pgxpool's default is the
+// larger of 4 and the number of CPUs). It overrides pool_max_conns in the URL.
+func WithMaxConns(n int32) Option {
+	return func(o *options) { o.maxConns = n }
+}
+
+// WithoutMigrations makes Open skip applying the schema migrations, for
+// deployments that run them separately (tabula migrate) with a more
+// privileged role.
+func WithoutMigrations() Option {
+	return func(o *options) { o.migrate = false }
+}
+
+// Open connects to the database at url (a postgres:// URL or a libpq
+// key=value string), applies the schema migrations unless WithoutMigrations
+// is given, and returns the Store. The Store owns a connection pool; Close
+// releases it.
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{migrate: true}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included: do not wrap it.
+		return nil, errors.New("postgres: open: invalid database URL")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.maxConns < 0 {
+		return nil, fmt.Errorf("postgres: open: negative pool size %d", o.maxConns)
+	}
+	if o.maxConns > 0 {
+		cfg.MaxConns = o.maxConns
+		if cfg.MinConns > cfg.MaxConns {
+			cfg.MinConns = cfg.MaxConns
+		}
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool}
+	if o.migrate {
+		if err := s.migrate(ctx); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("postgres: open: %w", err)
+		}
+	} else if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	return s, nil
+}
+
+// migrationLockID is the advisory lock key held while migrating: fixed, and
+// not goose's default, which other applications on the server may use.
+const migrationLockID int64 = 0x7461_6275_6c61_6d67 // "tabulamg"
+
+// migrate brings the schema up to date. goose's session locker holds a
+// PostgreSQL advisory lock on one connection for the whole run, so concurrent
+// starters wait for each other instead of racing on DDL.
+func (s *Store) migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	// Retry the lock every second, for up to five minutes (and never past ctx).
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockID(migrationLockID), lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close() // does not close the pool
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithSessionLocker(locker),
+		goose.WithDisableGlobalRegistry(true),
+	)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that a connection to the database can be acquired and used.
+// It is bounded by ctx and by the connect timeout.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the connection pool, waiting for acquired connections to be
+// released. Calling it more than once is harmless.
+func (s *Store) Close() error {
+	s.closeOnce.Do(s.pool.Close)
+	return nil
+}
+
+// CreateTree stores the head of a new, empty log. state.Size must be 0.
+func (s *Store) CreateTree(ctx context.Context, state storage.TreeState) error {
+	if state.Size != 0 {
+		return fmt.Errorf("postgres: create tree: initial size %d, want 0", state.Size)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		INSERT INTO tree_state (id, tree_id, size, root, checkpoint)
+		VALUES (1, $1, 0, $2, $3)
+		ON CONFLICT (id) DO NOTHING`,
+		state.TreeID, state.Root[:], state.Checkpoint)
+	if err != nil {
+		return fmt.Errorf("postgres: create tree: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: create tree: %w", storage.ErrTreeExists)
+	}
+	return nil
+}
+
+// LatestTreeState returns the last committed head, or storage.ErrNotFound.
+func (s *Store) LatestTreeState(ctx context.Context) (storage.TreeState, error) {
+	var (
+		st   storage.TreeState
+		size int64
+		root []byte
+	)
+	err := s.pool.QueryRow(ctx, `SELECT tree_id, size, root, checkpoint FROM tree_state WHERE id = 1`).
+		Scan(&st.TreeID, &size, &root, &st.Checkpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: %w", err)
+	}
+	if size < 0 || len(root) != len(st.Root) {
+		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: corrupt row (size %d, root of %d bytes)", size, len(root))
+	}
+	st.Size = uint64(size)
+	copy(st.Root[:], root)
+	return st, nil
+}
+
+// clampIndex maps a uint64 index or size onto PostgreSQL's BIGINT range;
+// nothing is stored past math.MaxInt64, so clamping does not change a range
+// query's answer.
+func clampIndex(i uint64) int64 {
+	if i > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(i)
+}

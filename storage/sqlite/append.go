@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/tabularium/tabula/storage"
+)
+
+// Append commits req in one transaction; see the package comment.
+func (s *Store) Append(ctx context.Context, req storage.AppendRequest) error {
+	if err := s.append(ctx, req); err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
+	if err := checkRequest(req); err != nil {
+		return err
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+
+	var size int64
+	err = tx.QueryRowContext(ctx, `SELECT size FROM tree_state WHERE id = 1`).Scan(&size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("no tree: %w", storage.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("read tree state: %w", err)
+	}
+	if size < 0 || uint64(size) != req.OldSize {
+		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
+	}
+	if err := writeEntries(ctx, tx, req.Entries); err != nil {
+		return err
+	}
+	if err := writeSearchKeys(ctx, tx, req.Entries); err != nil {
+		return err
+	}
+	if err := writeTiles(ctx, tx, dedupTiles(req.Tiles)); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx,
+		`UPDATE tree_state SET size = ?, root = ?, checkpoint = ?,
+			updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 1`,
+		int64(req.State.Size), req.State.Root[:], req.State.Checkpoint)
+	if err != nil {
+		return fmt.Errorf("write tree state: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// rowsPerInsert bounds the rows of one multi-row INSERT, keeping its bound
+// parameters (6 a row at most) under SQLite's limit of 32766.
+const rowsPerInsert = 256
+
+// insertRows runs "prefix VALUES (…), (…) … suffix" for n rows of width
+// columns, rowsPerInsert rows at a time, with args(i) giving row i's values.
+func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n int, args func(i int) []any) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	var stmt *sql.Stmt // reused for every full chunk
+	defer func() {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}()
+	vals := make([]any, 0, width*min(n, rowsPerInsert))
+	for lo := 0; lo < n; lo += rowsPerInsert {
+		hi := min(lo+rowsPerInsert, n)
+		vals = vals[:0]
+		for i := lo; i < hi; i++ {
+			vals = append(vals, args(i)...)
+		}
+		query := prefix + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", hi-lo), ", ") + " " + suffix
+		var err error
+		if hi-lo == rowsPerInsert {
+			if stmt == nil {
+				if stmt, err = tx.PrepareContext(ctx, query); err != nil {
+					return err
+				}
+			}
+			_, err = stmt.ExecContext(ctx, vals...)
+		} else {
+			_, err = tx.ExecContext(ctx, query, vals...)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeEntries(ctx context.Context, tx *sql.Tx, entries []storage.Entry) error {
+	err := insertRows(ctx, tx,
+		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)`, "",
+		6, len(entries), func(i int) []any {
+			e := &entries[i]
+			body := e.Body
+			if body == nil {
+				body = []byte{} // NOT NULL: an empty body is still a body
+			}
+			// checkRequest bounds every index by MaxInt64.
+			return []any{int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation}
+		})
+	if err != nil {
+		var serr *sqlite.Error
+		if errors.As(err, &serr) && serr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE &&
+			strings.Contains(serr.Error(), "entries.leaf_hash") {
+			return fmt.Errorf("%w: %v", storage.ErrDuplicate, err)
+		}
+		return fmt.Errorf("write entries: %w", err)
+	}
+	return nil
+}
+
+// writeSearchKeys inserts the batch's search keys sorted and without
+// repeats: the rows are new (their indexes are), so plain inserts cannot
+// conflict, and sorted keys touch the index's pages in order.
+func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) error {
+	type row struct {
+		key string
+		idx int64
+	}
+	var rows []row
+	for _, e := range entries {
+		for _, k := range e.SearchKeys {
+			rows = append(rows, row{k, int64(e.Index)})
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int {
+		if c := strings.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.idx, b.idx)
+	})
+	rows = slices.Compact(rows)
+	err := insertRows(ctx, tx, `INSERT INTO search_keys (key, idx)`, "",
+		2, len(rows), func(i int) []any { return []any{rows[i].key, rows[i].idx} })
+	if err != nil {
+		return fmt.Errorf("write search keys: %w", err)
+	}
+	return nil
+}
+
+// writeTiles upserts tiles one statement each: a batch touches few, and a
+// multi-row upsert may not touch one row twice.
+func writeTiles(ctx context.Context, tx *sql.Tx, tiles []storage.Tile) error {
+	for _, t := range tiles {
+		_, err := tx.ExecContext(ctx,
+			`INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?)
+			 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`,
+			int64(t.Level), int64(t.Index), t.Hashes)
+		if err != nil {
+			return fmt.Errorf("write tile %d/%d: %w", t.Level, t.Index, err)
+		}
+	}
+	return nil
+}

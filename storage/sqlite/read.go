@@ -1,0 +1,158 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/tabularium/tabula/storage"
+)
+
+const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation`
+
+// scanEntry reads one row of entryColumns.
+func scanEntry(scan func(dest ...any) error) (storage.Entry, error) {
+	var (
+		e    storage.Entry
+		idx  int64
+		leaf []byte
+	)
+	if err := scan(&idx, &leaf, &e.Body, &e.IntegratedTime, &e.SET, &e.Attestation); err != nil {
+		return storage.Entry{}, err
+	}
+	if idx < 0 || len(leaf) != len(e.LeafHash) {
+		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
+	}
+	e.Index = uint64(idx)
+	copy(e.LeafHash[:], leaf)
+	return e, nil
+}
+
+// ReadEntries returns the stored entries with indexes in [start, end), in order.
+func (s *Store) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
+	if start >= end || start > math.MaxInt64 {
+		return nil, nil
+	}
+	rows, err := s.r.QueryContext(ctx,
+		`SELECT `+entryColumns+` FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`,
+		int64(start), clampIndex(end))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read entries: %w", err)
+	}
+	defer rows.Close()
+	var entries []storage.Entry
+	for rows.Next() {
+		e, err := scanEntry(rows.Scan)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read entries: %w", err)
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: read entries: %w", err)
+	}
+	return entries, nil
+}
+
+// ReadEntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
+func (s *Store) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
+	e, err := scanEntry(s.r.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE leaf_hash = ?`, hash[:]).Scan)
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Entry{}, fmt.Errorf("sqlite: read entry %x: %w", hash, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Entry{}, fmt.Errorf("sqlite: read entry %x: %w", hash, err)
+	}
+	return e, nil
+}
+
+// lookupChunk bounds the bound parameters of one lookup query.
+const lookupChunk = 500
+
+// LookupLeafHashes returns the index of every given leaf hash that is stored.
+func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]uint64, error) {
+	found := make(map[storage.Hash]uint64)
+	for lo := 0; lo < len(hashes); lo += lookupChunk {
+		chunk := hashes[lo:min(lo+lookupChunk, len(hashes))]
+		args := make([]any, len(chunk))
+		for i := range chunk {
+			args[i] = chunk[i][:]
+		}
+		query := `SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN (` +
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`
+		if err := s.lookup(ctx, query, args, found); err != nil {
+			return nil, fmt.Errorf("sqlite: lookup leaf hashes: %w", err)
+		}
+	}
+	return found, nil
+}
+
+func (s *Store) lookup(ctx context.Context, query string, args []any, found map[storage.Hash]uint64) error {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			leaf []byte
+			idx  int64
+			h    storage.Hash
+		)
+		if err := rows.Scan(&leaf, &idx); err != nil {
+			return err
+		}
+		if idx < 0 || len(leaf) != len(h) {
+			return fmt.Errorf("corrupt entry row (index %d)", idx)
+		}
+		copy(h[:], leaf)
+		found[h] = uint64(idx)
+	}
+	return rows.Err()
+}
+
+// ReadTile returns the stored hashes of tile (level, index), or storage.ErrNotFound.
+func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	if index > math.MaxInt64 {
+		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
+	}
+	var hashes []byte
+	err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, int64(level), int64(index)).Scan(&hashes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, err)
+	}
+	return hashes, nil
+}
+
+// Search returns the indexes of the entries indexed under key, ascending.
+func (s *Store) Search(ctx context.Context, key string) ([]uint64, error) {
+	if checkSearchKey(key) != nil {
+		return nil, nil // no such key can have been stored
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? ORDER BY idx`, key)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	defer rows.Close()
+	var idxs []uint64
+	for rows.Next() {
+		var i int64
+		if err := rows.Scan(&i); err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		if i < 0 {
+			return nil, fmt.Errorf("sqlite: search: corrupt row (index %d)", i)
+		}
+		idxs = append(idxs, uint64(i))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	return idxs, nil
+}

@@ -1,0 +1,123 @@
+// Package storage defines what the log needs from a database, and nothing more.
+//
+// A Storage holds one log: its tree state (size, root hash, latest signed
+// checkpoint), its entries (one row each, keyed by index and by leaf hash),
+// its Merkle tiles in the C2SP tlog-tiles layout, and a search index.
+//
+// The durability contract: when Append returns nil, the batch, its tiles and the
+// new tree state are durably committed together; when it returns an error, either
+// nothing of the batch was written or (for a failure after commit, which a caller
+// cannot tell apart) all of it was. Append never writes part of a batch.
+//
+// Append is guarded by compare-and-swap on the tree size: it takes the tree-state
+// row lock and fails with ErrStaleTree, writing nothing, when the stored size is
+// not the size the caller built its batch on. That is what lets several
+// processes share one database without forking the tree.
+//
+// This package imports nothing of ours; the drivers live in postgres/ and sqlite/
+// and both pass the conformance suite in storagetest/.
+package storage
+
+import (
+	"context"
+	"errors"
+)
+
+// Sentinel errors callers branch on. Drivers wrap them with context.
+var (
+	// ErrNotFound: the entry, tile or tree does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrStaleTree: Append's OldSize is not the stored tree size; nothing was written.
+	ErrStaleTree = errors.New("stale tree size")
+	// ErrTreeExists: CreateTree found a tree already there.
+	ErrTreeExists = errors.New("tree already exists")
+	// ErrDuplicate: an entry of the batch has a leaf hash already stored
+	// (the caller should have dropped it); nothing was written.
+	ErrDuplicate = errors.New("duplicate leaf hash")
+)
+
+// Hash is a SHA-256 / RFC 6962 hash.
+type Hash = [32]byte
+
+// TreeState is the log's head: what was last committed.
+type TreeState struct {
+	// TreeID is the log's random positive 63-bit identifier, fixed at creation.
+	TreeID int64
+	// Size is the number of entries in the tree.
+	Size uint64
+	// Root is the RFC 6962 root hash of the tree of Size entries.
+	Root Hash
+	// Checkpoint is the signed note committing to (Size, Root).
+	Checkpoint []byte
+}
+
+// Entry is one logged entry.
+type Entry struct {
+	// Index is the entry's position in the log (0-based).
+	Index uint64
+	// LeafHash is the RFC 6962 leaf hash of Body; unique in the log.
+	LeafHash Hash
+	// Body is the canonical entry, the leaf's value.
+	Body []byte
+	// IntegratedTime is when the entry was integrated, in Unix seconds.
+	IntegratedTime int64
+	// SET is the signed entry timestamp, signed at integration.
+	SET []byte
+	// Attestation is optional opaque data stored beside the entry (intoto/dsse).
+	Attestation []byte
+	// SearchKeys are written to the search index with the entry, in the same
+	// transaction. They are not read back by the Read methods.
+	SearchKeys []string
+}
+
+// Tile is a Merkle tile: the hashes of tree level 8*Level, nodes
+// [256*Index, 256*Index+len(Hashes)/32). A full tile holds 256 hashes.
+type Tile struct {
+	Level  uint8
+	Index  uint64
+	Hashes []byte
+}
+
+// AppendRequest is one sequenced batch, ready to commit.
+type AppendRequest struct {
+	// OldSize is the tree size the batch was built on (the CAS guard).
+	OldSize uint64
+	// Entries have contiguous indexes OldSize, OldSize+1, ….
+	Entries []Entry
+	// Tiles are the new contents of every tile the batch touched.
+	Tiles []Tile
+	// State is the new head; State.Size == OldSize + len(Entries).
+	State TreeState
+}
+
+// Storage is one log's persistent state. Implementations are safe for
+// concurrent use.
+type Storage interface {
+	// CreateTree stores the initial state of a new, empty log. It fails with
+	// ErrTreeExists (writing nothing) if a tree is already stored.
+	CreateTree(ctx context.Context, state TreeState) error
+	// LatestTreeState returns the last committed state, or ErrNotFound when no
+	// tree was created yet.
+	LatestTreeState(ctx context.Context) (TreeState, error)
+	// Append commits a batch atomically; see the package comment.
+	Append(ctx context.Context, req AppendRequest) error
+
+	// LookupLeafHashes returns the index of every given leaf hash that is
+	// stored; absent hashes are absent from the map.
+	LookupLeafHashes(ctx context.Context, hashes []Hash) (map[Hash]uint64, error)
+	// ReadEntries returns the entries with indexes in [start, end), in order.
+	// Indexes past the tree size are simply not returned.
+	ReadEntries(ctx context.Context, start, end uint64) ([]Entry, error)
+	// ReadEntryByLeafHash returns the entry with that leaf hash, or ErrNotFound.
+	ReadEntryByLeafHash(ctx context.Context, hash Hash) (Entry, error)
+	// ReadTile returns the stored hashes of tile (level, index), or ErrNotFound.
+	// A right-edge tile may hold fewer than 256 hashes.
+	ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error)
+	// Search returns the indexes of the entries indexed under key, ascending.
+	Search(ctx context.Context, key string) ([]uint64, error)
+
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}

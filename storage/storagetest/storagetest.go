@@ -1,0 +1,665 @@
+// Package storagetest is the conformance suite every storage.Storage driver
+// must pass, so that the log behaves the same on every engine.
+//
+// Run checks the contract of package storage against a real database: the
+// tree is created once; batches land whole or not at all (a duplicate leaf
+// hash, a stale OldSize, a malformed batch or a cancelled context leave no
+// entry, tile, search key or head change behind); the compare-and-swap on the
+// tree size lets exactly one of many concurrent writers win; readers never
+// see a head without its entries; and everything survives Close and reopen.
+// After every step the suite compares the whole store with an in-memory
+// model of what it must hold.
+//
+// BenchmarkAppend measures the write path with batches shaped like a real
+// log's.
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tabularium/tabula/storage"
+)
+
+// Run runs the conformance suite. Its subtests run in parallel.
+//
+// open must return a new, empty store on a database of its own (it is called
+// once per subtest, possibly concurrently), and reopen must open that same
+// database again; the suite calls reopen only after closing s. The suite
+// closes every store it gets, in t.Cleanup as well, so Close must tolerate
+// being called twice.
+func Run(t *testing.T, open func(t *testing.T) (s storage.Storage, reopen func(t *testing.T) storage.Storage)) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T, s storage.Storage, reopen func(t *testing.T) storage.Storage)
+	}{
+		{"Empty", testEmpty},
+		{"CreateTree", testCreateTree},
+		{"AppendAndRead", testAppendAndRead},
+		{"ReadEntriesRanges", testReadEntriesRanges},
+		{"LookupLeafHashes", testLookupLeafHashes},
+		{"Tiles", testTiles},
+		{"Search", testSearch},
+		{"EmptyBatch", testEmptyBatch},
+		{"LargeBatch", testLargeBatch},
+		{"Duplicate", testDuplicate},
+		{"StaleTree", testStaleTree},
+		{"InvalidBatch", testInvalidBatch},
+		{"ConcurrentAppends", testConcurrentAppends},
+		{"ReadersSeeWholeBatches", testReadersSeeWholeBatches},
+		{"Reopen", testReopen},
+		{"ContextCanceled", testContextCanceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, reopen := open(t)
+			t.Cleanup(func() { s.Close() })
+			reopenClosing := func(t *testing.T) storage.Storage {
+				s := reopen(t)
+				t.Cleanup(func() { s.Close() })
+				return s
+			}
+			tt.run(t, s, reopenClosing)
+		})
+	}
+}
+
+const testTreeID = 0x1234_5678_9abc_def0
+
+func testEmpty(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	m := newModel()
+	m.check(t, s)
+	h := leafHash([]byte("x"))
+	if e, err := s.ReadEntryByLeafHash(ctx, h); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ReadEntryByLeafHash on an empty store = entry %d, %v; want ErrNotFound", e.Index, err)
+	}
+	if got, err := s.ReadTile(ctx, 0, 0); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("ReadTile(0, 0) on an empty store = %d bytes, %v; want ErrNotFound", len(got), err)
+	}
+	if got, err := s.Search(ctx, "all"); err != nil || len(got) != 0 {
+		t.Errorf("Search on an empty store = %v, %v; want nothing", got, err)
+	}
+	if got, err := s.LookupLeafHashes(ctx, []storage.Hash{h}); err != nil || len(got) != 0 {
+		t.Errorf("LookupLeafHashes on an empty store = %v, %v; want an empty map", got, err)
+	}
+	if got, err := s.LookupLeafHashes(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("LookupLeafHashes(nil) = %v, %v; want an empty map", got, err)
+	}
+	// Append needs a tree.
+	m.state.TreeID = testTreeID
+	req := m.batch(3, "no-tree")
+	if err := s.Append(ctx, req); err == nil {
+		t.Fatal("Append before CreateTree succeeded")
+	}
+	newModel().check(t, s, req)
+}
+
+func testCreateTree(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.check(t, s)
+
+	other := initialState(testTreeID + 1)
+	other.Root[0] ^= 1
+	for _, tc := range []struct {
+		name  string
+		state storage.TreeState
+	}{
+		{"same state", initialState(testTreeID)},
+		{"other state", other},
+	} {
+		if err := s.CreateTree(ctx, tc.state); !errors.Is(err, storage.ErrTreeExists) {
+			t.Errorf("second CreateTree (%s) = %v, want ErrTreeExists", tc.name, err)
+		}
+		m.check(t, s)
+	}
+
+	m.grow(t, s, "b", 5)
+	if err := s.CreateTree(ctx, initialState(testTreeID)); !errors.Is(err, storage.ErrTreeExists) {
+		t.Errorf("CreateTree on a tree of 5 = %v, want ErrTreeExists", err)
+	}
+	m.check(t, s)
+}
+
+func testAppendAndRead(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	// Sizes chosen to fill, cross and straddle tile boundaries: 1, 3, 256,
+	// 300, 556, 557, 1024.
+	for i, n := range []int{1, 2, 253, 44, 256, 1, 467} {
+		m.append(t, s, m.batch(n, fmt.Sprintf("b%d", i)))
+		m.check(t, s)
+	}
+}
+
+func testReadEntriesRanges(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 4, 6) // size 10
+	const size = 10
+	for _, tc := range []struct {
+		start, end uint64
+		want       []uint64 // indexes
+	}{
+		{0, 0, nil},
+		{0, 1, []uint64{0}},
+		{3, 7, []uint64{3, 4, 5, 6}},
+		{0, size, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{8, size + 5, []uint64{8, 9}},
+		{size - 1, size, []uint64{9}},
+		{size, size + 1, nil},
+		{size + 100, size + 200, nil},
+		{7, 3, nil},
+		{5, 5, nil},
+		{0, 1 << 63, []uint64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+		{9, ^uint64(0), []uint64{9}},
+		{1 << 63, ^uint64(0), nil},
+	} {
+		got, err := s.ReadEntries(ctx, tc.start, tc.end)
+		if err != nil {
+			t.Errorf("ReadEntries(%d, %d): %v", tc.start, tc.end, err)
+			continue
+		}
+		var want []storage.Entry
+		for _, i := range tc.want {
+			want = append(want, m.entries[i])
+		}
+		checkEntries(t, fmt.Sprintf("ReadEntries(%d, %d)", tc.start, tc.end), got, want)
+	}
+}
+
+func testLookupLeafHashes(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 3, 4)
+	e := m.entries
+	absent1, absent2 := leafHash([]byte("absent 1")), leafHash([]byte("absent 2"))
+	for _, tc := range []struct {
+		name   string
+		hashes []storage.Hash
+		want   map[storage.Hash]uint64
+	}{
+		{"none", nil, map[storage.Hash]uint64{}},
+		{"absent only", []storage.Hash{absent1, absent2}, map[storage.Hash]uint64{}},
+		{"present only", []storage.Hash{e[0].LeafHash, e[6].LeafHash}, map[storage.Hash]uint64{e[0].LeafHash: 0, e[6].LeafHash: 6}},
+		{"mixed", []storage.Hash{absent1, e[3].LeafHash, absent2, e[5].LeafHash},
+			map[storage.Hash]uint64{e[3].LeafHash: 3, e[5].LeafHash: 5}},
+		{"repeated", []storage.Hash{e[2].LeafHash, e[2].LeafHash, absent1, absent1},
+			map[storage.Hash]uint64{e[2].LeafHash: 2}},
+	} {
+		got, err := s.LookupLeafHashes(ctx, tc.hashes)
+		if err != nil {
+			t.Errorf("LookupLeafHashes(%s): %v", tc.name, err)
+			continue
+		}
+		if len(got) != len(tc.want) {
+			t.Errorf("LookupLeafHashes(%s) = %v, want %v", tc.name, got, tc.want)
+			continue
+		}
+		for h, i := range tc.want {
+			if j, ok := got[h]; !ok || j != i {
+				t.Errorf("LookupLeafHashes(%s) = %v, want %v", tc.name, got, tc.want)
+				break
+			}
+		}
+	}
+}
+
+func testTiles(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	hashes := func(n int, seed byte) []byte {
+		b := make([]byte, 32*n)
+		for i := range b {
+			b[i] = seed + byte(i*7)
+		}
+		return b
+	}
+	full := hashes(256, 9)
+	steps := []struct {
+		name  string
+		tiles []storage.Tile
+	}{
+		{"partial", []storage.Tile{{Level: 0, Index: 0, Hashes: hashes(3, 1)}}},
+		{"grown", []storage.Tile{{Level: 0, Index: 0, Hashes: hashes(10, 1)}}},
+		{"full and next", []storage.Tile{
+			{Level: 0, Index: 0, Hashes: full},
+			{Level: 0, Index: 1, Hashes: hashes(1, 2)},
+			{Level: 1, Index: 0, Hashes: hashes(1, 3)},
+		}},
+		{"higher levels", []storage.Tile{
+			{Level: 2, Index: 0, Hashes: hashes(1, 4)},
+			{Level: 0, Index: 1 << 40, Hashes: hashes(256, 5)},
+			{Level: 255, Index: 7, Hashes: hashes(2, 6)},
+		}},
+		{"same tile twice: the last wins", []storage.Tile{
+			{Level: 1, Index: 0, Hashes: hashes(1, 7)},
+			{Level: 1, Index: 0, Hashes: hashes(2, 8)},
+		}},
+	}
+	for i, step := range steps {
+		req := m.batch(1, fmt.Sprintf("tiles-%d", i))
+		req.Tiles = step.tiles
+		m.append(t, s, req)
+		m.check(t, s)
+	}
+	for _, tc := range []struct {
+		level uint8
+		index uint64
+		want  []byte // nil: ErrNotFound
+	}{
+		{0, 0, full},
+		{0, 1, hashes(1, 2)},
+		{1, 0, hashes(2, 8)},
+		{255, 7, hashes(2, 6)},
+		{0, 1 << 40, hashes(256, 5)},
+		{0, 2, nil},
+		{1, 1, nil},
+		{3, 0, nil},
+		{0, 1<<63 - 1, nil},
+		{0, ^uint64(0), nil},
+	} {
+		got, err := s.ReadTile(ctx, tc.level, tc.index)
+		switch {
+		case tc.want == nil && !errors.Is(err, storage.ErrNotFound):
+			t.Errorf("ReadTile(%d, %d) = %d bytes, %v; want ErrNotFound", tc.level, tc.index, len(got), err)
+		case tc.want != nil && (err != nil || string(got) != string(tc.want)):
+			t.Errorf("ReadTile(%d, %d) = %d bytes, %v; want %d bytes", tc.level, tc.index, len(got), err, len(tc.want))
+		}
+	}
+}
+
+func testSearch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	b1 := m.batch(3, "s1")
+	b1.Entries[0].SearchKeys = []string{"k:shared", "k:twice", "k:twice", "k:ünïcødé ✓"}
+	b1.Entries[1].SearchKeys = nil
+	b1.Entries[2].SearchKeys = []string{"k:shared", "K:SHARED"}
+	m.append(t, s, b1)
+	b2 := m.batch(2, "s2")
+	b2.Entries[0].SearchKeys = []string{"k:shared"}
+	b2.Entries[1].SearchKeys = []string{"k:twice", "k:shared"}
+	m.append(t, s, b2)
+	m.check(t, s)
+
+	for _, tc := range []struct {
+		key  string
+		want []uint64
+	}{
+		{"k:shared", []uint64{0, 2, 3, 4}},
+		{"k:twice", []uint64{0, 4}},
+		{"K:SHARED", []uint64{2}},
+		{"k:ünïcødé ✓", []uint64{0}},
+		{"k:absent", nil},
+		{"k:", nil},
+		{"", nil},
+		{"k:shared%", nil},
+		{"k:shared' OR '1'='1", nil},
+	} {
+		got, err := s.Search(ctx, tc.key)
+		if err != nil {
+			t.Errorf("Search(%q): %v", tc.key, err)
+			continue
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Search(%q) = %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}
+
+func testEmptyBatch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 3)
+	// A batch of no entries moves nothing but the head: a re-signed checkpoint.
+	req := m.batch(0, "resigned")
+	if len(req.Entries) != 0 || len(req.Tiles) != 0 || req.State.Size != 3 {
+		t.Fatalf("batch(0) = %d entries, %d tiles, size %d", len(req.Entries), len(req.Tiles), req.State.Size)
+	}
+	m.append(t, s, req)
+	m.check(t, s)
+	m.grow(t, s, "after", 2)
+	m.check(t, s)
+}
+
+func testLargeBatch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "large", 5000, 1)
+	m.check(t, s)
+}
+
+func testDuplicate(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 300) // two level-0 tiles, the second partial: a batch touches it, a new one and level 1
+	for _, tc := range []struct {
+		name   string
+		mutate func(req *storage.AppendRequest)
+	}{
+		{"first entry repeats a stored leaf", func(req *storage.AppendRequest) {
+			dupe(&req.Entries[0], m.entries[0])
+		}},
+		{"last entry repeats a stored leaf", func(req *storage.AppendRequest) {
+			dupe(&req.Entries[len(req.Entries)-1], m.entries[299])
+		}},
+		{"two entries of the batch share a leaf", func(req *storage.AppendRequest) {
+			dupe(&req.Entries[len(req.Entries)/2+1], req.Entries[1])
+		}},
+	} {
+		// Small and large batches: drivers may write them differently.
+		for _, n := range []int{5, 300} {
+			t.Run(fmt.Sprintf("%s/batch=%d", tc.name, n), func(t *testing.T) {
+				req := m.batch(n, "dup")
+				tc.mutate(&req)
+				err := s.Append(ctx, req)
+				if !errors.Is(err, storage.ErrDuplicate) {
+					t.Fatalf("Append = %v, want ErrDuplicate", err)
+				}
+				m.check(t, s, req)
+			})
+		}
+	}
+	// The store still takes good batches.
+	m.grow(t, s, "after", 3)
+	m.check(t, s)
+}
+
+// dupe makes e carry the leaf (and body) of stored, keeping its own index.
+func dupe(e *storage.Entry, stored storage.Entry) {
+	e.LeafHash, e.Body = stored.LeafHash, stored.Body
+}
+
+func testStaleTree(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 10)
+	for _, tc := range []struct {
+		name    string
+		oldSize uint64
+	}{
+		{"from an empty tree", 0},
+		{"one behind", 9},
+		{"one ahead", 11},
+		{"far ahead", 1 << 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stale := &model{state: m.state}
+			stale.state.Size = tc.oldSize
+			req := stale.batchNoTiles(4, "stale-"+tc.name)
+			err := s.Append(ctx, req)
+			if !errors.Is(err, storage.ErrStaleTree) {
+				t.Fatalf("Append(OldSize %d) on a tree of 10 = %v, want ErrStaleTree", tc.oldSize, err)
+			}
+			m.check(t, s, req)
+		})
+	}
+	m.grow(t, s, "after", 2)
+	m.check(t, s)
+}
+
+// batchNoTiles is batch for a model whose entries may not be known: the
+// tiles are made up.
+func (m *model) batchNoTiles(n int, tag string) storage.AppendRequest {
+	req := storage.AppendRequest{OldSize: m.state.Size}
+	for i := range n {
+		req.Entries = append(req.Entries, makeEntry(m.state.Size+uint64(i), tag))
+	}
+	h := nodeHash(0, m.state.Size)
+	req.Tiles = []storage.Tile{{Level: 0, Index: m.state.Size / 256, Hashes: h[:]}}
+	req.State = storage.TreeState{TreeID: m.state.TreeID, Size: m.state.Size + uint64(n), Root: h, Checkpoint: []byte(tag)}
+	return req
+}
+
+func testInvalidBatch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 5)
+	for _, tc := range []struct {
+		name   string
+		mutate func(req *storage.AppendRequest)
+	}{
+		{"size does not add up", func(req *storage.AppendRequest) { req.State.Size++ }},
+		{"size too small", func(req *storage.AppendRequest) { req.State.Size = req.OldSize }},
+		{"index gap", func(req *storage.AppendRequest) { req.Entries[2].Index++ }},
+		{"indexes swapped", func(req *storage.AppendRequest) {
+			req.Entries[0].Index, req.Entries[1].Index = req.Entries[1].Index, req.Entries[0].Index
+		}},
+		{"index from zero", func(req *storage.AppendRequest) {
+			for i := range req.Entries {
+				req.Entries[i].Index = uint64(i)
+			}
+		}},
+		{"tile of 31 bytes", func(req *storage.AppendRequest) { req.Tiles[0].Hashes = req.Tiles[0].Hashes[:31] }},
+		{"empty tile", func(req *storage.AppendRequest) { req.Tiles[0].Hashes = nil }},
+		{"tile of 257 hashes", func(req *storage.AppendRequest) { req.Tiles[0].Hashes = make([]byte, 257*32) }},
+		{"tile index past int64", func(req *storage.AppendRequest) { req.Tiles[0].Index = 1 << 63 }},
+		{"search key not UTF-8", func(req *storage.AppendRequest) { req.Entries[1].SearchKeys = []string{"k:\xff"} }},
+		{"search key with NUL", func(req *storage.AppendRequest) { req.Entries[1].SearchKeys = []string{"k:\x00"} }},
+		{"huge sizes", func(req *storage.AppendRequest) {
+			req.OldSize = ^uint64(0) - 1
+			req.State.Size = req.OldSize + uint64(len(req.Entries))
+			for i := range req.Entries {
+				req.Entries[i].Index = req.OldSize + uint64(i)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := m.batch(4, "invalid")
+			tc.mutate(&req)
+			if err := s.Append(ctx, req); err == nil {
+				t.Fatal("Append of a malformed batch succeeded")
+			}
+			m.check(t, s, req)
+		})
+	}
+	m.grow(t, s, "after", 2)
+	m.check(t, s)
+}
+
+func testConcurrentAppends(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	const writers = 16
+	for round := range 3 {
+		reqs := make([]storage.AppendRequest, writers)
+		for w := range reqs {
+			reqs[w] = m.batch(1+w%5, fmt.Sprintf("r%d-w%d", round, w))
+		}
+		errs := make([]error, writers)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for w := range reqs {
+			wg.Go(func() {
+				<-start
+				errs[w] = s.Append(ctx, reqs[w])
+			})
+		}
+		close(start)
+		wg.Wait()
+
+		winner := -1
+		for w, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: writers %d and %d both appended on size %d", round, winner, w, m.state.Size)
+			case err == nil:
+				winner = w
+			case !errors.Is(err, storage.ErrStaleTree):
+				t.Fatalf("round %d: writer %d: %v, want nil or ErrStaleTree", round, w, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no writer won", round)
+		}
+		m.apply(reqs[winner])
+		var losers []storage.AppendRequest
+		for w := range reqs {
+			if w != winner {
+				losers = append(losers, reqs[w])
+			}
+		}
+		m.check(t, s, losers...)
+	}
+}
+
+func testReadersSeeWholeBatches(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// Readers check that every head they see comes with all its entries
+	// and its right-edge tile, while one writer appends.
+	errc := make(chan error, 4)
+	var wg sync.WaitGroup
+	for range cap(errc) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				st, err := s.LatestTreeState(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("LatestTreeState: %w", err)
+					}
+					return
+				}
+				if st.Size == 0 {
+					continue
+				}
+				es, err := s.ReadEntries(ctx, st.Size-1, st.Size+1)
+				if err != nil {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("ReadEntries: %w", err)
+					}
+					return
+				}
+				if len(es) == 0 || es[0].Index != st.Size-1 {
+					errc <- fmt.Errorf("head of size %d is visible without entry %d", st.Size, st.Size-1)
+					return
+				}
+				tile, err := s.ReadTile(ctx, 0, (st.Size-1)/256)
+				if err != nil && ctx.Err() == nil {
+					errc <- fmt.Errorf("head of size %d: ReadTile: %w", st.Size, err)
+					return
+				}
+				if err == nil && uint64(len(tile)/32) < (st.Size-1)%256+1 {
+					errc <- fmt.Errorf("head of size %d is visible with a tile of %d hashes", st.Size, len(tile)/32)
+					return
+				}
+			}
+		})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
+		m.append(t, s, m.batch(1+i%23, fmt.Sprintf("b%d", i)))
+	}
+	cancel()
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	m.check(t, s)
+}
+
+func testReopen(t *testing.T, s storage.Storage, reopen func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "before", 1, 300, 7)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = reopen(t)
+	m.check(t, s)
+	if err := s.CreateTree(context.Background(), initialState(1)); !errors.Is(err, storage.ErrTreeExists) {
+		t.Errorf("CreateTree after reopen = %v, want ErrTreeExists", err)
+	}
+	m.grow(t, s, "after", 5)
+	m.check(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s = reopen(t)
+	m.check(t, s)
+}
+
+func testContextCanceled(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 10)
+
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"canceled", canceled},
+		{"deadline exceeded", expired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, n := range []int{1, 600} {
+				req := m.batch(n, "canceled-"+tc.name)
+				if err := s.Append(tc.ctx, req); err == nil {
+					t.Fatalf("Append(%d entries) with a %s context succeeded", n, tc.name)
+				}
+				m.check(t, s, req)
+			}
+			if _, err := s.LatestTreeState(tc.ctx); err == nil {
+				t.Errorf("LatestTreeState with a %s context succeeded", tc.name)
+			}
+			if err := s.Ping(tc.ctx); err == nil {
+				t.Errorf("Ping with a %s context succeeded", tc.name)
+			}
+		})
+	}
+	// A context that ends while Append runs: when Append returns, the batch
+	// must be in the store whole or not at all, for good: a batch that shows
+	// up after Append returned an error would be one the caller reported
+	// failed. (An error after a commit, which the caller cannot tell from
+	// one before, is allowed by the contract.)
+	for i := range 20 {
+		req := m.batch(200, fmt.Sprintf("racing-%d", i))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i)*500*time.Microsecond)
+		err := s.Append(ctx, req)
+		cancel()
+		st, serr := s.LatestTreeState(context.Background())
+		if serr != nil {
+			t.Fatalf("LatestTreeState: %v", serr)
+		}
+		switch {
+		case st.Size == req.State.Size:
+			m.apply(req) // committed (err may report a failure after commit)
+			m.check(t, s)
+		case st.Size == req.OldSize && err != nil:
+			m.check(t, s, req)
+		default:
+			t.Fatalf("after Append = %v: size %d, want %d or %d", err, st.Size, req.OldSize, req.State.Size)
+		}
+	}
+	// The store still works.
+	m.grow(t, s, "after", 3)
+	m.check(t, s)
+}
