@@ -521,3 +521,25 @@ func TestCloseDrains(t *testing.T) {
 		t.Fatalf("after Close: err = %v", err)
 	}
 }
+
+// TestEd25519Key runs a log with an Ed25519 key: checkpoints and SETs are
+// Ed25519 signatures that verify with the public key.
+func TestEd25519Key(t *testing.T) {
+	priv, err := signer.Generate(signer.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgn, err := signer.New(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openLog(t, engines[0].open(t)(t), sgn, nil)
+	for i := range 3 {
+		res, err := l.Add(context.Background(), leaf(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkResult(t, l, res)
+	}
+	checkTree(t, l, 3, nil)
+}
