@@ -39,6 +39,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives HTTP metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// CanonicalKey returns the canonical bytes of a public key of a search
+	// format (x509, pgp, minisign, ssh), whose SHA-256 is its index key; nil
+	// supports x509 only.
+	CanonicalKey func(format string, content []byte) ([]byte, error)
 }
 
 // Server serves the APIs.
@@ -49,6 +53,8 @@ type Server struct {
 	maxBody int64
 	logger  *slog.Logger
 	metrics *httpMetrics
+
+	keyCanonicalizer func(format string, content []byte) ([]byte, error)
 }
 
 // New builds the HTTP handler.
@@ -60,6 +66,8 @@ func New(cfg Config) http.Handler {
 		maxBody: cfg.MaxRequestBody,
 		logger:  cfg.Logger,
 		metrics: newHTTPMetrics(cfg.Registerer),
+
+		keyCanonicalizer: cfg.CanonicalKey,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBody
@@ -89,6 +97,8 @@ func (s *Server) routes() http.Handler {
 		r.Get("/log", s.getLogInfo)
 		r.Get("/log/publicKey", s.getPublicKey)
 		r.Get("/log/proof", s.getLogProof)
+		r.Post("/log/entries/retrieve", s.searchLogQuery)
+		r.Post("/index/retrieve", s.searchIndex)
 	})
 
 	r.Get("/checkpoint", s.getCheckpoint)

@@ -263,3 +263,21 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 	}
 	return b, nil
 }
+
+// LeafHashes returns the leaf hashes of the entries at the given indexes
+// (each below the head size), read from the level-0 tiles.
+func (l *Log) LeafHashes(ctx context.Context, indexes []uint64) ([]merkle.Hash, error) {
+	out := make([]merkle.Hash, len(indexes))
+	for i, idx := range indexes {
+		t, err := l.readTile(ctx, 0, idx/merkle.TileWidth)
+		if err != nil {
+			return nil, fmt.Errorf("log: reading leaf hash %d: %w", idx, err)
+		}
+		off := int(idx%merkle.TileWidth) * merkle.HashSize
+		if len(t) < off+merkle.HashSize {
+			return nil, fmt.Errorf("log: leaf %d is not in its tile", idx)
+		}
+		copy(out[i][:], t[off:])
+	}
+	return out, nil
+}

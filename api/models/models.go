@@ -4,7 +4,11 @@
 // base64 fields use strfmt.Base64, the spec's "format: byte".
 package models
 
-import "github.com/go-openapi/strfmt"
+import (
+	"encoding/json"
+
+	"github.com/go-openapi/strfmt"
+)
 
 // Error is every error body: {"code":…,"message":…}.
 type Error struct {
@@ -68,4 +72,26 @@ type InactiveShardLogInfo struct {
 type ConsistencyProof struct {
 	Hashes   []string `json:"hashes"`
 	RootHash string   `json:"rootHash"`
+}
+
+// SearchLogQuery is POST /api/v1/log/entries/retrieve.
+type SearchLogQuery struct {
+	EntryUUIDs []string          `json:"entryUUIDs,omitempty"`
+	LogIndexes []*int64          `json:"logIndexes,omitempty"`
+	Entries    []json.RawMessage `json:"entries,omitempty"`
+}
+
+// SearchIndex is POST /api/v1/index/retrieve.
+type SearchIndex struct {
+	Email     strfmt.Email          `json:"email,omitempty"`
+	Hash      string                `json:"hash,omitempty"`
+	PublicKey *SearchIndexPublicKey `json:"publicKey,omitempty"`
+	Subject   string                `json:"subject,omitempty"`
+	Operator  string                `json:"operator,omitempty"`
+}
+
+// SearchIndexPublicKey is a public key to search by.
+type SearchIndexPublicKey struct {
+	Format  string        `json:"format"`
+	Content strfmt.Base64 `json:"content,omitempty"`
 }

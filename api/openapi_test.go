@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/internal/testentry"
+)
+
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromFile("../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not valid: %v", err)
+	}
+	return doc
+}
+
+// TestRoutesMatchSpec: the router serves exactly the operations
+// openapi.yaml describes.
+func TestRoutesMatchSpec(t *testing.T) {
+	doc := loadSpec(t)
+	var spec []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			spec = append(spec, method+" "+path)
+		}
+	}
+	s := newServer(t, engines[0], 0)
+	routes, err := api.Routes(s.Config.Handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served []string
+	for _, r := range routes {
+		path := strings.ReplaceAll(r[1], "/*", "/{path}")
+		served = append(served, r[0]+" "+path)
+	}
+	slices.Sort(spec)
+	slices.Sort(served)
+	if !slices.Equal(spec, served) {
+		t.Fatalf("router and openapi.yaml differ:\nrouter: %v\nspec:   %v", served, spec)
+	}
+}
+
+// TestResponsesMatchSpec sends requests of every kind to the real server and
+// validates each response (status, headers, body) against openapi.yaml.
+func TestResponsesMatchSpec(t *testing.T) {
+	openapi3filter.RegisterBodyDecoder("application/x-pem-file", func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+		b, err := io.ReadAll(r)
+		return string(b), err
+	})
+	doc := loadSpec(t)
+	doc.Servers = nil // match any host
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newServer(t, engines[0], 1<<16)
+	sgn, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := newEntry(t, sgn, "openapi")
+	id := s.upload(entry)
+	s.upload(newEntry(t, sgn, "openapi 2"))
+
+	requests := []struct{ method, path, body string }{
+		{"POST", "/api/v1/log/entries", string(newEntry(t, sgn, "openapi 3"))},
+		{"POST", "/api/v1/log/entries", string(entry)},
+		{"POST", "/api/v1/log/entries", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{}}`},
+		{"POST", "/api/v1/log/entries", `{"kind":"nope","apiVersion":"0.0.1","spec":{}}`},
+		{"GET", "/api/v1/log/entries?logIndex=0", ""},
+		{"GET", "/api/v1/log/entries?logIndex=1000", ""},
+		{"GET", "/api/v1/log/entries/" + id, ""},
+		{"GET", "/api/v1/log/entries/" + strings.Repeat("a", 64), ""},
+		{"POST", "/api/v1/log/entries/retrieve", `{"logIndexes":[0,1]}`},
+		{"POST", "/api/v1/log/entries/retrieve", fmt.Sprintf(`{"entryUUIDs":[%q]}`, id)},
+		{"POST", "/api/v1/index/retrieve", `{"publicKey":{"format":"x509","content":"` + b64(sgn.PublicKeyPEM()) + `"}}`},
+		{"POST", "/api/v1/index/retrieve", `{"email":"nobody@example.com"}`},
+		{"GET", "/api/v1/log", ""},
+		{"GET", "/api/v1/log/publicKey", ""},
+		{"GET", "/api/v1/log/proof?firstSize=1&lastSize=3", ""},
+		{"GET", "/api/v1/log/proof?firstSize=3&lastSize=1", ""},
+		{"GET", "/checkpoint", ""},
+		{"GET", "/tile/0/000.p/3", ""},
+		{"GET", "/tile/entries/000.p/3", ""},
+		{"GET", "/tile/0/000", ""},
+		{"GET", "/healthz", ""},
+		{"GET", "/readyz", ""},
+		{"GET", "/ping", ""},
+	}
+	for _, rq := range requests {
+		t.Run(rq.method+" "+rq.path, func(t *testing.T) {
+			var body io.Reader
+			if rq.body != "" {
+				body = strings.NewReader(rq.body)
+			}
+			req, err := http.NewRequest(rq.method, s.URL+rq.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rq.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+			}
+			// OpenAPI path parameters cannot span segments: a tile path is
+			// looked up as /tile/{path} with the rest as the parameter.
+			find := req
+			if rest, ok := strings.CutPrefix(rq.path, "/tile/"); ok {
+				find = req.Clone(req.Context())
+				find.URL.Path = "/tile/" + strings.ReplaceAll(rest, "/", "_")
+			}
+			route, params, err := router.FindRoute(find)
+			if err != nil {
+				t.Fatalf("no operation in openapi.yaml for %s %s: %v", rq.method, rq.path, err)
+			}
+			resp, err := s.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{ExcludeRequestBody: true}}
+			out := &openapi3filter.ResponseValidationInput{
+				RequestValidationInput: in,
+				Status:                 resp.StatusCode,
+				Header:                 resp.Header,
+				Body:                   io.NopCloser(bytes.NewReader(b)),
+				Options:                &openapi3filter.Options{IncludeResponseStatus: true},
+			}
+			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+				t.Fatalf("response %d %s does not match openapi.yaml: %v", resp.StatusCode, b, err)
+			}
+		})
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
