@@ -43,6 +43,8 @@ type Config struct {
 	// format (x509, pgp, minisign, ssh), whose SHA-256 is its index key; nil
 	// supports x509 only.
 	CanonicalKey func(format string, content []byte) ([]byte, error)
+	// Limits caps concurrency and per-client request rates.
+	Limits Limits
 }
 
 // Server serves the APIs.
@@ -55,6 +57,7 @@ type Server struct {
 	metrics *httpMetrics
 
 	keyCanonicalizer func(format string, content []byte) ([]byte, error)
+	limits           Limits
 }
 
 // New builds the HTTP handler.
@@ -68,6 +71,7 @@ func New(cfg Config) http.Handler {
 		metrics: newHTTPMetrics(cfg.Registerer),
 
 		keyCanonicalizer: cfg.CanonicalKey,
+		limits:           cfg.Limits,
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBody
@@ -90,7 +94,10 @@ func (s *Server) routes() http.Handler {
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
 	})
 
-	r.Route("/api/v1", func(r chi.Router) {
+	// Probes are exempt from the limits: a load balancer must see a busy
+	// server as alive.
+	limited := r.With(s.limit(s.limits))
+	limited.Route("/api/v1", func(r chi.Router) {
 		r.Post("/log/entries", s.createLogEntry)
 		r.Get("/log/entries", s.getLogEntryByIndex)
 		r.Get("/log/entries/{entryUUID}", s.getLogEntryByUUID)
@@ -101,8 +108,8 @@ func (s *Server) routes() http.Handler {
 		r.Post("/index/retrieve", s.searchIndex)
 	})
 
-	r.Get("/checkpoint", s.getCheckpoint)
-	r.Get("/tile/*", s.getTile)
+	limited.Get("/checkpoint", s.getCheckpoint)
+	limited.Get("/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,6 +53,16 @@ type serveConfig struct {
 	MaxRequestBody int64
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+
+	// TLSCert and TLSKey make the API serve HTTPS.
+	TLSCert, TLSKey string
+	// Timeouts of the API server; ReadHeaderTimeout cuts off slow clients.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Limits: concurrency cap and per-client rate limiting.
+	MaxConcurrent int
+	RateLimit     float64
+	RateBurst     int
+	RateLoopback  bool
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -66,6 +77,16 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", api.DefaultMaxRequestBody, "largest request body in bytes (larger: 413)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate chain (PEM) for the API; with --tls-key, serve HTTPS")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) for the API")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers (cuts off slow clients)")
+	fs.DurationVar(&c.ReadTimeout, "read-timeout", 60*time.Second, "time allowed to read a whole request")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", 60*time.Second, "time allowed to write a response")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection is kept")
+	fs.IntVar(&c.MaxConcurrent, "max-concurrent-requests", 4096, "requests served at once; beyond it 503 (0: no cap)")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second allowed to one client IP (0: off)")
+	fs.IntVar(&c.RateBurst, "rate-burst", 50, "requests a client may send at once above --rate-limit")
+	fs.BoolVar(&c.RateLoopback, "rate-limit-loopback", false, "apply --rate-limit to loopback clients too")
 	return c
 }
 
@@ -124,7 +145,21 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		MaxRequestBody: c.MaxRequestBody,
 		Logger:         logger,
 		Registerer:     reg,
+		Limits: api.Limits{
+			MaxConcurrent: c.MaxConcurrent,
+			RatePerClient: c.RateLimit,
+			Burst:         c.RateBurst,
+			LimitLoopback: c.RateLoopback,
+		},
 	})
+	var tlsConfig *tls.Config
+	if c.TLSCert != "" || c.TLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -132,14 +167,22 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsConfig,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	scheme := "http"
+	if tlsConfig != nil {
+		scheme = "https"
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 
 	var msrv *http.Server
 	if c.MetricsListen != "" {
@@ -157,7 +200,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 
 	head, _ := lg.Head(ctx)
 	logger.Info("tabula serving",
-		"url", "http://"+ln.Addr().String(),
+		"url", scheme+"://"+ln.Addr().String(),
 		"origin", lg.Origin(),
 		"engine", engine,
 		"publicKey", keyPath,

@@ -334,3 +334,5 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		t.Fatalf("replicas disagree: %+v vs %+v", infos[0], infos[1])
 	}
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
