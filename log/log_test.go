@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -447,23 +448,42 @@ func TestReopenInterlocks(t *testing.T) {
 		name     string
 		sgn      signer.Signer
 		hostname string
-		ok       bool
+		tamper   bool
+		want     string // substring of the error; "" for success
 	}{
-		{"same key and hostname", sgn, "a.example", true},
-		{"other key", newSigner(t), "a.example", false},
-		{"other hostname", sgn, "b.example", false},
+		{"same key and hostname", sgn, "a.example", false, ""},
+		{"other key", newSigner(t), "a.example", false, "does not verify with the configured key"},
+		{"other hostname", sgn, "b.example", false, "does not verify with the configured key and origin"},
+		{"tiles disagree with the tree state", sgn, "a.example", true, "the stored tiles give root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := tlog.Open(ctx, tlog.Config{Storage: open(t), Signer: tt.sgn, Hostname: tt.hostname})
-			if (err == nil) != tt.ok {
-				t.Fatalf("Open: err = %v, want ok=%v", err, tt.ok)
+			var s storage.Storage = open(t)
+			if tt.tamper {
+				s = tamperedTiles{s}
+			}
+			l, err := tlog.Open(ctx, tlog.Config{Storage: s, Signer: tt.sgn, Hostname: tt.hostname})
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Open: err = %v, want %q", err, tt.want)
 			}
 			if l != nil {
 				l.Close(ctx)
 			}
 		})
 	}
+}
+
+// tamperedTiles serves tiles with one bit flipped, as a corrupted or
+// hand-edited database would.
+type tamperedTiles struct{ storage.Storage }
+
+func (s tamperedTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	t, err := s.Storage.ReadTile(ctx, level, index)
+	if err == nil && len(t) > 0 {
+		t = append([]byte(nil), t...)
+		t[0] ^= 1
+	}
+	return t, err
 }
 
 // blocking holds every Append until released, to fill the queue.

@@ -36,6 +36,7 @@ func commands() []command {
 		{"serve", "run the log server", runServe},
 		{"keygen", "write a new log signing key (PEM, mode 0600) and its public key", runKeygen},
 		{"migrate", "apply the database migrations and exit", runMigrate},
+		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
 		{"version", "print the version", runVersion},
 	}
 }
