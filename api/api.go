@@ -25,6 +25,10 @@ import (
 // DefaultMaxRequestBody is the largest request body accepted, in bytes.
 const DefaultMaxRequestBody = 4 << 20
 
+// DefaultMaxAttestationSize is the largest attestation stored beside an entry,
+// in bytes: Rekor's default (--max_attestation_size, 100 KiB).
+const DefaultMaxAttestationSize = 100 << 10
+
 // Config configures the HTTP handler.
 type Config struct {
 	// Log is the log served. Required.
@@ -35,6 +39,9 @@ type Config struct {
 	Storage storage.Storage
 	// MaxRequestBody bounds request bodies; beyond it requests get 413.
 	MaxRequestBody int64
+	// MaxAttestationSize bounds the attestation stored beside an entry; a
+	// larger one is not stored (the entry is), as in Rekor. 0 stores none.
+	MaxAttestationSize int
 	// Logger receives request errors; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives HTTP metrics; nil registers nowhere.
@@ -53,6 +60,7 @@ type Server struct {
 	types   *types.Registry
 	store   storage.Storage
 	maxBody int64
+	maxAtt  int
 	logger  *slog.Logger
 	metrics *httpMetrics
 
@@ -67,6 +75,7 @@ func New(cfg Config) http.Handler {
 		types:   cfg.Types,
 		store:   cfg.Storage,
 		maxBody: cfg.MaxRequestBody,
+		maxAtt:  cfg.MaxAttestationSize,
 		logger:  cfg.Logger,
 		metrics: newHTTPMetrics(cfg.Registerer),
 

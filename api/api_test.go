@@ -65,6 +65,12 @@ type server struct {
 
 func newServer(t *testing.T, e engine, maxBody int64) *server {
 	t.Helper()
+	return newServerWith(t, e, func(c *api.Config) { c.MaxRequestBody = maxBody })
+}
+
+// newServerWith is newServer with the API configuration adjusted by edit.
+func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
+	t.Helper()
 	s, err := signer.Generate(signer.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +84,9 @@ func newServer(t *testing.T, e engine, maxBody int64) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store, MaxRequestBody: maxBody})
+	cfg := api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store}
+	edit(&cfg)
+	h := api.New(cfg)
 	ts := httptest.NewServer(h)
 	t.Cleanup(func() {
 		ts.Close()

@@ -67,6 +67,11 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		canonicalizeError(w, err)
 		return
 	}
+	if len(can.Attestation) > s.maxAtt {
+		// As Rekor: the entry is logged, its attestation is not kept.
+		s.logger.Info("not storing attestation over the size limit", "size", len(can.Attestation), "limit", s.maxAtt)
+		can.Attestation = nil
+	}
 	res, err := s.log.Add(r.Context(), log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
 	var dup *log.DuplicateError
 	switch {

@@ -27,8 +27,6 @@ import (
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
-	"github.com/tabularium/tabula/types"
-	"github.com/tabularium/tabula/types/hashedrekord"
 )
 
 // serveConfig is everything `tabula serve` takes; each field is a flag with a
@@ -53,6 +51,11 @@ type serveConfig struct {
 	MaxRequestBody int64
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// EntryTypes lists the kinds accepted for new entries (comma-separated;
+	// empty: all). MaxAttestationSize bounds the attestations stored beside
+	// intoto entries; larger ones are not stored (the entry still is).
+	EntryTypes         string
+	MaxAttestationSize int
 
 	// TLSCert and TLSKey make the API serve HTTPS.
 	TLSCert, TLSKey string
@@ -77,6 +80,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", api.DefaultMaxRequestBody, "largest request body in bytes (larger: 413)")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.EntryTypes, "entry-types", "", "entry kinds accepted for new entries, comma-separated (empty: all of "+strings.Join(kindNames(allEntryTypes()), ", ")+")")
+	fs.IntVar(&c.MaxAttestationSize, "max-attestation-size", api.DefaultMaxAttestationSize, "largest attestation (bytes) stored beside an entry; larger ones are not stored (0: store none)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate chain (PEM) for the API; with --tls-key, serve HTTPS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key (PEM) for the API")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time allowed to read request headers (cuts off slow clients)")
@@ -110,6 +115,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // serve runs the server until ctx ends. If ready is not nil it receives the
 // API's address once the server accepts connections (for tests).
 func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<- string) error {
+	kinds, err := entryTypes(c.EntryTypes)
+	if err != nil {
+		return err
+	}
+	if c.MaxAttestationSize < 0 {
+		return fmt.Errorf("--max-attestation-size must not be negative")
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -139,12 +151,13 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		return err
 	}
 	handler := api.New(api.Config{
-		Log:            lg,
-		Types:          types.NewRegistry(hashedrekord.New()),
-		Storage:        store,
-		MaxRequestBody: c.MaxRequestBody,
-		Logger:         logger,
-		Registerer:     reg,
+		Log:                lg,
+		Types:              kinds,
+		MaxAttestationSize: c.MaxAttestationSize,
+		Storage:            store,
+		MaxRequestBody:     c.MaxRequestBody,
+		Logger:             logger,
+		Registerer:         reg,
 		Limits: api.Limits{
 			MaxConcurrent: c.MaxConcurrent,
 			RatePerClient: c.RateLimit,
