@@ -32,8 +32,23 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q models.SearchLogQuery
-	if !decodeStrict(w, body, &q) {
+	if !decodeStrict(w, body, "entry", &q) {
 		return
+	}
+	// minItems 1 in Rekor's schema: an empty list (decoded as empty, not
+	// nil; absent and null are nil) is refused.
+	for _, l := range []struct {
+		name  string
+		empty bool
+	}{
+		{"entryUUIDs", q.EntryUUIDs != nil && len(q.EntryUUIDs) == 0},
+		{"logIndexes", q.LogIndexes != nil && len(q.LogIndexes) == 0},
+		{"entries", q.Entries != nil && len(q.Entries) == 0},
+	} {
+		if l.empty {
+			writeError(w, http.StatusUnprocessableEntity, l.name+" in body should have at least 1 items")
+			return
+		}
 	}
 	if n := len(q.EntryUUIDs) + len(q.LogIndexes) + len(q.Entries); n > MaxSearchQueries {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("more than max allowed %d entries in request", MaxSearchQueries))
@@ -42,6 +57,13 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 	for _, idx := range q.LogIndexes {
 		if idx == nil || *idx < 0 {
 			writeError(w, http.StatusUnprocessableEntity, "logIndexes in body should be greater than or equal to 0")
+			return
+		}
+	}
+
+	for i, id := range q.EntryUUIDs {
+		if !entryIDPattern.MatchString(id) {
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("entryUUIDs.%d in body should match '%s'", i, entryIDPattern))
 			return
 		}
 	}
@@ -109,8 +131,13 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 }
 
 // decodeStrict decodes a JSON request body, answering 400 for malformed JSON
-// and for fields of the wrong type.
-func decodeStrict(w http.ResponseWriter, body []byte, v any) bool {
+// and for fields of the wrong type, and 422 for an empty body (go-openapi's
+// "<name> in body is required", as in Rekor).
+func decodeStrict(w http.ResponseWriter, body []byte, name string, v any) bool {
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, name+" in body is required")
+		return false
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "parsing request body: "+err.Error())
@@ -135,7 +162,7 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var q models.SearchIndex
-	if !decodeStrict(w, body, &q) {
+	if !decodeStrict(w, body, "query", &q) {
 		return
 	}
 	var keys []string

@@ -57,7 +57,7 @@ func TestRetrieve(t *testing.T) {
 				{"other tree", fmt.Sprintf(`{"entryUUIDs":[%q]}`, "0000000000000001"+ids[0][16:]), []string{}, 200},
 				{"too many", `{"logIndexes":[0,1,2,3,4,5],"entryUUIDs":["` + strings.Repeat("a", 64) + `","` + strings.Repeat("b", 64) + `","` + strings.Repeat("c", 64) + `","` + strings.Repeat("d", 64) + `","` + strings.Repeat("e", 64) + `"]}`, nil, 422},
 				{"negative index", `{"logIndexes":[-1]}`, nil, 422},
-				{"bad UUID", `{"entryUUIDs":["xyz"]}`, nil, 400},
+				{"bad UUID", `{"entryUUIDs":["xyz"]}`, nil, 422},
 				{"bad entry", `{"entries":[{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{}}]}`, nil, 400},
 				{"unknown kind", `{"entries":[{"kind":"nope","apiVersion":"0.0.1","spec":{}}]}`, nil, 422},
 				{"wrong type", `{"logIndexes":"zero"}`, nil, 400},

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -60,6 +62,10 @@ func canonicalizeError(w http.ResponseWriter, err error) {
 func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeError(w, http.StatusUnprocessableEntity, "proposedEntry in body is required")
 		return
 	}
 	can, err := s.types.Canonicalize(r.Context(), body)
@@ -177,7 +183,7 @@ func (s *Server) getLogEntryByIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	idx, err := strconv.ParseInt(q, 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("logIndex in query must be of type int64: %q", q))
+		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("logIndex in query must be of type int64: %q", q))
 		return
 	}
 	if idx < 0 {
@@ -194,6 +200,11 @@ func (s *Server) getLogEntryByIndex(w http.ResponseWriter, r *http.Request) {
 		s.writeEntry(w, r, e)
 	}
 }
+
+// entryIDPattern is the schema of entryUUID in the path and of entryUUIDs in
+// a search: a request that does not match gets 422, as go-openapi answers in
+// Rekor before the handler runs.
+var entryIDPattern = regexp.MustCompile(`^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$`)
 
 // parseEntryID accepts a 64-hex UUID or an 80-hex EntryID; the latter's tree
 // ID must be this log's (ok=false otherwise: not found).
@@ -222,6 +233,10 @@ func (s *Server) parseEntryID(id string) (h merkle.Hash, ours bool, err error) {
 // getLogEntryByUUID is GET /api/v1/log/entries/{entryUUID}.
 func (s *Server) getLogEntryByUUID(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "entryUUID")
+	if !entryIDPattern.MatchString(id) {
+		writeError(w, http.StatusUnprocessableEntity, "entryUUID in path should match '"+entryIDPattern.String()+"'")
+		return
+	}
 	h, ours, err := s.parseEntryID(id)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -258,12 +273,20 @@ func (s *Server) getLogInfo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// treeIDPattern is the schema of the treeID query parameter.
+var treeIDPattern = regexp.MustCompile(`^[0-9]+$`)
+
 // checkTreeID validates an optional treeID query parameter: only this log's
-// tree is served.
+// tree is served. A treeID that is not a decimal gets 422 (Rekor's schema), an
+// unknown one 400.
 func (s *Server) checkTreeID(w http.ResponseWriter, r *http.Request) bool {
 	q := r.URL.Query().Get("treeID")
 	if q == "" {
 		return true
+	}
+	if !treeIDPattern.MatchString(q) {
+		writeError(w, http.StatusUnprocessableEntity, "treeID in query should match '"+treeIDPattern.String()+"'")
+		return false
 	}
 	if id, err := strconv.ParseInt(q, 10, 64); err != nil || id != s.log.TreeID() {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown treeID %q", q))
@@ -287,6 +310,7 @@ func (s *Server) getPublicKey(w http.ResponseWriter, r *http.Request) {
 }
 
 // sizeParam parses a tree-size query parameter (≥ 1); def applies when absent.
+// Its errors are schema violations, answered with 422 as in Rekor.
 func sizeParam(r *http.Request, name string, def int64) (uint64, error) {
 	q := r.URL.Query().Get(name)
 	if q == "" {
@@ -312,12 +336,12 @@ func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
 	}
 	first, err := sizeParam(r, "firstSize", 1)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	last, err := sizeParam(r, "lastSize", 0)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
 	if first > last {
