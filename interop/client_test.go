@@ -247,9 +247,9 @@ func messageBundle(t *testing.T, e models.LogEntryAnon, digest, sig, certDER []b
 // for it.
 const keyHint = "interop-key"
 
-// keyMaterial is trusted material holding one verification key, valid
-// around now, as a key-based sigstore-go verification needs.
-func keyMaterial(t *testing.T, pub crypto.PublicKey) root.TrustedMaterial {
+// keyMaterial is trusted material holding one verification key under
+// hint, valid around now, as a key-based sigstore-go verification needs.
+func keyMaterial(t *testing.T, hint string, pub crypto.PublicKey) root.TrustedMaterial {
 	t.Helper()
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
@@ -257,7 +257,7 @@ func keyMaterial(t *testing.T, pub crypto.PublicKey) root.TrustedMaterial {
 	}
 	now := time.Now()
 	return root.NewTrustedPublicKeyMaterialFromMapping(map[string]*root.ExpiringKey{
-		keyHint: root.NewExpiringKey(v, now.Add(-time.Hour), now.Add(time.Hour)),
+		hint: root.NewExpiringKey(v, now.Add(-time.Hour), now.Add(time.Hour)),
 	})
 }
 

@@ -85,7 +85,7 @@ func (s *signed) material(t *testing.T, tr *root.TrustedRoot) root.TrustedMateri
 	if s.certDER != nil {
 		return tr
 	}
-	return root.TrustedMaterialCollection{tr, keyMaterial(t, s.key.Public())}
+	return root.TrustedMaterialCollection{tr, keyMaterial(t, keyHint, s.key.Public())}
 }
 
 // TestHashedRekord logs key- and certificate-signed hashedrekord entries
