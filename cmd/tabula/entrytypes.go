@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/dsse"
 	"github.com/tabularium/tabula/types/hashedrekord"
 )
 
@@ -14,6 +15,7 @@ import (
 func allEntryTypes() []types.Type {
 	return []types.Type{
 		hashedrekord.New(),
+		dsse.New(),
 	}
 }
 

@@ -1,0 +1,176 @@
+// Package envelopetest makes keys, certificates and signed DSSE envelopes for
+// the dsse and intoto tests. Keys are throwaway; nothing here is fit for real
+// signing.
+package envelopetest
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+)
+
+// Key is a signing key and the PEM an entry carries for it.
+type Key struct {
+	Signer crypto.Signer
+	// PEM is a PUBLIC KEY block, or the leaf CERTIFICATE block.
+	PEM []byte
+	// ChainPEM is the leaf followed by its CA, for certificate keys.
+	ChainPEM []byte
+}
+
+func publicPEM(t testing.TB, pub crypto.PublicKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// ECDSA returns a fresh P-256 key.
+func ECDSA(t testing.TB) Key {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{Signer: k, PEM: publicPEM(t, k.Public())}
+}
+
+// RSA returns a fresh RSA key of the given size.
+func RSA(t testing.TB, bits int) Key {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Key{Signer: k, PEM: publicPEM(t, k.Public())}
+}
+
+// Ed25519 returns the key for a fixed seed byte (signatures are deterministic).
+func Ed25519(t testing.TB, seed byte) Key {
+	t.Helper()
+	s := make([]byte, ed25519.SeedSize)
+	for i := range s {
+		s[i] = seed
+	}
+	k := ed25519.NewKeyFromSeed(s)
+	return Key{Signer: k, PEM: publicPEM(t, k.Public())}
+}
+
+// Cert returns a fresh P-256 key with a Fulcio-like leaf certificate (the
+// given email as its only SAN) issued by a throwaway P-256 CA.
+func Cert(t testing.TB, email string) Key {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "envelopetest CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber:   big.NewInt(2),
+		NotBefore:      now.Add(-time.Minute),
+		NotAfter:       now.Add(10 * time.Minute),
+		KeyUsage:       x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		EmailAddresses: []string{email},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, k.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	return Key{Signer: k, PEM: leafPEM, ChainPEM: append(append([]byte{}, leafPEM...), caPEM...)}
+}
+
+// Sign returns the base64 DSSE signature of k over PAE(payloadType, payload):
+// ECDSA and RSA PKCS #1 v1.5 over its SHA-256, Ed25519 over the PAE itself.
+func Sign(t testing.TB, k Key, payloadType string, payload []byte) string {
+	t.Helper()
+	pae := dsse.PAE(payloadType, payload)
+	var (
+		sig []byte
+		err error
+	)
+	switch s := k.Signer.(type) {
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(s, pae)
+	default:
+		sum := sha256.Sum256(pae)
+		sig, err = k.Signer.Sign(rand.Reader, sum[:], crypto.SHA256)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// Envelope returns a DSSE envelope over payload signed by each key in turn.
+func Envelope(t testing.TB, payloadType string, payload []byte, keys ...Key) *dsse.Envelope {
+	t.Helper()
+	env := &dsse.Envelope{
+		PayloadType: payloadType,
+		Payload:     base64.StdEncoding.EncodeToString(payload),
+	}
+	for _, k := range keys {
+		env.Signatures = append(env.Signatures, dsse.Signature{Sig: Sign(t, k, payloadType, payload)})
+	}
+	return env
+}
+
+// JSON marshals v or fails the test.
+func JSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Statement is a small in-toto v1 statement about one subject.
+func Statement(t testing.TB, name, sha256Hex string) []byte {
+	t.Helper()
+	return JSON(t, map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []any{map[string]any{"name": name, "digest": map[string]string{"sha256": sha256Hex}}},
+		"predicateType": "https://tabula.invalid/test/v1",
+		"predicate":     map[string]any{"note": "test"},
+	})
+}
