@@ -58,7 +58,7 @@ func newLogClient(t *testing.T, s *server) *logClient {
 	if err != nil {
 		t.Fatalf("rekor client for %s: %v", s.URL, err)
 	}
-	resp, err := rc.Pubkey.GetPublicKey(nil)
+	resp, err := rc.Pubkey.GetPublicKeyContext(t.Context(), nil)
 	if err != nil {
 		t.Fatalf("GetPublicKey: %v", err)
 	}
@@ -84,9 +84,9 @@ func ctx(t *testing.T) context.Context {
 // client relies on: 201, one entry keyed by the ETag, Location naming it.
 func (c *logClient) create(t *testing.T, pe models.ProposedEntry) (string, models.LogEntryAnon) {
 	t.Helper()
-	p := entries.NewCreateLogEntryParamsWithContext(ctx(t))
+	p := entries.NewCreateLogEntryParams()
 	p.SetProposedEntry(pe)
-	resp, err := c.rekor.Entries.CreateLogEntry(p)
+	resp, err := c.rekor.Entries.CreateLogEntryContext(ctx(t), p)
 	if err != nil {
 		t.Fatalf("CreateLogEntry(%s): %s", pe.Kind(), describe(err))
 	}
@@ -264,9 +264,9 @@ func keyMaterial(t *testing.T, hint string, pub crypto.PublicKey) root.TrustedMa
 // getByUUID fetches an entry with the generated client.
 func (c *logClient) getByUUID(t *testing.T, uuid string) (string, models.LogEntryAnon) {
 	t.Helper()
-	p := entries.NewGetLogEntryByUUIDParamsWithContext(ctx(t))
+	p := entries.NewGetLogEntryByUUIDParams()
 	p.SetEntryUUID(uuid)
-	resp, err := c.rekor.Entries.GetLogEntryByUUID(p)
+	resp, err := c.rekor.Entries.GetLogEntryByUUIDContext(ctx(t), p)
 	if err != nil {
 		t.Fatalf("GetLogEntryByUUID(%s): %s", uuid, describe(err))
 	}
@@ -275,9 +275,9 @@ func (c *logClient) getByUUID(t *testing.T, uuid string) (string, models.LogEntr
 
 func (c *logClient) getByIndex(t *testing.T, index int64) (string, models.LogEntryAnon) {
 	t.Helper()
-	p := entries.NewGetLogEntryByIndexParamsWithContext(ctx(t))
+	p := entries.NewGetLogEntryByIndexParams()
 	p.SetLogIndex(index)
-	resp, err := c.rekor.Entries.GetLogEntryByIndex(p)
+	resp, err := c.rekor.Entries.GetLogEntryByIndexContext(ctx(t), p)
 	if err != nil {
 		t.Fatalf("GetLogEntryByIndex(%d): %s", index, describe(err))
 	}
@@ -297,7 +297,7 @@ func only(t *testing.T, le models.LogEntry) (string, models.LogEntryAnon) {
 
 func (c *logClient) logInfo(t *testing.T) *models.LogInfo {
 	t.Helper()
-	resp, err := c.rekor.Tlog.GetLogInfo(rekortlog.NewGetLogInfoParamsWithContext(ctx(t)))
+	resp, err := c.rekor.Tlog.GetLogInfoContext(ctx(t), rekortlog.NewGetLogInfoParams())
 	if err != nil {
 		t.Fatalf("GetLogInfo: %s", describe(err))
 	}

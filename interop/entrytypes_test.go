@@ -121,10 +121,10 @@ func TestEntryTypes(t *testing.T) {
 					}
 
 					// Duplicate.
-					p := entries.NewCreateLogEntryParamsWithContext(ctx(t))
+					p := entries.NewCreateLogEntryParams()
 					p.SetProposedEntry(b)
 					var conflict *entries.CreateLogEntryConflict
-					if _, err := c.rekor.Entries.CreateLogEntry(p); !errors.As(err, &conflict) {
+					if _, err := c.rekor.Entries.CreateLogEntryContext(ctx(t), p); !errors.As(err, &conflict) {
 						t.Errorf("second CreateLogEntry: %v, want *entries.CreateLogEntryConflict", err)
 					} else if uuidOf(conflict.Location.String()) != uuid {
 						t.Errorf("409 Location %s, want …/%s", conflict.Location, uuid)

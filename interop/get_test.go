@@ -51,9 +51,9 @@ func TestGetEntry(t *testing.T) {
 
 		retrieve := func(q *models.SearchLogQuery) []models.LogEntry {
 			t.Helper()
-			p := entries.NewSearchLogQueryParamsWithContext(ctx(t))
+			p := entries.NewSearchLogQueryParams()
 			p.SetEntry(q)
-			resp, err := c.rekor.Entries.SearchLogQuery(p)
+			resp, err := c.rekor.Entries.SearchLogQueryContext(ctx(t), p)
 			if err != nil {
 				t.Fatalf("SearchLogQuery: %s", describe(err))
 			}
@@ -91,16 +91,16 @@ func TestGetEntry(t *testing.T) {
 		}
 
 		// Not found, as the generated client types them.
-		p := entries.NewGetLogEntryByUUIDParamsWithContext(ctx(t))
+		p := entries.NewGetLogEntryByUUIDParams()
 		p.SetEntryUUID(missing)
 		var nfUUID *entries.GetLogEntryByUUIDNotFound
-		if _, err := c.rekor.Entries.GetLogEntryByUUID(p); !errors.As(err, &nfUUID) {
+		if _, err := c.rekor.Entries.GetLogEntryByUUIDContext(ctx(t), p); !errors.As(err, &nfUUID) {
 			t.Errorf("GetLogEntryByUUID(unknown): %v (%T), want *entries.GetLogEntryByUUIDNotFound", err, err)
 		}
-		pi := entries.NewGetLogEntryByIndexParamsWithContext(ctx(t))
+		pi := entries.NewGetLogEntryByIndexParams()
 		pi.SetLogIndex(int64(len(uuids)))
 		var nfIndex *entries.GetLogEntryByIndexNotFound
-		if _, err := c.rekor.Entries.GetLogEntryByIndex(pi); !errors.As(err, &nfIndex) {
+		if _, err := c.rekor.Entries.GetLogEntryByIndexContext(ctx(t), pi); !errors.As(err, &nfIndex) {
 			t.Errorf("GetLogEntryByIndex(tree size): %v (%T), want *entries.GetLogEntryByIndexNotFound", err, err)
 		}
 	})

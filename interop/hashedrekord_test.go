@@ -234,9 +234,9 @@ func TestDuplicate(t *testing.T) {
 		ca := newTestCA(t)
 		for _, sg := range []*signed{keySigned(t, "dup"), certSigned(t, ca, "dup@interop.invalid", "dup")} {
 			uuid, first := c.create(t, sg.entry)
-			p := entries.NewCreateLogEntryParamsWithContext(ctx(t))
+			p := entries.NewCreateLogEntryParams()
 			p.SetProposedEntry(sg.entry)
-			_, err := c.rekor.Entries.CreateLogEntry(p)
+			_, err := c.rekor.Entries.CreateLogEntryContext(ctx(t), p)
 			var conflict *entries.CreateLogEntryConflict
 			if !errors.As(err, &conflict) {
 				t.Fatalf("second CreateLogEntry: %v (%T), want *entries.CreateLogEntryConflict", err, err)

@@ -66,10 +66,10 @@ func TestConsistency(t *testing.T) {
 				if old.Size == cur.Size {
 					continue
 				}
-				p := rekortlog.NewGetLogProofParamsWithContext(ctx(t))
+				p := rekortlog.NewGetLogProofParams()
 				p.FirstSize = conv.Pointer(int64(old.Size))
 				p.LastSize = int64(cur.Size)
-				resp, err := c.rekor.Tlog.GetLogProof(p)
+				resp, err := c.rekor.Tlog.GetLogProofContext(ctx(t), p)
 				if err != nil {
 					t.Fatalf("GetLogProof(%d, %d): %s", old.Size, cur.Size, describe(err))
 				}
@@ -117,11 +117,11 @@ func TestConsistency(t *testing.T) {
 		}
 
 		// Sizes the log has not reached are refused with 400.
-		p := rekortlog.NewGetLogProofParamsWithContext(ctx(t))
+		p := rekortlog.NewGetLogProofParams()
 		p.FirstSize = conv.Pointer(int64(1))
 		p.LastSize = int64(n + 1)
 		var bad *rekortlog.GetLogProofBadRequest
-		if _, err := c.rekor.Tlog.GetLogProof(p); !errors.As(err, &bad) {
+		if _, err := c.rekor.Tlog.GetLogProofContext(ctx(t), p); !errors.As(err, &bad) {
 			t.Errorf("GetLogProof(1, %d) beyond the tree: %v (%T), want *tlog.GetLogProofBadRequest", n+1, err, err)
 		}
 	})

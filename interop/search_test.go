@@ -16,9 +16,9 @@ import (
 // the entry UUIDs, sorted.
 func (c *logClient) search(t *testing.T, q *models.SearchIndex) []string {
 	t.Helper()
-	p := index.NewSearchIndexParamsWithContext(ctx(t))
+	p := index.NewSearchIndexParams()
 	p.SetQuery(q)
-	resp, err := c.rekor.Index.SearchIndex(p)
+	resp, err := c.rekor.Index.SearchIndexContext(ctx(t), p)
 	if err != nil {
 		t.Fatalf("SearchIndex(%+v): %s", q, describe(err))
 	}
