@@ -211,7 +211,9 @@ func audit(t *testing.T, urls []string, pubPEM []byte, rec *record) (figures, []
 	// 5. A sample of acknowledged entries read back through the v1 API, from
 	// every server in turn.
 	for _, i := range rand.Perm(len(acks))[:min(len(acks), 100)] {
-		a.readBack(acks[i], leaves[acks[i].index], rec)
+		if acks[i].index < head.Size { // the others are reported above
+			a.readBack(acks[i], leaves[acks[i].index], rec)
+		}
 	}
 	_, cps = rec.snapshot() // with the checkpoints the reads brought
 
