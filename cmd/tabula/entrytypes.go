@@ -7,6 +7,7 @@ import (
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/dsse"
 	"github.com/tabularium/tabula/types/hashedrekord"
+	"github.com/tabularium/tabula/types/intoto"
 )
 
 // allEntryTypes lists every entry kind this binary can accept, in the order
@@ -16,6 +17,7 @@ func allEntryTypes() []types.Type {
 	return []types.Type{
 		hashedrekord.New(),
 		dsse.New(),
+		intoto.New(),
 	}
 }
 
