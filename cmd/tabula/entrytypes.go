@@ -8,6 +8,7 @@ import (
 	"github.com/tabularium/tabula/types/dsse"
 	"github.com/tabularium/tabula/types/hashedrekord"
 	"github.com/tabularium/tabula/types/intoto"
+	"github.com/tabularium/tabula/types/rekord"
 )
 
 // allEntryTypes lists every entry kind this binary can accept, in the order
@@ -18,6 +19,7 @@ func allEntryTypes() []types.Type {
 		hashedrekord.New(),
 		dsse.New(),
 		intoto.New(),
+		rekord.New(),
 	}
 }
 
