@@ -1,0 +1,73 @@
+package envelope_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/tabularium/tabula/types/internal/envelope"
+	"github.com/tabularium/tabula/types/internal/envelope/envelopetest"
+)
+
+func TestIndex(t *testing.T) {
+	var x envelope.Index
+	x.Add("SHA256:AB", "", "sha256:ab", "a@B.c")
+	x.Add("A@b.C", "z")
+	if want := []string{"sha256:ab", "a@b.c", "z"}; !slices.Equal(x.Keys(), want) {
+		t.Fatalf("keys %q, want %q", x.Keys(), want)
+	}
+}
+
+func TestInTotoKeys(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		want    []string
+		wantErr bool
+	}{
+		{"subjects, algorithms sorted", `{"subject":[{"name":"a","digest":{"sha512":"x","sha256":"y"}},{"digest":{"gitCommit":"c"}}]}`,
+			[]string{"sha256:y", "sha512:x", "gitCommit:c"}, false},
+		{"slsa v0.2 materials", `{"subject":[],"predicate":{"materials":[{"uri":"u","digest":{"sha1":"m"}}]}}`,
+			[]string{"sha1:m"}, false},
+		{"predicate not slsa v0.2: materials ignored", `{"subject":[{"digest":{"sha256":"s"}}],"predicate":{"materials":"no","metadata":{"buildStartedOn":"yesterday"}}}`,
+			[]string{"sha256:s"}, false},
+		{"slsa v1 predicate: no materials", `{"subject":[{"digest":{"sha256":"s"}}],"predicate":{"buildDefinition":{"resolvedDependencies":[{"digest":{"sha1":"r"}}]}}}`,
+			[]string{"sha256:s"}, false},
+		{"not JSON", `nope`, nil, true},
+		{"subject of the wrong type", `{"subject":{"digest":{}}}`, nil, true},
+		{"digest values not strings", `{"subject":[{"digest":{"sha256":1}}]}`, nil, true},
+		{"empty object", `{}`, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := envelope.InTotoKeys([]byte(tt.payload))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("error %v, want error %v", err, tt.wantErr)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("keys %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerifyLeftoverKeys: dsse (stopWhenAllVerified) ignores keys once every
+// signature is verified; intoto 0.0.2 parses and tries them all.
+func TestVerifyLeftoverKeys(t *testing.T) {
+	k := envelopetest.ECDSA(t)
+	env := envelopetest.Envelope(t, "text/plain", []byte("x"), k)
+	keys := [][]byte{k.PEM, []byte("junk")}
+	if _, err := envelope.Verify(context.Background(), env, keys, true); err != nil {
+		t.Fatalf("stopWhenAllVerified: %v", err)
+	}
+	_, err := envelope.Verify(context.Background(), env, keys, false)
+	if err == nil || err.Error() != "could not parse public key as x509: invalid public key: failure decoding PEM" {
+		t.Fatalf("all keys: %v", err)
+	}
+	// A second key that verifies nothing fails the whole envelope.
+	other := envelopetest.ECDSA(t)
+	_, err = envelope.Verify(context.Background(), env, [][]byte{k.PEM, other.PEM}, false)
+	if err == nil || err.Error() != "could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1" {
+		t.Fatalf("useless second key: %v", err)
+	}
+}
