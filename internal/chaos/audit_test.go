@@ -181,7 +181,7 @@ func audit(t *testing.T, urls []string, pubPEM []byte, rec *record) (figures, []
 	// 4. Every acknowledged entry is at its acknowledged index with its body,
 	// no index was given twice, and its inclusion proof verifies against the
 	// checkpoint it came with.
-	acks, cps := rec.snapshot()
+	acks, _ := rec.snapshot()
 	owner := make(map[uint64]string, len(acks))
 	wantPrefix := fmt.Sprintf("%016x", uint64(mustInt(t, info.TreeID)))
 	for _, k := range acks {
@@ -215,7 +215,7 @@ func audit(t *testing.T, urls []string, pubPEM []byte, rec *record) (figures, []
 			a.readBack(acks[i], leaves[acks[i].index], rec)
 		}
 	}
-	_, cps = rec.snapshot() // with the checkpoints the reads brought
+	_, cps := rec.snapshot() // with the checkpoints the reads brought
 
 	// 6. Every checkpoint seen verifies, none is past the final tree, no two
 	// disagree on a size's root, and each is consistent with the final tree.

@@ -12,11 +12,12 @@ import (
 
 // Knobs: the short defaults run inside `make test`; `make chaos` raises them.
 const (
-	envKills       = "TABULA_CHAOS_KILLS"        // SIGKILLs per engine (TestCrashRecovery)
-	envOutage      = "TABULA_CHAOS_OUTAGE"       // how long PostgreSQL stays down (TestDatabaseOutage)
-	envReplicaTime = "TABULA_CHAOS_REPLICA_TIME" // how long the replicas take writes (TestReplicas)
-	envReplicas    = "TABULA_CHAOS_REPLICAS"     // how many replicas (TestReplicas)
-	envWriters     = "TABULA_CHAOS_WRITERS"      // concurrent writer goroutines per test
+	envKills        = "TABULA_CHAOS_KILLS"         // SIGKILLs per engine (TestCrashRecovery)
+	envOutage       = "TABULA_CHAOS_OUTAGE"        // how long PostgreSQL stays down (TestDatabaseOutage)
+	envReplicaTime  = "TABULA_CHAOS_REPLICA_TIME"  // how long the replicas take writes (TestReplicas)
+	envReplicas     = "TABULA_CHAOS_REPLICAS"      // how many replicas (TestReplicas)
+	envReplicaKills = "TABULA_CHAOS_REPLICA_KILLS" // SIGKILLs of a random replica (TestReplicas)
+	envWriters      = "TABULA_CHAOS_WRITERS"       // concurrent writer goroutines per test
 )
 
 // tabulaBin is the `tabula` binary built once by TestMain.

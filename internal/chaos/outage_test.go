@@ -110,7 +110,7 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 
 	f := mustAudit(t, []string{url}, pub, rec)
-	reportLoad(t, rec)
+	reportLoad(t, rec, f)
 	if races := srv.raceReports(); len(races) > 0 {
 		t.Errorf("the server reported data races: see %v", races)
 	}
