@@ -256,7 +256,7 @@ const keyHint = "interop-key"
 // hint, valid around now, as a key-based sigstore-go verification needs.
 func keyMaterial(t *testing.T, hint string, pub crypto.PublicKey) root.TrustedMaterial {
 	t.Helper()
-	v, err := signature.LoadVerifier(pub, crypto.SHA256)
+	v, err := signature.LoadDefaultVerifier(pub)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/sign"
@@ -54,11 +55,19 @@ func TestSigstoreGoSign(t *testing.T) {
 			name, kind string
 			identity   string // empty: key-based
 			dsse       bool
+			alg        protocommon.PublicKeyDetails // zero: sigstore-go's default, ECDSA P-256
 		}{
-			{"message/cert", "hashedrekord", "dave@interop.invalid", false},
-			{"message/key", "hashedrekord", "", false},
-			{"dsse/cert", "dsse", uri, true},
-			{"dsse/key", "dsse", "", true},
+			{"message/cert", "hashedrekord", "dave@interop.invalid", false, 0},
+			{"message/key", "hashedrekord", "", false, 0},
+			{"message/key-p384", "hashedrekord", "", false, protocommon.PublicKeyDetails_PKIX_ECDSA_P384_SHA_384},
+			{"message/cert-p521", "hashedrekord", "dave@interop.invalid", false, protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512},
+			{"message/key-rsa", "hashedrekord", "", false, protocommon.PublicKeyDetails_PKIX_RSA_PKCS1V15_2048_SHA256},
+			{"dsse/cert", "dsse", uri, true, 0},
+			{"dsse/key", "dsse", "", true, 0},
+			// No DSSE with P-384: sigstore-go signs it with SHA-384, and
+			// rekor's dsse type (client and server) verifies envelopes with
+			// SHA-256 only, so rekor's own CreateProposedEntry refuses it
+			// before anything is sent.
 		}
 		nSigned := 0
 		for _, tc := range cases {
@@ -69,7 +78,7 @@ func TestSigstoreGoSign(t *testing.T) {
 				if tc.dsse {
 					content = &sign.DSSEData{Data: statement(t, "artifact.bin", artifact), PayloadType: inTotoPayloadType}
 				}
-				kp, err := sign.NewEphemeralKeypair(nil)
+				kp, err := sign.NewEphemeralKeypair(&sign.EphemeralKeypairOptions{Algorithm: tc.alg})
 				if err != nil {
 					t.Fatal(err)
 				}
