@@ -130,6 +130,16 @@ func TestEntryTypes(t *testing.T) {
 						t.Errorf("409 Location %s, want …/%s", conflict.Location, uuid)
 					}
 
+					// Retrieve by the proposed entry: the server canonicalizes
+					// it again and finds the same leaf.
+					q := &models.SearchLogQuery{}
+					q.SetEntries([]models.ProposedEntry{b})
+					if got := c.retrieve(t, q); len(got) != 1 {
+						t.Errorf("retrieve by entry: %d results, want 1", len(got))
+					} else if id, _ := only(t, got[0]); id != uuid {
+						t.Errorf("retrieve by entry: %s, want %s", id, uuid)
+					}
+
 					// Search: every key rekor's own type indexes this entry under
 					// finds it, and among them is the artifact's digest.
 					keys := rekorIndexKeys(t, b, e)

@@ -49,16 +49,6 @@ func TestGetEntry(t *testing.T) {
 		uuid, e = c.getByIndex(t, want)
 		check("GetLogEntryByIndex", uuid, e)
 
-		retrieve := func(q *models.SearchLogQuery) []models.LogEntry {
-			t.Helper()
-			p := entries.NewSearchLogQueryParams()
-			p.SetEntry(q)
-			resp, err := c.rekor.Entries.SearchLogQueryContext(ctx(t), p)
-			if err != nil {
-				t.Fatalf("SearchLogQuery: %s", describe(err))
-			}
-			return resp.Payload
-		}
 		one := func(how string, les []models.LogEntry) {
 			t.Helper()
 			if len(les) != 1 {
@@ -67,16 +57,16 @@ func TestGetEntry(t *testing.T) {
 			uuid, e := only(t, les[0])
 			check(how, uuid, e)
 		}
-		one("retrieve by UUID", retrieve(&models.SearchLogQuery{EntryUUIDs: []string{uuids[want]}}))
-		one("retrieve by 64-hex UUID", retrieve(&models.SearchLogQuery{EntryUUIDs: []string{uuids[want][16:]}}))
-		one("retrieve by index", retrieve(&models.SearchLogQuery{LogIndexes: []*int64{conv.Pointer(int64(want))}}))
+		one("retrieve by UUID", c.retrieve(t, &models.SearchLogQuery{EntryUUIDs: []string{uuids[want]}}))
+		one("retrieve by 64-hex UUID", c.retrieve(t, &models.SearchLogQuery{EntryUUIDs: []string{uuids[want][16:]}}))
+		one("retrieve by index", c.retrieve(t, &models.SearchLogQuery{LogIndexes: []*int64{conv.Pointer(int64(want))}}))
 		byEntry := &models.SearchLogQuery{}
 		byEntry.SetEntries([]models.ProposedEntry{sgs[want].entry})
-		one("retrieve by entry", retrieve(byEntry))
+		one("retrieve by entry", c.retrieve(t, byEntry))
 
 		// Several at once; misses are left out.
 		missing := strings.Repeat("ab", 32)
-		got := retrieve(&models.SearchLogQuery{
+		got := c.retrieve(t, &models.SearchLogQuery{
 			EntryUUIDs: []string{uuids[0], missing},
 			LogIndexes: []*int64{conv.Pointer(int64(3)), conv.Pointer(int64(99))},
 		})
@@ -104,4 +94,16 @@ func TestGetEntry(t *testing.T) {
 			t.Errorf("GetLogEntryByIndex(tree size): %v (%T), want *entries.GetLogEntryByIndexNotFound", err, err)
 		}
 	})
+}
+
+// retrieve asks /api/v1/log/entries/retrieve with the generated client.
+func (c *logClient) retrieve(t *testing.T, q *models.SearchLogQuery) []models.LogEntry {
+	t.Helper()
+	p := entries.NewSearchLogQueryParams()
+	p.SetEntry(q)
+	resp, err := c.rekor.Entries.SearchLogQueryContext(ctx(t), p)
+	if err != nil {
+		t.Fatalf("SearchLogQuery: %s", describe(err))
+	}
+	return resp.Payload
 }
