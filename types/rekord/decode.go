@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	oaerrors "github.com/go-openapi/errors"
@@ -173,6 +174,7 @@ func (d *dataSpec) validate() error {
 		return nil
 	}
 	if err := d.Hash.validate(); err != nil {
+		// RekordV001SchemaData.Validate collects validateHash's error.
 		return oaerrors.CompositeValidationError(validateName(err, "data.hash"))
 	}
 	return nil
@@ -225,14 +227,18 @@ func inEnum(v string, enum []any) bool {
 	return false
 }
 
-// validateName is the generated code's "if ve, ok := err.(*errors.Validation)
-// ... else if ce, ok := err.(*errors.CompositeError)" step.
+// validateName is the generated code's step after a nested Validate: the
+// first *errors.Validation found in the error tree (CompositeError unwraps to
+// its errors) is renamed and returned alone, else the first CompositeError.
+// So a nested object reports only its first failure, as Rekor does.
 func validateName(err error, name string) error {
-	switch e := err.(type) {
-	case *oaerrors.Validation:
-		return e.ValidateName(name)
-	case *oaerrors.CompositeError:
-		return e.ValidateName(name)
+	var ve *oaerrors.Validation
+	if errors.As(err, &ve) {
+		return ve.ValidateName(name)
+	}
+	var ce *oaerrors.CompositeError
+	if errors.As(err, &ce) {
+		return ce.ValidateName(name)
 	}
 	return err
 }

@@ -38,13 +38,17 @@
 //     content is dropped), then RFC 8785.
 //
 // Every failure is a *types.InvalidError. The body is byte for byte the leaf
-// Rekor would log, so the same proposal gets the same entry UUID. A rekord
+// Rekor would log, so the same proposal gets the same entry UUID. (Bodies,
+// search keys and error messages were compared with Rekor v1.5.4's own
+// rekord type on the test vectors of every format: identical.) A rekord
 // body is not itself a valid proposal (it has no data.content): unlike
 // hashedrekord, re-proposing a logged body is refused.
 //
 // Search keys are Rekor's IndexKeys, lower-cased and without repeats: the
-// hex SHA-256 of the canonical key, the key's subjects (certificate SANs,
-// OpenPGP emails, an ssh key's email comment), "sha256:<hex digest>".
+// hex SHA-256 of the canonical key, the canonical key's subjects (certificate
+// SANs, OpenPGP user-id emails; none for minisign and ssh, whose canonical
+// key has no comment), "sha256:<hex digest>". Rekor computes them on the
+// canonicalized entry, so an ssh key's email comment is not indexed.
 package rekord
 
 import (
@@ -145,7 +149,14 @@ func canonicalize(raw []byte) (types.Canonical, error) {
 	if err != nil {
 		return types.Canonical{}, fmt.Errorf("canonicalizing entry: %w", err)
 	}
-	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, key.Subjects(), hash)}, nil
+	// Rekor computes IndexKeys after Canonicalize has replaced the entry's
+	// key with its canonical form, so the subjects are the canonical key's:
+	// an ssh key's comment (and with it its email) is gone by then.
+	ck, err := keyformat.ParseKey(format, canonKey)
+	if err != nil {
+		return types.Canonical{}, fmt.Errorf("re-reading the canonical key: %w", err)
+	}
+	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, ck.Subjects(), hash)}, nil
 }
 
 // validate is Rekor's V001Entry.validate, the cross-field checks made after

@@ -154,8 +154,9 @@ func goldenCases(t testing.TB) []goldenCase {
 			canonSig: readFile(t, "artifact.txt.pgp-rsa.canonical.asc"), canonKey: readFile(t, "pgp-rsa.canonical.asc"),
 			subjects: []string{"rsa@example.org"}},
 		{name: "ssh-ed25519", format: "ssh", sig: readFile(t, "artifact.txt.ssh-ed25519.sig"), key: readFile(t, "ssh-ed25519.pub"),
-			canonSig: pemReflow(t, readFile(t, "artifact.txt.ssh-ed25519.sig")), canonKey: sshKey("ssh-ed25519.pub"),
-			subjects: []string{"tester@example.com"}},
+			// The key's comment is an email, but Rekor indexes the canonical
+			// key, which has no comment.
+			canonSig: pemReflow(t, readFile(t, "artifact.txt.ssh-ed25519.sig")), canonKey: sshKey("ssh-ed25519.pub")},
 		{name: "ssh-rsa", format: "ssh", sig: readFile(t, "artifact.txt.ssh-rsa.sig"), key: readFile(t, "ssh-rsa.pub"), withHash: true,
 			canonSig: pemReflow(t, readFile(t, "artifact.txt.ssh-rsa.sig")), canonKey: sshKey("ssh-rsa.pub")},
 		{name: "minisign-prehashed", format: "minisign", sig: msig, key: mk.PublicFile(), withHash: true,
@@ -333,7 +334,7 @@ func generated(t testing.TB, msg []byte) []signed {
 		t.Fatal(err)
 	}
 	sshPub := append(bytes.TrimSpace(gossh.MarshalAuthorizedKey(signer.PublicKey())), " ssh@example.com\n"...)
-	out = append(out, signed{"ssh-ed25519", "ssh", sshSig, sshPub, []string{"ssh@example.com"}})
+	out = append(out, signed{"ssh-ed25519", "ssh", sshSig, sshPub, nil})
 
 	mk := minisigntest.NewKey([32]byte{42}, [8]byte{1})
 	out = append(out, signed{"minisign-legacy", "minisign", mk.Sign(msg, false, "t"), mk.PublicFile(), nil})
@@ -459,6 +460,11 @@ func mustP256(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
+// TestReject: the schema, decoding, cross-field, hash and garbage-input
+// messages were checked against Rekor v1.5.4's own rekord type
+// (types.CreateVersionedEntry, then CanonicalizeEntry) on the same inputs.
+// Nested schema failures report only their first error, as the generated
+// code's errors.As does.
 func TestReject(t *testing.T) {
 	gcs := goldenCases(t)
 	art := readFile(t, "artifact.txt")
@@ -486,22 +492,18 @@ func TestReject(t *testing.T) {
 		{"empty signature and data", mutate(t, good, func(s map[string]any) {
 			s["signature"] = map[string]any{}
 			s["data"] = map[string]any{}
-		}), "validation failure list:\nvalidation failure list:\n" +
-			"signature.signature.content in body is required\nsignature.signature.format in body is required\nsignature.signature.publicKey in body is required"},
+		}), "validation failure list:\nsignature.signature.content in body is required"},
 		{"unknown format", mutate(t, good, func(s map[string]any) { sigMap(s)["format"] = "X509" }),
-			"validation failure list:\nvalidation failure list:\nsignature.signature.format in body should be one of [pgp minisign x509 ssh]"},
+			"validation failure list:\nsignature.signature.format in body should be one of [pgp minisign x509 ssh]"},
 		{"format not a string", mutate(t, good, func(s map[string]any) { sigMap(s)["format"] = 1 }),
-			"validation failure list:\nvalidation failure list:\nsignature.signature.format in body is required"},
+			"validation failure list:\nsignature.signature.format in body is required"},
 		{"empty public key", mutate(t, good, func(s map[string]any) { sigMap(s)["publicKey"] = map[string]any{} }),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\n" +
-				"signature.signature.publicKey.signature.publicKey.content in body is required"},
+			"validation failure list:\nsignature.signature.publicKey.signature.publicKey.content in body is required"},
 		{"empty hash", mutate(t, good, func(s map[string]any) { dataMap(s)["hash"] = map[string]any{} }),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\n" +
-				"data.data.hash.data.hash.algorithm in body is required\ndata.data.hash.data.hash.value in body is required"},
+			"validation failure list:\ndata.data.hash.data.hash.algorithm in body is required"},
 		{"sha512 hash", mutate(t, good, func(s map[string]any) {
 			dataMap(s)["hash"] = map[string]any{"algorithm": "sha512", "value": strings.Repeat("0", 128)}
-		}), "validation failure list:\nvalidation failure list:\nvalidation failure list:\n" +
-			"data.data.hash.data.hash.algorithm in body should be one of [sha256]"},
+		}), "validation failure list:\ndata.data.hash.data.hash.algorithm in body should be one of [sha256]"},
 		{"bad base64 signature", mutate(t, good, func(s map[string]any) { sigMap(s)["content"] = "AAA!" }),
 			"failed parsing base64 data for signature content: illegal base64 data at input byte 3"},
 		{"bad base64 key", mutate(t, good, func(s map[string]any) { keyMap(s)["content"] = "AB" }),
