@@ -50,6 +50,10 @@ func TestDatabaseOutage(t *testing.T) {
 		default:
 			t.Errorf("/readyz while the database is down: %d, want 503", code)
 		}
+		// Alive, though not ready: an orchestrator must not restart it.
+		if code := status(probe, url+"/healthz"); code != http.StatusOK {
+			t.Errorf("/healthz while the database is down: %d, want 200", code)
+		}
 		time.Sleep(100 * time.Millisecond)
 	}
 
