@@ -151,14 +151,7 @@ func hashHex(b []byte) (string, error) {
 // body decodes an entry's canonical body with rekor's type registry.
 func body(t *testing.T, e models.LogEntryAnon) types.EntryImpl {
 	t.Helper()
-	s, ok := e.Body.(string)
-	if !ok {
-		t.Fatalf("body is %T, want a base64 string", e.Body)
-	}
-	raw, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		t.Fatalf("body: %v", err)
-	}
+	raw := bodyBytes(t, e)
 	pe, err := models.UnmarshalProposedEntry(bytes.NewReader(raw), runtime.JSONConsumer())
 	if err != nil {
 		t.Fatalf("body %s: %v", raw, err)
@@ -311,3 +304,36 @@ func (c *logClient) logInfo(t *testing.T) *models.LogInfo {
 
 // uuidOf is the last path segment of a Location, as clients read it.
 func uuidOf(location string) string { return path.Base(location) }
+
+// checkCanonical checks the logged body byte for byte against what Rekor's
+// server would log for pe: rekor's own types.CreateVersionedEntry and
+// types.CanonicalizeEntry (Canonicalize, then RFC 8785), as its
+// createLogEntry handler does.
+func checkCanonical(t *testing.T, pe models.ProposedEntry, e models.LogEntryAnon) {
+	t.Helper()
+	impl, err := types.CreateVersionedEntry(pe)
+	if err != nil {
+		t.Fatalf("rekor types.CreateVersionedEntry: %v", err)
+	}
+	want, err := types.CanonicalizeEntry(ctx(t), impl)
+	if err != nil {
+		t.Fatalf("rekor types.CanonicalizeEntry: %v", err)
+	}
+	if got := bodyBytes(t, e); !bytes.Equal(got, want) {
+		t.Errorf("logged body differs from rekor's canonical form:\n got %s\nwant %s", got, want)
+	}
+}
+
+// bodyBytes is an entry's canonical body.
+func bodyBytes(t *testing.T, e models.LogEntryAnon) []byte {
+	t.Helper()
+	s, ok := e.Body.(string)
+	if !ok {
+		t.Fatalf("body is %T, want a base64 string", e.Body)
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("body: %v", err)
+	}
+	return raw
+}

@@ -116,6 +116,7 @@ func TestEntryTypes(t *testing.T) {
 					uuid, e := c.create(t, b)
 					c.verifyEntry(t, e)
 					c.verifyTlogEntry(t, tr, e)
+					checkCanonical(t, b, e)
 					if impl := body(t, e); impl.APIVersion() != k.version {
 						t.Errorf("logged as version %s, want %s", impl.APIVersion(), k.version)
 					}

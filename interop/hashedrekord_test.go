@@ -114,6 +114,7 @@ func TestHashedRekord(t *testing.T) {
 			sg := tc.sign(t)
 			uuid, e := c.create(t, sg.entry)
 			c.verifyEntry(t, e)
+			checkCanonical(t, sg.entry, e)
 
 			hr, ok := body(t, e).(*hashedrekord001.V001Entry)
 			if !ok {
