@@ -152,11 +152,13 @@ func canonicalize(raw []byte) (types.Canonical, error) {
 	// Rekor computes IndexKeys after Canonicalize has replaced the entry's
 	// key with its canonical form, so the subjects are the canonical key's:
 	// an ssh key's comment (and with it its email) is gone by then.
-	ck, err := keyformat.ParseKey(format, canonKey)
-	if err != nil {
-		return types.Canonical{}, fmt.Errorf("re-reading the canonical key: %w", err)
+	// Should the canonical key not parse again, Rekor's IndexKeys fails after
+	// the entry is logged and only the keys are lost; here, the subjects.
+	var subjects []string
+	if ck, err := keyformat.ParseKey(format, canonKey); err == nil {
+		subjects = ck.Subjects()
 	}
-	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, ck.Subjects(), hash)}, nil
+	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, subjects, hash)}, nil
 }
 
 // validate is Rekor's V001Entry.validate, the cross-field checks made after
