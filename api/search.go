@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -150,6 +151,10 @@ func decodeStrict(w http.ResponseWriter, body []byte, name string, v any) bool {
 	return true
 }
 
+// searchKeyFormats is the enum of SearchIndex.publicKey.format in Rekor's
+// openapi.yaml.
+var searchKeyFormats = []string{"pgp", "x509", "minisign", "ssh", "tuf"}
+
 var searchHash = regexp.MustCompile(`^(sha512:)?[0-9a-fA-F]{128}$|^(sha256:)?[0-9a-fA-F]{64}$|^(sha1:)?[0-9a-fA-F]{40}$`)
 
 // searchIndex is POST /api/v1/index/retrieve: the UUIDs of entries indexed
@@ -180,6 +185,12 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	if q.PublicKey != nil {
 		if q.PublicKey.Format == "" {
 			writeError(w, http.StatusUnprocessableEntity, "publicKey.format in body is required")
+			return
+		}
+		if !slices.Contains(searchKeyFormats, q.PublicKey.Format) {
+			// Rekor's schema enum; tuf passes it and is then refused as
+			// unsupported, as by a Rekor without the tuf kind.
+			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("publicKey.format in body should be one of %v", searchKeyFormats))
 			return
 		}
 		if len(q.PublicKey.Content) == 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/pki/keyformat"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -154,6 +155,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		Log:                lg,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
+		CanonicalKey:       keyformat.CanonicalKey,
 		Storage:            store,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
