@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -155,3 +158,74 @@ func TestResponsesMatchSpec(t *testing.T) {
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestProposedEntriesMatchSpec: every golden request of every entry kind
+// (types/*/testdata) is a ProposedEntry of openapi.yaml, and requests of a
+// wrong shape are not.
+func TestProposedEntriesMatchSpec(t *testing.T) {
+	doc := loadSpec(t)
+	schema := doc.Components.Schemas["ProposedEntry"]
+	if schema == nil || schema.Value == nil {
+		t.Fatal("openapi.yaml has no ProposedEntry schema")
+	}
+	var files []string
+	for _, pattern := range []string{
+		"../types/*/testdata/*request.json",
+		"../types/*/testdata/golden/*.request.json",
+	} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	kinds := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		// Requests of the types' tests that must fail the types' own checks
+		// may still be well-shaped; only the kinds' good requests are here.
+		if strings.Contains(f, "bad") || strings.Contains(f, "missing") {
+			continue
+		}
+		kinds[fmt.Sprint(v["kind"], " ", v["apiVersion"])] = true
+		if err := schema.Value.VisitJSON(v); err != nil {
+			t.Errorf("%s is not a ProposedEntry of openapi.yaml: %v", f, err)
+		}
+	}
+	for _, want := range []string{"hashedrekord 0.0.1", "dsse 0.0.1", "intoto 0.0.1", "intoto 0.0.2", "rekord 0.0.1"} {
+		if !kinds[want] {
+			t.Errorf("no golden request of %s found to check against openapi.yaml (found %v)", want, kinds)
+		}
+	}
+
+	bad := []struct{ name, body string }{
+		{"unknown kind", `{"kind":"nope","apiVersion":"0.0.1","spec":{}}`},
+		{"unknown version", `{"kind":"hashedrekord","apiVersion":"0.0.2","spec":{"signature":{},"data":{}}}`},
+		{"hashedrekord without data", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{"signature":{}}}`},
+		{"hashedrekord with a numeric signature", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{"signature":{"content":5},"data":{}}}`},
+		{"hashedrekord md5", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{"signature":{},"data":{"hash":{"algorithm":"md5","value":"00"}}}}`},
+		{"dsse without verifiers", `{"kind":"dsse","apiVersion":"0.0.1","spec":{"proposedContent":{"envelope":"{}","verifiers":[]}}}`},
+		{"intoto 0.0.2 without signatures", `{"kind":"intoto","apiVersion":"0.0.2","spec":{"content":{"envelope":{"payloadType":"x","signatures":[]}}}}`},
+		{"intoto 0.0.1 without key", `{"kind":"intoto","apiVersion":"0.0.1","spec":{"content":{"envelope":"{}"}}}`},
+		{"rekord in an unknown format", `{"kind":"rekord","apiVersion":"0.0.1","spec":{"signature":{"format":"gpg","content":"","publicKey":{"content":""}},"data":{}}}`},
+		{"no spec", `{"kind":"rekord","apiVersion":"0.0.1"}`},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			var v any
+			if err := json.Unmarshal([]byte(tt.body), &v); err != nil {
+				t.Fatal(err)
+			}
+			if err := schema.Value.VisitJSON(v); err == nil {
+				t.Fatalf("openapi.yaml accepts %s", tt.body)
+			}
+		})
+	}
+}
