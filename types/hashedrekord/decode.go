@@ -3,6 +3,7 @@ package hashedrekord
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	oaerrors "github.com/go-openapi/errors"
@@ -142,14 +143,19 @@ func knownAlgorithm(name string) bool {
 	return false
 }
 
-// validateName is the generated code's "if ve, ok := err.(*errors.Validation)
-// ... else if ce, ok := err.(*errors.CompositeError)" step.
+// validateName is the generated code's step after a nested Validate
+// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
+// *errors.Validation in the error tree (a CompositeError unwraps to its
+// errors) is renamed and returned alone, else the first CompositeError. So a
+// nested object reports only its first failure, one level deep, as Rekor does.
 func validateName(err error, name string) error {
-	switch e := err.(type) {
-	case *oaerrors.Validation:
-		return e.ValidateName(name)
-	case *oaerrors.CompositeError:
-		return e.ValidateName(name)
+	var ve *oaerrors.Validation
+	if errors.As(err, &ve) {
+		return ve.ValidateName(name)
+	}
+	var ce *oaerrors.CompositeError
+	if errors.As(err, &ce) {
+		return ce.ValidateName(name)
 	}
 	return err
 }

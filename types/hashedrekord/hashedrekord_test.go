@@ -471,11 +471,9 @@ func TestReject(t *testing.T) {
 		{"data without hash", mutate(t, good, func(s map[string]any) { s["data"] = map[string]any{} }),
 			"validation failure list:\ndata in body is required"},
 		{"empty hash", mutate(t, good, func(s map[string]any) { s["data"] = map[string]any{"hash": map[string]any{}} }),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\n" +
-				"data.data.hash.data.hash.algorithm in body is required\ndata.data.hash.data.hash.value in body is required"},
+			"validation failure list:\ndata.data.hash.data.hash.algorithm in body is required"},
 		{"unknown algorithm", mutate(t, good, func(s map[string]any) { hashMap(s)["algorithm"] = "SHA256" }),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\n" +
-				"data.data.hash.data.hash.algorithm in body should be one of [sha256 sha384 sha512]"},
+			"validation failure list:\ndata.data.hash.data.hash.algorithm in body should be one of [sha256 sha384 sha512]"},
 		{"spec is an array", []byte(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":[1]}`),
 			"unsupported input type []interface {} for DecodeEntry"},
 		{"bad base64 signature", mutate(t, good, func(s map[string]any) { sigMap(s)["content"] = "MEUC!" }),
@@ -537,6 +535,71 @@ func TestReject(t *testing.T) {
 					t.Fatalf("error\n got %q\nwant prefix %q", err, prefix)
 				}
 			} else if err.Error() != tt.want {
+				t.Fatalf("error\n got %q\nwant %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSchemaMessages pins the schema validation messages to those of
+// Rekor v1.5.4's own hashedrekord v0.0.1 type (UnmarshalEntry on the same
+// inputs): a nested object reports only its first failure, one "validation
+// failure list" level deep, while the top level lists one error per property.
+func TestSchemaMessages(t *testing.T) {
+	signer, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := signer.HashedRekord(artifact)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		list     = "validation failure list:\n"
+		algReq   = "data.data.hash.data.hash.algorithm in body is required"
+		algEnum  = "data.data.hash.data.hash.algorithm in body should be one of [sha256 sha384 sha512]"
+		valueReq = "data.data.hash.data.hash.value in body is required"
+		dataReq  = "data in body is required"
+		sigReq   = "signature in body is required"
+	)
+	setHash := func(h any) func(map[string]any) {
+		return func(s map[string]any) { s["data"] = map[string]any{"hash": h} }
+	}
+	tests := []struct {
+		name     string
+		proposed []byte
+		want     string
+	}{
+		{"spec empty", []byte(`{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{}}`), list + dataReq + "\n" + sigReq},
+		{"no data, no signature", mutate(t, good, func(s map[string]any) { delete(s, "data"); delete(s, "signature") }), list + dataReq + "\n" + sigReq},
+		{"data empty", mutate(t, good, func(s map[string]any) { s["data"] = map[string]any{} }), list + dataReq},
+		{"data a string", mutate(t, good, func(s map[string]any) { s["data"] = "x" }), list + dataReq},
+		{"hash a string", mutate(t, good, setHash("x")), list + dataReq},
+		{"hash empty", mutate(t, good, setHash(map[string]any{})), list + algReq},
+		{"hash without value", mutate(t, good, func(s map[string]any) { delete(hashMap(s), "value") }), list + valueReq},
+		{"hash without algorithm", mutate(t, good, func(s map[string]any) { delete(hashMap(s), "algorithm") }), list + algReq},
+		{"unknown algorithm, no value", mutate(t, good, setHash(map[string]any{"algorithm": "SHA256"})), list + algEnum},
+		{"unknown algorithm", mutate(t, good, func(s map[string]any) { hashMap(s)["algorithm"] = "md5" }), list + algEnum},
+		{"algorithm a number", mutate(t, good, func(s map[string]any) { hashMap(s)["algorithm"] = 1 }), list + algReq},
+		{"value a number", mutate(t, good, func(s map[string]any) { hashMap(s)["value"] = 1 }), list + valueReq},
+		{"hash empty, no signature", mutate(t, good, func(s map[string]any) { s["data"] = map[string]any{"hash": map[string]any{}}; delete(s, "signature") }),
+			list + algReq + "\n" + sigReq},
+		{"hash empty, signature empty", mutate(t, good, func(s map[string]any) {
+			s["data"] = map[string]any{"hash": map[string]any{}}
+			s["signature"] = map[string]any{}
+		}),
+			list + algReq},
+		{"signature a string", mutate(t, good, func(s map[string]any) { s["signature"] = "x" }), list + sigReq},
+		{"no signature", mutate(t, good, func(s map[string]any) { delete(s, "signature") }), list + sigReq},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := canonicalize(t, tt.proposed)
+			if err == nil {
+				t.Fatal("accepted, want rejection")
+			}
+			mustInvalid(t, err)
+			if err.Error() != tt.want {
 				t.Fatalf("error\n got %q\nwant %q", err, tt.want)
 			}
 		})
