@@ -87,6 +87,15 @@ func TestGetEntry(t *testing.T) {
 		if _, err := c.rekor.Entries.GetLogEntryByUUIDContext(ctx(t), p); !errors.As(err, &nfUUID) {
 			t.Errorf("GetLogEntryByUUID(unknown): %v (%T), want *entries.GetLogEntryByUUIDNotFound", err, err)
 		}
+		// Our leaf hash under another tree ID is another log's entry.
+		otherTree := strings.Repeat("0", 15) + "1"
+		if uuids[want][:16] == otherTree {
+			otherTree = strings.Repeat("0", 15) + "2"
+		}
+		p.SetEntryUUID(otherTree + uuids[want][16:])
+		if _, err := c.rekor.Entries.GetLogEntryByUUIDContext(ctx(t), p); !errors.As(err, &nfUUID) {
+			t.Errorf("GetLogEntryByUUID(other tree + our leaf): %v (%T), want *entries.GetLogEntryByUUIDNotFound", err, err)
+		}
 		pi := entries.NewGetLogEntryByIndexParams()
 		pi.SetLogIndex(int64(len(uuids)))
 		var nfIndex *entries.GetLogEntryByIndexNotFound
