@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -219,14 +220,19 @@ func (it *signatureItem) validate() error {
 	return nil
 }
 
-// validateName is the generated code's "if ve, ok := err.(*errors.Validation)
-// ... else if ce, ok := err.(*errors.CompositeError)" step.
+// validateName is the generated code's step after a nested Validate
+// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
+// *errors.Validation in the error tree (a CompositeError unwraps to its
+// errors) is renamed and returned alone, else the first CompositeError. So a
+// nested object reports only its first failure, one level deep, as Rekor does.
 func validateName(err error, name string) error {
-	switch e := err.(type) {
-	case *oaerrors.Validation:
-		return e.ValidateName(name)
-	case *oaerrors.CompositeError:
-		return e.ValidateName(name)
+	var ve *oaerrors.Validation
+	if errors.As(err, &ve) {
+		return ve.ValidateName(name)
+	}
+	var ce *oaerrors.CompositeError
+	if errors.As(err, &ce) {
+		return ce.ValidateName(name)
 	}
 	return err
 }

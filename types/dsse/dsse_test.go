@@ -235,13 +235,13 @@ func TestCanonicalizeBad(t *testing.T) {
 		{"missing everything", withSpec(`{}`),
 			"either proposedContent or envelopeHash, payloadHash, and signatures must be present"},
 		{"missing envelope and verifiers", withSpec(`{"proposedContent":{}}`),
-			"validation failure list:\nvalidation failure list:\nproposedContent.proposedContent.envelope in body is required\nproposedContent.proposedContent.verifiers in body is required"},
+			"validation failure list:\nproposedContent.proposedContent.envelope in body is required"},
 		{"wrong types", withSpec(`{"proposedContent":{"envelope":{},"verifiers":"` + verifier + `"}}`),
-			"validation failure list:\nvalidation failure list:\nproposedContent.proposedContent.envelope in body is required\nproposedContent.proposedContent.verifiers in body is required"},
+			"validation failure list:\nproposedContent.proposedContent.envelope in body is required"},
 		{"no verifiers", withSpec(`{"proposedContent":{"envelope":` + envStr + `,"verifiers":[]}}`),
-			"validation failure list:\nvalidation failure list:\nproposedContent.proposedContent.verifiers in body should have at least 1 items"},
+			"validation failure list:\nproposedContent.proposedContent.verifiers in body should have at least 1 items"},
 		{"only unusable verifiers", withSpec(`{"proposedContent":{"envelope":` + envStr + `,"verifiers":["",7,null]}}`),
-			"validation failure list:\nvalidation failure list:\nproposedContent.proposedContent.verifiers in body should have at least 1 items"},
+			"validation failure list:\nproposedContent.proposedContent.verifiers in body should have at least 1 items"},
 		{"spec not an object", withSpec(`[]`),
 			"unsupported input type []interface {} for DecodeEntry"},
 		{"trailing data", withSpec(`{} {}`),
@@ -251,9 +251,9 @@ func TestCanonicalizeBad(t *testing.T) {
 		{"canonical body re-proposed", good.Body,
 			"entry not insertable into log: missing proposed content"},
 		{"bad hash algorithm", withSpec(`{"envelopeHash":{"algorithm":"md5","value":"00"},"payloadHash":{"value":"00"},"signatures":[{"signature":"AAAA","verifier":"` + verifier + `"}]}`),
-			"validation failure list:\nvalidation failure list:\nenvelopeHash.envelopeHash.algorithm in body should be one of [sha256]\nvalidation failure list:\npayloadHash.payloadHash.algorithm in body is required"},
+			"validation failure list:\nenvelopeHash.envelopeHash.algorithm in body should be one of [sha256]\npayloadHash.payloadHash.algorithm in body is required"},
 		{"bad signature pattern", withSpec(`{"envelopeHash":{"algorithm":"sha256","value":"00"},"payloadHash":{"algorithm":"sha256","value":"00"},"signatures":[{"signature":"A"}]}`),
-			"validation failure list:\nvalidation failure list:\nsignatures.0.signature in body should match '^(?:[A-Za-z0-9+\\/]{4})*(?:[A-Za-z0-9+\\/]{2}==|[A-Za-z0-9+\\/]{3}=|[A-Za-z0-9+\\/]{4})$'\nsignatures.0.verifier in body is required"},
+			"validation failure list:\nsignatures.0.signature in body should match '^(?:[A-Za-z0-9+\\/]{4})*(?:[A-Za-z0-9+\\/]{2}==|[A-Za-z0-9+\\/]{3}=|[A-Za-z0-9+\\/]{4})$'"},
 		{"empty signatures", withSpec(`{"signatures":[]}`),
 			"validation failure list:\nsignatures in body should have at least 1 items"},
 		{"bad base64 signature verifier", withSpec(`{"signatures":[{"signature":"AAAA","verifier":"!"}]}`),
@@ -262,6 +262,71 @@ func TestCanonicalizeBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := canonicalize(t, tt.request)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ie *types.InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v (%T) is not a *types.InvalidError", err, err)
+			}
+			if err.Error() != tt.want {
+				t.Fatalf("error\n got %q\nwant %q", err.Error(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSchemaMessages pins the schema validation messages to those of
+// Rekor v1.5.4's own dsse v0.0.1 type (UnmarshalEntry on the same inputs): a
+// nested object (proposedContent, a hash, a signatures item) reports only its
+// first failure, one "validation failure list" level deep; the top level lists
+// one error per property, in the generated order.
+func TestSchemaMessages(t *testing.T) {
+	ec := envelopetest.ECDSA(t)
+	stmt := envelopetest.Statement(t, "artifact", sha256Hex([]byte("artifact")))
+	envStr := string(envelopetest.JSON(t, string(envelopetest.JSON(t, envelopetest.Envelope(t, inToto, stmt, ec)))))
+	verifier := `"` + b64(ec.PEM) + `"`
+	const (
+		list          = "validation failure list:\n"
+		envelopeReq   = "proposedContent.proposedContent.envelope in body is required"
+		verifiersReq  = "proposedContent.proposedContent.verifiers in body is required"
+		verifiersFew  = "proposedContent.proposedContent.verifiers in body should have at least 1 items"
+		envHashAlgReq = "envelopeHash.envelopeHash.algorithm in body is required"
+		envHashEnum   = "envelopeHash.envelopeHash.algorithm in body should be one of [sha256]"
+		payHashAlgReq = "payloadHash.payloadHash.algorithm in body is required"
+		sig0Req       = "signatures.0.signature in body is required"
+	)
+	tests := []struct {
+		name, spec, want string
+	}{
+		{"proposedContent empty", `{"proposedContent":{}}`, list + envelopeReq},
+		{"no envelope", `{"proposedContent":{"verifiers":[` + verifier + `]}}`, list + envelopeReq},
+		{"no verifiers", `{"proposedContent":{"envelope":` + envStr + `}}`, list + verifiersReq},
+		{"envelope an object", `{"proposedContent":{"envelope":{},"verifiers":[` + verifier + `]}}`, list + envelopeReq},
+		{"verifiers empty", `{"proposedContent":{"envelope":` + envStr + `,"verifiers":[]}}`, list + verifiersFew},
+		{"verifiers a string", `{"proposedContent":{"envelope":` + envStr + `,"verifiers":` + verifier + `}}`, list + verifiersReq},
+		{"no envelope, verifiers empty", `{"proposedContent":{"verifiers":[]}}`, list + envelopeReq},
+		{"hashes and signature item empty", `{"envelopeHash":{},"payloadHash":{},"signatures":[{}]}`,
+			list + envHashAlgReq + "\n" + payHashAlgReq + "\n" + sig0Req},
+		{"envelopeHash empty", `{"envelopeHash":{}}`, list + envHashAlgReq},
+		{"envelopeHash md5 without value", `{"envelopeHash":{"algorithm":"md5"}}`, list + envHashEnum},
+		{"payloadHash empty", `{"payloadHash":{}}`, list + payHashAlgReq},
+		{"signature item empty", `{"signatures":[{}]}`, list + sig0Req},
+		{"signature item bad pattern", `{"signatures":[{"signature":"A"}]}`,
+			list + `signatures.0.signature in body should match '^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=|[A-Za-z0-9+\/]{4})$'`},
+		{"second signature item empty", `{"signatures":[{"signature":"AAAA","verifier":"AAAA"},{}]}`,
+			list + "signatures.1.signature in body is required"},
+		{"non-object signature item skipped", `{"signatures":["x",{"verifier":"AAAA"}]}`, list + sig0Req},
+		{"envelopeHash md5, payloadHash empty", `{"envelopeHash":{"algorithm":"md5","value":"00"},"payloadHash":{},"signatures":[{"signature":"AAAA","verifier":"AAAA"}]}`,
+			list + envHashEnum + "\n" + payHashAlgReq},
+		{"proposedContent with empty envelopeHash", `{"proposedContent":{"envelope":` + envStr + `,"verifiers":[` + verifier + `]},"envelopeHash":{}}`,
+			list + envHashAlgReq},
+		{"proposedContent and signature item empty", `{"proposedContent":{},"signatures":[{}]}`,
+			list + envelopeReq + "\n" + sig0Req},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := canonicalize(t, withSpec(tt.spec))
 			if err == nil {
 				t.Fatal("accepted")
 			}
