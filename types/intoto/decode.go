@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -178,7 +179,7 @@ func (s *spec002) validateSchema() error {
 	}
 	var content []error
 	if len(env) > 0 {
-		content = append(content, oaerrors.CompositeValidationError(env...).ValidateName("content.envelope"))
+		content = append(content, validateName(oaerrors.CompositeValidationError(env...), "content.envelope"))
 	}
 	if s.Hash != nil {
 		if err := s.Hash.validate("content.hash"); err != nil {
@@ -192,7 +193,7 @@ func (s *spec002) validateSchema() error {
 	}
 	if len(content) > 0 {
 		return oaerrors.CompositeValidationError(
-			oaerrors.CompositeValidationError(content...).ValidateName("content"))
+			validateName(oaerrors.CompositeValidationError(content...), "content"))
 	}
 	return nil
 }
@@ -214,7 +215,7 @@ func validateSignatures002(sigs []*sig002) error {
 			res = append(res, oaerrors.Required("sig", "body", nil))
 		}
 		if len(res) > 0 {
-			return oaerrors.CompositeValidationError(res...).ValidateName(path + "." + strconv.Itoa(i))
+			return validateName(oaerrors.CompositeValidationError(res...), path+"."+strconv.Itoa(i))
 		}
 	}
 	return nil
@@ -239,7 +240,7 @@ func (s *spec001) validateSchema() error {
 			}
 		}
 		if len(content) > 0 {
-			res = append(res, oaerrors.CompositeValidationError(content...).ValidateName("content"))
+			res = append(res, validateName(oaerrors.CompositeValidationError(content...), "content"))
 		}
 	}
 	if s.PublicKey == nil {
@@ -269,14 +270,19 @@ func (h *hashSpec) validate(path string) error {
 	return nil
 }
 
-// validateName is the generated code's "if ve, ok := err.(*errors.Validation)
-// ... else if ce, ok := err.(*errors.CompositeError)" step.
+// validateName is the generated code's step after a nested Validate
+// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
+// *errors.Validation in the error tree (a CompositeError unwraps to its
+// errors) is renamed and returned alone, else the first CompositeError. So a
+// nested object reports only its first failure, one level deep, as Rekor does.
 func validateName(err error, name string) error {
-	switch e := err.(type) {
-	case *oaerrors.Validation:
-		return e.ValidateName(name)
-	case *oaerrors.CompositeError:
-		return e.ValidateName(name)
+	var ve *oaerrors.Validation
+	if errors.As(err, &ve) {
+		return ve.ValidateName(name)
+	}
+	var ce *oaerrors.CompositeError
+	if errors.As(err, &ce) {
+		return ce.ValidateName(name)
 	}
 	return err
 }

@@ -316,13 +316,13 @@ func TestCanonicalizeBad(t *testing.T) {
 		{"002 no hash", withSpec("0.0.2", `{"content":{"envelope":{"payloadType":"`+inToto+`","payload":"`+payload+`","signatures":[{"sig":"`+sig+`","publicKey":"`+pk+`"}]}}}`),
 			"missing envelope digest"},
 		{"002 missing fields", withSpec("0.0.2", `{}`),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\ncontent.content.envelope.content.envelope.payloadType in body is required\ncontent.content.envelope.content.envelope.signatures in body is required"},
+			"validation failure list:\ncontent.content.envelope.content.envelope.payloadType in body is required"},
 		{"002 wrong types", withSpec("0.0.2", `{"content":{"envelope":{"payloadType":5,"payload":"`+payload+`","signatures":{"sig":"`+sig+`"}},"hash":"x"}}`),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\ncontent.content.envelope.content.envelope.payloadType in body is required\ncontent.content.envelope.content.envelope.signatures in body is required"},
+			"validation failure list:\ncontent.content.envelope.content.envelope.payloadType in body is required"},
 		{"002 empty signatures and bad hash", withSpec("0.0.2", `{"content":{"envelope":{"payloadType":"x","signatures":[]},"hash":{"algorithm":"md5"}}}`),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\ncontent.content.envelope.content.envelope.signatures in body should have at least 1 items\nvalidation failure list:\ncontent.content.hash.content.hash.algorithm in body should be one of [sha256]\ncontent.content.hash.content.hash.value in body is required"},
+			"validation failure list:\ncontent.content.envelope.content.envelope.signatures in body should have at least 1 items"},
 		{"002 signature without sig or key", withSpec("0.0.2", `{"content":{"envelope":{"payloadType":"x","signatures":[{"keyid":"k"}]}}}`),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\nvalidation failure list:\ncontent.content.envelope.content.envelope.signatures.0.publicKey in body is required\ncontent.content.envelope.content.envelope.signatures.0.sig in body is required"},
+			"validation failure list:\ncontent.content.envelope.content.envelope.signatures.0.publicKey in body is required"},
 		{"002 spec not an object", withSpec("0.0.2", `"x"`), "unsupported input type string for DecodeEntry"},
 		// 0.0.1
 		{"001 tampered payload", proposed001(t, envelopetest.JSON(t, &tampered), ec.PEM), "accepted signatures do not match threshold, Found: 0, Expected 1"},
@@ -336,13 +336,102 @@ func TestCanonicalizeBad(t *testing.T) {
 		{"001 missing fields", withSpec("0.0.1", `{}`), "validation failure list:\ncontent in body is required\npublicKey in body is required"},
 		{"001 wrong types", withSpec("0.0.1", `{"content":"x","publicKey":7}`), "validation failure list:\ncontent in body is required\npublicKey in body is required"},
 		{"001 bad hash", withSpec("0.0.1", `{"content":{"hash":{"algorithm":"sha1","value":"00"}},"publicKey":"`+pk+`"}`),
-			"validation failure list:\nvalidation failure list:\nvalidation failure list:\ncontent.content.hash.content.hash.algorithm in body should be one of [sha256]"},
+			"validation failure list:\ncontent.content.hash.content.hash.algorithm in body should be one of [sha256]"},
 		{"001 no envelope, no hash", withSpec("0.0.1", `{"content":{},"publicKey":"`+pk+`"}`), "missing hash value for envelope"},
 		{"001 no envelope", withSpec("0.0.1", `{"content":{`+hash+`},"publicKey":"`+pk+`"}`), "entry not insertable into log: missing envelope content"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := canonicalize(t, tt.request)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			var ie *types.InvalidError
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v (%T) is not a *types.InvalidError", err, err)
+			}
+			if err.Error() != tt.want {
+				t.Fatalf("error\n got %q\nwant %q", err.Error(), tt.want)
+			}
+		})
+	}
+}
+
+// TestSchemaMessages pins the schema validation messages to those of
+// Rekor v1.5.4's own intoto v0.0.1 and v0.0.2 types (UnmarshalEntry on the
+// same inputs): a nested object (content, its envelope, a hash, a signatures
+// item) reports only its first failure, one "validation failure list" level
+// deep; the top level lists one error per property.
+func TestSchemaMessages(t *testing.T) {
+	ec := envelopetest.ECDSA(t)
+	stmt := envelopetest.Statement(t, "artifact", sha256Hex([]byte("artifact")))
+	env := envelopetest.Envelope(t, inToto, stmt, ec)
+	pk := `"` + b64(ec.PEM) + `"`
+	sig := `"` + b64([]byte(env.Signatures[0].Sig)) + `"`
+	payload := `"` + b64([]byte(env.Payload)) + `"`
+	envStr := string(envelopetest.JSON(t, string(envelopetest.JSON(t, env))))
+	goodSig := `{"sig":` + sig + `,"publicKey":` + pk + `}`
+	// env002 builds a v0.0.2 envelope object around a signatures value.
+	env002 := func(sigs string) string {
+		return `{"payloadType":"` + inToto + `","payload":` + payload + `,"signatures":` + sigs + `}`
+	}
+	const (
+		list         = "validation failure list:\n"
+		typeReq      = "content.content.envelope.content.envelope.payloadType in body is required"
+		sigsReq      = "content.content.envelope.content.envelope.signatures in body is required"
+		sigsFew      = "content.content.envelope.content.envelope.signatures in body should have at least 1 items"
+		hashAlgReq   = "content.content.hash.content.hash.algorithm in body is required"
+		hashEnum     = "content.content.hash.content.hash.algorithm in body should be one of [sha256]"
+		pHashAlgReq  = "content.content.payloadHash.content.payloadHash.algorithm in body is required"
+		pHashEnum    = "content.content.payloadHash.content.payloadHash.algorithm in body should be one of [sha256]"
+		contentReq   = "content in body is required"
+		publicKeyReq = "publicKey in body is required"
+	)
+	tests := []struct {
+		name, version, spec, want string
+	}{
+		// 0.0.2
+		{"002 spec empty", "0.0.2", `{}`, list + typeReq},
+		{"002 content empty", "0.0.2", `{"content":{}}`, list + typeReq},
+		{"002 content a string", "0.0.2", `{"content":"x"}`, list + typeReq},
+		{"002 envelope empty", "0.0.2", `{"content":{"envelope":{}}}`, list + typeReq},
+		{"002 envelope a string", "0.0.2", `{"content":{"envelope":"x"}}`, list + typeReq},
+		{"002 no payloadType", "0.0.2", `{"content":{"envelope":{"payload":` + payload + `,"signatures":[` + goodSig + `]}}}`, list + typeReq},
+		{"002 no signatures", "0.0.2", `{"content":{"envelope":{"payloadType":"x","payload":` + payload + `}}}`, list + sigsReq},
+		{"002 signatures empty", "0.0.2", `{"content":{"envelope":` + env002(`[]`) + `}}`, list + sigsFew},
+		{"002 signatures a string", "0.0.2", `{"content":{"envelope":` + env002(`"x"`) + `}}`, list + sigsReq},
+		{"002 signature item empty", "0.0.2", `{"content":{"envelope":` + env002(`[{}]`) + `}}`,
+			list + "content.content.envelope.content.envelope.signatures.0.publicKey in body is required"},
+		{"002 signature item without sig", "0.0.2", `{"content":{"envelope":` + env002(`[{"publicKey":`+pk+`}]`) + `}}`,
+			list + "content.content.envelope.content.envelope.signatures.0.sig in body is required"},
+		{"002 second signature item empty", "0.0.2", `{"content":{"envelope":` + env002(`[`+goodSig+`,{}]`) + `}}`,
+			list + "content.content.envelope.content.envelope.signatures.1.publicKey in body is required"},
+		{"002 non-object signature item skipped", "0.0.2", `{"content":{"envelope":` + env002(`["x",{"sig":`+sig+`}]`) + `}}`,
+			list + "content.content.envelope.content.envelope.signatures.0.publicKey in body is required"},
+		{"002 hash empty", "0.0.2", `{"content":{"envelope":` + env002(`[`+goodSig+`]`) + `,"hash":{}}}`, list + hashAlgReq},
+		{"002 hash md5", "0.0.2", `{"content":{"envelope":` + env002(`[`+goodSig+`]`) + `,"hash":{"algorithm":"md5"}}}`, list + hashEnum},
+		{"002 payloadHash empty", "0.0.2", `{"content":{"envelope":` + env002(`[`+goodSig+`]`) + `,"payloadHash":{}}}`, list + pHashAlgReq},
+		{"002 envelope and hash empty", "0.0.2", `{"content":{"envelope":{},"hash":{}}}`, list + typeReq},
+		{"002 signatures empty and hash md5", "0.0.2", `{"content":{"envelope":` + env002(`[]`) + `,"hash":{"algorithm":"md5"}}}`, list + sigsFew},
+		{"002 hash empty and payloadHash md5", "0.0.2", `{"content":{"envelope":` + env002(`[`+goodSig+`]`) + `,"hash":{},"payloadHash":{"algorithm":"md5"}}}`, list + hashAlgReq},
+		// 0.0.1
+		{"001 spec empty", "0.0.1", `{}`, list + contentReq + "\n" + publicKeyReq},
+		{"001 content a string", "0.0.1", `{"content":"x","publicKey":` + pk + `}`, list + contentReq},
+		{"001 no publicKey", "0.0.1", `{"content":{"envelope":` + envStr + `}}`, list + publicKeyReq},
+		{"001 publicKey a number", "0.0.1", `{"content":{"envelope":` + envStr + `},"publicKey":7}`, list + publicKeyReq},
+		{"001 content empty, no publicKey", "0.0.1", `{"content":{}}`, list + publicKeyReq},
+		{"001 hash empty", "0.0.1", `{"content":{"envelope":` + envStr + `,"hash":{}},"publicKey":` + pk + `}`, list + hashAlgReq},
+		{"001 hash md5", "0.0.1", `{"content":{"envelope":` + envStr + `,"hash":{"algorithm":"md5"}},"publicKey":` + pk + `}`, list + hashEnum},
+		{"001 hash without algorithm", "0.0.1", `{"content":{"envelope":` + envStr + `,"hash":{"value":"00"}},"publicKey":` + pk + `}`, list + hashAlgReq},
+		{"001 payloadHash empty", "0.0.1", `{"content":{"envelope":` + envStr + `,"payloadHash":{}},"publicKey":` + pk + `}`, list + pHashAlgReq},
+		{"001 both hashes empty", "0.0.1", `{"content":{"envelope":` + envStr + `,"hash":{},"payloadHash":{}},"publicKey":` + pk + `}`, list + hashAlgReq},
+		{"001 hash empty, no publicKey", "0.0.1", `{"content":{"envelope":` + envStr + `,"hash":{}}}`, list + hashAlgReq + "\n" + publicKeyReq},
+		{"001 payloadHash md5, no publicKey", "0.0.1", `{"content":{"envelope":` + envStr + `,"payloadHash":{"algorithm":"md5","value":"00"}}}`,
+			list + pHashEnum + "\n" + publicKeyReq},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := canonicalize(t, withSpec(tt.version, tt.spec))
 			if err == nil {
 				t.Fatal("accepted")
 			}
