@@ -56,7 +56,7 @@ chaos:
 	TABULA_CHAOS_KILLS=$${CHAOS_KILLS:-25} TABULA_CHAOS_OUTAGE=$${CHAOS_OUTAGE:-20s} \
 	TABULA_CHAOS_REPLICA_TIME=$${CHAOS_REPLICA_TIME:-2m} TABULA_CHAOS_REPLICA_KILLS=$${CHAOS_REPLICA_KILLS:-10} \
 	TABULA_CHAOS_FREEZE=$${CHAOS_FREEZE:-45s} \
-	$(GO) test -count=1 -v -timeout 60m $(ARGS) ./internal/chaos/ 2>&1 | tee bin/chaos.log; \
+	$(GO) test -count=1 -v -parallel 1 -timeout 60m $(ARGS) ./internal/chaos/ 2>&1 | tee bin/chaos.log; \
 	rc=$${PIPESTATUS[0]}; echo "== figures:"; grep -o 'FIGURES.*' bin/chaos.log; exit $$rc
 
 docker:

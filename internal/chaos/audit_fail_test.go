@@ -22,6 +22,7 @@ import (
 // TestAuditCatches shows the audit can fail: it runs a short load, then
 // audits copies of the record with one broken promise each.
 func TestAuditCatches(t *testing.T) {
+	t.Parallel()
 	key, pub := keygen(t)
 	srv := newServer(t, "audit", "--key", key, "--data-dir", filepath.Join(t.TempDir(), "data"))
 	url := srv.start()

@@ -15,6 +15,7 @@ import (
 // nothing acknowledged is lost, nothing forks. TABULA_CHAOS_KILLS sets the
 // number of kills per engine (default 5).
 func TestCrashRecovery(t *testing.T) {
+	t.Parallel()
 	kills := envInt(t, envKills, 5)
 	writers := envInt(t, envWriters, 4)
 	for _, engine := range []string{"sqlite", "postgres"} {

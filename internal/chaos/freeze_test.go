@@ -29,6 +29,7 @@ const frozenWriteBound = 60 * time.Second
 // timeout; and after SIGCONT the server recovers by itself with nothing
 // acknowledged lost.
 func TestDatabaseFrozen(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(envFreeze) == "" {
 		t.Skipf("set %s=45s (make chaos does) to freeze PostgreSQL for that long; it takes over 30 s", envFreeze)
 	}

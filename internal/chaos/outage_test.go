@@ -23,6 +23,7 @@ const recoveryBound = 30 * time.Second
 // acknowledged lost. TABULA_CHAOS_OUTAGE sets how long the database stays
 // down (default 3s).
 func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
 	outage := envDuration(t, envOutage, 3*time.Second)
 	writers := envInt(t, envWriters, 4)
 	cluster := newPGCluster(t)

@@ -24,6 +24,7 @@ import (
 // long they take writes (default 3s) and how many kills happen meanwhile
 // (default 2).
 func TestReplicas(t *testing.T) {
+	t.Parallel()
 	n := envInt(t, envReplicas, 3)
 	d := envDuration(t, envReplicaTime, 3*time.Second)
 	kills := envInt(t, envReplicaKills, 2)
