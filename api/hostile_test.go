@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -468,4 +469,43 @@ func (s *server) send(tt hostileCase) (*http.Response, []byte) {
 		s.t.Fatal(err)
 	}
 	return resp, b
+}
+
+// TestAbandonedUploads: clients that send a whole entry but hang up before
+// their request ends (a Content-Length not reached, a chunked body without
+// its last chunk) leave nothing behind.
+func TestAbandonedUploads(t *testing.T) {
+	s := newServer(t, engines[0], 0)
+	sgn, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := newEntry(t, sgn, "abandoned")
+	addr := strings.TrimPrefix(s.URL, "http://")
+	for i := range 50 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The whole entry is sent, but the request never ends: a server
+		// that decoded the JSON as it streamed in would log it.
+		var req string
+		if i%2 == 0 { // a declared length ten bytes past what is sent
+			req = fmt.Sprintf("POST /api/v1/log/entries HTTP/1.1\r\nHost: tabula\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(good)+10, good)
+		} else { // one chunk, and no last chunk
+			req = fmt.Sprintf("POST /api/v1/log/entries HTTP/1.1\r\nHost: tabula\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n", len(good), good)
+		}
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		conn.Close()
+	}
+	time.Sleep(200 * time.Millisecond) // let the handlers see the hang-ups
+	if info := s.logInfo(); info.TreeSize != 0 {
+		t.Fatalf("abandoned uploads wrote %d entries", info.TreeSize)
+	}
+	if resp, b := s.do("POST", "/api/v1/log/entries", good); resp.StatusCode != 201 {
+		t.Fatalf("the same entry sent whole: %d %s", resp.StatusCode, b)
+	}
 }

@@ -99,3 +99,31 @@ func TestSlowloris(t *testing.T) {
 		t.Fatalf("healthz after the slow clients: %d", resp.StatusCode)
 	}
 }
+
+// TestHugeHeaders: `tabula serve` refuses request headers over its 64 KiB
+// limit with 431, and keeps serving.
+func TestHugeHeaders(t *testing.T) {
+	c := defaultConfig(t)
+	base, _ := startServe(t, c)
+	req, err := http.NewRequest("GET", base+"/healthz", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Big", strings.Repeat("a", 128<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("128 KiB header: %d, want 431", resp.StatusCode)
+	}
+	resp, err = http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz after: %d", resp.StatusCode)
+	}
+}
