@@ -34,12 +34,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	if bin, err := buildTabula(dir); err != nil {
+	bin, err := buildTabula(dir)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos: building tabula:", err)
 		return 1
-	} else {
-		tabulaBin = bin
 	}
+	tabulaBin = bin
 	return m.Run()
 }
 

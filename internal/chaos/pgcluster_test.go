@@ -61,7 +61,24 @@ func newPGCluster(t *testing.T) *pgCluster {
 		}
 	}
 	c := &pgCluster{t: t, bin: bin}
-	dir, err := os.MkdirTemp("", "tabula-chaos-pg-")
+	parent := "" // os.TempDir()
+	var uid, gid int
+	if os.Getuid() == 0 {
+		// initdb refuses root: run the cluster as postgres, in /tmp (a
+		// TMPDIR under /root would be out of its reach).
+		c.runUser = "postgres"
+		u, err := user.Lookup(c.runUser)
+		if err != nil {
+			t.Skipf("running as root and there is no user %q to run PostgreSQL as", c.runUser)
+		}
+		if _, err := exec.LookPath("runuser"); err != nil {
+			t.Skip("running as root and there is no runuser to run PostgreSQL as another user")
+		}
+		uid, _ = strconv.Atoi(u.Uid)
+		gid, _ = strconv.Atoi(u.Gid)
+		parent = "/tmp"
+	}
+	dir, err := os.MkdirTemp(parent, "tabula-chaos-pg-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,15 +87,7 @@ func newPGCluster(t *testing.T) *pgCluster {
 		c.stop("immediate")
 		os.RemoveAll(dir)
 	})
-	if os.Getuid() == 0 {
-		// initdb refuses root: run the cluster as postgres (or nobody).
-		c.runUser = "postgres"
-		u, err := user.Lookup(c.runUser)
-		if err != nil {
-			t.Skipf("running as root and there is no user %q to run PostgreSQL as", c.runUser)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+	if c.runUser != "" {
 		if err := os.Chown(dir, uid, gid); err != nil {
 			t.Fatal(err)
 		}
