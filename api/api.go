@@ -29,6 +29,14 @@ const DefaultMaxRequestBody = 4 << 20
 // in bytes: Rekor's default (--max_attestation_size, 100 KiB).
 const DefaultMaxAttestationSize = 100 << 10
 
+// DefaultWriteWait bounds how long a write waits for its entry to be
+// integrated and its proof built before answering 503. A hung database can
+// hold a batch for the log's integration timeout plus its commit wait, and a
+// write queued behind it for longer still; this keeps every write's answer
+// well inside the HTTP server's write timeout (60 s by default), so that a
+// client gets a 503 to retry instead of a cut connection.
+const DefaultWriteWait = 30 * time.Second
+
 // Config configures the HTTP handler.
 type Config struct {
 	// Log is the log served. Required.
@@ -52,6 +60,10 @@ type Config struct {
 	CanonicalKey func(format string, content []byte) ([]byte, error)
 	// Limits caps concurrency and per-client request rates.
 	Limits Limits
+	// WriteWait bounds a write's wait for integration (0: DefaultWriteWait).
+	// After it the write answers 503; its entry may still be integrated, and
+	// a retry then gets 409.
+	WriteWait time.Duration
 }
 
 // Server serves the APIs.
@@ -61,6 +73,7 @@ type Server struct {
 	store   storage.Storage
 	maxBody int64
 	maxAtt  int
+	wait    time.Duration
 	logger  *slog.Logger
 	metrics *httpMetrics
 
@@ -76,11 +89,15 @@ func New(cfg Config) http.Handler {
 		store:   cfg.Storage,
 		maxBody: cfg.MaxRequestBody,
 		maxAtt:  cfg.MaxAttestationSize,
+		wait:    cfg.WriteWait,
 		logger:  cfg.Logger,
 		metrics: newHTTPMetrics(cfg.Registerer),
 
 		keyCanonicalizer: cfg.CanonicalKey,
 		limits:           cfg.Limits,
+	}
+	if s.wait <= 0 {
+		s.wait = DefaultWriteWait
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBody

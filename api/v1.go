@@ -78,7 +78,11 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.logger.Info("not storing attestation over the size limit", "size", len(can.Attestation), "limit", s.maxAtt)
 		can.Attestation = nil
 	}
-	res, err := s.log.Add(r.Context(), log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
+	// Bounded: a hung database must not hold the client past the server's
+	// write timeout (see DefaultWriteWait).
+	ctx, cancel := context.WithTimeout(r.Context(), s.wait)
+	defer cancel()
+	res, err := s.log.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
 	var dup *log.DuplicateError
 	switch {
 	case err == nil:
@@ -91,7 +95,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	entry, err := s.logEntry(r.Context(), res.Entry, res.Head)
+	entry, err := s.logEntry(ctx, res.Entry, res.Head)
 	if err != nil {
 		// The entry is committed; only building the proof failed. A retry
 		// gets 409 and the entry's location.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tabularium/tabula/api"
 )
 
 // envFreeze enables TestDatabaseFrozen and says how long PostgreSQL stays
@@ -18,14 +20,14 @@ import (
 const envFreeze = "TABULA_CHAOS_FREEZE"
 
 // frozenWriteBound is the longest a write may take while the database hangs:
-// it must be answered before the server's own --write-timeout (60 s by
-// default) cuts the connection.
-const frozenWriteBound = 60 * time.Second
+// the API's write wait plus a margin for a loaded machine, well before the
+// server's own --write-timeout (60 s by default) would cut the connection.
+const frozenWriteBound = api.DefaultWriteWait + 5*time.Second
 
 // TestDatabaseFrozen freezes PostgreSQL (SIGSTOP to the postmaster and every
 // backend: it neither answers nor refuses, like a network partition) under
-// write load: writes must still be answered, 503 after the integration
-// timeout, within frozenWriteBound; /readyz must answer 503 within its ping
+// write load: writes must still be answered, 503 after the API's write wait
+// (api.DefaultWriteWait), within frozenWriteBound; /readyz must answer 503 within its ping
 // timeout; and after SIGCONT the server recovers by itself with nothing
 // acknowledged lost.
 func TestDatabaseFrozen(t *testing.T) {
