@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/types"
 )
 
 // MaxSearchQueries is Rekor's limit on the UUIDs, indexes and entries of one
@@ -24,9 +26,12 @@ import (
 const MaxSearchQueries = 10
 
 // searchLogQuery is POST /api/v1/log/entries/retrieve: entries by UUID, by
-// index, or by the proposed entry itself (canonicalized and verified as on
-// insert, then looked up by leaf hash). Misses are skipped; results for UUIDs
-// and entries come first, then those for indexes, as in Rekor.
+// index, or by the entry itself, looked up by leaf hash. An entry is
+// canonicalized as Rekor's SearchLogQueryHandler does it (UnmarshalEntry and
+// Canonicalize, not the insert path): a proposal is verified as on insert,
+// and a logged canonical body is accepted as it stands; one that fails makes
+// the whole query a 400 with the type's message. Misses are skipped; results
+// for UUIDs and entries come first, then those for indexes, as in Rekor.
 func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
@@ -36,37 +41,25 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 	if !decodeStrict(w, body, "entry", &q) {
 		return
 	}
-	// minItems 1 in Rekor's schema: an empty list (decoded as empty, not
-	// nil; absent and null are nil) is refused.
-	for _, l := range []struct {
-		name  string
-		empty bool
-	}{
-		{"entryUUIDs", q.EntryUUIDs != nil && len(q.EntryUUIDs) == 0},
-		{"logIndexes", q.LogIndexes != nil && len(q.LogIndexes) == 0},
-		{"entries", q.Entries != nil && len(q.Entries) == 0},
-	} {
-		if l.empty {
-			writeError(w, http.StatusUnprocessableEntity, l.name+" in body should have at least 1 items")
+	// Rekor's order: the entries are parsed (400), then the schema is
+	// checked (422, the first failure only), then the handler counts, looks
+	// up UUIDs, canonicalizes entries.
+	entries := make([]searchEntry, 0, len(q.Entries))
+	for _, raw := range q.Entries {
+		e, err := parseSearchEntry(raw)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, `parsing entry body from "" failed, because `+err.Error())
 			return
 		}
+		entries = append(entries, e)
+	}
+	if msg := validateSearchQuery(&q, entries); msg != "" {
+		writeError(w, http.StatusUnprocessableEntity, msg)
+		return
 	}
 	if n := len(q.EntryUUIDs) + len(q.LogIndexes) + len(q.Entries); n > MaxSearchQueries {
 		writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("more than max allowed %d entries in request", MaxSearchQueries))
 		return
-	}
-	for _, idx := range q.LogIndexes {
-		if idx == nil || *idx < 0 {
-			writeError(w, http.StatusUnprocessableEntity, "logIndexes in body should be greater than or equal to 0")
-			return
-		}
-	}
-
-	for i, id := range q.EntryUUIDs {
-		if !entryIDPattern.MatchString(id) {
-			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("entryUUIDs.%d in body should match '%s'", i, entryIDPattern))
-			return
-		}
 	}
 
 	var hashes []merkle.Hash
@@ -80,13 +73,15 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 			hashes = append(hashes, h)
 		}
 	}
-	for _, raw := range q.Entries {
-		can, err := s.types.Canonicalize(r.Context(), raw)
+	for _, e := range entries {
+		body, err := s.searchLeaf(r.Context(), e)
 		if err != nil {
-			canonicalizeError(w, err)
+			// Rekor answers err.Error() as it stands (no "error processing
+			// entry: " as on insert), and the whole query fails.
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		hashes = append(hashes, merkle.LeafHash(can.Body))
+		hashes = append(hashes, merkle.LeafHash(body))
 	}
 
 	results := []models.LogEntry{}
@@ -116,7 +111,11 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, idx := range q.LogIndexes {
-		e, err := s.log.Entry(r.Context(), uint64(*idx))
+		var i int64 // Rekor reads a null index as 0
+		if idx != nil {
+			i = *idx
+		}
+		e, err := s.log.Entry(r.Context(), uint64(i))
 		if errors.Is(err, storage.ErrNotFound) {
 			continue
 		}
@@ -129,6 +128,151 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, results)
+}
+
+// validateSearchQuery is the generated SearchLogQuery.Validate: entries,
+// entryUUIDs, logIndexes, each 1 to 10 items, and the first failure only.
+// An empty entries list passes (the generated check skips an empty
+// polymorphic list), and a null log index is not checked (it reads as 0).
+func validateSearchQuery(q *models.SearchLogQuery, entries []searchEntry) string {
+	if len(entries) > MaxSearchQueries {
+		return fmt.Sprintf("entries in body should have at most %d items", MaxSearchQueries)
+	}
+	for i, e := range entries {
+		if msg := e.validate(i); msg != "" {
+			return msg
+		}
+	}
+	if q.EntryUUIDs != nil {
+		switch n := len(q.EntryUUIDs); {
+		case n == 0:
+			return "entryUUIDs in body should have at least 1 items"
+		case n > MaxSearchQueries:
+			return fmt.Sprintf("entryUUIDs in body should have at most %d items", MaxSearchQueries)
+		}
+	}
+	for i, id := range q.EntryUUIDs {
+		if !entryIDPattern.MatchString(id) {
+			return fmt.Sprintf("entryUUIDs.%d in body should match '%s'", i, entryIDPattern)
+		}
+	}
+	if q.LogIndexes != nil {
+		switch n := len(q.LogIndexes); {
+		case n == 0:
+			return "logIndexes in body should have at least 1 items"
+		case n > MaxSearchQueries:
+			return fmt.Sprintf("logIndexes in body should have at most %d items", MaxSearchQueries)
+		}
+	}
+	for i, idx := range q.LogIndexes {
+		if idx != nil && *idx < 0 {
+			return fmt.Sprintf("logIndexes.%d in body should be greater than or equal to 0", i)
+		}
+	}
+	return ""
+}
+
+// searchEntry is one item of a SearchLogQuery's entries, as Rekor's
+// polymorphic ProposedEntry decoder (targetedProposedEntry) reads it.
+type searchEntry struct {
+	kind       string
+	apiVersion *string
+	spec       json.RawMessage // nil when absent or null
+}
+
+// parseSearchEntry is models.UnmarshalProposedEntry: an object with a known,
+// non-empty kind. Its errors are Rekor's (encoding/json's, with Rekor's type
+// name), for the "parsing entry body" message.
+func parseSearchEntry(raw json.RawMessage) (searchEntry, error) {
+	var t struct {
+		Kind       string          `json:"kind"`
+		APIVersion *string         `json:"apiVersion"`
+		Spec       json.RawMessage `json:"spec"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&t); err != nil {
+		var ut *json.UnmarshalTypeError
+		if errors.As(err, &ut) {
+			if ut.Field != "" {
+				return searchEntry{}, fmt.Errorf("json: cannot unmarshal %s into Go struct field targetedProposedEntry.%s of type %s", ut.Value, ut.Field, ut.Type)
+			}
+			return searchEntry{}, fmt.Errorf("json: cannot unmarshal %s into Go value of type models.targetedProposedEntry", ut.Value)
+		}
+		return searchEntry{}, err
+	}
+	if t.Kind == "" {
+		return searchEntry{}, errors.New("kind in body is required")
+	}
+	if !slices.Contains(rekorKinds, t.Kind) {
+		return searchEntry{}, fmt.Errorf("invalid kind value: %q", t.Kind)
+	}
+	spec := t.Spec
+	if bytes.Equal(bytes.TrimSpace(spec), []byte("null")) {
+		spec = nil
+	}
+	return searchEntry{kind: t.Kind, apiVersion: t.APIVersion, spec: spec}, nil
+}
+
+// rekorKinds are the kinds Rekor's generated ProposedEntry decoder knows
+// (its discriminator values); any other is a parse error. One of them that
+// this log does not accept fails later, as a kind not compiled into a Rekor
+// server does.
+var rekorKinds = []string{"ProposedEntry", "alpine", "cose", "dsse", "hashedrekord", "helm", "intoto", "jar", "rekord", "rfc3161", "rpm", "tuf"}
+
+// apiVersionPattern is the ProposedEntry schema's apiVersion pattern (semver).
+const apiVersionPattern = `^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`
+
+var apiVersionRE = regexp.MustCompile(apiVersionPattern)
+
+// validate is the generated <Kind>.Validate for entries.<i>: apiVersion
+// required and semver, spec required; the first failure only.
+func (e searchEntry) validate(i int) string {
+	name := fmt.Sprintf("entries.%d", i)
+	switch {
+	case e.kind == "ProposedEntry": // the base type has no properties to check
+		return ""
+	case e.apiVersion == nil:
+		return name + ".apiVersion in body is required"
+	case !apiVersionRE.MatchString(*e.apiVersion):
+		return fmt.Sprintf("%s.apiVersion in body should match '%s'", name, apiVersionPattern)
+	case e.spec == nil:
+		return name + ".spec in body is required"
+	}
+	return ""
+}
+
+// searcher is implemented by the types whose search differs from insert:
+// Rekor's SearchLogQuery canonicalizes an entry with types.UnmarshalEntry
+// and Canonicalize, without CreateVersionedEntry's Insertable check, so a
+// logged canonical body is looked up as well as a proposal.
+type searcher interface {
+	CanonicalizeSearch(ctx context.Context, apiVersion string, spec json.RawMessage) (types.Canonical, error)
+}
+
+// searchLeaf returns the canonical body an entry of a SearchLogQuery is
+// looked up by, or the error Rekor answers 400 with.
+func (s *Server) searchLeaf(ctx context.Context, e searchEntry) ([]byte, error) {
+	t, ok := s.types.Lookup(e.kind)
+	if !ok {
+		return nil, fmt.Errorf("could not unmarshal entry for kind '%s'", e.kind)
+	}
+	if !slices.Contains(t.Versions(), *e.apiVersion) {
+		return nil, fmt.Errorf("%s implementation for version '%s' not found: unable to locate entry for version %s", e.kind, *e.apiVersion, *e.apiVersion)
+	}
+	var (
+		c   types.Canonical
+		err error
+	)
+	if st, ok := t.(searcher); ok {
+		c, err = st.CanonicalizeSearch(ctx, *e.apiVersion, e.spec)
+	} else {
+		c, err = t.Canonicalize(ctx, *e.apiVersion, e.spec)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.Body, nil
 }
 
 // decodeStrict decodes a JSON request body, answering 400 for malformed JSON

@@ -81,6 +81,12 @@ func (r *Registry) Kinds() []string {
 	return ks
 }
 
+// Lookup returns the type registered for kind.
+func (r *Registry) Lookup(kind string) (Type, bool) {
+	t, ok := r.types[kind]
+	return t, ok
+}
+
 // ProposedEntry is the envelope every kind shares.
 type ProposedEntry struct {
 	Kind       string          `json:"kind"`

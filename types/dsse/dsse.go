@@ -21,7 +21,9 @@
 //  3. the schema's oneOf by hand: without proposedContent, the server-side
 //     fields (envelopeHash, payloadHash, signatures) must all be there — and
 //     such an entry is then refused anyway ("entry not insertable into log:
-//     missing proposed content"), as a canonical body cannot be re-proposed;
+//     missing proposed content"), as a canonical body cannot be re-proposed
+//     (CanonicalizeSearch, Rekor's SearchLogQuery form, accepts it instead and
+//     rebuilds the body from those fields, unverified);
 //     with proposedContent, none of them may be;
 //  4. the envelope string is decoded into go-securesystemslib's dsse.Envelope
 //     (encoding/json: its errors, its case-insensitive field names) and must
@@ -92,7 +94,24 @@ func (t *Type) Canonicalize(ctx context.Context, apiVersion string, raw json.Raw
 	if apiVersion != APIVersion {
 		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
 	}
-	c, err := canonicalize(ctx, raw)
+	c, err := canonicalize(ctx, raw, false)
+	if err != nil {
+		return types.Canonical{}, &types.InvalidError{Err: err}
+	}
+	return c, nil
+}
+
+// CanonicalizeSearch is Canonicalize as Rekor's SearchLogQuery runs it
+// (types.UnmarshalEntry then Canonicalize, without CreateVersionedEntry's
+// Insertable check): a proposal is canonicalized as on insert, and a logged
+// canonical body (the server-side fields, no proposedContent) is accepted and
+// re-canonicalized as it stands, its signatures sorted, so that it finds the
+// entry it came from. SearchKeys is left empty for a body.
+func (t *Type) CanonicalizeSearch(ctx context.Context, apiVersion string, raw json.RawMessage) (types.Canonical, error) {
+	if apiVersion != APIVersion {
+		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
+	}
+	c, err := canonicalize(ctx, raw, true)
 	if err != nil {
 		return types.Canonical{}, &types.InvalidError{Err: err}
 	}
@@ -105,7 +124,9 @@ type signed struct {
 	key *pki.Key
 }
 
-func canonicalize(ctx context.Context, raw []byte) (types.Canonical, error) {
+// canonicalize is Rekor's Unmarshal + Canonicalize; logged says a canonical
+// body is accepted (search) rather than refused as not insertable.
+func canonicalize(ctx context.Context, raw []byte, logged bool) (types.Canonical, error) {
 	s, err := decodeSpec(raw)
 	if err != nil {
 		return types.Canonical{}, err
@@ -119,7 +140,14 @@ func canonicalize(ctx context.Context, raw []byte) (types.Canonical, error) {
 		}
 		// Rekor's Unmarshal accepts this (it is how stored entries are
 		// read back); CreateVersionedEntry's Insertable refuses it.
-		return types.Canonical{}, fmt.Errorf("entry not insertable into log: missing proposed content")
+		if !logged {
+			return types.Canonical{}, fmt.Errorf("entry not insertable into log: missing proposed content")
+		}
+		body, err := loggedBody(s)
+		if err != nil {
+			return types.Canonical{}, err
+		}
+		return types.Canonical{Body: body}, nil
 	}
 	if s.EnvelopeHash != nil || s.PayloadHash != nil || len(s.Signatures) != 0 {
 		return types.Canonical{}, fmt.Errorf("either proposedContent or envelopeHash, payloadHash, and signatures must be present but not both")
@@ -195,6 +223,49 @@ func canonicalBody(sigs []signed, payloadHash, envelopeHash string) ([]byte, err
 		}
 		spec.Signatures = append(spec.Signatures, outSignature{Signature: s.sig, Verifier: canon})
 	}
+	b, err := json.Marshal(struct {
+		APIVersion string  `json:"apiVersion"`
+		Kind       string  `json:"kind"`
+		Spec       outSpec `json:"spec"`
+	}{APIVersion, Kind, spec})
+	if err != nil {
+		return nil, fmt.Errorf("canonicalizing entry: %w", err)
+	}
+	return jsoncanonicalizer.Transform(b)
+}
+
+// loggedBody is Rekor's V001Entry.Canonicalize of an entry read back from
+// its canonical body: the given hashes and signatures (verifiers as sent, not
+// re-encoded), the signatures sorted by their text, json.Marshal of
+// models.DSSE, RFC 8785. The schema has checked every field it uses.
+func loggedBody(s *spec) ([]byte, error) {
+	type outHash struct {
+		Algorithm *string `json:"algorithm"`
+		Value     *string `json:"value"`
+	}
+	type outSignature struct {
+		Signature *string `json:"signature"`
+		Verifier  []byte  `json:"verifier"`
+	}
+	type outSpec struct {
+		EnvelopeHash outHash        `json:"envelopeHash"`
+		PayloadHash  outHash        `json:"payloadHash"`
+		Signatures   []outSignature `json:"signatures"`
+	}
+	spec := outSpec{
+		EnvelopeHash: outHash{s.EnvelopeHash.Algorithm, s.EnvelopeHash.Value},
+		PayloadHash:  outHash{s.PayloadHash.Algorithm, s.PayloadHash.Value},
+		Signatures:   make([]outSignature, 0, len(s.Signatures)),
+	}
+	for _, it := range s.Signatures {
+		if it.Signature == nil { // unreachable after validateSchema
+			return nil, fmt.Errorf("canonical entry missing required signature")
+		}
+		spec.Signatures = append(spec.Signatures, outSignature{Signature: it.Signature, Verifier: it.Verifier})
+	}
+	sort.SliceStable(spec.Signatures, func(i, j int) bool {
+		return *spec.Signatures[i].Signature < *spec.Signatures[j].Signature
+	})
 	b, err := json.Marshal(struct {
 		APIVersion string  `json:"apiVersion"`
 		Kind       string  `json:"kind"`

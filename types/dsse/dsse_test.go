@@ -557,3 +557,74 @@ func writeGolden(t *testing.T, dir string) {
 		}
 	}
 }
+
+// TestCanonicalizeSearch checks the search form (Rekor's SearchLogQuery:
+// UnmarshalEntry and Canonicalize, no Insertable check) against bodies and
+// messages of Rekor v1.5.4's own dsse type: a proposal gives the body the
+// insert gives, a logged body gives itself back (signatures sorted again,
+// unknown fields dropped, nothing verified), and the insert-only refusal is
+// gone.
+func TestCanonicalizeSearch(t *testing.T) {
+	dir := filepath.Join("testdata", "golden")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSpace(b)
+	}
+	edit := func(b []byte, f func(spec map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m["spec"].(map[string]any))
+		return envelopetest.JSON(t, m)
+	}
+	body, two := read("ecdsa-p256.body.json"), read("chain-two-signatures.body.json")
+	tests := []struct {
+		name      string
+		entry     []byte
+		want      []byte // body, or nil for an error
+		wantError string
+	}{
+		{"proposal", read("ecdsa-p256.request.json"), body, ""},
+		{"proposal, two signatures", read("chain-two-signatures.request.json"), two, ""},
+		{"logged body", body, body, ""},
+		{"logged body, signatures swapped", edit(two, func(s map[string]any) {
+			sigs := s["signatures"].([]any)
+			sigs[0], sigs[1] = sigs[1], sigs[0]
+		}), two, ""},
+		{"logged body, unknown field", edit(body, func(s map[string]any) { s["x"] = 1 }), body, ""},
+		{"logged body without payloadHash", edit(body, func(s map[string]any) { delete(s, "payloadHash") }), nil,
+			"either proposedContent or envelopeHash, payloadHash, and signatures must be present"},
+		{"logged body with an empty verifier", edit(body, func(s map[string]any) {
+			s["signatures"].([]any)[0].(map[string]any)["verifier"] = ""
+		}), nil, "validation failure list:\nsignatures.0.verifier in body is required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pe types.ProposedEntry
+			if err := json.Unmarshal(tt.entry, &pe); err != nil {
+				t.Fatal(err)
+			}
+			c, err := dsse.New().CanonicalizeSearch(context.Background(), pe.APIVersion, pe.Spec)
+			if tt.want == nil {
+				if err == nil || err.Error() != tt.wantError {
+					t.Fatalf("error %v, want %q", err, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(c.Body, tt.want) {
+				t.Fatalf("body\n got %s\nwant %s", c.Body, tt.want)
+			}
+		})
+	}
+	// The insert path still refuses a logged body.
+	if _, err := canonicalize(t, body); err == nil || err.Error() != "entry not insertable into log: missing proposed content" {
+		t.Fatalf("insert of a logged body: %v", err)
+	}
+}

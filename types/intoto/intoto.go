@@ -52,6 +52,16 @@
 // empty payload or payloadType ("… invalid DSSE envelope"). The canonical body
 // is {content:{hash,payloadHash}, publicKey:<canonical PEM>}.
 //
+// # Search
+//
+// CanonicalizeSearch is the form Rekor's SearchLogQuery uses (UnmarshalEntry
+// and Canonicalize, no Insertable check): a proposal is canonicalized as
+// above, without step 6 and the 0.0.1 envelope checks; a logged body (0.0.2
+// without payload, 0.0.1 without envelope) is re-canonicalized from its own
+// fields, unverified ("missing envelope digest", "missing payload digest",
+// "missing hash value for envelope" when they are absent; a 0.0.1 body
+// without payloadHash, as older entries have, is kept so).
+//
 // # Attestations and search keys
 //
 // Both versions return the decoded DSSE payload as Canonical.Attestation, as
@@ -103,15 +113,30 @@ func (*Type) Versions() []string { return []string{V002, V001} }
 
 // Canonicalize implements types.Type. See the package comment for the steps.
 func (t *Type) Canonicalize(ctx context.Context, apiVersion string, raw json.RawMessage) (types.Canonical, error) {
+	return canonicalize(ctx, apiVersion, raw, false)
+}
+
+// CanonicalizeSearch is Canonicalize as Rekor's SearchLogQuery runs it
+// (types.UnmarshalEntry then Canonicalize, without CreateVersionedEntry's
+// Insertable check): a proposal is canonicalized as on insert, and a logged
+// canonical body (0.0.1 without its envelope, 0.0.2 without its payload) is
+// accepted and re-canonicalized from its own hashes and signatures, without
+// verification, so that it finds the entry it came from. SearchKeys and
+// Attestation are left empty for a body.
+func (t *Type) CanonicalizeSearch(ctx context.Context, apiVersion string, raw json.RawMessage) (types.Canonical, error) {
+	return canonicalize(ctx, apiVersion, raw, true)
+}
+
+func canonicalize(ctx context.Context, apiVersion string, raw json.RawMessage, logged bool) (types.Canonical, error) {
 	var (
 		c   types.Canonical
 		err error
 	)
 	switch apiVersion {
 	case V002:
-		c, err = canonicalize002(ctx, raw)
+		c, err = canonicalize002(ctx, raw, logged)
 	case V001:
-		c, err = canonicalize001(raw)
+		c, err = canonicalize001(raw, logged)
 	default:
 		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
 	}

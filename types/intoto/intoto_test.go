@@ -12,6 +12,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -650,6 +651,78 @@ func writeGolden(t *testing.T, dir string) {
 			if err := os.WriteFile(filepath.Join(dir, name+suffix), b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// TestCanonicalizeSearch checks the search form (Rekor's SearchLogQuery:
+// UnmarshalEntry and Canonicalize, no Insertable check) against bodies and
+// messages of Rekor v1.5.4's own intoto types: a proposal gives the body the
+// insert gives, a logged body (0.0.1 without envelope, 0.0.2 without payload)
+// gives itself back without verification, and the insert-only refusals are
+// gone.
+func TestCanonicalizeSearch(t *testing.T) {
+	dir := filepath.Join("testdata", "golden")
+	read := func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSpace(b)
+	}
+	edit := func(b []byte, f func(spec map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m["spec"].(map[string]any))
+		return envelopetest.JSON(t, m)
+	}
+	content := func(s map[string]any) map[string]any { return s["content"].(map[string]any) }
+	body1, body2 := read("v0.0.1-ecdsa-p256.body.json"), read("v0.0.2-ecdsa-p256.body.json")
+	tests := []struct {
+		name      string
+		entry     []byte
+		want      []byte // body, or nil for an error
+		wantError string
+	}{
+		{"0.0.1 proposal", read("v0.0.1-ecdsa-p256.request.json"), body1, ""},
+		{"0.0.2 proposal", read("v0.0.2-ecdsa-p256.request.json"), body2, ""},
+		{"0.0.1 logged body", body1, body1, ""},
+		{"0.0.2 logged body", body2, body2, ""},
+		{"0.0.2 logged body, unknown field", edit(body2, func(s map[string]any) { content(s)["x"] = 1 }), body2, ""},
+		{"0.0.1 logged body without payloadHash (older entries)", edit(body1, func(s map[string]any) { delete(content(s), "payloadHash") }),
+			regexp.MustCompile(`,"payloadHash":\{[^}]*\}`).ReplaceAll(body1, nil), ""},
+		{"0.0.1 logged body without hash", edit(body1, func(s map[string]any) { delete(content(s), "hash") }), nil, "missing hash value for envelope"},
+		{"0.0.1 logged body, key not PEM", edit(body1, func(s map[string]any) { s["publicKey"] = "bm9wZQ==" }), nil, "invalid public key: failure decoding PEM"},
+		{"0.0.2 logged body without payloadHash", edit(body2, func(s map[string]any) { delete(content(s), "payloadHash") }), nil, "missing payload digest"},
+		{"0.0.2 logged body without hash", edit(body2, func(s map[string]any) { delete(content(s), "hash") }), nil, "missing envelope digest"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var pe types.ProposedEntry
+			if err := json.Unmarshal(tt.entry, &pe); err != nil {
+				t.Fatal(err)
+			}
+			c, err := intoto.New().CanonicalizeSearch(context.Background(), pe.APIVersion, pe.Spec)
+			if tt.want == nil {
+				if err == nil || err.Error() != tt.wantError {
+					t.Fatalf("error %v, want %q", err, tt.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(c.Body, tt.want) {
+				t.Fatalf("body\n got %s\nwant %s", c.Body, tt.want)
+			}
+		})
+	}
+	// The insert path still refuses logged bodies.
+	for _, b := range [][]byte{body1, body2} {
+		if _, err := canonicalize(t, b); err == nil || err.Error() != "entry not insertable into log: missing envelope content" {
+			t.Fatalf("insert of a logged body: %v", err)
 		}
 	}
 }

@@ -16,7 +16,10 @@ import (
 	"github.com/tabularium/tabula/types/internal/envelope"
 )
 
-func canonicalize001(raw []byte) (types.Canonical, error) {
+// canonicalize001 is Rekor's V001Entry Unmarshal + Canonicalize; logged says
+// a canonical body (hashes, no envelope) is accepted (search) rather than
+// refused as not insertable, and Insertable's other checks are skipped too.
+func canonicalize001(raw []byte, logged bool) (types.Canonical, error) {
 	s, err := decodeSpec001(raw)
 	if err != nil {
 		return types.Canonical{}, err
@@ -35,7 +38,18 @@ func canonicalize001(raw []byte) (types.Canonical, error) {
 		if c.Hash == nil {
 			return types.Canonical{}, errors.New("missing hash value for envelope")
 		}
-		return types.Canonical{}, errors.New("entry not insertable into log: missing envelope content")
+		if !logged {
+			return types.Canonical{}, errors.New("entry not insertable into log: missing envelope content")
+		}
+		canonPEM, err := key.CanonicalPEM()
+		if err != nil {
+			return types.Canonical{}, err
+		}
+		body, err := canonicalBody001(canonPEM, c.Hash, c.PayloadHash)
+		if err != nil {
+			return types.Canonical{}, err
+		}
+		return types.Canonical{Body: body}, nil
 	}
 	if err := envelope.VerifyWrapped(key, c.Envelope); err != nil {
 		return types.Canonical{}, err
@@ -53,19 +67,22 @@ func canonicalize001(raw []byte) (types.Canonical, error) {
 	payloadHash := hex.EncodeToString(payloadSum[:])
 	envelopeHash := hex.EncodeToString(envelopeSum[:])
 
-	// Insertable.
-	if len(s.PublicKey) == 0 {
-		return types.Canonical{}, errors.New("entry not insertable into log: missing publicKey content")
-	}
-	if env.Payload == "" || env.PayloadType == "" || len(env.Signatures) == 0 {
-		return types.Canonical{}, errors.New("entry not insertable into log: invalid DSSE envelope")
+	// Insertable (Rekor's search does not check it).
+	if !logged {
+		if len(s.PublicKey) == 0 {
+			return types.Canonical{}, errors.New("entry not insertable into log: missing publicKey content")
+		}
+		if env.Payload == "" || env.PayloadType == "" || len(env.Signatures) == 0 {
+			return types.Canonical{}, errors.New("entry not insertable into log: invalid DSSE envelope")
+		}
 	}
 
 	canonPEM, err := key.CanonicalPEM()
 	if err != nil {
 		return types.Canonical{}, err
 	}
-	body, err := canonicalBody001(canonPEM, envelopeHash, payloadHash)
+	alg := "sha256"
+	body, err := canonicalBody001(canonPEM, &hashSpec{Algorithm: &alg, Value: &envelopeHash}, &hashSpec{Algorithm: &alg, Value: &payloadHash})
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -87,31 +104,30 @@ func canonicalize001(raw []byte) (types.Canonical, error) {
 }
 
 // canonicalBody001 is Rekor's V001Entry.Canonicalize: the canonical key and
-// the two hashes, json.Marshal, then RFC 8785.
-func canonicalBody001(canonPEM []byte, envelopeHash, payloadHash string) ([]byte, error) {
+// the two hashes (payloadHash left out when nil, as for entries older than
+// it), json.Marshal, then RFC 8785.
+func canonicalBody001(canonPEM []byte, hash, payloadHash *hashSpec) ([]byte, error) {
 	type outHash struct {
-		Algorithm string `json:"algorithm"`
-		Value     string `json:"value"`
+		Algorithm *string `json:"algorithm"`
+		Value     *string `json:"value"`
 	}
 	type outContent struct {
-		Hash        outHash `json:"hash"`
-		PayloadHash outHash `json:"payloadHash"`
+		Hash        outHash  `json:"hash"`
+		PayloadHash *outHash `json:"payloadHash,omitempty"`
 	}
 	type outSpec struct {
 		Content   outContent `json:"content"`
 		PublicKey []byte     `json:"publicKey"`
 	}
+	content := outContent{Hash: outHash{hash.Algorithm, hash.Value}}
+	if payloadHash != nil {
+		content.PayloadHash = &outHash{payloadHash.Algorithm, payloadHash.Value}
+	}
 	b, err := json.Marshal(struct {
 		APIVersion string  `json:"apiVersion"`
 		Kind       string  `json:"kind"`
 		Spec       outSpec `json:"spec"`
-	}{V001, Kind, outSpec{
-		Content: outContent{
-			Hash:        outHash{"sha256", envelopeHash},
-			PayloadHash: outHash{"sha256", payloadHash},
-		},
-		PublicKey: canonPEM,
-	}})
+	}{V001, Kind, outSpec{Content: content, PublicKey: canonPEM}})
 	if err != nil {
 		return nil, fmt.Errorf("canonicalizing entry: %w", err)
 	}

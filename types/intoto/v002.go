@@ -17,13 +17,33 @@ import (
 	"github.com/tabularium/tabula/types/internal/envelope"
 )
 
-func canonicalize002(ctx context.Context, raw []byte) (types.Canonical, error) {
+// canonicalize002 is Rekor's V002Entry Unmarshal + Canonicalize; logged says
+// a canonical body (no payload) is accepted (search) rather than refused as
+// not insertable, and Insertable's other checks are skipped too.
+func canonicalize002(ctx context.Context, raw []byte, logged bool) (types.Canonical, error) {
 	s, err := decodeSpec002(raw)
 	if err != nil {
 		return types.Canonical{}, err
 	}
 	if err := s.validateSchema(); err != nil {
 		return types.Canonical{}, err
+	}
+	if len(s.Payload) == 0 && logged {
+		// Rekor's Unmarshal stops here (nothing to verify); Canonicalize
+		// needs the hashes and signatures as they are.
+		switch {
+		case s.Hash == nil:
+			return types.Canonical{}, errors.New("missing envelope digest")
+		case s.PayloadHash == nil:
+			return types.Canonical{}, errors.New("missing payload digest")
+		case len(s.Signatures) == 0: // unreachable after validateSchema
+			return types.Canonical{}, errors.New("missing signatures")
+		}
+		body, err := canonicalBody002(s, s.PayloadHash)
+		if err != nil {
+			return types.Canonical{}, err
+		}
+		return types.Canonical{Body: body}, nil
 	}
 	if len(s.Payload) == 0 {
 		// Rekor's Unmarshal stops here; Insertable refuses the entry.
@@ -46,10 +66,13 @@ func canonicalize002(ctx context.Context, raw []byte) (types.Canonical, error) {
 	payloadHash := hex.EncodeToString(sum[:])
 
 	// Insertable.
-	if *s.PayloadType == "" {
+	if !logged && *s.PayloadType == "" {
 		return types.Canonical{}, errors.New("entry not insertable into log: missing payloadType content")
 	}
 	for _, sig := range s.Signatures {
+		if logged {
+			break
+		}
 		if len(sig.Sig) == 0 {
 			return types.Canonical{}, errors.New("entry not insertable into log: missing signature content")
 		}
@@ -62,7 +85,8 @@ func canonicalize002(ctx context.Context, raw []byte) (types.Canonical, error) {
 		return types.Canonical{}, errors.New("missing envelope digest")
 	}
 
-	body, err := canonicalBody002(s, payloadHash)
+	alg := "sha256"
+	body, err := canonicalBody002(s, &hashSpec{Algorithm: &alg, Value: &payloadHash})
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -76,7 +100,7 @@ func canonicalize002(ctx context.Context, raw []byte) (types.Canonical, error) {
 // canonicalBody002 is Rekor's V002Entry.Canonicalize: json.Marshal of
 // models.Intoto{apiVersion, kind, spec} with the payload dropped, then RFC
 // 8785. Field order here is irrelevant; JCS sorts keys.
-func canonicalBody002(s *spec002, payloadHash string) ([]byte, error) {
+func canonicalBody002(s *spec002, payloadHash *hashSpec) ([]byte, error) {
 	type outSig struct {
 		KeyID     string `json:"keyid,omitempty"`
 		PublicKey []byte `json:"publicKey"`
@@ -95,11 +119,10 @@ func canonicalBody002(s *spec002, payloadHash string) ([]byte, error) {
 		Hash        outHash     `json:"hash"`
 		PayloadHash outHash     `json:"payloadHash"`
 	}
-	alg := "sha256"
 	c := outContent{
 		Envelope:    outEnvelope{PayloadType: s.PayloadType, Signatures: make([]outSig, 0, len(s.Signatures))},
 		Hash:        outHash{Algorithm: s.Hash.Algorithm, Value: s.Hash.Value},
-		PayloadHash: outHash{Algorithm: &alg, Value: &payloadHash},
+		PayloadHash: outHash{Algorithm: payloadHash.Algorithm, Value: payloadHash.Value},
 	}
 	for _, sig := range s.Signatures {
 		c.Envelope.Signatures = append(c.Envelope.Signatures, outSig{KeyID: sig.KeyID, PublicKey: sig.PublicKey, Sig: sig.Sig})
