@@ -62,14 +62,20 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	var hashes []merkle.Hash
+	// Rekor fetches an 80-hex entry ID at once, and collects 64-hex UUIDs
+	// and entries as leaf hashes searched afterwards: their results follow.
+	var direct, hashes []merkle.Hash
 	for _, id := range q.EntryUUIDs {
 		h, ours, err := s.parseEntryID(id)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		if ours {
+		switch {
+		case !ours:
+		case len(id) == 80:
+			direct = append(direct, h)
+		default:
 			hashes = append(hashes, h)
 		}
 	}
@@ -97,7 +103,7 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return false
 	}
-	for _, h := range hashes {
+	for _, h := range append(direct, hashes...) {
 		e, err := s.log.EntryByLeafHash(r.Context(), h)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue

@@ -61,6 +61,7 @@ func TestRetrieve(t *testing.T) {
 				{"by 64-hex UUID", fmt.Sprintf(`{"entryUUIDs":[%q]}`, ids[1][16:]), []string{ids[1]}, 200},
 				{"by index", `{"logIndexes":[3,0,99]}`, []string{ids[3], ids[0]}, 200},
 				{"by proposed entry", fmt.Sprintf(`{"entries":[%s,%s]}`, bodies[1], absent), []string{ids[1]}, 200},
+				{"80-hex IDs before 64-hex UUIDs and entries", fmt.Sprintf(`{"entryUUIDs":[%q,%q],"entries":[%s]}`, ids[1][16:], ids[2], bodies[3]), []string{ids[2], ids[1], ids[3]}, 200},
 				{"UUIDs and entries before indexes", fmt.Sprintf(`{"logIndexes":[0],"entryUUIDs":[%q]}`, ids[3]), []string{ids[3], ids[0]}, 200},
 				{"all misses", fmt.Sprintf(`{"entryUUIDs":[%q],"logIndexes":[1000]}`, strings.Repeat("ab", 32)), []string{}, 200},
 				{"other tree", fmt.Sprintf(`{"entryUUIDs":[%q]}`, "0000000000000001"+ids[0][16:]), []string{}, 200},
