@@ -221,9 +221,8 @@ func hostileCases(t *testing.T) []hostileCase {
 		c("kind is a number", "POST", entries, []byte(`{"apiVersion":"0.0.1","kind":7,"spec":{}}`), 400, "cannot unmarshal number"),
 		c("apiVersion is a list", "POST", entries, []byte(`{"apiVersion":["0.0.1"],"kind":"hashedrekord","spec":{}}`), 400, "cannot unmarshal array"),
 		c("spec is a string", "POST", entries, specWith(`"spec"`), 400, "error processing entry"),
-		// Rekor answers 422 here (schema: spec required); the registry's
-		// check answers 400. Left as is: types.Registry is shared.
-		c("spec is null", "POST", entries, specWith(`null`), 400, "spec in body is required"),
+		// Rekor's request validation: spec is required (422).
+		c("spec is null", "POST", entries, specWith(`null`), 422, "spec in body is required"),
 		c("signature is a number", "POST", entries, specWith(`{"signature":1,"data":{"hash":{"algorithm":"sha256","value":"`+digestHex+`"}}}`), 400, "signature in body is required"),
 		c("trailing garbage", "POST", entries, append(append([]byte{}, good...), []byte(" garbage")...), 400, "trailing data"),
 		c("two JSON values", "POST", entries, append(append([]byte{}, good...), good...), 400, "trailing data"),
@@ -240,8 +239,8 @@ func hostileCases(t *testing.T) []hostileCase {
 		c("kind in other case", "POST", entries, []byte(`{"apiVersion":"0.0.1","kind":"HashedRekord","spec":{}}`), 422, `invalid kind value: "HashedRekord"`),
 		// Rekor answers an apiVersion its kind lacks with 400 ("error
 		// processing entry"); types.Registry maps it to ErrUnknownKind, 422.
-		c("unknown version", "POST", entries, []byte(`{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{}}`), 422, "apiVersion"),
-		c("missing version", "POST", entries, []byte(`{"kind":"hashedrekord","spec":{}}`), 422, "apiVersion"),
+		c("unknown version", "POST", entries, []byte(`{"apiVersion":"0.0.2","kind":"hashedrekord","spec":{}}`), 400, "hashedrekord implementation for version '0.0.2' not found"),
+		c("missing version", "POST", entries, []byte(`{"kind":"hashedrekord","spec":{}}`), 422, "apiVersion in body is required"),
 
 		// Invalid base64 and missing parts.
 		c("signature not base64", "POST", entries, specWith(`{"signature":{"content":"!!!","publicKey":{"content":"`+base64.StdEncoding.EncodeToString(p256PEM)+`"}},"data":{"hash":{"algorithm":"sha256","value":"`+digestHex+`"}}}`), 400, "failed parsing base64 data for signature content"),

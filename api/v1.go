@@ -51,6 +51,8 @@ func canonicalizeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, types.ErrUnknownKind):
 		writeError(w, http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), types.ErrUnknownKind.Error()+": "))
+	case errors.Is(err, types.ErrSchema):
+		writeError(w, http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), types.ErrSchema.Error()+": "))
 	case errors.As(err, &invalid):
 		writeError(w, http.StatusBadRequest, "error processing entry: "+invalid.Error())
 	default:

@@ -16,11 +16,18 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
-// ErrUnknownKind is returned for a kind (or kind/version) the registry does not
-// accept. The v1 API maps it to 422 as Rekor does.
+// ErrUnknownKind is returned for a kind the registry does not accept (and by
+// a Type handed an apiVersion it does not serve). The v1 API maps it to 422
+// as Rekor does.
 var ErrUnknownKind = errors.New("unknown kind")
+
+// ErrSchema is returned for a proposed entry that breaks the envelope's
+// schema before any kind sees it (a missing or null spec). The v1 API maps
+// it to 422, as Rekor's request validation does.
+var ErrSchema = errors.New("schema violation")
 
 // InvalidError says the proposed entry is malformed or its signature does not
 // verify. The v1 API maps it to 400 "error processing entry: <msg>".
@@ -120,11 +127,27 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 			break
 		}
 	}
+	if pe.APIVersion == "" {
+		return Canonical{}, fmt.Errorf("%w: apiVersion in body is required", ErrSchema)
+	}
 	if !supported {
-		return Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", ErrUnknownKind, pe.Kind, pe.APIVersion)
+		// Rekor finds the kind but no implementation of the version: a 400
+		// with the entry factory's message.
+		return Canonical{}, Invalidf("%s implementation for version '%s' not found: unable to locate entry for version %s", pe.Kind, pe.APIVersion, pe.APIVersion)
 	}
 	if len(pe.Spec) == 0 || bytes.Equal(pe.Spec, []byte("null")) {
-		return Canonical{}, Invalidf("spec in body is required")
+		return Canonical{}, fmt.Errorf("%w: spec in body is required", ErrSchema)
 	}
 	return t.Canonicalize(ctx, pe.APIVersion, pe.Spec)
+}
+
+// IsUnsupportedVersion reports whether err is the registry's refusal of an
+// apiVersion its kind does not serve: a 400 (*InvalidError) for a version
+// that is not served, a 422 (ErrSchema) for a missing one, as in Rekor.
+func IsUnsupportedVersion(err error) bool {
+	var invalid *InvalidError
+	if errors.As(err, &invalid) {
+		return strings.Contains(invalid.Error(), " not found: unable to locate entry for version ")
+	}
+	return errors.Is(err, ErrSchema) && strings.Contains(err.Error(), "apiVersion in body is required")
 }

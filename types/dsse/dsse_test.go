@@ -341,8 +341,8 @@ func TestSchemaMessages(t *testing.T) {
 	}
 }
 
-// TestUnknownAPIVersion: other apiVersions are unknown kinds (422), directly
-// and through the registry.
+// TestUnknownAPIVersion: other apiVersions are unknown to the type, and the
+// registry refuses them as Rekor does (see types.IsUnsupportedVersion).
 func TestUnknownAPIVersion(t *testing.T) {
 	for _, v := range []string{"0.0.2", "", "1.0.0"} {
 		_, err := dsse.New().Canonicalize(context.Background(), v, json.RawMessage(`{}`))
@@ -350,8 +350,8 @@ func TestUnknownAPIVersion(t *testing.T) {
 			t.Errorf("direct %q: %v, want ErrUnknownKind", v, err)
 		}
 		_, err = canonicalize(t, []byte(`{"kind":"dsse","apiVersion":"`+v+`","spec":{}}`))
-		if !errors.Is(err, types.ErrUnknownKind) {
-			t.Errorf("registry %q: %v, want ErrUnknownKind", v, err)
+		if !types.IsUnsupportedVersion(err) {
+			t.Errorf("registry %q: %v, want an unsupported version", v, err)
 		}
 	}
 }

@@ -657,8 +657,8 @@ func TestTypeMetadata(t *testing.T) {
 		t.Fatalf("apiVersion 0.0.2: %v, want ErrUnknownKind", err)
 	}
 	_, err = registry().Canonicalize(context.Background(), []byte(`{"kind":"rekord","apiVersion":"0.0.2","spec":{}}`))
-	if !errors.Is(err, types.ErrUnknownKind) {
-		t.Fatalf("registry, apiVersion 0.0.2: %v, want ErrUnknownKind", err)
+	if !types.IsUnsupportedVersion(err) {
+		t.Fatalf("registry, apiVersion 0.0.2: %v, want an unsupported version", err)
 	}
 }
 
