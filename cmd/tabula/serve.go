@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -67,6 +68,8 @@ type serveConfig struct {
 	RateLimit     float64
 	RateBurst     int
 	RateLoopback  bool
+	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener.
+	Pprof bool
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -93,6 +96,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second allowed to one client IP (0: off)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 50, "requests a client may send at once above --rate-limit")
 	fs.BoolVar(&c.RateLoopback, "rate-limit-loopback", false, "apply --rate-limit to loopback clients too")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	return c
 }
 
@@ -207,7 +211,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 			return fmt.Errorf("listening for metrics: %w", err)
 		}
 		msrv = &http.Server{
-			Handler:           promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			Handler:           metricsHandler(reg, c.Pprof),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() { errc <- msrv.Serve(mln) }()
@@ -220,7 +224,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		"engine", engine,
 		"publicKey", keyPath,
 		"treeSize", head.Size,
-		"metrics", c.MetricsListen)
+		"metrics", c.MetricsListen,
+		"pprof", c.Pprof && c.MetricsListen != "")
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -249,6 +254,23 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// metricsHandler serves Prometheus metrics and, if pprof is set, the Go
+// profiles under /debug/pprof/ (on its own mux, never http.DefaultServeMux).
+func metricsHandler(reg *prometheus.Registry, pprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if pprof {
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+	} else {
+		mux.Handle("/debug/pprof/", http.NotFoundHandler())
+	}
+	return mux
 }
 
 func openStorage(ctx context.Context, c *serveConfig) (storage.Storage, string, error) {
