@@ -3,6 +3,7 @@
 //	tabula serve     run the log (embedded SQLite by default, PostgreSQL with --database-url)
 //	tabula keygen    write a new log signing key
 //	tabula migrate   apply the database migrations and exit
+//	tabula bench     load a Rekor-compatible server and measure it
 //	tabula version   print the version
 //
 // Every flag of a command can also be set from the environment: --listen is
@@ -36,6 +37,7 @@ func commands() []command {
 		{"serve", "run the log server", runServe},
 		{"keygen", "write a new log signing key (PEM, mode 0600) and its public key", runKeygen},
 		{"migrate", "apply the database migrations and exit", runMigrate},
+		{"bench", "load a Rekor-compatible server over HTTP and report throughput and latency", runBench},
 		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
 		{"version", "print the version", runVersion},
 	}

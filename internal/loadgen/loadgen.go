@@ -1,0 +1,635 @@
+// Package loadgen is the load tool behind `tabula bench`: it drives a
+// Rekor-compatible server through its HTTP API and measures it.
+//
+// Writes go to POST /api/v1/log/entries with distinct signed hashedrekord
+// entries made before the clock starts; reads use GET /api/v1/log/entries,
+// GET /api/v1/log/proof and (read-tile) the C2SP tlog-tiles /tile/ paths,
+// which Rekor v1 does not serve. A write or entry read counts as good only if
+// its response carries the index, an inclusion proof with its checkpoint, and
+// a SET; a sample of them is verified cryptographically with the key from
+// /api/v1/log/publicKey.
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"net/http"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tabularium/tabula/internal/testentry"
+	"github.com/tabularium/tabula/merkle"
+)
+
+// Modes.
+const (
+	ModeWrite     = "write"
+	ModeReadEntry = "read-entry"
+	ModeReadProof = "read-proof"
+	ModeReadTile  = "read-tile"
+	ModeMixed     = "mixed"
+)
+
+// Key kinds of the generated entries.
+const (
+	KeyECDSA   = "ecdsa"   // ECDSA P-256, PUBLIC KEY PEM
+	KeyCert    = "cert"    // ECDSA P-256 with a Fulcio-style certificate
+	KeyEd25519 = "ed25519" // Ed25519ph, PUBLIC KEY PEM
+)
+
+// Error classes, beside HTTP status codes.
+const (
+	ErrTransport  = "transport"           // no HTTP response
+	ErrIncomplete = "incomplete-response" // 2xx without the parts a good answer needs
+	ErrVerify     = "verify-failed"       // a sampled response did not verify
+)
+
+// Config is one run.
+type Config struct {
+	Server      string        // base URL, e.g. http://127.0.0.1:3000
+	Mode        string        // one of the Mode* constants
+	Concurrency int           // workers
+	Duration    time.Duration // run length, when Count is 0
+	Count       int           // total operations (0: run for Duration)
+	// Entries is how many entries to pre-generate for writes when Count is
+	// 0; a run stops early when they are used up.
+	Entries int
+	Keys    int    // distinct signing keys the entries are spread over
+	KeyKind string // one of the Key* constants
+	// VerifySample: verify one response in VerifySample cryptographically
+	// (0: none, 1: all).
+	VerifySample int
+	// Mix weighs the operations of the mixed mode, e.g.
+	// "write=10,read-entry=40,read-proof=20,read-tile=30".
+	Mix string
+	// PublicKeyPEM overrides the log key fetched from the server.
+	PublicKeyPEM []byte
+	Timeout      time.Duration // per request
+	Client       *http.Client  // nil: a keep-alive client sized for Concurrency
+	Seed         uint64        // random choices of reads (0: random)
+}
+
+// DefaultMix is the mixed mode's default weighting.
+const DefaultMix = "write=10,read-entry=40,read-proof=20,read-tile=30"
+
+// Result is a run's outcome, written as the final JSON line.
+type Result struct {
+	Mode        string             `json:"mode"`
+	Server      string             `json:"server"`
+	Concurrency int                `json:"concurrency"`
+	Seconds     float64            `json:"seconds"`
+	Ops         int                `json:"ops"`
+	Good        int                `json:"good"`
+	Bad         int                `json:"bad"`
+	PerSecond   float64            `json:"per_second"` // good operations a second
+	Latency     Latency            `json:"latency_ms"`
+	Errors      map[string]int     `json:"errors"`
+	Verified    int                `json:"verified"`
+	Exhausted   bool               `json:"exhausted,omitempty"` // pre-generated entries ran out
+	StartSize   int64              `json:"start_tree_size"`
+	EndSize     int64              `json:"end_tree_size"`
+	ByOp        map[string]*Result `json:"by_op,omitempty"` // mixed mode
+}
+
+// Latency percentiles in milliseconds, over all operations (good or bad).
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Run prepares the entries, runs cfg against the server, writes a report to
+// out ending with one JSON line, and returns the result.
+func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	mix, err := parseMix(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, mix: mix, client: cfg.Client}
+	if r.client == nil {
+		r.client = &http.Client{
+			Timeout: cfg.Timeout,
+			Transport: &http.Transport{
+				MaxIdleConns:        2 * cfg.Concurrency,
+				MaxIdleConnsPerHost: 2 * cfg.Concurrency,
+				IdleConnTimeout:     90 * time.Second,
+			},
+		}
+	}
+	if r.pub, err = r.publicKey(ctx); err != nil {
+		return nil, err
+	}
+	start, err := r.treeSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.size.Store(start)
+	if mix[ModeWrite] > 0 {
+		n := cfg.Entries
+		if cfg.Count > 0 {
+			n = cfg.Count
+		}
+		fmt.Fprintf(out, "generating %d %s hashedrekord entries over %d keys…\n", n, cfg.KeyKind, cfg.Keys)
+		if r.entries, err = Generate(cfg.KeyKind, cfg.Keys, n); err != nil {
+			return nil, err
+		}
+	}
+	if mix[ModeWrite] == 0 && start == 0 {
+		return nil, errors.New("the log is empty: run a write first")
+	}
+
+	res := r.run(ctx)
+	res.StartSize = start
+	if end, err := r.treeSize(ctx); err == nil {
+		res.EndSize = end
+	}
+	Report(out, res)
+	return res, nil
+}
+
+func (c *Config) defaults() error {
+	c.Server = strings.TrimSuffix(c.Server, "/")
+	if c.Server == "" {
+		return errors.New("no server")
+	}
+	switch c.Mode {
+	case ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile, ModeMixed:
+	default:
+		return fmt.Errorf("unknown mode %q", c.Mode)
+	}
+	if c.Concurrency < 1 {
+		return errors.New("concurrency must be at least 1")
+	}
+	if c.Count < 0 || (c.Count == 0 && c.Duration <= 0) {
+		return errors.New("give a positive count or duration")
+	}
+	if c.Entries <= 0 {
+		c.Entries = 100_000
+	}
+	if c.Keys <= 0 {
+		c.Keys = 16
+	}
+	if c.KeyKind == "" {
+		c.KeyKind = KeyECDSA
+	}
+	if c.VerifySample < 0 {
+		return errors.New("verify sample must not be negative")
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.Mix == "" {
+		c.Mix = DefaultMix
+	}
+	return nil
+}
+
+// parseMix returns the weight of each operation.
+func parseMix(c Config) (map[string]int, error) {
+	if c.Mode != ModeMixed {
+		return map[string]int{c.Mode: 1}, nil
+	}
+	m := map[string]int{}
+	for _, part := range strings.Split(c.Mix, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), "=")
+		n, err := strconv.Atoi(w)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("mix %q: want op=weight,…", c.Mix)
+		}
+		switch name {
+		case ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile:
+			m[name] = n
+		default:
+			return nil, fmt.Errorf("mix: unknown operation %q", name)
+		}
+	}
+	return m, nil
+}
+
+// Generate makes n distinct proposed hashedrekord entries (JSON) signed by
+// keys signers of the given kind, in parallel.
+func Generate(kind string, keys, n int) ([][]byte, error) {
+	signers := make([]*testentry.Signer, keys)
+	for i := range signers {
+		var err error
+		switch kind {
+		case KeyECDSA:
+			signers[i], err = testentry.NewSigner()
+		case KeyCert:
+			signers[i], err = testentry.NewCertSigner(fmt.Sprintf("bench%d@tabula.invalid", i))
+		case KeyEd25519:
+			var priv ed25519.PrivateKey
+			if _, priv, err = ed25519.GenerateKey(rand.Reader); err == nil {
+				var der []byte
+				if der, err = x509.MarshalPKIXPublicKey(priv.Public()); err == nil {
+					signers[i], err = testentry.NewSignerFromKey(priv, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unknown key kind %q (want %s, %s or %s)", kind, KeyECDSA, KeyCert, KeyEd25519)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("generating key: %w", err)
+		}
+	}
+	var run [16]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				artifact := fmt.Appendf(nil, "tabula bench artifact %x %d", run, i)
+				e, err := signers[i%keys].HashedRekord(artifact)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = e
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+type runner struct {
+	cfg     Config
+	mix     map[string]int
+	client  *http.Client
+	pub     crypto.PublicKey
+	entries [][]byte
+	next    atomic.Int64 // next entry to write
+	ops     atomic.Int64 // operations started (Count mode)
+	size    atomic.Int64 // tree size reads choose from
+	exhaust atomic.Bool
+}
+
+// sample is one finished operation.
+type sample struct {
+	op      string
+	latency time.Duration
+	class   string // "" for good; else an HTTP status or an Err* class
+	checked bool   // verified cryptographically (and passed, if class is "")
+}
+
+func (r *runner) run(ctx context.Context) *Result {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if r.cfg.Count == 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, r.cfg.Duration)
+		defer c()
+	}
+	ops, weights := []string{}, []int{}
+	total := 0
+	for _, op := range []string{ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile} {
+		if w := r.mix[op]; w > 0 {
+			ops, weights = append(ops, op), append(weights, w)
+			total += w
+		}
+	}
+	results := make([][]sample, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	began := time.Now()
+	for w := range r.cfg.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seed := r.cfg.Seed
+			if seed == 0 {
+				seed = mrand.Uint64()
+			}
+			rng := mrand.New(mrand.NewPCG(seed, uint64(w)))
+			for ctx.Err() == nil {
+				if r.cfg.Count > 0 && r.ops.Add(1) > int64(r.cfg.Count) {
+					return
+				}
+				op := ops[0]
+				if len(ops) > 1 {
+					x := rng.IntN(total)
+					for i, wt := range weights {
+						if x < wt {
+							op = ops[i]
+							break
+						}
+						x -= wt
+					}
+				}
+				verify := r.cfg.VerifySample > 0 && rng.IntN(r.cfg.VerifySample) == 0
+				s, ok := r.do(ctx, op, rng, verify)
+				if !ok {
+					if op == ModeWrite {
+						cancel() // entries used up: the run ends
+					}
+					return
+				}
+				if s.class == ErrTransport && ctx.Err() != nil {
+					return // cut off by the end of the run
+				}
+				results[w] = append(results[w], s)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	return summarize(r.cfg, slices.Concat(results...), elapsed, r.exhaust.Load())
+}
+
+// do runs one operation; ok is false when there is nothing left to do.
+func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool) (s sample, ok bool) {
+	s.op = op
+	var req *http.Request
+	var err error
+	var entry []byte
+	switch op {
+	case ModeWrite:
+		i := r.next.Add(1) - 1
+		if i >= int64(len(r.entries)) {
+			r.exhaust.Store(r.cfg.Count == 0)
+			return s, false
+		}
+		entry = r.entries[i]
+		req, err = http.NewRequestWithContext(ctx, "POST", r.cfg.Server+"/api/v1/log/entries", bytes.NewReader(entry))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+	case ModeReadEntry:
+		size := r.size.Load()
+		if size < 1 {
+			return r.idle(s)
+		}
+		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log/entries?logIndex="+strconv.FormatInt(rng.Int64N(size), 10), nil)
+	case ModeReadProof:
+		size := r.size.Load()
+		if size < 2 {
+			return r.idle(s)
+		}
+		last := 2 + rng.Int64N(size-1)
+		first := 1 + rng.Int64N(last-1)
+		req, err = http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/log/proof?firstSize=%d&lastSize=%d", r.cfg.Server, first, last), nil)
+	case ModeReadTile:
+		p, have := randomFullTile(uint64(r.size.Load()), rng)
+		if !have {
+			return r.idle(s)
+		}
+		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/"+p.String(), nil)
+	}
+	if err != nil {
+		s.class = ErrTransport
+		return s, true
+	}
+	t0 := time.Now()
+	resp, err := r.client.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	s.latency = time.Since(t0)
+	switch {
+	case err != nil:
+		s.class = ErrTransport
+		return s, true
+	case resp.StatusCode/100 != 2:
+		s.class = strconv.Itoa(resp.StatusCode)
+		return s, true
+	}
+	switch op {
+	case ModeWrite, ModeReadEntry:
+		e, err := parseEntry(body)
+		if err != nil {
+			s.class = ErrIncomplete
+			return s, true
+		}
+		if op == ModeWrite {
+			for size := r.size.Load(); e.LogIndex+1 > size && !r.size.CompareAndSwap(size, e.LogIndex+1); size = r.size.Load() {
+			}
+		}
+		if verify {
+			s.checked = true
+			if err := e.verify(r.pub); err != nil {
+				s.class = ErrVerify
+			}
+		}
+	case ModeReadProof:
+		var p struct {
+			Hashes   []string `json:"hashes"`
+			RootHash string   `json:"rootHash"`
+		}
+		if json.Unmarshal(body, &p) != nil || len(p.RootHash) != 64 || p.Hashes == nil {
+			s.class = ErrIncomplete
+		}
+	case ModeReadTile:
+		if len(body) != merkle.TileWidth*merkle.HashSize {
+			s.class = ErrIncomplete
+		}
+	}
+	return s, true
+}
+
+// idle waits a little when a read has nothing to read yet (mixed mode on an
+// empty log) and records nothing.
+func (r *runner) idle(s sample) (sample, bool) {
+	time.Sleep(time.Millisecond)
+	s.class = "skip"
+	return s, true
+}
+
+// randomFullTile picks a full Merkle tile uniformly among those of a tree of
+// size leaves, at any level.
+func randomFullTile(size uint64, rng *mrand.Rand) (merkle.TilePath, bool) {
+	var counts []uint64
+	total := uint64(0)
+	for l := 0; ; l++ {
+		n := size >> (8 * uint(l+1))
+		if n == 0 {
+			break
+		}
+		counts = append(counts, n)
+		total += n
+	}
+	if total == 0 {
+		return merkle.TilePath{}, false
+	}
+	x := rng.Uint64N(total)
+	for l, n := range counts {
+		if x < n {
+			return merkle.TilePath{Level: uint8(l), Index: x, Width: merkle.TileWidth}, true
+		}
+		x -= n
+	}
+	return merkle.TilePath{}, false
+}
+
+func (r *runner) publicKey(ctx context.Context) (crypto.PublicKey, error) {
+	b := r.cfg.PublicKeyPEM
+	if b == nil {
+		req, err := http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log/publicKey", nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := r.client.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("fetching the log's public key: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("fetching the log's public key: HTTP %d", resp.StatusCode)
+		}
+		if b, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10)); err != nil {
+			return nil, fmt.Errorf("fetching the log's public key: %w", err)
+		}
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil, errors.New("log public key: no PEM block")
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("log public key: %w", err)
+	}
+	return pub, nil
+}
+
+func (r *runner) treeSize(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("fetching log info: %w", err)
+	}
+	defer resp.Body.Close()
+	var info struct {
+		TreeSize int64 `json:"treeSize"`
+	}
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("fetching log info: HTTP %d", resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
+		return 0, fmt.Errorf("fetching log info: %w", err)
+	}
+	return info.TreeSize, nil
+}
+
+func summarize(cfg Config, samples []sample, elapsed time.Duration, exhausted bool) *Result {
+	samples = slices.DeleteFunc(samples, func(s sample) bool { return s.class == "skip" })
+	res := stats(samples, elapsed)
+	res.Mode, res.Server, res.Concurrency, res.Exhausted = cfg.Mode, cfg.Server, cfg.Concurrency, exhausted
+	if cfg.Mode == ModeMixed {
+		res.ByOp = map[string]*Result{}
+		byOp := map[string][]sample{}
+		for _, s := range samples {
+			byOp[s.op] = append(byOp[s.op], s)
+		}
+		for op, ss := range byOp {
+			res.ByOp[op] = stats(ss, elapsed)
+		}
+	}
+	return res
+}
+
+func stats(samples []sample, elapsed time.Duration) *Result {
+	res := &Result{Seconds: round(elapsed.Seconds(), 3), Ops: len(samples), Errors: map[string]int{}}
+	lat := make([]time.Duration, 0, len(samples))
+	for _, s := range samples {
+		lat = append(lat, s.latency)
+		if s.class == "" {
+			res.Good++
+			if s.checked {
+				res.Verified++
+			}
+		} else {
+			res.Bad++
+			res.Errors[s.class]++
+		}
+	}
+	if elapsed > 0 {
+		res.PerSecond = round(float64(res.Good)/elapsed.Seconds(), 1)
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(math.Ceil(p*float64(len(lat)))) - 1
+		return ms(lat[max(i, 0)])
+	}
+	res.Latency = Latency{P50: pct(0.50), P90: pct(0.90), P99: pct(0.99), Max: pct(1)}
+	return res
+}
+
+func ms(d time.Duration) float64 { return round(float64(d)/float64(time.Millisecond), 3) }
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// Report writes a human summary of res, then res as one JSON line.
+func Report(out io.Writer, res *Result) {
+	fmt.Fprintf(out, "%s against %s, %d workers, %.1f s (tree size %d → %d)\n",
+		res.Mode, res.Server, res.Concurrency, res.Seconds, res.StartSize, res.EndSize)
+	line := func(name string, r *Result) {
+		fmt.Fprintf(out, "  %-10s %8d ok %6d bad %10.1f/s   latency ms p50 %.2f  p90 %.2f  p99 %.2f  max %.2f   verified %d\n",
+			name, r.Good, r.Bad, r.PerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Verified)
+		if len(r.Errors) > 0 {
+			keys := make([]string, 0, len(r.Errors))
+			for k := range r.Errors {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, r.Errors[k]))
+			}
+			fmt.Fprintf(out, "  %-10s errors: %s\n", "", strings.Join(parts, " "))
+		}
+	}
+	line("all", res)
+	ops := make([]string, 0, len(res.ByOp))
+	for op := range res.ByOp {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	for _, op := range ops {
+		line(op, res.ByOp[op])
+	}
+	if res.Exhausted {
+		fmt.Fprintln(out, "  the pre-generated entries ran out before the duration (raise --entries)")
+	}
+	b, _ := json.Marshal(res)
+	fmt.Fprintf(out, "%s\n", b)
+}
