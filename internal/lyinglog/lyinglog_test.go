@@ -1,0 +1,152 @@
+package lyinglog_test
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/tabularium/tabula/api/models"
+	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/internal/lyinglog"
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/signer"
+)
+
+func entries(tag string, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = fmt.Appendf(nil, `{"%s":%d}`, tag, i)
+	}
+	return out
+}
+
+func get(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK && v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// TestHonestThenForked: an honest log's checkpoint verifies, its tiles and
+// bundles make its root, and its proofs verify; after a fork its proofs no
+// longer prove the old checkpoint, and a drop makes its bundles disagree.
+func TestHonestThenForked(t *testing.T) {
+	l, err := lyinglog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l.Handler())
+	defer srv.Close()
+	pub, err := signer.ParsePublicKeyPEM(l.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	head := func() tlog.Checkpoint {
+		var info models.LogInfo
+		if code := get(t, srv.URL+"/api/v1/log", &info); code != http.StatusOK {
+			t.Fatalf("GET /api/v1/log: %d", code)
+		}
+		cp, err := tlog.ParseCheckpoint([]byte(info.SignedTreeHead), l.Origin(), lyinglog.Hostname, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(cp.Size) != info.TreeSize || hex.EncodeToString(cp.Root[:]) != info.RootHash {
+			t.Fatalf("log info %+v disagrees with its checkpoint", info)
+		}
+		return cp
+	}
+	consistent := func(old, cur tlog.Checkpoint) error {
+		var p models.ConsistencyProof
+		if code := get(t, fmt.Sprintf("%s/api/v1/log/proof?firstSize=%d&lastSize=%d", srv.URL, old.Size, cur.Size), &p); code != http.StatusOK {
+			t.Fatalf("GET proof: %d", code)
+		}
+		hs := make([][]byte, len(p.Hashes))
+		for i, h := range p.Hashes {
+			hs[i], _ = hex.DecodeString(h)
+		}
+		return proof.VerifyConsistency(rfc6962.DefaultHasher, old.Size, cur.Size, hs, old.Root[:], cur.Root[:])
+	}
+
+	if err := l.Append(entries("a", 300)...); err != nil {
+		t.Fatal(err)
+	}
+	old := head()
+	if err := l.Append(entries("b", 30)...); err != nil {
+		t.Fatal(err)
+	}
+	cur := head()
+	if err := consistent(old, cur); err != nil {
+		t.Fatalf("honest log: %v", err)
+	}
+	root, err := merkle.RootHash(ctx, merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		w := merkle.TileWidth
+		if index == cur.Size>>(8*(uint(level)+1)) {
+			w = merkle.PartialWidth(level, cur.Size)
+		}
+		return l.Tile(ctx, level, index, w)
+	}), cur.Size)
+	if err != nil || root != cur.Root {
+		t.Fatalf("tiles give %x (%v), checkpoint %x", root, err, cur.Root)
+	}
+	b, err := l.EntryBundle(ctx, 1, 74)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es, err := merkle.ParseBundle(b); err != nil || len(es) != 74 || string(es[73]) != `{"b":29}` {
+		t.Fatalf("bundle 1: %d entries, %v", len(es), err)
+	}
+	if code := get(t, srv.URL+"/tile/entries/001.p/75", nil); code != http.StatusNotFound {
+		t.Errorf("bundle past the tree: %d", code)
+	}
+
+	if err := l.DropEntry(260); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := l.EntryBundle(ctx, 1, 74); len(mustParse(t, b)) != 73 {
+		t.Error("DropEntry did not shorten the last bundle")
+	}
+
+	if err := l.Fork(200, entries("forged", 130)...); err != nil {
+		t.Fatal(err)
+	}
+	forked := head()
+	if forked.Size != cur.Size || forked.Root == cur.Root {
+		t.Fatalf("fork: %d/%x", forked.Size, forked.Root)
+	}
+	if err := consistent(old, forked); err == nil {
+		t.Error("the forked log proved itself consistent with the old checkpoint")
+	}
+	if b, _ := l.EntryBundle(ctx, 1, 74); len(mustParse(t, b)) != 74 {
+		t.Error("Fork kept the bundle lie")
+	}
+}
+
+func mustParse(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	es, err := merkle.ParseBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}

@@ -1,0 +1,147 @@
+// Package monitor follows and audits a transparency log through its C2SP
+// tlog-tiles door (https://c2sp.org/tlog-tiles): the signed checkpoint, the
+// Merkle hash tiles and the entry bundles. It trusts nothing the log serves
+// until it is proved against a checkpoint signed by the pinned log key.
+//
+// A [Monitor] follows a log from its last verified checkpoint (kept in a
+// [State]): it proves every new checkpoint consistent with the last one,
+// reads the new entries from the entry bundles, recomputes the tree from
+// them, and raises an [Alert] when the log forked, rolled back or served
+// entries that do not make the signed tree, and when a new entry matches a
+// [Watch] list (certificate identity, OIDC issuer, key fingerprint, digest).
+//
+// An [Auditor] re-reads every entry from index 0, recomputes the whole tree
+// and every hash tile, and checks them against the checkpoint; it saves its
+// position so an interrupted audit resumes where it stopped.
+//
+// Both read through the small [Log] interface; *client.Client implements it,
+// and so does any in-memory or test log.
+package monitor
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	fmtlog "github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+
+	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/signer"
+)
+
+// Log is what the monitor and the auditor read from a log: the latest signed
+// checkpoint, Merkle tiles and entry bundles (C2SP tlog-tiles). Width is the
+// number of hashes or entries asked for: 256 for a full tile, 1..255 for the
+// right-edge partial one.
+type Log interface {
+	Checkpoint(ctx context.Context) ([]byte, error)
+	Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error)
+	EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error)
+}
+
+// Verifier checks checkpoints against a pinned log key.
+type Verifier struct {
+	pub   crypto.PublicKey
+	keyID string // hex SHA-256 of the PKIX DER key: the log ID
+	hash  uint32 // note key hash: the first 4 bytes of the log ID
+}
+
+// NewVerifier returns a verifier for checkpoints signed by the key in pubPEM
+// (a PEM PUBLIC KEY, as `tabula serve` writes and GET /api/v1/log/publicKey
+// answers).
+func NewVerifier(pubPEM []byte) (*Verifier, error) {
+	pub, err := signer.ParsePublicKeyPEM(pubPEM)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	id := sha256.Sum256(der)
+	return &Verifier{pub: pub, keyID: hex.EncodeToString(id[:]), hash: signer.KeyHash(id)}, nil
+}
+
+// KeyID is the hex SHA-256 of the log key's PKIX DER: Rekor's log ID.
+func (v *Verifier) KeyID() string { return v.keyID }
+
+// ErrBadCheckpoint is wrapped by every error of [Verifier.Verify].
+var ErrBadCheckpoint = errors.New("checkpoint does not verify")
+
+// Verify checks a signed checkpoint (a C2SP signed note) and returns its
+// content. The signature line may carry any key name (Rekor names it after
+// the log's hostname); it must carry the pinned key's hash and a valid
+// signature. Signatures by other keys (witnesses) are ignored.
+func (v *Verifier) Verify(b []byte) (tlog.Checkpoint, error) {
+	n, err := note.Open(b, anyName{v})
+	if err != nil {
+		return tlog.Checkpoint{}, fmt.Errorf("%w with the pinned log key %.16s…: %v", ErrBadCheckpoint, v.keyID, err)
+	}
+	var cp fmtlog.Checkpoint
+	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
+		return tlog.Checkpoint{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
+	}
+	if len(cp.Hash) != merkle.HashSize {
+		return tlog.Checkpoint{}, fmt.Errorf("%w: root hash is %d bytes, not %d", ErrBadCheckpoint, len(cp.Hash), merkle.HashSize)
+	}
+	return tlog.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: merkle.Hash(cp.Hash)}, nil
+}
+
+// anyName hands out the pinned key's note verifier under whatever name a
+// signature line carries, if the line's key hash is the pinned key's.
+type anyName struct{ v *Verifier }
+
+func (a anyName) Verifier(name string, hash uint32) (note.Verifier, error) {
+	if hash != a.v.hash || !isKeyName(name) {
+		return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+	}
+	return signer.NoteVerifier(name, a.v.pub)
+}
+
+// isKeyName is the signed-note rule for key names: non-empty, no spaces or
+// plus signs.
+func isKeyName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r == ' ' || r == '+' || r < 0x21 {
+			return false
+		}
+	}
+	return true
+}
+
+// tiles reads the hash tiles of the tree of the given size through l, asking
+// for each tile the width that size implies.
+func tiles(l Log, size uint64) merkle.TileReader {
+	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		w, err := tileWidth(level, index, size)
+		if err != nil {
+			return nil, err
+		}
+		return l.Tile(ctx, level, index, w)
+	})
+}
+
+// tileWidth is the width of tile (level, index) in a tree of size leaves.
+func tileWidth(level uint8, index, size uint64) (int, error) {
+	shift := uint(level+1) * merkle.TileHeight
+	full := uint64(0)
+	if shift < 64 {
+		full = size >> shift
+	}
+	switch {
+	case index < full:
+		return merkle.TileWidth, nil
+	case index == full && merkle.PartialWidth(level, size) > 0:
+		return merkle.PartialWidth(level, size), nil
+	}
+	return 0, fmt.Errorf("tile %d/%d is beyond a tree of size %d", level, index, size)
+}
