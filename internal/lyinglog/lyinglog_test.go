@@ -14,8 +14,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/tabularium/tabula/api/models"
-	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/internal/lyinglog"
+	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 )
