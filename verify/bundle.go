@@ -1,0 +1,392 @@
+package verify
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"io"
+	"strings"
+	"time"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Identity is a certificate identity policy, as cosign's
+// --certificate-identity(-regexp) and --certificate-oidc-issuer(-regexp).
+// Exactly one of each pair should be set.
+type Identity struct {
+	SAN          string
+	SANRegexp    string
+	Issuer       string
+	IssuerRegexp string
+}
+
+// BundleOptions says what a bundle is verified against.
+type BundleOptions struct {
+	// TrustedRoot is a Sigstore TrustedRoot JSON document: its transparency
+	// logs, certificate authorities and timestamp authorities are trusted.
+	TrustedRoot []byte
+	// LogKeys are pinned transparency log keys, trusted besides (or, without
+	// TrustedRoot, instead of) the trusted root's logs.
+	LogKeys []LogKey
+
+	// Artifact is the signed artifact; ArtifactDigest its digest instead
+	// (DigestAlgorithm "sha256" when empty). With neither, only the
+	// signature over the bundle's own digest or envelope is checked.
+	Artifact        io.Reader
+	ArtifactDigest  []byte
+	DigestAlgorithm string
+
+	// Identity is the certificate identity policy for certificate-signed
+	// bundles. Nil requires InsecureIgnoreIdentity.
+	Identity               *Identity
+	InsecureIgnoreIdentity bool
+	// Key verifies a bundle signed with a key rather than a certificate.
+	Key crypto.PublicKey
+}
+
+// Result is a verified bundle's summary.
+type Result struct {
+	MediaType string
+	Version   string
+	// Checks lists the checks that passed, in order.
+	Checks []string
+	// Notes says what was skipped and why (for example a v0.1 bundle without
+	// a checkpoint, accepted on its SET).
+	Notes []string
+	// LogIndex and IntegratedTime are the first log entry's (global) index
+	// and integrated time (0 when the log gives none, as Rekor v2).
+	LogIndex       int64
+	IntegratedTime int64
+	// SAN and Issuer are the certificate's identity, if certificate-signed.
+	SAN    string
+	Issuer string
+}
+
+func (r *Result) pass(check string) {
+	for _, c := range r.Checks {
+		if c == check {
+			return
+		}
+	}
+	r.Checks = append(r.Checks, check)
+}
+
+// Bundle verifies a Sigstore bundle (JSON, v0.1 to v0.3) offline. On
+// failure the error is a *CheckError naming the failed check; r then holds
+// the checks that passed before it.
+func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
+	r = &Result{}
+	var pb protobundle.Bundle
+	if err := protojson.Unmarshal(bundleJSON, &pb); err != nil {
+		return r, fail(CheckBundleFormat, err)
+	}
+	probe := &sgbundle.Bundle{Bundle: &pb}
+	r.MediaType = pb.GetMediaType()
+	if r.Version, err = probe.Version(); err != nil {
+		return r, fail(CheckBundleFormat, err)
+	}
+
+	material, logs, err := trustMaterial(opts)
+	if err != nil {
+		return r, err
+	}
+
+	// The log checks run first, on the raw bundle, so that each failure is
+	// named; sigstore-go repeats them below.
+	var cert *x509.Certificate
+	vm := pb.GetVerificationMaterial()
+	switch {
+	case vm.GetCertificate() != nil:
+		cert, _ = x509.ParseCertificate(vm.GetCertificate().GetRawBytes())
+	case len(vm.GetX509CertificateChain().GetCertificates()) > 0:
+		cert, _ = x509.ParseCertificate(vm.GetX509CertificateChain().GetCertificates()[0].GetRawBytes())
+	}
+	if cert != nil {
+		r.SAN, r.Issuer = identityOf(cert)
+	}
+	entries := vm.GetTlogEntries()
+	if len(entries) == 0 {
+		return r, failf(CheckLogKnown, "bundle has no transparency log entry")
+	}
+	v02 := probe.MinVersion("v0.2")
+	hasTimestamps := len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()) > 0
+	for i, e := range entries {
+		if err := checkLogEntry(r, i, e, logs, v02, hasTimestamps, cert); err != nil {
+			return r, err
+		}
+		if !v02 && e.GetInclusionProof() != nil && e.GetInclusionProof().GetCheckpoint().GetEnvelope() == "" {
+			// Bundle v0.1 rests on the SET; an inclusion proof without a
+			// checkpoint (verified above against its own root) proves
+			// nothing more, and sigstore-go refuses it: drop it.
+			e.InclusionProof = nil
+		}
+	}
+
+	b, err := sgbundle.NewBundle(&pb)
+	if err != nil {
+		return r, fail(CheckBundleFormat, err)
+	}
+	r.pass(CheckBundleFormat)
+	vc, err := b.VerificationContent()
+	if err != nil {
+		return r, fail(CheckBundleFormat, err)
+	}
+
+	verifier, err := sgverify.NewVerifier(material, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	if err != nil {
+		return r, fail(CheckBundleFormat, err)
+	}
+	var artifact sgverify.ArtifactPolicyOption
+	switch {
+	case opts.Artifact != nil:
+		artifact = sgverify.WithArtifact(opts.Artifact)
+	case opts.ArtifactDigest != nil:
+		alg := opts.DigestAlgorithm
+		if alg == "" {
+			alg = "sha256"
+		}
+		artifact = sgverify.WithArtifactDigest(alg, opts.ArtifactDigest)
+	default:
+		artifact = sgverify.WithoutArtifactUnsafe()
+		r.Notes = append(r.Notes, "no artifact given: the signature was checked over the bundle's own digest or envelope only")
+	}
+	var policy []sgverify.PolicyOption
+	switch {
+	case cert == nil:
+		if opts.Key == nil {
+			return r, failf(CheckKey, "bundle is signed with a key (hint %q), not a certificate: give the public key", vc.PublicKey().Hint())
+		}
+		policy = append(policy, sgverify.WithKey())
+	case opts.Identity != nil:
+		id, err := sgverify.NewShortCertificateIdentity(opts.Identity.Issuer, opts.Identity.IssuerRegexp, opts.Identity.SAN, opts.Identity.SANRegexp)
+		if err != nil {
+			return r, fail(CheckIdentity, err)
+		}
+		policy = append(policy, sgverify.WithCertificateIdentity(id))
+	case opts.InsecureIgnoreIdentity:
+		policy = append(policy, sgverify.WithoutIdentitiesUnsafe())
+		r.Notes = append(r.Notes, "certificate identity NOT checked (--insecure-ignore-identity)")
+	default:
+		return r, failf(CheckIdentity, "no identity policy: give the certificate identity and OIDC issuer, or explicitly ignore them")
+	}
+	res, err := verifier.Verify(b, sgverify.NewPolicy(artifact, policy...))
+	if err != nil {
+		return r, classify(err)
+	}
+	r.pass(CheckEntryMatches)
+	r.pass(CheckSignedTime)
+	if cert != nil {
+		r.pass(CheckCertChain)
+		if opts.Identity != nil {
+			r.pass(CheckIdentity)
+		}
+	} else {
+		r.pass(CheckKey)
+	}
+	r.pass(CheckArtifactSig)
+	if res.Signature != nil && res.Signature.Certificate != nil {
+		r.SAN = res.Signature.Certificate.SubjectAlternativeName
+		r.Issuer = res.Signature.Certificate.Issuer
+	}
+	return r, nil
+}
+
+// classify names the check behind a sigstore-go verification error.
+func classify(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "does not match"), strings.Contains(msg, "is not a hashedrekord"), strings.Contains(msg, "is not a dsse"):
+		return fail(CheckEntryMatches, err)
+	case strings.HasPrefix(msg, "failed to verify log inclusion"):
+		return fail(CheckEntryMatches, err)
+	case strings.HasPrefix(msg, "failed to verify timestamps"):
+		return fail(CheckSignedTime, err)
+	case strings.HasPrefix(msg, "failed to verify leaf certificate"):
+		return fail(CheckCertChain, err)
+	case strings.HasPrefix(msg, "failed to verify certificate identity"):
+		return fail(CheckIdentity, err)
+	case strings.Contains(msg, "key signature"), strings.Contains(msg, "public key"):
+		return fail(CheckKey, err)
+	case strings.HasPrefix(msg, "failed to verify signature"), strings.HasPrefix(msg, "failed to get signature verifier"):
+		return fail(CheckArtifactSig, err)
+	}
+	return fail("sigstore verification", err)
+}
+
+// checkLogEntry runs the log checks on one tlog entry with Tabula's own code,
+// so that each failure is named and a pinned key alone suffices.
+func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs map[string]LogKey, v02 bool, hasTimestamps bool, cert *x509.Certificate) error {
+	id := hex.EncodeToString(e.GetLogId().GetKeyId())
+	key, ok := logs[id]
+	if !ok {
+		return failf(CheckLogKnown, "entry %d's log (log ID %s) is not trusted", i, id)
+	}
+	r.pass(CheckLogKnown)
+	if e.GetLogIndex() < 0 {
+		return failf(CheckLogIndex, "negative log index %d", e.GetLogIndex())
+	}
+	r.pass(CheckLogIndex)
+	if i == 0 {
+		r.LogIndex, r.IntegratedTime = e.GetLogIndex(), e.GetIntegratedTime()
+	}
+	body := e.GetCanonicalizedBody()
+	leaf := LeafHash(body)
+	if p := e.GetInclusionProof(); p != nil {
+		if p.GetLogIndex() < 0 || p.GetTreeSize() < 0 {
+			return failf(CheckInclusionProof, "negative index or tree size")
+		}
+		if len(p.GetRootHash()) != 32 {
+			return failf(CheckInclusionProof, "root hash is %d bytes", len(p.GetRootHash()))
+		}
+		var root [32]byte
+		copy(root[:], p.GetRootHash())
+		if err := Inclusion(leaf, uint64(p.GetLogIndex()), uint64(p.GetTreeSize()), root, p.GetHashes()); err != nil {
+			return err
+		}
+		r.pass(CheckInclusionProof)
+		if env := p.GetCheckpoint().GetEnvelope(); env != "" {
+			cp, err := Checkpoint([]byte(env), "", key)
+			if err != nil {
+				return err
+			}
+			r.pass(CheckCheckpointSig)
+			if cp.Size != uint64(p.GetTreeSize()) || cp.Root != root {
+				return failf(CheckCheckpointRoot, "checkpoint is for size %d root %x, proof for size %d root %x", cp.Size, cp.Root, p.GetTreeSize(), root)
+			}
+			r.pass(CheckCheckpointRoot)
+		} else if v02 {
+			return failf(CheckCheckpointSig, "inclusion proof has no checkpoint (required from bundle v0.2)")
+		} else {
+			r.Notes = append(r.Notes, "inclusion proof has no checkpoint: accepted under bundle v0.1 rules, on the SET")
+		}
+	} else if v02 {
+		return failf(CheckInclusionProof, "no inclusion proof (required from bundle v0.2)")
+	} else {
+		r.Notes = append(r.Notes, "no inclusion proof: accepted under bundle v0.1 rules, on the SET")
+	}
+	set := e.GetInclusionPromise().GetSignedEntryTimestamp()
+	if len(set) > 0 {
+		if err := SET(set, body, e.GetIntegratedTime(), e.GetLogIndex(), key); err != nil {
+			return err
+		}
+		r.pass(CheckSET)
+	} else if !hasTimestamps {
+		return failf(CheckSignedTime, "bundle has neither a SET nor an RFC 3161 timestamp")
+	}
+	if cert != nil && len(set) > 0 {
+		t := time.Unix(e.GetIntegratedTime(), 0)
+		if t.Before(cert.NotBefore) || t.After(cert.NotAfter) {
+			return failf(CheckCertValidity, "integrated time %s is outside the certificate's validity %s to %s",
+				t.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		r.pass(CheckCertValidity)
+	}
+	return nil
+}
+
+// logMaterial is trusted material holding only pinned transparency logs.
+type logMaterial struct {
+	root.BaseTrustedMaterial
+	logs map[string]*root.TransparencyLog
+}
+
+func (m *logMaterial) RekorLogs() map[string]*root.TransparencyLog { return m.logs }
+
+// trustMaterial builds sigstore-go's trusted material and the log keys by
+// hex log ID from the options.
+func trustMaterial(opts BundleOptions) (root.TrustedMaterial, map[string]LogKey, error) {
+	var coll root.TrustedMaterialCollection
+	logs := map[string]LogKey{}
+	if len(opts.TrustedRoot) > 0 {
+		tr, err := root.NewTrustedRootFromJSON(opts.TrustedRoot)
+		if err != nil {
+			return nil, nil, failf(CheckLogKnown, "reading trusted root: %w", err)
+		}
+		coll = append(coll, tr)
+		for id, l := range tr.RekorLogs() {
+			logs[id] = LogKey{Public: l.PublicKey, ID: l.ID}
+		}
+	}
+	if len(opts.LogKeys) > 0 {
+		m := &logMaterial{logs: map[string]*root.TransparencyLog{}}
+		for _, k := range opts.LogKeys {
+			m.logs[k.LogID()] = &root.TransparencyLog{
+				ID: k.ID, HashFunc: crypto.SHA256, PublicKey: k.Public,
+				SignatureHashFunc: signatureHash(k.Public),
+				// A pinned key is trusted for all time; sigstore-go wants a start.
+				ValidityPeriodStart: time.Unix(1, 0),
+			}
+			logs[k.LogID()] = k
+		}
+		coll = append(coll, m)
+	}
+	if len(logs) == 0 {
+		return nil, nil, failf(CheckLogKnown, "no trusted root and no log key given")
+	}
+	if opts.Key != nil {
+		v, err := signature.LoadDefaultVerifier(opts.Key)
+		if err != nil {
+			return nil, nil, fail(CheckKey, err)
+		}
+		coll = append(coll, root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+			return root.NewExpiringKey(v, time.Time{}, time.Time{}), nil
+		}))
+	}
+	return coll, logs, nil
+}
+
+func signatureHash(pub crypto.PublicKey) crypto.Hash {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return crypto.Hash(0)
+	case *ecdsa.PublicKey:
+		switch k.Curve.Params().BitSize {
+		case 384:
+			return crypto.SHA384
+		case 521:
+			return crypto.SHA512
+		}
+	case *rsa.PublicKey:
+	}
+	return crypto.SHA256
+}
+
+// identityOf returns a Fulcio certificate's SAN and OIDC issuer.
+func identityOf(cert *x509.Certificate) (san, issuer string) {
+	switch {
+	case len(cert.EmailAddresses) > 0:
+		san = cert.EmailAddresses[0]
+	case len(cert.URIs) > 0:
+		san = cert.URIs[0].String()
+	case len(cert.DNSNames) > 0:
+		san = cert.DNSNames[0]
+	}
+	for _, ext := range cert.Extensions {
+		switch {
+		case ext.Id.Equal([]int{1, 3, 6, 1, 4, 1, 57264, 1, 1}) && issuer == "":
+			issuer = string(ext.Value)
+		case ext.Id.Equal([]int{1, 3, 6, 1, 4, 1, 57264, 1, 8}):
+			issuer = derUTF8(ext.Value)
+		}
+	}
+	return san, issuer
+}
+
+// derUTF8 decodes a DER UTF8String, or returns the bytes as they are.
+func derUTF8(b []byte) string {
+	if len(b) >= 2 && b[0] == 0x0c && int(b[1]) == len(b)-2 {
+		return string(b[2:])
+	}
+	return string(bytes.TrimSpace(b))
+}
