@@ -160,6 +160,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
+		WriteWait:          writeWait(c.WriteTimeout),
 		Storage:            store,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
@@ -331,4 +332,14 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "migrations applied (%s)\n", engine)
 	return s.Close()
+}
+
+// writeWait bounds a write's wait for integration so that its 503 is sent
+// well within the response write timeout (and never later than
+// api.DefaultWriteWait).
+func writeWait(writeTimeout time.Duration) time.Duration {
+	if writeTimeout <= 0 {
+		return api.DefaultWriteWait
+	}
+	return min(api.DefaultWriteWait, writeTimeout/2)
 }
