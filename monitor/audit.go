@@ -108,6 +108,10 @@ type auditor struct {
 	saved time.Time
 	// visitErr is an error from visit, which cannot return one.
 	visitErr error
+	// tileErr is the first served tile that disagrees with the entries.
+	// Which of the two lies shows only when the tree reaches a signed
+	// checkpoint: if the entries make its root, the tile lies.
+	tileErr error
 }
 
 func (a *auditor) load(cp tlog.Checkpoint) error {
@@ -189,6 +193,16 @@ func (a *auditor) run(ctx context.Context) (AuditResult, error) {
 	if v := a.st.Verified; v != nil && v.Size == cp.Size && v.Root != hex.EncodeToString(cp.Root[:]) {
 		return a.res, misbehaved(AlertInconsistent, "two signed checkpoints of tree size %d with roots %s and %x: the log forked", cp.Size, v.Root, cp.Root)
 	}
+	if v := a.st.Verified; v != nil && v.Size < cp.Size {
+		// A fork shows here, before reading anything.
+		root, err := hex.DecodeString(v.Root)
+		if err != nil || len(root) != merkle.HashSize {
+			return a.res, fmt.Errorf("audit state: verified root %q", v.Root)
+		}
+		if err := proveConsistent(ctx, a.cfg.Log, tlog.Checkpoint{Origin: cp.Origin, Size: v.Size, Root: merkle.Hash(root)}, cp); err != nil {
+			return a.res, err
+		}
+	}
 	if err := a.addTarget(AuditTarget{Size: cp.Size, Root: hex.EncodeToString(cp.Root[:]), Checkpoint: string(b)}); err != nil {
 		return a.res, err
 	}
@@ -240,7 +254,10 @@ func (a *auditor) run(ctx context.Context) (AuditResult, error) {
 	if err := a.checkEdgeTiles(ctx, cp.Size); err != nil {
 		return a.res, err
 	}
-	return a.res, a.save(true)
+	if err := a.save(true); err != nil {
+		return a.res, err
+	}
+	return a.res, a.tileErr
 }
 
 // addTarget records a checkpoint to check the tree against when the audit
@@ -286,6 +303,9 @@ func (a *auditor) reachTargets() error {
 		}
 		cp := tlog.Checkpoint{Origin: a.st.Origin, Size: t.Size, Root: merkle.Hash(root)}
 		if err := checkRoot(a.rng, cp, AlertEntriesMismatch, fmt.Sprintf("the %d entries read from the entry bundles", t.Size)); err != nil {
+			if a.tileErr != nil {
+				return misbehaved(AlertEntriesMismatch, "%v (and %v)", err, a.tileErr)
+			}
 			return err
 		}
 		a.st.Verified = &t
@@ -300,12 +320,12 @@ func (a *auditor) checkLeafTile(bd bundle) error {
 	w, tile := len(bd.entries), bd.tile
 	a.res.Tiles++
 	if len(tile) != w*merkle.HashSize {
-		return misbehaved(AlertTilesMismatch, "tile %s holds %d bytes, want %d", merkle.TilePath{Index: bd.index, Width: w}, len(tile), w*merkle.HashSize)
+		return a.tileMismatch("tile %s holds %d bytes, want %d", merkle.TilePath{Index: bd.index, Width: w}, len(tile), w*merkle.HashSize)
 	}
 	for i, e := range bd.entries {
 		h := rfc6962.DefaultHasher.HashLeaf(e)
 		if !bytes.Equal(h, tile[i*merkle.HashSize:(i+1)*merkle.HashSize]) {
-			return misbehaved(AlertTilesMismatch, "tile %s has leaf hash %x at entry %d; the entry bundle's entry hashes to %x",
+			return a.tileMismatch( "tile %s has leaf hash %x at entry %d; the entry bundle's entry hashes to %x",
 				merkle.TilePath{Index: bd.index, Width: w}, tile[i*merkle.HashSize:(i+1)*merkle.HashSize], bd.index*merkle.TileWidth+uint64(i), h)
 		}
 	}
@@ -372,7 +392,16 @@ func (a *auditor) compareTile(ctx context.Context, level uint8, index uint64, wa
 	}
 	a.res.Tiles++
 	if !bytes.Equal(got, want) {
-		return misbehaved(AlertTilesMismatch, "tile %s differs from the tree recomputed from the entries", p)
+		return a.tileMismatch("tile %s differs from the tree recomputed from the entries", p)
+	}
+	return nil
+}
+
+// tileMismatch records the first served tile that disagrees with the
+// entries, and lets the audit go on.
+func (a *auditor) tileMismatch(format string, args ...any) error {
+	if a.tileErr == nil {
+		a.tileErr = misbehaved(AlertTilesMismatch, format, args...)
 	}
 	return nil
 }
