@@ -55,3 +55,45 @@ func benchAdd(b *testing.B, e engine, writers int) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
 }
+
+// BenchmarkProofAtHead measures what every write answer costs beside the
+// integration: the inclusion proof of the last entry in the tree of the head
+// (a tree of 70,000 leaves: partial right-edge tiles at levels 0, 1 and 2).
+func BenchmarkProofAtHead(b *testing.B) {
+	for _, e := range engines {
+		b.Run(e.name, func(b *testing.B) {
+			ctx := context.Background()
+			l, err := tlog.Open(ctx, tlog.Config{Storage: e.open(b)(b), Signer: newSigner(b), Hostname: "bench.local"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close(ctx)
+			var wg sync.WaitGroup
+			var last atomic.Pointer[tlog.Result]
+			for w := range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < 70_000; i += 64 {
+						r, err := l.Add(ctx, tlog.Leaf{Body: fmt.Appendf(nil, `{"proof-bench":%d}`, i)})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if p := last.Load(); p == nil || r.Head.Size > p.Head.Size {
+							last.Store(&r)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			r := last.Load()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := l.InclusionProof(ctx, r.Head.Size-1, r.Head.Size); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

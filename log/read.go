@@ -183,19 +183,43 @@ func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
 	return l.store.Search(ctx, key)
 }
 
+// proofReader reads the tiles of the tree of size: the right-edge tiles this
+// process wrote last, when they cover size, else through the cache of full
+// tiles and storage. A tile of a larger tree is a valid prefix for a smaller
+// one (nodes never change once complete), so the edge of any head at least
+// size serves; this spares a write's inclusion proof the storage reads of
+// the partial tiles its own batch just wrote.
+func (l *Log) proofReader(size uint64) merkle.TileReader {
+	l.headMu.Lock()
+	edge := l.edge
+	if !l.headValid || size > l.head.Size {
+		edge = nil
+	}
+	l.headMu.Unlock()
+	if len(edge) == 0 {
+		return l.tileReader()
+	}
+	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		if t, ok := edge[tileKey{level, index}]; ok {
+			return t[:len(t):len(t)], nil
+		}
+		return l.readTile(ctx, level, index)
+	})
+}
+
 // InclusionProof proves entry index is in the tree of size (≤ the head size).
 func (l *Log) InclusionProof(ctx context.Context, index, size uint64) ([]merkle.Hash, error) {
-	return merkle.InclusionProof(ctx, l.tileReader(), index, size)
+	return merkle.InclusionProof(ctx, l.proofReader(size), index, size)
 }
 
 // ConsistencyProof proves the tree of size1 is a prefix of the tree of size2.
 func (l *Log) ConsistencyProof(ctx context.Context, size1, size2 uint64) ([]merkle.Hash, error) {
-	return merkle.ConsistencyProof(ctx, l.tileReader(), size1, size2)
+	return merkle.ConsistencyProof(ctx, l.proofReader(size2), size1, size2)
 }
 
 // RootHash is the root of the tree of size (≤ the head size).
 func (l *Log) RootHash(ctx context.Context, size uint64) (merkle.Hash, error) {
-	return merkle.RootHash(ctx, l.tileReader(), size)
+	return merkle.RootHash(ctx, l.proofReader(size), size)
 }
 
 // servable reports whether the first width nodes of tile (level, index)
