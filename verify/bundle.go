@@ -68,6 +68,10 @@ type Result struct {
 	// and integrated time (0 when the log gives none, as Rekor v2).
 	LogIndex       int64
 	IntegratedTime int64
+	// LogID (hex) and Body are the first log entry's log ID and
+	// canonicalized body, to look the entry up in the live log.
+	LogID string
+	Body  []byte
 	// SAN and Issuer are the certificate's identity, if certificate-signed.
 	SAN    string
 	Issuer string
@@ -113,7 +117,7 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 		cert, _ = x509.ParseCertificate(vm.GetX509CertificateChain().GetCertificates()[0].GetRawBytes())
 	}
 	if cert != nil {
-		r.SAN, r.Issuer = identityOf(cert)
+		r.SAN, r.Issuer = CertificateIdentity(cert)
 	}
 	entries := vm.GetTlogEntries()
 	if len(entries) == 0 {
@@ -239,6 +243,7 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 	r.pass(CheckLogIndex)
 	if i == 0 {
 		r.LogIndex, r.IntegratedTime = e.GetLogIndex(), e.GetIntegratedTime()
+		r.LogID, r.Body = id, e.GetCanonicalizedBody()
 	}
 	body := e.GetCanonicalizedBody()
 	leaf := LeafHash(body)
@@ -293,6 +298,13 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 		r.pass(CheckCertValidity)
 	}
 	return nil
+}
+
+// TrustedLogKeys returns the log keys opts trusts (its trusted root's
+// transparency logs and its pinned keys), by hex log ID.
+func TrustedLogKeys(opts BundleOptions) (map[string]LogKey, error) {
+	_, logs, err := trustMaterial(opts)
+	return logs, err
 }
 
 // logMaterial is trusted material holding only pinned transparency logs.
@@ -362,8 +374,8 @@ func signatureHash(pub crypto.PublicKey) crypto.Hash {
 	return crypto.SHA256
 }
 
-// identityOf returns a Fulcio certificate's SAN and OIDC issuer.
-func identityOf(cert *x509.Certificate) (san, issuer string) {
+// CertificateIdentity returns a Fulcio certificate's SAN and OIDC issuer.
+func CertificateIdentity(cert *x509.Certificate) (san, issuer string) {
 	switch {
 	case len(cert.EmailAddresses) > 0:
 		san = cert.EmailAddresses[0]

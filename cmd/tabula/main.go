@@ -39,6 +39,11 @@ func commands() []command {
 		{"migrate", "apply the database migrations and exit", runMigrate},
 		{"bench", "load a Rekor-compatible server over HTTP and report throughput and latency", runBench},
 		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
+		{"upload", "log a signature or DSSE envelope; optionally write a Sigstore bundle", runUpload},
+		{"get", "print a log entry by UUID or index, verified", runGet},
+		{"search", "find entries by artifact, digest, public key or email", runSearch},
+		{"loginfo", "print the log's size and root, proving consistency with the last seen", runLogInfo},
+		{"verify", "verify a Sigstore bundle offline (inclusion, checkpoint, SET, certificate, signature)", runVerify},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/go-openapi/strfmt"
+
+	"github.com/tabularium/tabula/api/models"
+)
+
+func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addClientFlags(fs)
+	artifact := fs.String("artifact", "", "find entries for this artifact (its SHA-256)")
+	digest := fs.String("digest", "", "find entries for this digest, sha256:<hex>")
+	publicKey := fs.String("public-key", "", "find entries signed by this public key or certificate (PEM)")
+	pki := fs.String("pki-format", "x509", "format of --public-key: x509, ssh, pgp, minisign, tuf")
+	email := fs.String("email", "", "find entries whose certificate carries this email")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR)")
+		fmt.Fprintln(fs.Output(), "\nPrints the UUIDs of the matching entries, one a line.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var q models.SearchIndex
+	n := 0
+	if *artifact != "" {
+		b, err := os.ReadFile(*artifact)
+		if err != nil {
+			return err
+		}
+		d := sha256.Sum256(b)
+		q.Hash = "sha256:" + hex.EncodeToString(d[:])
+		n++
+	}
+	if *digest != "" {
+		alg, d, err := parseDigest(*digest)
+		if err != nil {
+			return err
+		}
+		q.Hash = alg + ":" + hex.EncodeToString(d)
+		n++
+	}
+	if *publicKey != "" {
+		b, err := os.ReadFile(*publicKey)
+		if err != nil {
+			return err
+		}
+		q.PublicKey = &models.SearchIndexPublicKey{Format: *pki, Content: b}
+		n++
+	}
+	if *email != "" {
+		q.Email = strfmt.Email(*email)
+		n++
+	}
+	if n == 0 {
+		fmt.Fprintln(stderr, "give --artifact, --digest, --public-key or --email")
+		return errUsage
+	}
+	if n > 1 {
+		q.Operator = "and"
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	uuids, err := cl.SearchIndex(ctx, q)
+	if err != nil {
+		return err
+	}
+	if len(uuids) == 0 {
+		fmt.Fprintln(stderr, "no matching entries")
+		return nil
+	}
+	for _, u := range uuids {
+		fmt.Fprintln(stdout, u)
+	}
+	return nil
+}

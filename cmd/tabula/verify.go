@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tabularium/tabula/verify"
+)
+
+type verifyConfig struct {
+	bundle, trustedRoot, artifact, digest, key     string
+	identity, identityRegexp, issuer, issuerRegexp string
+	insecureIgnoreIdentity, online                 bool
+}
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := addClientFlags(fs)
+	c := &verifyConfig{}
+	fs.StringVar(&c.bundle, "bundle", "", "the Sigstore bundle (JSON, v0.1 to v0.3)")
+	fs.StringVar(&c.trustedRoot, "trusted-root", "", "a Sigstore trusted root (JSON): its logs, CAs and timestamp authorities are trusted")
+	fs.StringVar(&c.artifact, "artifact", "", "the signed artifact")
+	fs.StringVar(&c.digest, "digest", "", "the signed artifact's digest instead, sha256:<hex> (or sha512:<hex>)")
+	fs.StringVar(&c.key, "key", "", "the signer's public key (PEM), for bundles signed with a key rather than a certificate")
+	fs.StringVar(&c.identity, "certificate-identity", "", "the certificate's expected identity (email or URI SAN)")
+	fs.StringVar(&c.identityRegexp, "certificate-identity-regexp", "", "a regular expression the certificate's identity must match")
+	fs.StringVar(&c.issuer, "certificate-oidc-issuer", "", "the certificate's expected OIDC issuer")
+	fs.StringVar(&c.issuerRegexp, "certificate-oidc-issuer-regexp", "", "a regular expression the certificate's OIDC issuer must match")
+	fs.BoolVar(&c.insecureIgnoreIdentity, "insecure-ignore-identity", false, "accept any certificate identity the trusted CA issued (dangerous)")
+	fs.BoolVar(&c.online, "online", false, "also check that the entry is in the live log at --server")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)")
+		fmt.Fprintln(fs.Output(), "         [--artifact FILE | --digest sha256:HEX]")
+		fmt.Fprintln(fs.Output(), "         [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]")
+		fmt.Fprintln(fs.Output(), "\nVerifies a Sigstore bundle offline: the log's inclusion proof, checkpoint and SET, the signed")
+		fmt.Fprintln(fs.Output(), "time within the certificate's validity, the certificate chain and identity (or the key), and")
+		fmt.Fprintln(fs.Output(), "the artifact's signature. Exits 0 only if every check passes; a failure names its check.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if c.bundle == "" || (c.trustedRoot == "" && cf.logKey == "") {
+		fmt.Fprintln(stderr, "give --bundle and --trusted-root or --log-key (or both)")
+		return errUsage
+	}
+	if c.artifact != "" && c.digest != "" {
+		fmt.Fprintln(stderr, "give at most one of --artifact and --digest")
+		return errUsage
+	}
+	bundleJSON, err := os.ReadFile(c.bundle)
+	if err != nil {
+		return err
+	}
+	opts := verify.BundleOptions{InsecureIgnoreIdentity: c.insecureIgnoreIdentity}
+	if c.trustedRoot != "" {
+		if opts.TrustedRoot, err = os.ReadFile(c.trustedRoot); err != nil {
+			return err
+		}
+	}
+	if cf.logKey != "" {
+		b, err := os.ReadFile(cf.logKey)
+		if err != nil {
+			return err
+		}
+		k, err := verify.ParseLogKeyPEM(b)
+		if err != nil {
+			return err
+		}
+		opts.LogKeys = []verify.LogKey{k}
+	}
+	if c.artifact != "" {
+		b, err := os.ReadFile(c.artifact)
+		if err != nil {
+			return err
+		}
+		opts.Artifact = bytes.NewReader(b)
+	}
+	if c.digest != "" {
+		if opts.DigestAlgorithm, opts.ArtifactDigest, err = parseDigest(c.digest); err != nil {
+			return err
+		}
+	}
+	if c.key != "" {
+		b, err := os.ReadFile(c.key)
+		if err != nil {
+			return err
+		}
+		k, err := verify.ParseLogKeyPEM(b)
+		if err != nil {
+			return fmt.Errorf("--key: %w", err)
+		}
+		opts.Key = k.Public
+	}
+	if c.identity != "" || c.identityRegexp != "" || c.issuer != "" || c.issuerRegexp != "" {
+		if (c.identity == "") == (c.identityRegexp == "") || (c.issuer == "") == (c.issuerRegexp == "") {
+			fmt.Fprintln(stderr, "give one of --certificate-identity(-regexp) and one of --certificate-oidc-issuer(-regexp)")
+			return errUsage
+		}
+		if c.insecureIgnoreIdentity {
+			fmt.Fprintln(stderr, "--insecure-ignore-identity contradicts --certificate-identity")
+			return errUsage
+		}
+		opts.Identity = &verify.Identity{SAN: c.identity, SANRegexp: c.identityRegexp, Issuer: c.issuer, IssuerRegexp: c.issuerRegexp}
+	}
+
+	r, verr := verify.Bundle(bundleJSON, opts)
+	if verr == nil && c.online {
+		if err := checkOnline(ctx, cf, opts, r); err != nil {
+			verr = err
+		} else {
+			r.Checks = append(r.Checks, verify.CheckOnline)
+		}
+	}
+	for _, ch := range r.Checks {
+		fmt.Fprintf(stdout, "  ✓ %s\n", ch)
+	}
+	if verr != nil {
+		var ce *verify.CheckError
+		if errors.As(verr, &ce) {
+			fmt.Fprintf(stdout, "  ✗ %s: %v\n", ce.Check, ce.Err)
+		} else {
+			fmt.Fprintf(stdout, "  ✗ %v\n", verr)
+		}
+		fmt.Fprintf(stdout, "FAILED: %s\n", c.bundle)
+		return fmt.Errorf("verification failed: %w", verr)
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(stdout, "  note: %s\n", n)
+	}
+	fmt.Fprintf(stdout, "Bundle %s, log index %d", r.Version, r.LogIndex)
+	if r.IntegratedTime > 0 {
+		fmt.Fprintf(stdout, ", integrated %s", time.Unix(r.IntegratedTime, 0).UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(stdout)
+	if r.SAN != "" || r.Issuer != "" {
+		fmt.Fprintf(stdout, "Signer: %s (OIDC issuer %s)\n", orDash(r.SAN), orDash(r.Issuer))
+	}
+	fmt.Fprintf(stdout, "Verified OK: %s\n", c.bundle)
+	return nil
+}
+
+// checkOnline looks the bundle's entry up in the live log and verifies what
+// the log serves now: the same body, logged at the same time, with a proof
+// that verifies under the same key.
+func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions, r *verify.Result) error {
+	keys, err := verify.TrustedLogKeys(opts)
+	if err != nil {
+		return err
+	}
+	key, ok := keys[r.LogID]
+	if !ok {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("no key for log %s", r.LogID)}
+	}
+	cl, err := cf.client()
+	if err != nil {
+		return err
+	}
+	leaf := verify.LeafHash(r.Body)
+	uuid, e, err := cl.EntryByUUID(ctx, fmt.Sprintf("%x", leaf))
+	if err != nil {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("looking the entry up at %s: %w", cl.Server(), err)}
+	}
+	if !bytes.Equal(e.Body, r.Body) || e.IntegratedTime != r.IntegratedTime || e.LogIndex != r.LogIndex {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the live log's entry %s differs from the bundle's", uuid)}
+	}
+	if _, err := verify.Entry(uuid, e, key); err != nil {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the live entry does not verify: %w", err)}
+	}
+	return nil
+}
