@@ -325,7 +325,7 @@ func (a *auditor) checkLeafTile(bd bundle) error {
 	for i, e := range bd.entries {
 		h := rfc6962.DefaultHasher.HashLeaf(e)
 		if !bytes.Equal(h, tile[i*merkle.HashSize:(i+1)*merkle.HashSize]) {
-			return a.tileMismatch( "tile %s has leaf hash %x at entry %d; the entry bundle's entry hashes to %x",
+			return a.tileMismatch("tile %s has leaf hash %x at entry %d; the entry bundle's entry hashes to %x",
 				merkle.TilePath{Index: bd.index, Width: w}, tile[i*merkle.HashSize:(i+1)*merkle.HashSize], bd.index*merkle.TileWidth+uint64(i), h)
 		}
 	}

@@ -250,6 +250,7 @@ func (m *Monitor) check(ctx context.Context, ev *evidence) (Result, error) {
 		}
 	case m.cfg.FromStart:
 		prev = tlog.Checkpoint{Origin: cp.Origin, Root: merkle.Hash(rfc6962.DefaultHasher.EmptyRoot())}
+		res.Previous = prev
 		rng = rangeFactory.NewEmptyRange(0)
 	default:
 		// First run: trust the current checkpoint, and take the compact
