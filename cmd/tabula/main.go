@@ -39,6 +39,8 @@ func commands() []command {
 		{"migrate", "apply the database migrations and exit", runMigrate},
 		{"bench", "load a Rekor-compatible server over HTTP and report throughput and latency", runBench},
 		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
+		{"monitor", "follow the log: prove each new checkpoint consistent, check new entries, alert on a lying log or a watched identity", runMonitor},
+		{"audit", "re-read every entry, recompute the whole tree and check it against the signed checkpoint (resumable)", runAudit},
 		{"upload", "log a signature or DSSE envelope; optionally write a Sigstore bundle", runUpload},
 		{"get", "print a log entry by UUID or index, verified", runGet},
 		{"search", "find entries by artifact, digest, public key or email", runSearch},
