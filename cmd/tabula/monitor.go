@@ -73,24 +73,11 @@ func (f *logFlags) open(cmd string, stderr io.Writer) (*client.Client, *monitor.
 	}
 	dir := f.stateDir
 	if dir == "" {
-		if dir, err = monStateDir(); err != nil {
+		if dir, err = clientStateDir(); err != nil {
 			return nil, nil, "", err
 		}
 	}
 	return cl, v, dir, nil
-}
-
-// monStateDir is the default --state-dir: $XDG_STATE_HOME/tabula, else the
-// user config directory's tabula (as loginfo keeps its checkpoints).
-func monStateDir() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "tabula"), nil
-	}
-	d, err := os.UserConfigDir()
-	if err != nil {
-		return "", fmt.Errorf("finding a state directory (set --state-dir or XDG_STATE_HOME): %w", err)
-	}
-	return filepath.Join(d, "tabula"), nil
 }
 
 // errAlerts is returned by `monitor --once` when it raised alerts.
