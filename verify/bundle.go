@@ -100,6 +100,10 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 	if r.Version, err = probe.Version(); err != nil {
 		return r, fail(CheckBundleFormat, err)
 	}
+	if !probe.MinVersion("v0.1") || probe.MinVersion("v0.4") {
+		return r, failf(CheckBundleFormat, "unsupported bundle version %s", r.Version)
+	}
+	r.pass(CheckBundleFormat)
 
 	material, logs, err := trustMaterial(opts)
 	if err != nil {
