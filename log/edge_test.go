@@ -8,6 +8,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
@@ -87,5 +88,30 @@ func TestProofsFromEdge(t *testing.T) {
 	root, err := l.RootHash(ctx, last.res.Size)
 	if err != nil || root != last.res.Root {
 		t.Fatalf("root of %d: %x, %v; want %x", last.res.Size, root, err, last.res.Root)
+	}
+
+	// The first write after a stale head (l must reload and rebuild), and
+	// the first write of a freshly started process, learn the right edge
+	// while appending: their proofs read nothing more.
+	restarted := &countingStore{Storage: open(t)}
+	for i, tc := range []struct {
+		l     *tlog.Log
+		store *countingStore
+	}{{l, store}, {openLog(t, restarted, sgn, nil), restarted}} {
+		lg := tc.l
+		lf := leaf(800 + i)
+		res, err := lg.Add(ctx, lf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := tc.store.reads.Load()
+		p, err := lg.InclusionProof(ctx, res.Entry.Index, res.Head.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := tc.store.reads.Load() - before; n != 0 {
+			t.Fatalf("case %d: the proof at the head read %d tiles from storage", i, n)
+		}
+		verify(res.Entry.Index, res.Head.Size, lf.Body, res.Head.Root, p)
 	}
 }

@@ -226,6 +226,9 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		return outs, nil
 	}
 
+	if edge == nil {
+		edge = map[tileKey][]byte{}
+	}
 	reader := l.appendReader(head.Size, edge)
 	tiles, root, err := merkle.Append(ctx, reader, head.Size, leaves)
 	if err != nil {
@@ -256,7 +259,7 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 
 	l.metrics.batchSize.Observe(float64(len(entries)))
 	l.metrics.treeSize.Set(float64(next))
-	l.setHead(newHead, tiles)
+	l.setHead(newHead, tiles, edge)
 	j := 0
 	for i := range outs {
 		if outs[i].err == nil {

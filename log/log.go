@@ -214,7 +214,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := l.checkHead(ctx, head); err != nil {
 		return nil, err
 	}
-	l.setHead(head, nil)
+	l.setHead(head, nil, nil)
 	l.metrics.treeSize.Set(float64(head.Size))
 	go l.integrator()
 	return l, nil

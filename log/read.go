@@ -65,9 +65,13 @@ func (l *Log) reloadHead(ctx context.Context) (storage.TreeState, error) {
 	return l.head, nil
 }
 
-// setHead records a head this process just committed, with the tiles it wrote.
-func (l *Log) setHead(head storage.TreeState, written []merkle.Tile) {
-	edge := make(map[tileKey][]byte, len(written))
+// setHead records a head this process just committed, with the tiles it
+// wrote. base holds right-edge tiles of the tree the batch was built on
+// (known or read while appending); those the batch did not rewrite and that
+// are still on the right edge stay known, so proofs and the next batch need
+// not read them from storage.
+func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[tileKey][]byte) {
+	edge := make(map[tileKey][]byte, len(written)+len(base))
 	for _, t := range written {
 		k := tileKey{t.Level, t.Index}
 		if len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
@@ -76,16 +80,14 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile) {
 			edge[k] = t.Hashes
 		}
 	}
-	l.headMu.Lock()
-	defer l.headMu.Unlock()
-	if l.headValid && l.edge != nil && head.Size > l.head.Size {
-		// Keep the partial tiles the batch did not touch.
-		for k, v := range l.edge {
-			if _, ok := edge[k]; !ok && k.index == head.Size>>(merkle.TileHeight*(uint(k.level)+1)) {
-				edge[k] = v
-			}
+	for k, v := range base {
+		if _, ok := edge[k]; !ok && k.index == head.Size>>(merkle.TileHeight*(uint(k.level)+1)) &&
+			len(v) < merkle.TileWidth*merkle.HashSize {
+			edge[k] = v
 		}
 	}
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
 	l.head = head
 	l.edge = edge
 	l.headValid = true
@@ -134,7 +136,7 @@ func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, 
 
 // appendReader reads the tiles of the tree of size: the right-edge tiles from
 // edge when known, else from storage, cut to the width size implies (a tile
-// read from storage may already have grown past size).
+// read from storage may already have grown past size) and added to edge.
 func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileReader {
 	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 		rightEdge := index == size>>(merkle.TileHeight*(uint(level)+1))
@@ -151,6 +153,7 @@ func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileRead
 			if w := merkle.PartialWidth(level, size) * merkle.HashSize; len(t) > w {
 				t = t[:w]
 			}
+			edge[tileKey{level, index}] = t[:len(t):len(t)]
 		}
 		// Clip capacity: the appender must copy, never write into a cached tile.
 		return t[:len(t):len(t)], nil
