@@ -72,7 +72,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errors.New("the log failed the audit")
 		}
 		if ctx.Err() != nil {
-			fmt.Fprintf(stderr, "interrupted: %d entries audited, position saved in %s; run again to resume\n", res.From+res.Entries, state)
+			return fmt.Errorf("interrupted: %d of %d entries audited, position saved in %s; run again to resume", res.From+res.Entries, res.Checkpoint.Size, state)
 		}
 		return err
 	}
@@ -80,7 +80,10 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "Origin:       %s\n", res.Checkpoint.Origin)
 	fmt.Fprintf(stdout, "Tree size:    %d\n", res.Checkpoint.Size)
 	fmt.Fprintf(stdout, "Root hash:    %x\n", res.Checkpoint.Root)
-	if res.From > 0 {
+	switch {
+	case res.From > 0 && res.From == res.Checkpoint.Size:
+		fmt.Fprintf(stdout, "Resumed at:   %d (all audited by an earlier run; the checkpoint is the same or consistent)\n", res.From)
+	case res.From > 0:
 		fmt.Fprintf(stdout, "Resumed at:   %d (entries before it were audited by an earlier run)\n", res.From)
 	}
 	fmt.Fprintf(stdout, "Entries read: %d in %s (%.0f entries/s) from %d entry bundles\n", res.Entries, res.Duration.Round(time.Millisecond), rate, res.Bundles)
