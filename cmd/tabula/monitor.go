@@ -169,6 +169,13 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 func printCheck(w io.Writer, res monitor.Result) {
 	cp := res.Checkpoint
 	fmt.Fprintf(w, "Origin:       %s\n", cp.Origin)
@@ -182,7 +189,7 @@ func printCheck(w io.Writer, res monitor.Result) {
 	case res.Entries == 0:
 		fmt.Fprintf(w, "Verified:     no new entries since size %d\n", res.Previous.Size)
 	default:
-		fmt.Fprintf(w, "Verified:     consistent with size %d; %d new entries read and proved in the tree\n", res.Previous.Size, res.Entries)
+		fmt.Fprintf(w, "Verified:     consistent with size %d; %d new %s read and proved in the tree\n", res.Previous.Size, res.Entries, plural(res.Entries, "entry", "entries"))
 	}
 	fmt.Fprintf(w, "Alerts:       %d\n", len(res.Alerts))
 	for _, a := range res.Alerts {
