@@ -290,6 +290,12 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 			return err
 		}
 		r.pass(CheckSET)
+		if _, ok := key.Public.(ed25519.PublicKey); ok {
+			// Verified above, but sigstore-go v1.3.0, which does the
+			// certificate and signature checks, takes SETs only from
+			// ECDSA log keys and would drop this entry without a reason.
+			return failf(CheckSET, "the log key is Ed25519: sigstore-go v1.3.0 accepts signed entry timestamps only from ECDSA log keys, so the bundle's signature cannot be checked; use an ECDSA P-256 log key (tabula keygen's default)")
+		}
 	} else if !hasTimestamps {
 		return failf(CheckSignedTime, "bundle has neither a SET nor an RFC 3161 timestamp")
 	}
