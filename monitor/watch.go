@@ -51,6 +51,9 @@ func ParseBody(body []byte) (Facts, error) {
 	if err := dec.Decode(&v); err != nil {
 		return Facts{}, fmt.Errorf("entry body is not JSON: %w", err)
 	}
+	if dec.More() {
+		return Facts{}, fmt.Errorf("entry body: trailing data after the JSON value")
+	}
 	top, ok := v.(map[string]any)
 	if !ok {
 		return Facts{}, fmt.Errorf("entry body is a JSON %T, not an object", v)
