@@ -182,6 +182,15 @@ func TestClientCommands(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &raw); err != nil || raw[uuid] == nil {
 				t.Fatalf("get --json: %v\n%s", err, out)
 			}
+			// verify --entry checks a saved entry offline; a tampered one fails.
+			entryFile := writeFile(t, dir, "entry.json", []byte(out))
+			if out := mustTabula(t, "verify", "--entry", entryFile, "--log-key", logKey); !strings.Contains(out, "Verified OK") {
+				t.Fatalf("verify --entry:\n%s", out)
+			}
+			tampered := strings.Replace(out, `"integratedTime": `, `"integratedTime": 1`, 1)
+			if code, vout, _ := tabula(t, "verify", "--entry", writeFile(t, dir, "bad-entry.json", []byte(tampered)), "--log-key", logKey); code != 1 || !strings.Contains(vout, "✗ signed entry timestamp") {
+				t.Fatalf("verify --entry tampered: exit %d\n%s", code, vout)
+			}
 			// get with the wrong pinned key fails.
 			_, other := keyPair(t, t.TempDir())
 			if code, _, _ := tabula(t, "get", "--log-index", "0", "--server", url, "--log-key", other); code != 1 {
@@ -202,9 +211,15 @@ func TestClientCommands(t *testing.T) {
 					t.Fatalf("search %v:\n%s", q, out)
 				}
 			}
-			out = mustTabula(t, "search", "--email", "alice@example.com", "--server", url)
-			if strings.Count(strings.TrimSpace(out), "\n") != 0 || out == "" {
-				t.Fatalf("search --email:\n%s", out)
+			for _, q := range [][]string{{"--email", "alice@example.com"}, {"--certificate-identity", "alice@example.com"}, {"--email", "alice@example.com", "--artifact", artifact}} {
+				out = mustTabula(t, append(append([]string{"search"}, q...), "--server", url)...)
+				want := 1
+				if len(q) > 2 {
+					want = 0 // "and": alice did not sign artifact.txt
+				}
+				if got := len(strings.Fields(out)); got != want {
+					t.Fatalf("search %v: %d results, want %d\n%s", q, got, want, out)
+				}
 			}
 
 			// loginfo proves consistency with the remembered checkpoint.

@@ -23,8 +23,9 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	publicKey := fs.String("public-key", "", "find entries signed by this public key or certificate (PEM)")
 	pki := fs.String("pki-format", "x509", "format of --public-key: x509, ssh, pgp, minisign, tuf")
 	email := fs.String("email", "", "find entries whose certificate carries this email")
+	identity := fs.String("certificate-identity", "", "find entries whose certificate carries this identity (email or URI SAN)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR)")
+		fmt.Fprintln(fs.Output(), "Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR | --certificate-identity ID)")
 		fmt.Fprintln(fs.Output(), "\nPrints the UUIDs of the matching entries, one a line.\n\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -62,12 +63,16 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		q.Email = strfmt.Email(*email)
 		n++
 	}
+	if *identity != "" {
+		q.Subject = *identity
+		n++
+	}
 	if n == 0 {
-		fmt.Fprintln(stderr, "give --artifact, --digest, --public-key or --email")
+		fmt.Fprintln(stderr, "give --artifact, --digest, --public-key, --email or --certificate-identity")
 		return errUsage
 	}
 	if n > 1 {
-		q.Operator = "and"
+		q.Operator = "and" // every criterion given must match
 	}
 	cl, err := cf.client()
 	if err != nil {

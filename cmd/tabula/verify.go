@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,13 +11,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/verify"
 )
 
 type verifyConfig struct {
-	bundle, trustedRoot, artifact, digest, key     string
-	identity, identityRegexp, issuer, issuerRegexp string
-	insecureIgnoreIdentity, online                 bool
+	bundle, entry, trustedRoot, artifact, digest, key string
+	identity, identityRegexp, issuer, issuerRegexp    string
+	insecureIgnoreIdentity, online                    bool
 }
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -25,6 +27,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cf := addClientFlags(fs)
 	c := &verifyConfig{}
 	fs.StringVar(&c.bundle, "bundle", "", "the Sigstore bundle (JSON, v0.1 to v0.3)")
+	fs.StringVar(&c.entry, "entry", "", "a log entry as the v1 API returns it (tabula get --json), instead of a bundle: verified with --log-key")
 	fs.StringVar(&c.trustedRoot, "trusted-root", "", "a Sigstore trusted root (JSON): its logs, CAs and timestamp authorities are trusted")
 	fs.StringVar(&c.artifact, "artifact", "", "the signed artifact")
 	fs.StringVar(&c.digest, "digest", "", "the signed artifact's digest instead, sha256:<hex> (or sha512:<hex>)")
@@ -36,7 +39,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.BoolVar(&c.insecureIgnoreIdentity, "insecure-ignore-identity", false, "accept any certificate identity the trusted CA issued (dangerous)")
 	fs.BoolVar(&c.online, "online", false, "also check that the entry is in the live log at --server")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)")
+		fmt.Fprintln(fs.Output(), "Usage: tabula verify --entry ENTRY.json --log-key KEY.pem")
+		fmt.Fprintln(fs.Output(), "       tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)")
 		fmt.Fprintln(fs.Output(), "         [--artifact FILE | --digest sha256:HEX]")
 		fmt.Fprintln(fs.Output(), "         [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]")
 		fmt.Fprintln(fs.Output(), "\nVerifies a Sigstore bundle offline: the log's inclusion proof, checkpoint and SET, the signed")
@@ -46,6 +50,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if c.entry != "" {
+		return verifyEntryFile(ctx, cf, c.entry, stdout)
 	}
 	if c.bundle == "" || (c.trustedRoot == "" && cf.logKey == "") {
 		fmt.Fprintln(stderr, "give --bundle and --trusted-root or --log-key (or both)")
@@ -173,6 +180,45 @@ func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions
 	}
 	if _, err := verify.Entry(uuid, e, key); err != nil {
 		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the live entry does not verify: %w", err)}
+	}
+	return nil
+}
+
+// verifyEntryFile verifies a saved v1 API entry offline with the pinned key.
+func verifyEntryFile(_ context.Context, cf *clientFlags, path string, stdout io.Writer) error {
+	if cf.logKey == "" {
+		return errors.New("--entry needs --log-key")
+	}
+	kb, err := os.ReadFile(cf.logKey)
+	if err != nil {
+		return err
+	}
+	key, err := verify.ParseLogKeyPEM(kb)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var le models.LogEntry
+	if err := json.Unmarshal(b, &le); err != nil || len(le) != 1 {
+		return fmt.Errorf("%s is not one log entry as the v1 API returns it: %v", path, err)
+	}
+	for uuid, e := range le {
+		cp, err := verify.Entry(uuid, e, key)
+		if err != nil {
+			var ce *verify.CheckError
+			if errors.As(err, &ce) {
+				fmt.Fprintf(stdout, "  ✗ %s: %v\n", ce.Check, ce.Err)
+			}
+			fmt.Fprintf(stdout, "FAILED: %s\n", path)
+			return fmt.Errorf("verification failed: %w", err)
+		}
+		for _, ch := range []string{verify.CheckLogKnown, verify.CheckInclusionProof, verify.CheckCheckpointSig, verify.CheckCheckpointRoot, verify.CheckSET} {
+			fmt.Fprintf(stdout, "  ✓ %s\n", ch)
+		}
+		fmt.Fprintf(stdout, "Entry %d in %s (tree size %d)\nVerified OK: %s\n", e.LogIndex, cp.Origin, cp.Size, path)
 	}
 	return nil
 }
