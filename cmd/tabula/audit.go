@@ -139,7 +139,7 @@ func (p *progressBar) update(done, total uint64) {
 		if n < width {
 			bar = bar[:n] + ">" + bar[n+1:]
 		}
-		fmt.Fprintf(p.w, "\r[%s] %5.1f%%  %d/%d entries%s", bar, 100*frac, done, total, p.rate(now))
+		fmt.Fprintf(p.w, "\r[%s] %5.1f%%  %d/%d entries%s\x1b[K", bar, 100*frac, done, total, p.rate(now))
 		return
 	}
 	tenth := uint64(10)
