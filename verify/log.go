@@ -172,7 +172,11 @@ func Consistency(older, newer CheckpointContent, path [][]byte) error {
 		return failf(CheckConsistencyProof, "tree shrank from %d to %d", older.Size, newer.Size)
 	}
 	if older.Size == 0 {
-		return nil // the empty tree is a prefix of every tree
+		// The empty tree is a prefix of every tree; its proof is empty.
+		if len(path) != 0 {
+			return failf(CheckConsistencyProof, "non-empty proof from the empty tree")
+		}
+		return nil
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, older.Size, newer.Size, path, older.Root[:], newer.Root[:]); err != nil {
 		return fail(CheckConsistencyProof, err)
