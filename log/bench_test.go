@@ -3,6 +3,7 @@ package log_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -56,9 +57,9 @@ func benchAdd(b *testing.B, e engine, writers int) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "entries/s")
 }
 
-// BenchmarkProofAtHead measures what every write answer costs beside the
-// integration: the inclusion proof of the last entry in the tree of the head
-// (a tree of 70,000 leaves: partial right-edge tiles at levels 0, 1 and 2).
+// BenchmarkProofAtHead measures the inclusion proofs answers carry, in the
+// tree of the head (70,000 leaves: partial right-edge tiles at levels 0, 1
+// and 2): "last" is a write's (the newest entry), "random" a read-entry's.
 func BenchmarkProofAtHead(b *testing.B) {
 	for _, e := range engines {
 		b.Run(e.name, func(b *testing.B) {
@@ -88,12 +89,22 @@ func BenchmarkProofAtHead(b *testing.B) {
 			}
 			wg.Wait()
 			r := last.Load()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := l.InclusionProof(ctx, r.Head.Size-1, r.Head.Size); err != nil {
-					b.Fatal(err)
+			b.Run("last", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := l.InclusionProof(ctx, r.Head.Size-1, r.Head.Size); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			// A read-entry's proof: a random entry, mostly in full tiles.
+			b.Run("random", func(b *testing.B) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				for b.Loop() {
+					if _, err := l.InclusionProof(ctx, rng.Uint64N(r.Head.Size), r.Head.Size); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }

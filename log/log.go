@@ -151,7 +151,7 @@ type Log struct {
 	origin  string
 	metrics *metrics
 
-	tiles   *lru.Cache[tileKey, []byte]
+	tiles   *lru.Cache[tileKey, *fullTile]
 	bundles *lru.Cache[uint64, []byte]
 
 	headMu     sync.Mutex
@@ -183,7 +183,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	tiles, err := lru.New[tileKey, []byte](cfg.TileCacheSize)
+	tiles, err := lru.New[tileKey, *fullTile](cfg.TileCacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"time"
 
 	"github.com/tabularium/tabula/merkle"
@@ -75,7 +76,7 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[ti
 	for _, t := range written {
 		k := tileKey{t.Level, t.Index}
 		if len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
-			l.tiles.Add(k, t.Hashes)
+			l.tiles.Add(k, &fullTile{hashes: t.Hashes})
 		} else {
 			edge[k] = t.Hashes
 		}
@@ -114,24 +115,57 @@ func (l *Log) writeHead(ctx context.Context) (storage.TreeState, map[tileKey][]b
 	return head, nil, err
 }
 
-// tileReader reads tiles through the cache of full tiles.
-func (l *Log) tileReader() merkle.TileReader {
-	return merkle.TileReaderFunc(l.readTile)
+// fullTile is a cached full tile: its hashes and, once a proof has needed
+// them, its inner nodes (immutable too, so computed at most once or twice).
+type fullTile struct {
+	hashes []byte
+	inner  atomic.Pointer[merkle.InnerNodes]
+}
+
+// tileReader reads tiles through the cache of full tiles, which also keeps
+// their inner nodes for proofs.
+func (l *Log) tileReader() merkle.TileReader { return cachedTiles{l} }
+
+// cachedTiles is the merkle.InnerNodeReader over the cache of full tiles.
+type cachedTiles struct{ l *Log }
+
+func (c cachedTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	return c.l.readTile(ctx, level, index)
+}
+
+func (c cachedTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+	return c.l.innerNodes(level, index), nil
 }
 
 func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	k := tileKey{level, index}
 	if t, ok := l.tiles.Get(k); ok {
-		return t, nil
+		return t.hashes, nil
 	}
-	t, err := l.store.ReadTile(ctx, level, index)
+	h, err := l.store.ReadTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
-	if len(t) == merkle.TileWidth*merkle.HashSize {
-		l.tiles.Add(k, t)
+	if len(h) == merkle.TileWidth*merkle.HashSize {
+		l.tiles.Add(k, &fullTile{hashes: h})
 	}
-	return t, nil
+	return h, nil
+}
+
+// innerNodes returns the inner nodes of tile (level, index) if it is a
+// cached full tile, computing them once; nil otherwise (the caller then
+// reads the tile, which caches it if it is full).
+func (l *Log) innerNodes(level uint8, index uint64) *merkle.InnerNodes {
+	t, ok := l.tiles.Get(tileKey{level, index})
+	if !ok {
+		return nil
+	}
+	if n := t.inner.Load(); n != nil {
+		return n
+	}
+	n := merkle.NewInnerNodes(t.hashes)
+	t.inner.Store(n)
+	return n
 }
 
 // appendReader reads the tiles of the tree of size: the right-edge tiles from
@@ -202,12 +236,28 @@ func (l *Log) proofReader(size uint64) merkle.TileReader {
 	if len(edge) == 0 {
 		return l.tileReader()
 	}
-	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-		if t, ok := edge[tileKey{level, index}]; ok {
-			return t[:len(t):len(t)], nil
-		}
-		return l.readTile(ctx, level, index)
-	})
+	return edgeTiles{l, edge}
+}
+
+// edgeTiles reads the right-edge tiles from edge, the others through the
+// cache of full tiles (with their inner nodes).
+type edgeTiles struct {
+	l    *Log
+	edge map[tileKey][]byte
+}
+
+func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	if t, ok := e.edge[tileKey{level, index}]; ok {
+		return t[:len(t):len(t)], nil
+	}
+	return e.l.readTile(ctx, level, index)
+}
+
+func (e edgeTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+	if _, ok := e.edge[tileKey{level, index}]; ok {
+		return nil, nil // partial
+	}
+	return e.l.innerNodes(level, index), nil
 }
 
 // InclusionProof proves entry index is in the tree of size (≤ the head size).

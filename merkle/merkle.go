@@ -217,6 +217,15 @@ func (s *tileSet) node(ctx context.Context, r TileReader, id compact.NodeID) (Ha
 		return Hash{}, fmt.Errorf("merkle: node %d/%d out of range", id.Level, id.Index)
 	}
 	first := id.Index << rem // first covered node at tree level 8k
+	if ir, ok := r.(InnerNodeReader); ok && rem > 0 {
+		n, err := ir.InnerNodes(ctx, uint8(k), first>>TileHeight)
+		if err != nil {
+			return Hash{}, fmt.Errorf("merkle: reading inner nodes of tile %d/%d: %w", k, first>>TileHeight, err)
+		}
+		if n != nil {
+			return n.node(uint(rem), (first%TileWidth)>>rem), nil
+		}
+	}
 	data, err := s.tile(ctx, r, uint8(k), first>>TileHeight)
 	if err != nil {
 		return Hash{}, err
