@@ -57,7 +57,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
-	key, pinned, err := cf.key(ctx, cl)
+	key, pinned, err := cf.key(ctx, cl, "")
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,9 @@ func (c *clientFlags) client() (*client.Client, error) {
 }
 
 // key returns the pinned log key, or the server's own with pinned false.
-func (c *clientFlags) key(ctx context.Context, cl *client.Client) (k verify.LogKey, pinned bool, err error) {
+// With a state directory, a fetched key is remembered per server on first
+// use and must not change afterwards (trust on first use, as ssh does).
+func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string) (k verify.LogKey, pinned bool, err error) {
 	if c.logKey != "" {
 		b, err := os.ReadFile(c.logKey)
 		if err != nil {
@@ -48,8 +50,32 @@ func (c *clientFlags) key(ctx context.Context, cl *client.Client) (k verify.LogK
 	if err != nil {
 		return verify.LogKey{}, false, fmt.Errorf("fetching the log key: %w", err)
 	}
-	k, err = verify.ParseLogKeyPEM(b)
-	return k, false, err
+	if k, err = verify.ParseLogKeyPEM(b); err != nil || stateDir == "" {
+		return k, false, err
+	}
+	h := sha256.Sum256([]byte(cl.Server()))
+	path := filepath.Join(stateDir, "keys", hex.EncodeToString(h[:8])+".pem")
+	saved, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
+		}
+		if err := writeFileAtomic(path, b); err != nil {
+			return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
+		}
+	case err != nil:
+		return verify.LogKey{}, false, fmt.Errorf("reading the remembered log key: %w", err)
+	default:
+		old, err := verify.ParseLogKeyPEM(saved)
+		if err != nil {
+			return verify.LogKey{}, false, fmt.Errorf("the remembered log key %s: %w", path, err)
+		}
+		if old.LogID() != k.LogID() {
+			return verify.LogKey{}, false, fmt.Errorf("LOG KEY CHANGED: %s now serves key %s, but key %s was seen first (remembered in %s)", cl.Server(), k.LogID(), old.LogID(), path)
+		}
+	}
+	return k, false, nil
 }
 
 // clientStateDir is where client commands remember verified checkpoints:
@@ -91,12 +117,18 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	key, pinned, err := cf.key(ctx, cl)
+	dir := *stateDir
+	if dir == "" {
+		if dir, err = clientStateDir(); err != nil {
+			return err
+		}
+	}
+	key, pinned, err := cf.key(ctx, cl, dir)
 	if err != nil {
 		return err
 	}
 	if !pinned {
-		fmt.Fprintln(stderr, "warning: the log key was fetched from the log itself; pin it with --log-key")
+		fmt.Fprintln(stderr, "warning: the log key was fetched from the log itself (trusted on first use); pin it with --log-key")
 	}
 	li, err := cl.LogInfo(ctx)
 	if err != nil {
@@ -108,12 +140,6 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if hex.EncodeToString(cp.Root[:]) != li.RootHash || int64(cp.Size) != li.TreeSize {
 		return fmt.Errorf("log info (size %d, root %s) disagrees with its signed checkpoint (size %d, root %x)", li.TreeSize, li.RootHash, cp.Size, cp.Root)
-	}
-	dir := *stateDir
-	if dir == "" {
-		if dir, err = clientStateDir(); err != nil {
-			return err
-		}
 	}
 	path := checkpointPath(dir, key, cp.Origin)
 	prev, err := os.ReadFile(path)

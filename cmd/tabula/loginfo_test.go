@@ -67,6 +67,20 @@ func TestLogInfoCatchesAForkedLog(t *testing.T) {
 		t.Fatalf("second loginfo on a forked log: exit %d", code)
 	}
 
+	// Without --log-key the key is trusted on first use, then must not change.
+	tofu := []string{"loginfo", "--server", ts.URL, "--state-dir", filepath.Join(dir, "tofu")}
+	if code, _, errs := tabula(t, tofu...); code != 0 || !strings.Contains(errs, "trusted on first use") {
+		t.Fatalf("first loginfo without --log-key: exit %d %s", code, errs)
+	}
+	l3, err := lyinglog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Config.Handler = l3.Handler() // same URL, another key
+	if code, _, errs := tabula(t, tofu...); code != 1 || !strings.Contains(errs, "LOG KEY CHANGED") {
+		t.Fatalf("loginfo after a key change: exit %d %s", code, errs)
+	}
+
 	// A log that shrinks is caught too.
 	l2, err := lyinglog.New()
 	if err != nil {
