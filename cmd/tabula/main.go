@@ -1,10 +1,18 @@
 // Command tabula is the one Tabula binary: the log server and its tools.
 //
-//	tabula serve     run the log (embedded SQLite by default, PostgreSQL with --database-url)
-//	tabula keygen    write a new log signing key
-//	tabula migrate   apply the database migrations and exit
-//	tabula bench     load a Rekor-compatible server and measure it
-//	tabula version   print the version
+//	tabula serve         run the log (embedded SQLite by default, PostgreSQL with --database-url)
+//	tabula keygen        write a new log signing key
+//	tabula migrate       apply the database migrations and exit
+//	tabula bench         load a Rekor-compatible server and measure it
+//	tabula trusted-root  print a Sigstore trusted root for this log's key
+//	tabula upload        log a signature or DSSE envelope
+//	tabula get           print a log entry, verified
+//	tabula search        find entries by artifact, key or email
+//	tabula loginfo       the log's head, proven consistent with the last one seen
+//	tabula verify        verify a Sigstore bundle or entry offline
+//	tabula monitor       follow the log and alert on forks or watched identities
+//	tabula audit         recompute the whole tree from the tiles
+//	tabula version       print the version
 //
 // Every flag of a command can also be set from the environment: --listen is
 // TABULA_LISTEN, --batch-max-size is TABULA_BATCH_MAX_SIZE, and so on. A flag
@@ -54,7 +62,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Tabula: a transparency log for software signatures, compatible with Rekor.")
 	fmt.Fprintln(w, "\nUsage: tabula <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nRun 'tabula <command> -h' for a command's flags. Every flag has a TABULA_* environment equivalent.")
 }
@@ -89,6 +97,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// onCommandLine reports whether flag name was given in args (as -name,
+// --name, -name=v or --name=v), as opposed to from the environment.
+func onCommandLine(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
 
 // parseFlags fills unset flags from TABULA_* environment variables, then
 // parses the command line, which wins.

@@ -75,6 +75,11 @@ func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// TABULA_SERVER is shared by the client commands; it must not clash
+	// with a key named on the command line.
+	if (c.Key != "" || c.PublicKey != "") && c.Server != "" && !onCommandLine(args, "server") {
+		c.Server = ""
+	}
 	urlSet := false
 	fs.Visit(func(f *flag.Flag) { urlSet = urlSet || f.Name == "url" }) // set on the command line or by TABULA_URL
 	if !urlSet && c.Server != "" {

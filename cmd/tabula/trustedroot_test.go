@@ -301,3 +301,16 @@ func pemBody(t *testing.T, b []byte) []byte {
 	}
 	return block.Bytes
 }
+
+// TestTrustedRootServerFromEnv: TABULA_SERVER (shared with the client
+// commands) does not clash with a key named on the command line, but a
+// --server on the command line with a key is still refused.
+func TestTrustedRootServerFromEnv(t *testing.T) {
+	_, pub, _ := writeKey(t, "ecdsa-p256")
+	t.Setenv("TABULA_SERVER", "http://127.0.0.1:1")
+	out, _ := runTR(t, 0, "--public-key", pub)
+	if parseTR(t, out) == nil {
+		t.Fatal("no trusted root")
+	}
+	runTR(t, 2, "--public-key", pub, "--server", "http://127.0.0.1:1")
+}
