@@ -164,8 +164,10 @@ type Result struct {
 func (m *Monitor) Check(ctx context.Context) (Result, error) {
 	var ev evidence
 	res, err := m.check(ctx, &ev)
+	misbehaved := false
 	if err != nil {
 		if kind, ok := IsMisbehavior(err); ok {
+			misbehaved = true
 			res.Alerts = append(res.Alerts, Alert{
 				Kind: kind, Time: time.Now().UTC(), Origin: res.Checkpoint.Origin, Message: err.Error(),
 				Verified: ev.verified, Checkpoint: ev.checkpoint,
@@ -181,6 +183,8 @@ func (m *Monitor) Check(ctx context.Context) (Result, error) {
 			mt.checks.WithLabelValues("alert").Inc()
 		default:
 			mt.checks.WithLabelValues("ok").Inc()
+		}
+		if err == nil && !misbehaved {
 			mt.treeSize.Set(float64(res.Checkpoint.Size))
 			mt.verifiedTime.SetToCurrentTime()
 		}

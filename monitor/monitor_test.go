@@ -418,3 +418,35 @@ func TestMonitorCorruptState(t *testing.T) {
 		t.Errorf("Check with an edited state: %v", err)
 	}
 }
+
+// A watch match is an alert, but the log behaved: the check still counts as
+// verified in the metrics.
+func TestMetricsWatchMatchStillVerifies(t *testing.T) {
+	l := newLog(t, 5)
+	v, err := monitor.NewVerifier(l.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	metrics, err := monitor.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	facts, err := monitor.ParseBody(bodies(t, plainSigner(t), "x", 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := monitor.New(monitor.Config{Log: l, Verifier: v, StatePath: filepath.Join(t.TempDir(), "s.json"), FromStart: true,
+		Watch: monitor.Watch{KeyFingerprints: facts.KeyFingerprints[:1]}, Metrics: metrics})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := mustCheck(t, m); len(res.Alerts) != 5 {
+		t.Fatalf("%d alerts, want 5", len(res.Alerts))
+	}
+	got := gather(t, reg)
+	if got["tabula_monitor_verified_tree_size"] != 5 || got["tabula_monitor_last_verified_timestamp_seconds"] == 0 ||
+		got[`tabula_monitor_alerts_total{kind="watch-match"}`] != 5 || got[`tabula_monitor_checks_total{result="alert"}`] != 1 {
+		t.Errorf("metrics %v", got)
+	}
+}
