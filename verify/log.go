@@ -157,7 +157,7 @@ func Checkpoint(b []byte, origin string, key LogKey) (CheckpointContent, error) 
 // with the given root, by an RFC 6962 audit path (leaf to root).
 func Inclusion(leafHash [32]byte, index, size uint64, root [32]byte, path [][]byte) error {
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, index, size, leafHash[:], path, root[:]); err != nil {
-		return fail(CheckInclusionProof, err)
+		return fail(CheckInclusionProof, readableProofError(err))
 	}
 	return nil
 }
@@ -179,7 +179,7 @@ func Consistency(older, newer CheckpointContent, path [][]byte) error {
 		return nil
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, older.Size, newer.Size, path, older.Root[:], newer.Root[:]); err != nil {
-		return fail(CheckConsistencyProof, err)
+		return fail(CheckConsistencyProof, readableProofError(err))
 	}
 	return nil
 }
@@ -269,4 +269,14 @@ func decodeProof(rootHex string, hashes []string) ([32]byte, [][]byte, error) {
 		}
 	}
 	return root, path, nil
+}
+
+// readableProofError shows a root mismatch in hex (the library prints byte
+// slices as decimal lists).
+func readableProofError(err error) error {
+	var rm proof.RootMismatchError
+	if errors.As(err, &rm) {
+		return fmt.Errorf("the proof gives root %x, want %x", rm.CalculatedRoot, rm.ExpectedRoot)
+	}
+	return err
 }
