@@ -1,15 +1,12 @@
 package dsse
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 
 	oaerrors "github.com/go-openapi/errors"
+
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 // spec mirrors Rekor's models.DSSEV001Schema: pointers and slices are nil when
@@ -18,8 +15,8 @@ import (
 type spec struct {
 	ProposedContent *proposedContent
 	Signatures      []*signatureItem // server-side field
-	EnvelopeHash    *hashSpec        // server-side field
-	PayloadHash     *hashSpec        // server-side field
+	EnvelopeHash    *schema.Hash     // server-side field
+	PayloadHash     *schema.Hash     // server-side field
 }
 
 type proposedContent struct {
@@ -32,47 +29,28 @@ type signatureItem struct {
 	Verifier  []byte // nil when absent
 }
 
-type hashSpec struct {
-	Algorithm *string
-	Value     *string
-}
-
 // decodeSpec is Rekor's dsse v0.0.1 DecodeEntry: the spec is decoded
 // generically, then picked apart leniently. Verifier items that are not
 // strings, or are empty, are skipped; signature items that are not objects are
 // skipped. Base64 is standard with padding.
 func decodeSpec(raw []byte) (*spec, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decoding spec: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding spec: trailing data after JSON value")
-	}
-	mm, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("unsupported input type %T for DecodeEntry", v)
+	mm, err := schema.DecodeObject(raw)
+	if err != nil {
+		return nil, err
 	}
 	var s spec
 	if pc, ok := mm["proposedContent"].(map[string]any); ok {
-		s.ProposedContent = &proposedContent{}
-		if env, ok := pc["envelope"].(string); ok {
-			s.ProposedContent.Envelope = &env
-		}
+		s.ProposedContent = &proposedContent{Envelope: schema.String(pc["envelope"])}
 		if vs, ok := pc["verifiers"].([]any); ok {
 			s.ProposedContent.Verifiers = make([][]byte, 0, len(vs))
 			for _, it := range vs {
-				str, ok := it.(string)
-				if !ok || str == "" {
-					continue
-				}
-				b, err := base64.StdEncoding.DecodeString(str)
+				b, err := schema.Base64(it, "verifier")
 				if err != nil {
-					return nil, fmt.Errorf("failed parsing base64 data for verifier: %w", err)
+					return nil, err
 				}
-				s.ProposedContent.Verifiers = append(s.ProposedContent.Verifiers, b)
+				if b != nil {
+					s.ProposedContent.Verifiers = append(s.ProposedContent.Verifiers, b)
+				}
 			}
 		}
 	}
@@ -83,38 +61,16 @@ func decodeSpec(raw []byte) (*spec, error) {
 			if !ok {
 				continue
 			}
-			item := &signatureItem{}
-			if sig, ok := sm["signature"].(string); ok {
-				item.Signature = &sig
-			}
-			if vr, ok := sm["verifier"].(string); ok && vr != "" {
-				b, err := base64.StdEncoding.DecodeString(vr)
-				if err != nil {
-					return nil, fmt.Errorf("failed parsing base64 data for signature verifier: %w", err)
-				}
-				item.Verifier = b
+			item := &signatureItem{Signature: schema.String(sm["signature"])}
+			if item.Verifier, err = schema.Base64(sm["verifier"], "signature verifier"); err != nil {
+				return nil, err
 			}
 			s.Signatures = append(s.Signatures, item)
 		}
 	}
-	s.EnvelopeHash = decodeHash(mm["envelopeHash"])
-	s.PayloadHash = decodeHash(mm["payloadHash"])
+	s.EnvelopeHash = schema.DecodeHash(mm["envelopeHash"])
+	s.PayloadHash = schema.DecodeHash(mm["payloadHash"])
 	return &s, nil
-}
-
-func decodeHash(v any) *hashSpec {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	h := &hashSpec{}
-	if alg, ok := m["algorithm"].(string); ok {
-		h.Algorithm = &alg
-	}
-	if val, ok := m["value"].(string); ok {
-		h.Value = &val
-	}
-	return h
 }
 
 // signaturePattern is the schema's pattern for signatures[].signature, as the
@@ -122,6 +78,9 @@ func decodeHash(v any) *hashSpec {
 const signaturePattern = `^(?:[A-Za-z0-9+\/]{4})*(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=|[A-Za-z0-9+\/]{4})$`
 
 var signatureRE = regexp.MustCompile(signaturePattern)
+
+// sha256Enum is the schema's enum for envelopeHash and payloadHash algorithm.
+var sha256Enum = []any{"sha256"}
 
 // validateSchema is the go-swagger generated DSSEV001Schema.Validate, rebuilt
 // on go-openapi/errors so that its messages (the repeated property paths
@@ -132,43 +91,24 @@ var signatureRE = regexp.MustCompile(signaturePattern)
 func (s *spec) validateSchema() error {
 	var res []error
 	if s.EnvelopeHash != nil {
-		if err := s.EnvelopeHash.validate("envelopeHash"); err != nil {
-			res = append(res, validateName(err, "envelopeHash"))
+		if err := s.EnvelopeHash.Validate("envelopeHash", sha256Enum); err != nil {
+			res = append(res, schema.ValidateName(err, "envelopeHash"))
 		}
 	}
 	if s.PayloadHash != nil {
-		if err := s.PayloadHash.validate("payloadHash"); err != nil {
-			res = append(res, validateName(err, "payloadHash"))
+		if err := s.PayloadHash.Validate("payloadHash", sha256Enum); err != nil {
+			res = append(res, schema.ValidateName(err, "payloadHash"))
 		}
 	}
 	if s.ProposedContent != nil {
 		if err := s.ProposedContent.validate(); err != nil {
-			res = append(res, validateName(err, "proposedContent"))
+			res = append(res, schema.ValidateName(err, "proposedContent"))
 		}
 	}
 	if err := validateSignatures(s.Signatures); err != nil {
 		res = append(res, err)
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-func (h *hashSpec) validate(path string) error {
-	var res []error
-	if h.Algorithm == nil {
-		res = append(res, oaerrors.Required(path+".algorithm", "body", nil))
-	} else if *h.Algorithm != "sha256" {
-		res = append(res, oaerrors.EnumFail(path+".algorithm", "body", *h.Algorithm, []any{"sha256"}))
-	}
-	if h.Value == nil {
-		res = append(res, oaerrors.Required(path+".value", "body", nil))
-	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
+	return schema.Composite(res)
 }
 
 func (p *proposedContent) validate() error {
@@ -181,10 +121,7 @@ func (p *proposedContent) validate() error {
 	} else if len(p.Verifiers) < 1 {
 		res = append(res, oaerrors.TooFewItems("proposedContent.verifiers", "body", 1, int64(len(p.Verifiers))))
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
+	return schema.Composite(res)
 }
 
 // validateSignatures is the generated validateSignatures: absent is fine, an
@@ -198,7 +135,7 @@ func validateSignatures(sigs []*signatureItem) error {
 	}
 	for i, it := range sigs {
 		if err := it.validate(); err != nil {
-			return validateName(err, "signatures."+strconv.Itoa(i))
+			return schema.ValidateName(err, "signatures."+strconv.Itoa(i))
 		}
 	}
 	return nil
@@ -214,25 +151,5 @@ func (it *signatureItem) validate() error {
 	if it.Verifier == nil {
 		res = append(res, oaerrors.Required("verifier", "body", nil))
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-// validateName is the generated code's step after a nested Validate
-// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
-// *errors.Validation in the error tree (a CompositeError unwraps to its
-// errors) is renamed and returned alone, else the first CompositeError. So a
-// nested object reports only its first failure, one level deep, as Rekor does.
-func validateName(err error, name string) error {
-	var ve *oaerrors.Validation
-	if errors.As(err, &ve) {
-		return ve.ValidateName(name)
-	}
-	var ce *oaerrors.CompositeError
-	if errors.As(err, &ce) {
-		return ce.ValidateName(name)
-	}
-	return err
+	return schema.Composite(res)
 }

@@ -91,14 +91,7 @@ func (*Type) Versions() []string { return []string{APIVersion} }
 
 // Canonicalize implements types.Type. See the package comment for the steps.
 func (t *Type) Canonicalize(ctx context.Context, apiVersion string, raw json.RawMessage) (types.Canonical, error) {
-	if apiVersion != APIVersion {
-		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
-	}
-	c, err := canonicalize(ctx, raw, false)
-	if err != nil {
-		return types.Canonical{}, &types.InvalidError{Err: err}
-	}
-	return c, nil
+	return canonicalizeVersion(ctx, apiVersion, raw, false)
 }
 
 // CanonicalizeSearch is Canonicalize as Rekor's SearchLogQuery runs it
@@ -108,10 +101,16 @@ func (t *Type) Canonicalize(ctx context.Context, apiVersion string, raw json.Raw
 // re-canonicalized as it stands, its signatures sorted, so that it finds the
 // entry it came from. SearchKeys is left empty for a body.
 func (t *Type) CanonicalizeSearch(ctx context.Context, apiVersion string, raw json.RawMessage) (types.Canonical, error) {
+	return canonicalizeVersion(ctx, apiVersion, raw, true)
+}
+
+// canonicalizeVersion checks apiVersion (types.ErrUnknownKind) and wraps a
+// failure of canonicalize in *types.InvalidError.
+func canonicalizeVersion(ctx context.Context, apiVersion string, raw []byte, logged bool) (types.Canonical, error) {
 	if apiVersion != APIVersion {
 		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
 	}
-	c, err := canonicalize(ctx, raw, true)
+	c, err := canonicalize(ctx, raw, logged)
 	if err != nil {
 		return types.Canonical{}, &types.InvalidError{Err: err}
 	}

@@ -1,13 +1,10 @@
 package hashedrekord
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-
 	oaerrors "github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
+
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 // spec mirrors Rekor's models.HashedrekordV001Schema: pointers are nil when
@@ -18,12 +15,7 @@ type spec struct {
 }
 
 type dataSpec struct {
-	Hash *hashSpec
-}
-
-type hashSpec struct {
-	Algorithm *string
-	Value     *string
+	Hash *schema.Hash
 }
 
 type signatureSpec struct {
@@ -40,45 +32,26 @@ type publicKeySpec struct {
 // as json.Number), then picked apart leniently. A "data" object without a
 // "hash" object leaves Data nil, exactly as Rekor's decoder does.
 func decodeSpec(raw []byte) (*spec, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decoding spec: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding spec: trailing data after JSON value")
-	}
-	mm, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("unsupported input type %T for DecodeEntry", v)
+	mm, err := schema.DecodeObject(raw)
+	if err != nil {
+		return nil, err
 	}
 	var s spec
 	if sigRaw, ok := mm["signature"].(map[string]any); ok {
 		s.Signature = &signatureSpec{}
-		if c, ok := sigRaw["content"].(string); ok && c != "" {
-			if err := s.Signature.Content.UnmarshalText([]byte(c)); err != nil {
-				return nil, fmt.Errorf("failed parsing base64 data for signature content: %w", err)
-			}
+		if s.Signature.Content, err = schema.Base64(sigRaw["content"], "signature content"); err != nil {
+			return nil, err
 		}
 		if pkRaw, ok := sigRaw["publicKey"].(map[string]any); ok {
 			s.Signature.PublicKey = &publicKeySpec{}
-			if c, ok := pkRaw["content"].(string); ok && c != "" {
-				if err := s.Signature.PublicKey.Content.UnmarshalText([]byte(c)); err != nil {
-					return nil, fmt.Errorf("failed parsing base64 data for public key content: %w", err)
-				}
+			if s.Signature.PublicKey.Content, err = schema.Base64(pkRaw["content"], "public key content"); err != nil {
+				return nil, err
 			}
 		}
 	}
 	if dataRaw, ok := mm["data"].(map[string]any); ok {
-		if hRaw, ok := dataRaw["hash"].(map[string]any); ok {
-			s.Data = &dataSpec{Hash: &hashSpec{}}
-			if alg, ok := hRaw["algorithm"].(string); ok {
-				s.Data.Hash.Algorithm = &alg
-			}
-			if val, ok := hRaw["value"].(string); ok {
-				s.Data.Hash.Value = &val
-			}
+		if h := schema.DecodeHash(dataRaw["hash"]); h != nil {
+			s.Data = &dataSpec{Hash: h}
 		}
 	}
 	return &s, nil
@@ -92,70 +65,30 @@ func (s *spec) validateSchema() error {
 	if s.Data == nil {
 		res = append(res, oaerrors.Required("data", "body", nil))
 	} else if err := s.Data.validate(); err != nil {
-		res = append(res, validateName(err, "data"))
+		res = append(res, schema.ValidateName(err, "data"))
 	}
 	if s.Signature == nil {
 		res = append(res, oaerrors.Required("signature", "body", nil))
 	}
 	// Signature.Validate only descends into publicKey, which has no rules.
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
+	return schema.Composite(res)
 }
 
 func (d *dataSpec) validate() error {
 	if d.Hash == nil { // not required
 		return nil
 	}
-	if err := d.Hash.validate(); err != nil {
-		return oaerrors.CompositeValidationError(validateName(err, "data.hash"))
+	if err := d.Hash.Validate("data.hash", hashAlgorithmEnum()); err != nil {
+		return oaerrors.CompositeValidationError(schema.ValidateName(err, "data.hash"))
 	}
 	return nil
 }
 
-func (h *hashSpec) validate() error {
-	var res []error
-	if h.Algorithm == nil {
-		res = append(res, oaerrors.Required("data.hash.algorithm", "body", nil))
-	} else if !knownAlgorithm(*h.Algorithm) {
-		enum := make([]any, len(hashAlgorithms))
-		for i, a := range hashAlgorithms {
-			enum[i] = a.name
-		}
-		res = append(res, oaerrors.EnumFail("data.hash.algorithm", "body", *h.Algorithm, enum))
+// hashAlgorithmEnum is the schema's enum for data.hash.algorithm, in order.
+func hashAlgorithmEnum() []any {
+	enum := make([]any, len(hashAlgorithms))
+	for i, a := range hashAlgorithms {
+		enum[i] = a.name
 	}
-	if h.Value == nil {
-		res = append(res, oaerrors.Required("data.hash.value", "body", nil))
-	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-func knownAlgorithm(name string) bool {
-	for _, a := range hashAlgorithms {
-		if a.name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// validateName is the generated code's step after a nested Validate
-// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
-// *errors.Validation in the error tree (a CompositeError unwraps to its
-// errors) is renamed and returned alone, else the first CompositeError. So a
-// nested object reports only its first failure, one level deep, as Rekor does.
-func validateName(err error, name string) error {
-	var ve *oaerrors.Validation
-	if errors.As(err, &ve) {
-		return ve.ValidateName(name)
-	}
-	var ce *oaerrors.CompositeError
-	if errors.As(err, &ce) {
-		return ce.ValidateName(name)
-	}
-	return err
+	return enum
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 const (
@@ -143,7 +144,7 @@ func (s *spec) verify() (*pki.Key, error) {
 // canonicalBody builds Rekor's canonical leaf: json.Marshal of
 // models.Hashedrekord{apiVersion, kind, spec} with only the kept fields, then
 // RFC 8785. Field order here is irrelevant; JCS sorts keys.
-func canonicalBody(h *hashSpec, sig strfmt.Base64, canonicalPEM []byte) ([]byte, error) {
+func canonicalBody(h *schema.Hash, sig strfmt.Base64, canonicalPEM []byte) ([]byte, error) {
 	type outHash struct {
 		Algorithm *string `json:"algorithm"`
 		Value     *string `json:"value"`
@@ -187,7 +188,7 @@ func canonicalBody(h *hashSpec, sig strfmt.Base64, canonicalPEM []byte) ([]byte,
 // searchKeys are Rekor's hashedrekord IndexKeys, lower-cased as Rekor's index
 // storage stores them and without repeats: the canonical key's fingerprint,
 // the leaf certificate's subject alternative names, "<algorithm>:<digest>".
-func searchKeys(key *pki.Key, canonicalPEM []byte, h *hashSpec) []string {
+func searchKeys(key *pki.Key, canonicalPEM []byte, h *schema.Hash) []string {
 	subjects := key.Subjects()
 	keys := make([]string, 0, 2+len(subjects))
 	seen := make(map[string]bool, cap(keys))

@@ -1,22 +1,12 @@
 package intoto
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"strconv"
 
 	oaerrors "github.com/go-openapi/errors"
-)
 
-// hashSpec is a {"algorithm","value"} object; nil fields were absent or not
-// strings.
-type hashSpec struct {
-	Algorithm *string
-	Value     *string
-}
+	"github.com/tabularium/tabula/types/internal/schema"
+)
 
 // spec002 mirrors Rekor's models.IntotoV002Schema as its DecodeEntry fills
 // it: content and content.envelope always exist (Rekor's decoder creates
@@ -26,8 +16,8 @@ type spec002 struct {
 	Payload     []byte // decoded "payload": the DSSE payload's base64 text
 	PayloadType *string
 	Signatures  []*sig002 // nil when absent or not an array
-	Hash        *hashSpec
-	PayloadHash *hashSpec
+	Hash        *schema.Hash
+	PayloadHash *schema.Hash
 }
 
 type sig002 struct {
@@ -44,49 +34,15 @@ type spec001 struct {
 
 type content001 struct {
 	Envelope    string // the DSSE envelope JSON text; "" when absent
-	Hash        *hashSpec
-	PayloadHash *hashSpec
-}
-
-// decodeObject decodes raw generically (numbers as json.Number, as go-openapi
-// does for the polymorphic ProposedEntry) and requires an object.
-func decodeObject(raw []byte) (map[string]any, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decoding spec: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding spec: trailing data after JSON value")
-	}
-	mm, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("unsupported input type %T for DecodeEntry", v)
-	}
-	return mm, nil
-}
-
-func decodeHash(v any) *hashSpec {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil
-	}
-	h := &hashSpec{}
-	if alg, ok := m["algorithm"].(string); ok {
-		h.Algorithm = &alg
-	}
-	if val, ok := m["value"].(string); ok {
-		h.Value = &val
-	}
-	return h
+	Hash        *schema.Hash
+	PayloadHash *schema.Hash
 }
 
 // decodeSpec002 is Rekor's intoto v0.0.2 DecodeEntry. Standard base64 with
 // padding; an empty "payload" counts as absent; non-object signature items
 // are skipped.
 func decodeSpec002(raw []byte) (*spec002, error) {
-	mm, err := decodeObject(raw)
+	mm, err := schema.DecodeObject(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +52,9 @@ func decodeSpec002(raw []byte) (*spec002, error) {
 		return s, nil
 	}
 	if env, ok := c["envelope"].(map[string]any); ok {
-		if pt, ok := env["payloadType"].(string); ok {
-			s.PayloadType = &pt
-		}
-		if p, ok := env["payload"].(string); ok && p != "" {
-			b, err := base64.StdEncoding.DecodeString(p)
-			if err != nil {
-				return nil, fmt.Errorf("failed parsing base64 data for payload: %w", err)
-			}
-			s.Payload = b
+		s.PayloadType = schema.String(env["payloadType"])
+		if s.Payload, err = schema.Base64(env["payload"], "payload"); err != nil {
+			return nil, err
 		}
 		if sigs, ok := env["signatures"].([]any); ok {
 			s.Signatures = make([]*sig002, 0, len(sigs))
@@ -117,32 +67,26 @@ func decodeSpec002(raw []byte) (*spec002, error) {
 				if kid, ok := sm["keyid"].(string); ok {
 					item.KeyID = kid
 				}
-				if sig, ok := sm["sig"].(string); ok {
-					b, err := base64.StdEncoding.DecodeString(sig)
-					if err != nil {
-						return nil, fmt.Errorf("failed parsing base64 data for signature: %w", err)
-					}
-					item.Sig = b
+				// Unlike payload, an empty "sig" or "publicKey" string is
+				// present (an empty, non-nil slice).
+				if item.Sig, err = schema.Base64Present(sm["sig"], "signature"); err != nil {
+					return nil, err
 				}
-				if pk, ok := sm["publicKey"].(string); ok {
-					b, err := base64.StdEncoding.DecodeString(pk)
-					if err != nil {
-						return nil, fmt.Errorf("failed parsing base64 data for public key: %w", err)
-					}
-					item.PublicKey = b
+				if item.PublicKey, err = schema.Base64Present(sm["publicKey"], "public key"); err != nil {
+					return nil, err
 				}
 				s.Signatures = append(s.Signatures, item)
 			}
 		}
 	}
-	s.Hash = decodeHash(c["hash"])
-	s.PayloadHash = decodeHash(c["payloadHash"])
+	s.Hash = schema.DecodeHash(c["hash"])
+	s.PayloadHash = schema.DecodeHash(c["payloadHash"])
 	return s, nil
 }
 
 // decodeSpec001 decodes an intoto v0.0.1 spec in the same lenient way.
 func decodeSpec001(raw []byte) (*spec001, error) {
-	mm, err := decodeObject(raw)
+	mm, err := schema.DecodeObject(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -152,18 +96,17 @@ func decodeSpec001(raw []byte) (*spec001, error) {
 		if env, ok := c["envelope"].(string); ok {
 			s.Content.Envelope = env
 		}
-		s.Content.Hash = decodeHash(c["hash"])
-		s.Content.PayloadHash = decodeHash(c["payloadHash"])
+		s.Content.Hash = schema.DecodeHash(c["hash"])
+		s.Content.PayloadHash = schema.DecodeHash(c["payloadHash"])
 	}
-	if pk, ok := mm["publicKey"].(string); ok {
-		b, err := base64.StdEncoding.DecodeString(pk)
-		if err != nil {
-			return nil, fmt.Errorf("failed parsing base64 data for public key: %w", err)
-		}
-		s.PublicKey = b
+	if s.PublicKey, err = schema.Base64Present(mm["publicKey"], "public key"); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
+
+// sha256Enum is the schema's enum for a hash object's algorithm.
+var sha256Enum = []any{"sha256"}
 
 // validateSchema is the go-swagger generated IntotoV002Schema.Validate, on
 // go-openapi/errors so that the messages (repeated property paths included)
@@ -179,21 +122,21 @@ func (s *spec002) validateSchema() error {
 	}
 	var content []error
 	if len(env) > 0 {
-		content = append(content, validateName(oaerrors.CompositeValidationError(env...), "content.envelope"))
+		content = append(content, schema.ValidateName(oaerrors.CompositeValidationError(env...), "content.envelope"))
 	}
 	if s.Hash != nil {
-		if err := s.Hash.validate("content.hash"); err != nil {
-			content = append(content, validateName(err, "content.hash"))
+		if err := s.Hash.Validate("content.hash", sha256Enum); err != nil {
+			content = append(content, schema.ValidateName(err, "content.hash"))
 		}
 	}
 	if s.PayloadHash != nil {
-		if err := s.PayloadHash.validate("content.payloadHash"); err != nil {
-			content = append(content, validateName(err, "content.payloadHash"))
+		if err := s.PayloadHash.Validate("content.payloadHash", sha256Enum); err != nil {
+			content = append(content, schema.ValidateName(err, "content.payloadHash"))
 		}
 	}
 	if len(content) > 0 {
 		return oaerrors.CompositeValidationError(
-			validateName(oaerrors.CompositeValidationError(content...), "content"))
+			schema.ValidateName(oaerrors.CompositeValidationError(content...), "content"))
 	}
 	return nil
 }
@@ -215,7 +158,7 @@ func validateSignatures002(sigs []*sig002) error {
 			res = append(res, oaerrors.Required("sig", "body", nil))
 		}
 		if len(res) > 0 {
-			return validateName(oaerrors.CompositeValidationError(res...), path+"."+strconv.Itoa(i))
+			return schema.ValidateName(oaerrors.CompositeValidationError(res...), path+"."+strconv.Itoa(i))
 		}
 	}
 	return nil
@@ -230,59 +173,21 @@ func (s *spec001) validateSchema() error {
 	} else {
 		var content []error
 		if s.Content.Hash != nil {
-			if err := s.Content.Hash.validate("content.hash"); err != nil {
-				content = append(content, validateName(err, "content.hash"))
+			if err := s.Content.Hash.Validate("content.hash", sha256Enum); err != nil {
+				content = append(content, schema.ValidateName(err, "content.hash"))
 			}
 		}
 		if s.Content.PayloadHash != nil {
-			if err := s.Content.PayloadHash.validate("content.payloadHash"); err != nil {
-				content = append(content, validateName(err, "content.payloadHash"))
+			if err := s.Content.PayloadHash.Validate("content.payloadHash", sha256Enum); err != nil {
+				content = append(content, schema.ValidateName(err, "content.payloadHash"))
 			}
 		}
 		if len(content) > 0 {
-			res = append(res, validateName(oaerrors.CompositeValidationError(content...), "content"))
+			res = append(res, schema.ValidateName(oaerrors.CompositeValidationError(content...), "content"))
 		}
 	}
 	if s.PublicKey == nil {
 		res = append(res, oaerrors.Required("publicKey", "body", nil))
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-// validate is a generated hash object's Validate: algorithm required and
-// "sha256", value required.
-func (h *hashSpec) validate(path string) error {
-	var res []error
-	if h.Algorithm == nil {
-		res = append(res, oaerrors.Required(path+".algorithm", "body", nil))
-	} else if *h.Algorithm != "sha256" {
-		res = append(res, oaerrors.EnumFail(path+".algorithm", "body", *h.Algorithm, []any{"sha256"}))
-	}
-	if h.Value == nil {
-		res = append(res, oaerrors.Required(path+".value", "body", nil))
-	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-// validateName is the generated code's step after a nested Validate
-// ("ve := new(errors.Validation); if stderrors.As(err, &ve) ..."): the first
-// *errors.Validation in the error tree (a CompositeError unwraps to its
-// errors) is renamed and returned alone, else the first CompositeError. So a
-// nested object reports only its first failure, one level deep, as Rekor does.
-func validateName(err error, name string) error {
-	var ve *oaerrors.Validation
-	if errors.As(err, &ve) {
-		return ve.ValidateName(name)
-	}
-	var ce *oaerrors.CompositeError
-	if errors.As(err, &ce) {
-		return ce.ValidateName(name)
-	}
-	return err
+	return schema.Composite(res)
 }

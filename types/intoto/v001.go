@@ -14,6 +14,7 @@ import (
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/internal/envelope"
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 // canonicalize001 is Rekor's V001Entry Unmarshal + Canonicalize; logged says
@@ -82,7 +83,7 @@ func canonicalize001(raw []byte, logged bool) (types.Canonical, error) {
 		return types.Canonical{}, err
 	}
 	alg := "sha256"
-	body, err := canonicalBody001(canonPEM, &hashSpec{Algorithm: &alg, Value: &envelopeHash}, &hashSpec{Algorithm: &alg, Value: &payloadHash})
+	body, err := canonicalBody001(canonPEM, &schema.Hash{Algorithm: &alg, Value: &envelopeHash}, &schema.Hash{Algorithm: &alg, Value: &payloadHash})
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -106,7 +107,7 @@ func canonicalize001(raw []byte, logged bool) (types.Canonical, error) {
 // canonicalBody001 is Rekor's V001Entry.Canonicalize: the canonical key and
 // the two hashes (payloadHash left out when nil, as for entries older than
 // it), json.Marshal, then RFC 8785.
-func canonicalBody001(canonPEM []byte, hash, payloadHash *hashSpec) ([]byte, error) {
+func canonicalBody001(canonPEM []byte, hash, payloadHash *schema.Hash) ([]byte, error) {
 	type outHash struct {
 		Algorithm *string `json:"algorithm"`
 		Value     *string `json:"value"`

@@ -15,6 +15,7 @@ import (
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/internal/envelope"
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 // canonicalize002 is Rekor's V002Entry Unmarshal + Canonicalize; logged says
@@ -86,7 +87,7 @@ func canonicalize002(ctx context.Context, raw []byte, logged bool) (types.Canoni
 	}
 
 	alg := "sha256"
-	body, err := canonicalBody002(s, &hashSpec{Algorithm: &alg, Value: &payloadHash})
+	body, err := canonicalBody002(s, &schema.Hash{Algorithm: &alg, Value: &payloadHash})
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -100,7 +101,7 @@ func canonicalize002(ctx context.Context, raw []byte, logged bool) (types.Canoni
 // canonicalBody002 is Rekor's V002Entry.Canonicalize: json.Marshal of
 // models.Intoto{apiVersion, kind, spec} with the payload dropped, then RFC
 // 8785. Field order here is irrelevant; JCS sorts keys.
-func canonicalBody002(s *spec002, payloadHash *hashSpec) ([]byte, error) {
+func canonicalBody002(s *spec002, payloadHash *schema.Hash) ([]byte, error) {
 	type outSig struct {
 		KeyID     string `json:"keyid,omitempty"`
 		PublicKey []byte `json:"publicKey"`

@@ -1,13 +1,11 @@
 package rekord
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 
 	oaerrors "github.com/go-openapi/errors"
+
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 // spec mirrors Rekor's models.RekordV001Schema: pointers are nil when the
@@ -18,23 +16,18 @@ type spec struct {
 }
 
 type dataSpec struct {
-	Hash    *hashSpec
+	Hash    *schema.Hash
 	Content []byte
-}
-
-type hashSpec struct {
-	Algorithm *string
-	Value     *string
 }
 
 type signatureSpec struct {
 	Format    *string
-	Content   *[]byte
+	Content   []byte
 	PublicKey *publicKeySpec
 }
 
 type publicKeySpec struct {
-	Content *[]byte
+	Content []byte
 }
 
 // errURL says which URL field a proposal carried. Rekor stopped fetching
@@ -56,37 +49,14 @@ func hasURL(m map[string]any) bool {
 	return true
 }
 
-// decodeB64 is Rekor's DecodeEntry base64 step: standard alphabet with
-// padding, line breaks ignored; the empty string leaves the field unset.
-func decodeB64(v any, what string) (*[]byte, error) {
-	c, ok := v.(string)
-	if !ok || c == "" {
-		return nil, nil
-	}
-	b, err := base64.StdEncoding.DecodeString(c)
-	if err != nil {
-		return nil, fmt.Errorf("failed parsing base64 data for %s: %w", what, err)
-	}
-	return &b, nil
-}
-
 // decodeSpec is Rekor's rekord DecodeEntry: the spec is decoded generically
 // (numbers as json.Number, as go-openapi does for the polymorphic
 // ProposedEntry), then picked apart leniently; unknown fields are ignored.
 // URL fields are refused first (see errURL).
 func decodeSpec(raw []byte) (*spec, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decoding spec: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("decoding spec: trailing data after JSON value")
-	}
-	mm, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("unsupported input type %T for DecodeEntry", v)
+	mm, err := schema.DecodeObject(raw)
+	if err != nil {
+		return nil, err
 	}
 	sigRaw, _ := mm["signature"].(map[string]any)
 	pkRaw, _ := sigRaw["publicKey"].(map[string]any)
@@ -101,39 +71,22 @@ func decodeSpec(raw []byte) (*spec, error) {
 	}
 
 	var s spec
-	var err error
 	if sigRaw != nil {
-		s.Signature = &signatureSpec{}
-		if f, ok := sigRaw["format"].(string); ok {
-			s.Signature.Format = &f
-		}
-		if s.Signature.Content, err = decodeB64(sigRaw["content"], "signature content"); err != nil {
+		s.Signature = &signatureSpec{Format: schema.String(sigRaw["format"])}
+		if s.Signature.Content, err = schema.Base64(sigRaw["content"], "signature content"); err != nil {
 			return nil, err
 		}
 		if pkRaw != nil {
 			s.Signature.PublicKey = &publicKeySpec{}
-			if s.Signature.PublicKey.Content, err = decodeB64(pkRaw["content"], "signature publicKey content"); err != nil {
+			if s.Signature.PublicKey.Content, err = schema.Base64(pkRaw["content"], "signature publicKey content"); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if dataRaw != nil {
-		s.Data = &dataSpec{}
-		if hRaw, ok := dataRaw["hash"].(map[string]any); ok {
-			s.Data.Hash = &hashSpec{}
-			if alg, ok := hRaw["algorithm"].(string); ok {
-				s.Data.Hash.Algorithm = &alg
-			}
-			if val, ok := hRaw["value"].(string); ok {
-				s.Data.Hash.Value = &val
-			}
-		}
-		c, err := decodeB64(dataRaw["content"], "data content")
-		if err != nil {
+		s.Data = &dataSpec{Hash: schema.DecodeHash(dataRaw["hash"])}
+		if s.Data.Content, err = schema.Base64(dataRaw["content"], "data content"); err != nil {
 			return nil, err
-		}
-		if c != nil {
-			s.Data.Content = *c
 		}
 	}
 	return &s, nil
@@ -156,42 +109,23 @@ func (s *spec) validateSchema() error {
 	if s.Data == nil {
 		res = append(res, oaerrors.Required("data", "body", nil))
 	} else if err := s.Data.validate(); err != nil {
-		res = append(res, validateName(err, "data"))
+		res = append(res, schema.ValidateName(err, "data"))
 	}
 	if s.Signature == nil {
 		res = append(res, oaerrors.Required("signature", "body", nil))
 	} else if err := s.Signature.validate(); err != nil {
-		res = append(res, validateName(err, "signature"))
+		res = append(res, schema.ValidateName(err, "signature"))
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
+	return schema.Composite(res)
 }
 
 func (d *dataSpec) validate() error {
 	if d.Hash == nil { // not required
 		return nil
 	}
-	if err := d.Hash.validate(); err != nil {
+	if err := d.Hash.Validate("data.hash", hashAlgorithms); err != nil {
 		// RekordV001SchemaData.Validate collects validateHash's error.
-		return oaerrors.CompositeValidationError(validateName(err, "data.hash"))
-	}
-	return nil
-}
-
-func (h *hashSpec) validate() error {
-	var res []error
-	if h.Algorithm == nil {
-		res = append(res, oaerrors.Required("data.hash.algorithm", "body", nil))
-	} else if !inEnum(*h.Algorithm, hashAlgorithms) {
-		res = append(res, oaerrors.EnumFail("data.hash.algorithm", "body", *h.Algorithm, hashAlgorithms))
-	}
-	if h.Value == nil {
-		res = append(res, oaerrors.Required("data.hash.value", "body", nil))
-	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
+		return oaerrors.CompositeValidationError(schema.ValidateName(err, "data.hash"))
 	}
 	return nil
 }
@@ -203,42 +137,14 @@ func (sig *signatureSpec) validate() error {
 	}
 	if sig.Format == nil {
 		res = append(res, oaerrors.Required("signature.format", "body", nil))
-	} else if !inEnum(*sig.Format, formatEnum) {
+	} else if !schema.InEnum(*sig.Format, formatEnum) {
 		res = append(res, oaerrors.EnumFail("signature.format", "body", *sig.Format, formatEnum))
 	}
 	if sig.PublicKey == nil {
 		res = append(res, oaerrors.Required("signature.publicKey", "body", nil))
 	} else if sig.PublicKey.Content == nil {
 		err := oaerrors.CompositeValidationError(oaerrors.Required("signature.publicKey.content", "body", nil))
-		res = append(res, validateName(err, "signature.publicKey"))
+		res = append(res, schema.ValidateName(err, "signature.publicKey"))
 	}
-	if len(res) > 0 {
-		return oaerrors.CompositeValidationError(res...)
-	}
-	return nil
-}
-
-func inEnum(v string, enum []any) bool {
-	for _, e := range enum {
-		if e == v {
-			return true
-		}
-	}
-	return false
-}
-
-// validateName is the generated code's step after a nested Validate: the
-// first *errors.Validation found in the error tree (CompositeError unwraps to
-// its errors) is renamed and returned alone, else the first CompositeError.
-// So a nested object reports only its first failure, as Rekor does.
-func validateName(err error, name string) error {
-	var ve *oaerrors.Validation
-	if errors.As(err, &ve) {
-		return ve.ValidateName(name)
-	}
-	var ce *oaerrors.CompositeError
-	if errors.As(err, &ce) {
-		return ce.ValidateName(name)
-	}
-	return err
+	return schema.Composite(res)
 }

@@ -64,6 +64,7 @@ import (
 
 	"github.com/tabularium/tabula/pki/keyformat"
 	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/internal/schema"
 )
 
 const (
@@ -121,11 +122,11 @@ func canonicalize(raw []byte) (types.Canonical, error) {
 		return types.Canonical{}, fmt.Errorf("SHA mismatch: %s != %s", computed, *hash.Value)
 	}
 	format := *s.Signature.Format
-	sig, err := keyformat.ParseSignature(format, *s.Signature.Content)
+	sig, err := keyformat.ParseSignature(format, s.Signature.Content)
 	if err != nil {
 		return types.Canonical{}, err
 	}
-	key, err := keyformat.ParseKey(format, *s.Signature.PublicKey.Content)
+	key, err := keyformat.ParseKey(format, s.Signature.PublicKey.Content)
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -134,7 +135,7 @@ func canonicalize(raw []byte) (types.Canonical, error) {
 	}
 	if hash == nil {
 		alg := "sha256"
-		hash = &hashSpec{Algorithm: &alg, Value: &computed}
+		hash = &schema.Hash{Algorithm: &alg, Value: &computed}
 	}
 
 	canonSig, err := sig.Canonical()
@@ -168,13 +169,13 @@ func (s *spec) validate() error {
 	if sig == nil {
 		return errors.New("missing signature")
 	}
-	if sig.Content == nil || len(*sig.Content) == 0 {
+	if len(sig.Content) == 0 {
 		return errors.New("'content' must be specified for signature")
 	}
 	if sig.PublicKey == nil {
 		return errors.New("missing public key")
 	}
-	if sig.PublicKey.Content == nil || len(*sig.PublicKey.Content) == 0 {
+	if len(sig.PublicKey.Content) == 0 {
 		return errors.New("'content' must be specified for publicKey")
 	}
 	if s.Data == nil {
@@ -197,7 +198,7 @@ func (s *spec) validate() error {
 // canonicalBody builds Rekor's canonical leaf: json.Marshal of
 // models.Rekord{apiVersion, kind, spec} with only the kept fields, then
 // RFC 8785. Field order here is irrelevant; JCS sorts keys.
-func canonicalBody(format string, sig, key []byte, h *hashSpec) ([]byte, error) {
+func canonicalBody(format string, sig, key []byte, h *schema.Hash) ([]byte, error) {
 	type outHash struct {
 		Algorithm *string `json:"algorithm"`
 		Value     *string `json:"value"`
@@ -243,7 +244,7 @@ func canonicalBody(format string, sig, key []byte, h *hashSpec) ([]byte, error) 
 // searchKeys are Rekor's rekord IndexKeys, lower-cased as Rekor's index
 // storage stores them and without repeats: the canonical key's fingerprint,
 // the key's subjects, "<algorithm>:<digest>".
-func searchKeys(canonicalKey []byte, subjects []string, h *hashSpec) []string {
+func searchKeys(canonicalKey []byte, subjects []string, h *schema.Hash) []string {
 	keys := make([]string, 0, 2+len(subjects))
 	seen := make(map[string]bool, cap(keys))
 	add := func(k string) {
