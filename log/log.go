@@ -161,6 +161,8 @@ type Log struct {
 	// edge holds the right-edge tiles written by this process's last
 	// integration, valid for the tree of head.Size while headValid.
 	edge map[tileKey][]byte
+	// edgeInner holds the inner nodes of the edge tiles, computed on first use.
+	edgeInner map[tileKey]*lazyInner
 
 	// The queue of leaves waiting for integration.
 	qMu     sync.Mutex

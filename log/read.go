@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +57,7 @@ func (l *Log) reloadHead(ctx context.Context) (storage.TreeState, error) {
 	defer l.headMu.Unlock()
 	if head.Size >= l.head.Size || !l.headValid {
 		if head.Size != l.head.Size {
-			l.edge = nil
+			l.edge, l.edgeInner = nil, nil
 		}
 		l.head = head
 	}
@@ -89,17 +90,39 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[ti
 	}
 	l.headMu.Lock()
 	defer l.headMu.Unlock()
+	inner := make(map[tileKey]*lazyInner, len(edge))
+	for k, v := range edge {
+		if old, ok := l.edgeInner[k]; ok && len(old.hashes) == len(v) {
+			inner[k] = old // the same tile, not rewritten by this batch
+		} else {
+			inner[k] = &lazyInner{hashes: v}
+		}
+	}
 	l.head = head
 	l.edge = edge
+	l.edgeInner = inner
 	l.headValid = true
 	l.headLoaded = time.Now()
+}
+
+// lazyInner computes the inner nodes of an edge tile once, when a proof
+// first needs them.
+type lazyInner struct {
+	once   sync.Once
+	hashes []byte
+	n      *merkle.InnerNodes
+}
+
+func (z *lazyInner) get() *merkle.InnerNodes {
+	z.once.Do(func() { z.n = merkle.NewInnerNodes(z.hashes) })
+	return z.n
 }
 
 func (l *Log) invalidateHead() {
 	l.headMu.Lock()
 	defer l.headMu.Unlock()
 	l.headValid = false
-	l.edge = nil
+	l.edge, l.edgeInner = nil, nil
 }
 
 // writeHead returns the head to build the next batch on, with the partial
@@ -228,7 +251,7 @@ func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
 // the partial tiles its own batch just wrote.
 func (l *Log) proofReader(size uint64) merkle.TileReader {
 	l.headMu.Lock()
-	edge := l.edge
+	edge, inner := l.edge, l.edgeInner
 	if !l.headValid || size > l.head.Size {
 		edge = nil
 	}
@@ -236,14 +259,15 @@ func (l *Log) proofReader(size uint64) merkle.TileReader {
 	if len(edge) == 0 {
 		return l.tileReader()
 	}
-	return edgeTiles{l, edge}
+	return edgeTiles{l, edge, inner}
 }
 
 // edgeTiles reads the right-edge tiles from edge, the others through the
 // cache of full tiles (with their inner nodes).
 type edgeTiles struct {
-	l    *Log
-	edge map[tileKey][]byte
+	l     *Log
+	edge  map[tileKey][]byte
+	inner map[tileKey]*lazyInner
 }
 
 func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
@@ -254,8 +278,11 @@ func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]b
 }
 
 func (e edgeTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+	if z, ok := e.inner[tileKey{level, index}]; ok {
+		return z.get(), nil
+	}
 	if _, ok := e.edge[tileKey{level, index}]; ok {
-		return nil, nil // partial
+		return nil, nil
 	}
 	return e.l.innerNodes(level, index), nil
 }

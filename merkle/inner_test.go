@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// innerReader serves a memStore's tiles and the inner nodes of its full
-// tiles, counting how often inner nodes were used.
+// innerReader serves a memStore's tiles and the inner nodes of all of them
+// (full or partial, as stored: wider than the tree asked about), counting how
+// often inner nodes were used.
 type innerReader struct {
 	*memStore
 	used atomic.Int64
@@ -32,16 +33,26 @@ func TestInnerNodes(t *testing.T) {
 	for _, h := range leafHashes(TileWidth) {
 		tile = append(tile, h[:]...)
 	}
-	n := NewInnerNodes(tile)
-	for r := uint(1); r < TileHeight; r++ {
-		for j := range uint64(TileWidth >> r) {
-			w := 1 << r
-			if got, want := n.node(r, j), subtreeRoot(tile[int(j)*w*HashSize:(int(j)+1)*w*HashSize]); got != want {
-				t.Fatalf("node %d/%d: %x, want %x", r, j, got, want)
+	for _, width := range []int{1, 2, 3, 100, 128, 129, 255, 256} {
+		n := NewInnerNodes(tile[:width*HashSize])
+		if n.Width() != width {
+			t.Fatalf("width %d: %d", width, n.Width())
+		}
+		for r := uint(1); r < TileHeight; r++ {
+			for j := range uint64(TileWidth >> r) {
+				w := 1 << r
+				got, ok := n.node(r, j)
+				complete := (int(j)+1)*w <= width
+				if ok != complete {
+					t.Fatalf("width %d: node %d/%d complete %v, want %v", width, r, j, ok, complete)
+				}
+				if ok && got != subtreeRoot(tile[int(j)*w*HashSize:(int(j)+1)*w*HashSize]) {
+					t.Fatalf("width %d: node %d/%d: %x", width, r, j, got)
+				}
 			}
 		}
 	}
-	for _, l := range []int{0, HashSize, tileBytes - HashSize, tileBytes + HashSize} {
+	for _, l := range []int{0, HashSize - 1, tileBytes + HashSize} {
 		if NewInnerNodes(make([]byte, l)) != nil {
 			t.Errorf("inner nodes of a %d-byte tile", l)
 		}

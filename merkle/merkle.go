@@ -223,7 +223,9 @@ func (s *tileSet) node(ctx context.Context, r TileReader, id compact.NodeID) (Ha
 			return Hash{}, fmt.Errorf("merkle: reading inner nodes of tile %d/%d: %w", k, first>>TileHeight, err)
 		}
 		if n != nil {
-			return n.node(uint(rem), (first%TileWidth)>>rem), nil
+			if h, ok := n.node(uint(rem), (first%TileWidth)>>rem); ok {
+				return h, nil
+			}
 		}
 	}
 	data, err := s.tile(ctx, r, uint8(k), first>>TileHeight)
