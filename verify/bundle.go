@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	sgbundle "github.com/sigstore/sigstore-go/pkg/bundle"
+	"github.com/sigstore/sigstore-go/pkg/fulcio/certificate"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -127,6 +129,7 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 	if len(entries) == 0 {
 		return r, failf(CheckLogKnown, "bundle has no transparency log entry")
 	}
+	var artifactBytes []byte
 	v02 := probe.MinVersion("v0.2")
 	hasTimestamps := len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()) > 0
 	for i, e := range entries {
@@ -141,6 +144,46 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 		}
 	}
 
+	// Rekor v2 entries (no SET, no integrated time): the body-vs-bundle
+	// match is ours (matchRekorV2), as sigstore-go v1.3.0 reads only some
+	// of them; sigstore-go gets the bundle without them and takes the
+	// signed time from the RFC 3161 timestamps, which checkLogEntry
+	// required. The log checks on them (proof, checkpoint) ran above.
+	var logged []*protorekor.TransparencyLogEntry
+	rekorV2 := 0
+	for i, e := range entries {
+		if !isRekorV2(e) {
+			logged = append(logged, e)
+			continue
+		}
+		if opts.Artifact != nil && artifactBytes == nil {
+			// Read once: hashed here, and again by sigstore-go.
+			a, err := io.ReadAll(opts.Artifact)
+			if err != nil {
+				return r, fmt.Errorf("reading the artifact: %w", err)
+			}
+			opts.Artifact = bytes.NewReader(a)
+			artifactBytes = a
+		}
+		var art io.Reader
+		if artifactBytes != nil {
+			art = bytes.NewReader(artifactBytes)
+		}
+		if err := matchRekorV2(e, &pb, cert, opts.Key, art, opts.ArtifactDigest); err != nil {
+			return r, fail(CheckEntryMatches, fmt.Errorf("entry %d (Rekor v2): %w", i, err))
+		}
+		rekorV2++
+	}
+	if rekorV2 > 0 {
+		r.pass(CheckEntryMatches)
+		vm.TlogEntries = logged
+		r.Notes = append(r.Notes, "Rekor v2 entry matched against the bundle by Tabula; signed time from the RFC 3161 timestamp")
+	}
+	verifierOpts := []sgverify.VerifierOption{sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1)}
+	if len(logged) == 0 {
+		verifierOpts = []sgverify.VerifierOption{sgverify.WithSignedTimestamps(1)}
+	}
+
 	b, err := sgbundle.NewBundle(&pb)
 	if err != nil {
 		return r, fail(CheckBundleFormat, err)
@@ -151,7 +194,7 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 		return r, fail(CheckBundleFormat, err)
 	}
 
-	verifier, err := sgverify.NewVerifier(material, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	verifier, err := sgverify.NewVerifier(material, verifierOpts...)
 	if err != nil {
 		return r, fail(CheckBundleFormat, err)
 	}
@@ -189,6 +232,17 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 		return r, failf(CheckIdentity, "no identity policy: give the certificate identity and OIDC issuer, or explicitly ignore them")
 	}
 	res, err := verifier.Verify(b, sgverify.NewPolicy(artifact, policy...))
+	if err != nil && isNonInTotoEnvelope(&pb) && strings.HasPrefix(err.Error(), "failed to fetch envelope statement") {
+		// sigstore-go v1.3.0 refuses a DSSE payload other than an in-toto
+		// statement only when building its result, after the log,
+		// timestamp, certificate and signature checks passed; the identity
+		// policy, which comes after, is checked here with its own code.
+		res, err = nil, nil
+		if cert != nil && opts.Identity != nil {
+			err = checkIdentity(cert, opts.Identity)
+		}
+		r.Notes = append(r.Notes, "the DSSE payload is not an in-toto statement: its signature was checked, no subject")
+	}
 	if err != nil {
 		return r, classify(err)
 	}
@@ -203,7 +257,7 @@ func Bundle(bundleJSON []byte, opts BundleOptions) (r *Result, err error) {
 		r.pass(CheckKey)
 	}
 	r.pass(CheckArtifactSig)
-	if res.Signature != nil && res.Signature.Certificate != nil {
+	if res != nil && res.Signature != nil && res.Signature.Certificate != nil {
 		r.SAN = res.Signature.Certificate.SubjectAlternativeName
 		r.Issuer = res.Signature.Certificate.Issuer
 	}
@@ -411,4 +465,28 @@ func derUTF8(b []byte) string {
 		return string(b[2:])
 	}
 	return string(bytes.TrimSpace(b))
+}
+
+// isNonInTotoEnvelope reports whether the bundle holds a DSSE envelope whose
+// payload is not an in-toto statement.
+func isNonInTotoEnvelope(pb *protobundle.Bundle) bool {
+	env := pb.GetDsseEnvelope()
+	return env != nil && env.GetPayloadType() != "application/vnd.in-toto+json"
+}
+
+// checkIdentity checks a certificate against an identity policy with
+// sigstore-go's matcher.
+func checkIdentity(cert *x509.Certificate, id *Identity) error {
+	ci, err := sgverify.NewShortCertificateIdentity(id.Issuer, id.IssuerRegexp, id.SAN, id.SANRegexp)
+	if err != nil {
+		return fmt.Errorf("failed to verify certificate identity: %w", err)
+	}
+	summary, err := certificate.SummarizeCertificate(cert)
+	if err != nil {
+		return fmt.Errorf("failed to verify certificate identity: %w", err)
+	}
+	if err := ci.Verify(summary); err != nil {
+		return fmt.Errorf("failed to verify certificate identity: %w", err)
+	}
+	return nil
 }

@@ -89,6 +89,13 @@ func TestPublicGood(t *testing.T) {
 		{bundle: "bundle-v0.3-hashedrekord-publickey.json", logKey: v1Key, artifact: "artifact-a.txt", key: "publickey-conformance-managed-key.pem"},
 		// Accept: production Rekor v2 (needs the full root).
 		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-dsse-cert.json", root: fullRoot, identity: ignore},
+		// Transcribed from sigstore-js: a hashedrekord 0.0.2 entry that logs
+		// the certificate's public key (not the certificate), and a dsse
+		// 0.0.2 entry; sigstore-go v1.3.0 can match neither, Tabula does.
+		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", root: fullRoot, artifact: "artifact-hello-world.txt", identity: ignore},
+		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", root: fullRoot, digest: "68e656b251e67e8358bef8483ab0d51c6619f3e7a1a9f0e75838d41ff368f728", identity: ignore},
+		{bundle: "bundle-v0.3-rekor2-prod-dsse002-cert.transcribed.json", root: fullRoot, identity: ignore},
+		{bundle: "bundle-v0.3-rekor2-prod-dsse002-cert.transcribed.json", root: fullRoot, identity: &verify.Identity{SAN: "brian@dehamer.com", Issuer: "https://github.com/login/oauth"}},
 		// Accept: staging Rekor v2.
 		{bundle: "bundle-v0.3-rekor2-staging-hashedrekord002-cert.json", root: alpha1Root, artifact: "artifact-a.txt", identity: ignore},
 		{bundle: "bundle-v0.3-rekor2-staging-checkpoint-cosig-before-log-sig.json", root: alpha1Root, artifact: "artifact-a.txt", identity: ignore},
@@ -120,14 +127,11 @@ func TestPublicGood(t *testing.T) {
 		{bundle: "reject-integrated-time-outside-cert-validity.json", root: fullRoot, artifact: "artifact-a.txt", identity: ignore, wantCheck: verify.CheckCertValidity},
 		{bundle: "reject-rekor2-staging-no-inclusion-proof.json", root: alpha1Root, artifact: "artifact-a.txt", identity: ignore, wantCheck: verify.CheckInclusionProof},
 		{bundle: "reject-rekor2-staging-checkpoint-wrong-signer-name.json", root: alpha1Root, artifact: "artifact-a.txt", identity: ignore, wantCheck: verify.CheckCheckpointSig},
-		// sigstore-go v1.3.0 parses only hashedrekord 0.0.2 Rekor v2 bodies
-		// (Rekor v2 no longer logs dsse 0.0.2): this transcribed bundle is
-		// refused as a bundle it cannot read. See the package README note.
-		// This TRANSCRIBED sigstore-js fixture logs a public key as the
-		// verifier while the bundle carries a certificate; sigstore-go
-		// rebuilds the Rekor v2 entry from the bundle, so the leaf differs.
-		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", root: fullRoot, artifact: "artifact-hello-world.txt", identity: ignore, wantCheck: verify.CheckEntryMatches},
-		{bundle: "bundle-v0.3-rekor2-prod-dsse002-cert.transcribed.json", root: fullRoot, identity: ignore, wantCheck: verify.CheckBundleFormat},
+		// Rejects of the transcribed Rekor v2 vectors, tampered: the
+		// body-vs-bundle match for Rekor v2 entries is Tabula's own.
+		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", root: fullRoot, artifact: "artifact-a.txt", identity: ignore, wantCheck: verify.CheckEntryMatches},
+		{bundle: "bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", root: fullRoot, digest: "a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf", identity: ignore, wantCheck: verify.CheckEntryMatches},
+		{bundle: "bundle-v0.3-rekor2-prod-dsse002-cert.transcribed.json", root: fullRoot, identity: &verify.Identity{SAN: "someone@else.example", Issuer: "https://github.com/login/oauth"}, wantCheck: verify.CheckIdentity},
 	}
 	for _, c := range cases {
 		name := strings.TrimSuffix(c.bundle, ".json") + "/" + strings.TrimSuffix(strings.TrimPrefix(c.root+c.logKey, "trusted-root-"), ".json")

@@ -282,6 +282,8 @@ func TestVerifyPublicGood(t *testing.T) {
 		{"bundle-v0.1-hashedrekord-proof-no-checkpoint-cpython-3.12.5.json", "--digest", "sha256:38dc4e2c261d49c661196066edbfb70fdb16be4a79cc8220c224dfeb5636d405", "--certificate-identity", "thomas@python.org", "--certificate-oidc-issuer-regexp", ".+"},
 		{"bundle-npm-publish-intoto-set-only.json", "--key", pg + "publickey-npm-publish.pem"},
 		{"bundle-v0.3-rekor2-prod-hashedrekord002-dsse-cert.json", "--insecure-ignore-identity"},
+		{"bundle-v0.3-rekor2-prod-hashedrekord002-cert.transcribed.json", "--artifact", pg + "artifact-hello-world.txt", "--insecure-ignore-identity"},
+		{"bundle-v0.3-rekor2-prod-dsse002-cert.transcribed.json", "--certificate-identity", "brian@dehamer.com", "--certificate-oidc-issuer", "https://github.com/login/oauth"},
 	}
 	for _, a := range accept {
 		t.Run("accept/"+a[0], func(t *testing.T) {
