@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 )
 
 // ErrUnknownKind is returned for a kind the registry does not accept (and by
@@ -128,12 +127,12 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 		}
 	}
 	if pe.APIVersion == "" {
-		return Canonical{}, fmt.Errorf("%w: apiVersion in body is required", ErrSchema)
+		return Canonical{}, fmt.Errorf("%w: %w", ErrSchema, &versionError{"apiVersion in body is required"})
 	}
 	if !supported {
 		// Rekor finds the kind but no implementation of the version: a 400
 		// with the entry factory's message.
-		return Canonical{}, Invalidf("%s implementation for version '%s' not found: unable to locate entry for version %s", pe.Kind, pe.APIVersion, pe.APIVersion)
+		return Canonical{}, &InvalidError{Err: &versionError{fmt.Sprintf("%s implementation for version '%s' not found: unable to locate entry for version %s", pe.Kind, pe.APIVersion, pe.APIVersion)}}
 	}
 	if len(pe.Spec) == 0 || bytes.Equal(pe.Spec, []byte("null")) {
 		return Canonical{}, fmt.Errorf("%w: spec in body is required", ErrSchema)
@@ -141,13 +140,15 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 	return t.Canonicalize(ctx, pe.APIVersion, pe.Spec)
 }
 
+// versionError is the registry's refusal of an apiVersion, in Rekor's words.
+type versionError struct{ msg string }
+
+func (e *versionError) Error() string { return e.msg }
+
 // IsUnsupportedVersion reports whether err is the registry's refusal of an
 // apiVersion its kind does not serve: a 400 (*InvalidError) for a version
 // that is not served, a 422 (ErrSchema) for a missing one, as in Rekor.
 func IsUnsupportedVersion(err error) bool {
-	var invalid *InvalidError
-	if errors.As(err, &invalid) {
-		return strings.Contains(invalid.Error(), " not found: unable to locate entry for version ")
-	}
-	return errors.Is(err, ErrSchema) && strings.Contains(err.Error(), "apiVersion in body is required")
+	var v *versionError
+	return errors.As(err, &v)
 }
