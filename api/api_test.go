@@ -97,7 +97,18 @@ func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
 
 func (s *server) do(method, path string, body []byte) (*http.Response, []byte) {
 	s.t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	return s.doReader(method, path, r)
+}
+
+// doReader makes one request with body (JSON unless nil) and reads the
+// whole answer.
+func (s *server) doReader(method, path string, body io.Reader) (*http.Response, []byte) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, body)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -451,23 +451,7 @@ func (s *server) send(tt hostileCase) (*http.Response, []byte) {
 			body = io.MultiReader(body) // hides the length: Transfer-Encoding: chunked
 		}
 	}
-	req, err := http.NewRequest(tt.method, s.URL+tt.path, body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if tt.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := s.Client().Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return resp, b
+	return s.doReader(tt.method, tt.path, body)
 }
 
 // TestAbandonedUploads: clients that send a whole entry but hang up before
