@@ -162,12 +162,12 @@ func canonicalize(ctx context.Context, raw []byte, logged bool) (types.Canonical
 	if len(env.Signatures) == 0 {
 		return types.Canonical{}, fmt.Errorf("DSSE envelope must contain 1 or more signatures")
 	}
-	bySig, err := envelope.Verify(ctx, env, pc.Verifiers, true)
+	verified, err := envelope.Verify(ctx, env, pc.Verifiers, true)
 	if err != nil {
 		return types.Canonical{}, err
 	}
-	sigs := make([]signed, 0, len(bySig))
-	for sig, key := range bySig {
+	sigs := make([]signed, 0, len(verified.BySig))
+	for sig, key := range verified.BySig {
 		sigs = append(sigs, signed{sig: sig, key: key})
 	}
 	sort.Slice(sigs, func(i, j int) bool { return sigs[i].sig < sigs[j].sig })

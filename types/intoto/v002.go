@@ -56,7 +56,8 @@ func canonicalize002(ctx context.Context, raw []byte, logged bool) (types.Canoni
 		env.Signatures = append(env.Signatures, ssldsse.Signature{KeyID: sig.KeyID, Sig: string(sig.Sig)})
 		pemKeys = append(pemKeys, sig.PublicKey)
 	}
-	if _, err := envelope.Verify(ctx, env, pemKeys, false); err != nil {
+	verified, err := envelope.Verify(ctx, env, pemKeys, false)
+	if err != nil {
 		return types.Canonical{}, err
 	}
 	payload, err := base64.StdEncoding.DecodeString(env.Payload)
@@ -91,7 +92,7 @@ func canonicalize002(ctx context.Context, raw []byte, logged bool) (types.Canoni
 	if err != nil {
 		return types.Canonical{}, err
 	}
-	keys, err := searchKeys002(s, payloadHash, payload)
+	keys, err := searchKeys002(s, verified.Keys, payloadHash, payload)
 	if err != nil {
 		return types.Canonical{}, err
 	}
@@ -144,13 +145,10 @@ func canonicalBody002(s *spec002, payloadHash *schema.Hash) ([]byte, error) {
 }
 
 // searchKeys002 is Rekor's V002Entry.IndexKeys; see the package comment.
-func searchKeys002(s *spec002, payloadHash string, payload []byte) ([]string, error) {
+// The keys are the signatures' keys as envelope.Verify parsed them, in order.
+func searchKeys002(s *spec002, keys []*pki.Key, payloadHash string, payload []byte) ([]string, error) {
 	var x envelope.Index
-	for _, sig := range s.Signatures {
-		key, err := pki.ParsePEM(sig.PublicKey)
-		if err != nil { // verified already; unreachable
-			return nil, nil
-		}
+	for _, key := range keys {
 		kk, err := envelope.KeyKeys(key)
 		if err != nil {
 			return nil, err

@@ -36,13 +36,13 @@ const ErrUnverifiedSignature = "all signatures must have a key that verifies it"
 // Verify is Rekor's verifyEnvelope (dsse 0.0.1 and intoto 0.0.2): each PEM
 // key (public key, certificate or chain) in turn must verify at least one
 // signature of env (each key verifies at most one), and in the end every
-// signature must have been verified by some key. It returns the key that
-// verified each signature, by the signature's base64 text.
+// signature must have been verified by some key.
 //
 // With stopWhenAllVerified (dsse 0.0.1) keys left over once every signature
 // is verified are not even parsed; intoto 0.0.2 checks them all.
-func Verify(ctx context.Context, env *dsse.Envelope, pemKeys [][]byte, stopWhenAllVerified bool) (map[string]*pki.Key, error) {
+func Verify(ctx context.Context, env *dsse.Envelope, pemKeys [][]byte, stopWhenAllVerified bool) (*Verified, error) {
 	bySig := make(map[string]*pki.Key)
+	parsed := make([]*pki.Key, 0, len(pemKeys))
 	pending := make(map[string]bool, len(env.Signatures))
 	for _, s := range env.Signatures {
 		pending[s.Sig] = true
@@ -55,6 +55,7 @@ func Verify(ctx context.Context, env *dsse.Envelope, pemKeys [][]byte, stopWhenA
 		if err != nil {
 			return nil, fmt.Errorf("could not parse public key as x509: %w", err)
 		}
+		parsed = append(parsed, key)
 		v, err := signature.LoadVerifier(key.PublicKey(), crypto.SHA256)
 		if err != nil {
 			return nil, fmt.Errorf("could not load verifier: %w", err)
@@ -75,7 +76,17 @@ func Verify(ctx context.Context, env *dsse.Envelope, pemKeys [][]byte, stopWhenA
 	if len(pending) > 0 {
 		return nil, fmt.Errorf("%s", ErrUnverifiedSignature)
 	}
-	return bySig, nil
+	return &Verified{BySig: bySig, Keys: parsed}, nil
+}
+
+// Verified is what Verify found, so that callers need not parse the keys again.
+type Verified struct {
+	// BySig is the key that verified each signature, by the signature's
+	// base64 text.
+	BySig map[string]*pki.Key
+	// Keys are the keys parsed, in the order given; with stopWhenAllVerified
+	// the keys never reached are missing from the end.
+	Keys []*pki.Key
 }
 
 // VerifyWrapped is how Rekor's intoto 0.0.1 verifies its envelope: the

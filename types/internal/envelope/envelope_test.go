@@ -57,10 +57,14 @@ func TestVerifyLeftoverKeys(t *testing.T) {
 	k := envelopetest.ECDSA(t)
 	env := envelopetest.Envelope(t, "text/plain", []byte("x"), k)
 	keys := [][]byte{k.PEM, []byte("junk")}
-	if _, err := envelope.Verify(context.Background(), env, keys, true); err != nil {
+	v, err := envelope.Verify(context.Background(), env, keys, true)
+	if err != nil {
 		t.Fatalf("stopWhenAllVerified: %v", err)
 	}
-	_, err := envelope.Verify(context.Background(), env, keys, false)
+	if len(v.Keys) != 1 || len(v.BySig) != 1 || v.BySig[env.Signatures[0].Sig] != v.Keys[0] {
+		t.Fatalf("stopWhenAllVerified: keys %v, by signature %v; want the first key only", v.Keys, v.BySig)
+	}
+	_, err = envelope.Verify(context.Background(), env, keys, false)
 	if err == nil || err.Error() != "could not parse public key as x509: invalid public key: failure decoding PEM" {
 		t.Fatalf("all keys: %v", err)
 	}
@@ -69,5 +73,31 @@ func TestVerifyLeftoverKeys(t *testing.T) {
 	_, err = envelope.Verify(context.Background(), env, [][]byte{k.PEM, other.PEM}, false)
 	if err == nil || err.Error() != "could not verify envelope: accepted signatures do not match threshold, Found: 0, Expected 1" {
 		t.Fatalf("useless second key: %v", err)
+	}
+}
+
+// TestVerifyKeysInOrder: without stopWhenAllVerified every key is parsed and
+// returned in the order given, each the one that verified its signature.
+func TestVerifyKeysInOrder(t *testing.T) {
+	a, b := envelopetest.ECDSA(t), envelopetest.Ed25519(t, 7)
+	env := envelopetest.Envelope(t, "text/plain", []byte("x"), a, b)
+	v, err := envelope.Verify(context.Background(), env, [][]byte{a.PEM, b.PEM}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Keys) != 2 {
+		t.Fatalf("%d keys, want 2", len(v.Keys))
+	}
+	for i, want := range [][]byte{a.PEM, b.PEM} {
+		got, err := v.Keys[i].CanonicalPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("key %d is %s, want %s", i, got, want)
+		}
+		if v.BySig[env.Signatures[i].Sig] != v.Keys[i] {
+			t.Errorf("signature %d not attributed to key %d", i, i)
+		}
 	}
 }
