@@ -19,8 +19,6 @@ package keyformat
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -135,11 +133,9 @@ func CanonicalKey(format string, content []byte) ([]byte, error) {
 	return k.Canonical()
 }
 
-// Fingerprint is hex(SHA-256(canonical)): a key's search-index key.
-func Fingerprint(canonical []byte) string {
-	sum := sha256.Sum256(canonical)
-	return hex.EncodeToString(sum[:])
-}
+// Fingerprint is hex(SHA-256(canonical)): a key's search-index key. It is
+// pki.FingerprintPEM, so that x509 keys index alike in rekord and hashedrekord.
+func Fingerprint(canonical []byte) string { return pki.FingerprintPEM(canonical) }
 
 // wrongKey is Rekor's error for a key of another format.
 func wrongKey(k Key) error { return fmt.Errorf("invalid public key type for: %v", k) }
