@@ -13,7 +13,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/verify"
 )
 
 // Modes.
@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 			},
 		}
 	}
-	if r.pub, err = r.publicKey(ctx); err != nil {
+	if r.key, err = r.publicKey(ctx); err != nil {
 		return nil, err
 	}
 	start, err := r.treeSize(ctx)
@@ -287,7 +287,7 @@ type runner struct {
 	cfg     Config
 	mix     map[string]int
 	client  *http.Client
-	pub     crypto.PublicKey
+	key     verify.LogKey
 	entries [][]byte
 	next    atomic.Int64 // next entry to write
 	ops     atomic.Int64 // operations started (Count mode)
@@ -438,7 +438,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		}
 		if verify {
 			s.checked = true
-			if err := e.verify(r.pub); err != nil {
+			if err := e.verify(r.key); err != nil {
 				s.class = ErrVerify
 			}
 		}
@@ -492,34 +492,26 @@ func randomFullTile(size uint64, rng *mrand.Rand) (merkle.TilePath, bool) {
 	return merkle.TilePath{}, false
 }
 
-func (r *runner) publicKey(ctx context.Context) (crypto.PublicKey, error) {
+func (r *runner) publicKey(ctx context.Context) (verify.LogKey, error) {
 	b := r.cfg.PublicKeyPEM
 	if b == nil {
 		req, err := http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log/publicKey", nil)
 		if err != nil {
-			return nil, err
+			return verify.LogKey{}, err
 		}
 		resp, err := r.client.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("fetching the log's public key: %w", err)
+			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: %w", err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("fetching the log's public key: HTTP %d", resp.StatusCode)
+			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: HTTP %d", resp.StatusCode)
 		}
 		if b, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10)); err != nil {
-			return nil, fmt.Errorf("fetching the log's public key: %w", err)
+			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: %w", err)
 		}
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil {
-		return nil, errors.New("log public key: no PEM block")
-	}
-	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("log public key: %w", err)
-	}
-	return pub, nil
+	return verify.ParseLogKeyPEM(b)
 }
 
 func (r *runner) treeSize(ctx context.Context) (int64, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/verify"
 )
 
 func TestRandomFullTile(t *testing.T) {
@@ -124,12 +125,16 @@ func FuzzParseEntry(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	key, err := verify.NewLogKey(k.Public())
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e, err := parseEntry(b)
 		if err != nil {
 			return
 		}
-		if e.verify(k.Public()) == nil {
+		if e.verify(key) == nil {
 			t.Fatal("an answer verified against a key nobody signed with")
 		}
 	})

@@ -1,37 +1,20 @@
 package loadgen
 
 import (
-	"bytes"
-	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 
-	fmtlog "github.com/transparency-dev/formats/log"
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
-	"golang.org/x/mod/sumdb/note"
-
-	"github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/verify"
 )
 
-// entry is the part of a Rekor v1 LogEntry a good answer must carry.
+// entry is a Rekor v1 LogEntry answer that carries everything a client
+// needs, and its UUID.
 type entry struct {
-	Body           []byte
-	IntegratedTime int64
-	LogID          string
-	LogIndex       int64
-	Checkpoint     string
-	Hashes         []string
-	RootHash       string
-	TreeSize       int64
-	ProofIndex     int64
-	SET            []byte
+	UUID string
+	models.LogEntryAnon
 }
 
 // parseEntry reads a {uuid: LogEntryAnon} answer with exactly one entry and
@@ -59,7 +42,7 @@ func parseEntry(b []byte) (*entry, error) {
 	if len(m) != 1 {
 		return nil, fmt.Errorf("%d entries in the answer, want 1", len(m))
 	}
-	for _, a := range m {
+	for uuid, a := range m {
 		switch {
 		case a.Body == nil, a.IntegratedTime == nil, a.LogIndex == nil, a.LogID == "":
 			return nil, errors.New("missing body, integratedTime, logIndex or logID")
@@ -80,86 +63,27 @@ func parseEntry(b []byte) (*entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("signedEntryTimestamp: %w", err)
 		}
-		return &entry{
+		return &entry{UUID: uuid, LogEntryAnon: models.LogEntryAnon{
 			Body: body, IntegratedTime: *a.IntegratedTime, LogID: a.LogID, LogIndex: *a.LogIndex,
-			Checkpoint: p.Checkpoint, Hashes: p.Hashes, RootHash: p.RootHash, TreeSize: *p.TreeSize,
-			ProofIndex: *p.LogIndex, SET: set,
-		}, nil
+			Verification: &models.Verification{
+				InclusionProof: &models.InclusionProof{
+					Checkpoint: p.Checkpoint, Hashes: p.Hashes, LogIndex: *p.LogIndex,
+					RootHash: p.RootHash, TreeSize: *p.TreeSize,
+				},
+				SignedEntryTimestamp: set,
+			},
+		}}, nil
 	}
 	panic("unreachable")
 }
 
-// verify checks e as a Sigstore client would: the SET over the entry, the
-// inclusion proof of its leaf against the proof's root, and the checkpoint's
-// signature, size and root. pub is the log's key.
-func (e *entry) verify(pub crypto.PublicKey) error {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return err
-	}
-	logID := sha256.Sum256(der)
-	if e.LogID != hex.EncodeToString(logID[:]) {
-		return errors.New("logID is not the log key's")
-	}
-	if e.LogIndex < 0 || e.ProofIndex != e.LogIndex {
+// verify checks e as a Sigstore client would (SET, inclusion proof,
+// checkpoint signature, size and root: [verify.Entry]), and that the proof
+// is for the entry's own index, as Tabula has a single shard.
+func (e *entry) verify(key verify.LogKey) error {
+	if e.Verification.InclusionProof.LogIndex != e.LogIndex {
 		return errors.New("inclusion proof is for another index")
 	}
-	payload := log.SETPayload(e.Body, e.IntegratedTime, logID, uint64(e.LogIndex))
-	if err := signer.Verify(pub, payload, e.SET); err != nil {
-		return fmt.Errorf("SET: %w", err)
-	}
-
-	root, err := hex.DecodeString(e.RootHash)
-	if err != nil {
-		return fmt.Errorf("rootHash: %w", err)
-	}
-	hashes := make([][]byte, len(e.Hashes))
-	for i, h := range e.Hashes {
-		if hashes[i], err = hex.DecodeString(h); err != nil {
-			return fmt.Errorf("proof hash: %w", err)
-		}
-	}
-	if e.TreeSize <= e.LogIndex {
-		return errors.New("tree size does not cover the entry")
-	}
-	leaf := rfc6962.DefaultHasher.HashLeaf(e.Body)
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(e.LogIndex), uint64(e.TreeSize), leaf, hashes, root); err != nil {
-		return fmt.Errorf("inclusion proof: %w", err)
-	}
-
-	cp, err := openCheckpoint([]byte(e.Checkpoint), pub, logID)
-	if err != nil {
-		return err
-	}
-	if cp.Size != uint64(e.TreeSize) || !bytes.Equal(cp.Hash, root) {
-		return errors.New("checkpoint does not match the inclusion proof")
-	}
-	return nil
-}
-
-// openCheckpoint verifies a signed-note checkpoint by the log key under any
-// key name (a Rekor server names it after its host), keyed as Rekor v1 keys
-// it: the first four bytes of the log ID.
-func openCheckpoint(b []byte, pub crypto.PublicKey, logID [32]byte) (*fmtlog.Checkpoint, error) {
-	n, err := note.Open(b, anyName{hash: signer.KeyHash(logID), pub: pub})
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	var cp fmtlog.Checkpoint
-	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	return &cp, nil
-}
-
-type anyName struct {
-	hash uint32
-	pub  crypto.PublicKey
-}
-
-func (a anyName) Verifier(name string, hash uint32) (note.Verifier, error) {
-	if hash != a.hash {
-		return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
-	}
-	return signer.NoteVerifier(name, a.pub)
+	_, err := verify.Entry(e.UUID, e.LogEntryAnon, key)
+	return err
 }
