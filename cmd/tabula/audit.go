@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,21 +15,19 @@ import (
 	"github.com/tabularium/tabula/monitor"
 )
 
+const auditUsage = `Usage: tabula audit --log-key KEY.pem [--server URL] [--restart]
+
+Re-reads every entry of the log from its tile entry bundles, recomputes the Merkle tree and
+every hash tile, and checks them against the signed checkpoint and the served tiles. The
+position is saved in --state-dir: an interrupted audit resumes, a finished one continues
+from the checkpoint it verified when the log has grown.`
+
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("audit", stderr, auditUsage)
 	lf := addLogFlags(fs)
 	restart := fs.Bool("restart", false, "ignore the saved position and audit from index 0")
 	workers := fs.Int("workers", 8, "entry bundles and tiles fetched at once")
 	progress := fs.String("progress", "auto", "auto (a bar on a terminal, lines otherwise), bar, plain or none")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula audit --log-key KEY.pem [--server URL] [--restart]")
-		fmt.Fprintln(fs.Output(), "\nRe-reads every entry of the log from its tile entry bundles, recomputes the Merkle tree and")
-		fmt.Fprintln(fs.Output(), "every hash tile, and checks them against the signed checkpoint and the served tiles. The")
-		fmt.Fprintln(fs.Output(), "position is saved in --state-dir: an interrupted audit resumes, a finished one continues")
-		fmt.Fprintln(fs.Output(), "from the checkpoint it verified when the log has grown.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -15,19 +14,17 @@ import (
 	"github.com/tabularium/tabula/verify"
 )
 
+const getUsage = `Usage: tabula get (--uuid UUID | --log-index N) [--json] [--log-key KEY.pem]
+
+Prints an entry with its decoded body and signer identity, after verifying its
+inclusion proof, checkpoint and SET offline against the log key.`
+
 func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("get", stderr, getUsage)
 	cf := addClientFlags(fs)
 	uuid := fs.String("uuid", "", "the entry's UUID (64 or 80 hex)")
 	index := fs.Int64("log-index", -1, "the entry's log index")
 	raw := fs.Bool("json", false, "print the raw entry as the API returns it")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula get (--uuid UUID | --log-index N) [--json] [--log-key KEY.pem]")
-		fmt.Fprintln(fs.Output(), "\nPrints an entry with its decoded body and signer identity, after verifying its")
-		fmt.Fprintln(fs.Output(), "inclusion proof, checkpoint and SET offline against the log key.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -99,17 +99,15 @@ func checkpointPath(dir string, k verify.LogKey, origin string) string {
 	return filepath.Join(dir, "checkpoints", hex.EncodeToString(k.ID[:8])+"-"+hex.EncodeToString(h[:8]))
 }
 
+const logInfoUsage = `Usage: tabula loginfo [--server URL] [--log-key KEY.pem]
+
+Prints the log's size, root and origin after verifying its checkpoint, and proves it
+consistent with the last checkpoint verified from this log, which it then remembers.`
+
 func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("loginfo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("loginfo", stderr, logInfoUsage)
 	cf := addClientFlags(fs)
 	stateDir := fs.String("state-dir", "", "directory of remembered checkpoints (default: $XDG_STATE_HOME/tabula or the user config dir's tabula)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula loginfo [--server URL] [--log-key KEY.pem]")
-		fmt.Fprintln(fs.Output(), "\nPrints the log's size, root and origin after verifying its checkpoint, and proves it")
-		fmt.Fprintln(fs.Output(), "consistent with the last checkpoint verified from this log, which it then remembers.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -83,9 +83,14 @@ func (f *logFlags) open(cmd string, stderr io.Writer) (*client.Client, *monitor.
 // errAlerts is returned by `monitor --once` when it raised alerts.
 var errAlerts = errors.New("alerts raised")
 
+const monitorUsage = `Usage: tabula monitor --log-key KEY.pem [--server URL] [--once] [--watch-… VALUE]…
+
+Follows the log from its last verified checkpoint (saved in --state-dir): proves every new
+checkpoint consistent with it, reads the new entries from the tile entry bundles, checks they
+make the signed tree, and alerts on a forked or lying log and on entries matching the watch list.`
+
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("monitor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("monitor", stderr, monitorUsage)
 	lf := addLogFlags(fs)
 	var w monitor.Watch
 	fs.Var((*listFlag)(&w.Emails), "watch-email", "alert on entries whose certificate has this email SAN (repeatable; \"*@example.com\" matches a domain)")
@@ -100,13 +105,6 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:2113; empty: off)")
 	webhook := fs.String("webhook", "", "POST each alert as JSON to this URL")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula monitor --log-key KEY.pem [--server URL] [--once] [--watch-… VALUE]…")
-		fmt.Fprintln(fs.Output(), "\nFollows the log from its last verified checkpoint (saved in --state-dir): proves every new")
-		fmt.Fprintln(fs.Output(), "checkpoint consistent with it, reads the new entries from the tile entry bundles, checks they")
-		fmt.Fprintln(fs.Output(), "make the signed tree, and alerts on a forked or lying log and on entries matching the watch list.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

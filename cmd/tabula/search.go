@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,9 +13,12 @@ import (
 	"github.com/tabularium/tabula/api/models"
 )
 
+const searchUsage = `Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR | --certificate-identity ID)
+
+Prints the UUIDs of the matching entries, one a line.`
+
 func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("search", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("search", stderr, searchUsage)
 	cf := addClientFlags(fs)
 	artifact := fs.String("artifact", "", "find entries for this artifact (its SHA-256)")
 	digest := fs.String("digest", "", "find entries for this digest, sha256:<hex>")
@@ -24,11 +26,6 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pki := fs.String("pki-format", "x509", "format of --public-key: x509, ssh, pgp, minisign, tuf")
 	email := fs.String("email", "", "find entries whose certificate carries this email")
 	identity := fs.String("certificate-identity", "", "find entries whose certificate carries this identity (email or URI SAN)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR | --certificate-identity ID)")
-		fmt.Fprintln(fs.Output(), "\nPrints the UUIDs of the matching entries, one a line.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -51,9 +51,13 @@ type trustedRootConfig struct {
 	Out        string
 }
 
+const trustedRootUsage = `Usage: tabula trusted-root (--key PEM | --public-key PEM | --server URL) [flags]
+
+Prints a Sigstore TrustedRoot (JSON) that trusts this log's key, for cosign --trusted-root,
+sigstore-go, sigstore-python and sigstore-js.`
+
 func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("trusted-root", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("trusted-root", stderr, trustedRootUsage)
 	c := &trustedRootConfig{}
 	fs.StringVar(&c.Key, "key", "", "the log's private key (PEM); only its public half is used")
 	fs.StringVar(&c.PublicKey, "public-key", "", "the log's public key (PEM)")
@@ -66,12 +70,6 @@ func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&c.TSACert, "tsa-cert", "", "PEM certificate chain of an RFC 3161 timestamp authority (signing certificate first, root last)")
 	fs.StringVar(&c.TSAURL, "tsa-url", "", "URI of that timestamp authority (optional)")
 	fs.StringVar(&c.Out, "out", "", "file to write (default: standard output)")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula trusted-root (--key PEM | --public-key PEM | --server URL) [flags]")
-		fmt.Fprintln(fs.Output(), "\nPrints a Sigstore TrustedRoot (JSON) that trusts this log's key, for cosign --trusted-root,")
-		fmt.Fprintln(fs.Output(), "sigstore-go, sigstore-python and sigstore-js.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,9 +32,13 @@ type uploadConfig struct {
 	artifact, digest, signature, key, certificate, envelope, kind, bundle string
 }
 
+const uploadUsage = `Usage: tabula upload (--artifact FILE | --digest sha256:HEX) --signature SIG (--key PUB.pem | --certificate CERT.pem) [--bundle out.json]
+       tabula upload --envelope DSSE.json [--type dsse|intoto] (--key PUB.pem | --certificate CERT.pem) [--bundle out.json]
+
+Logs a signature and prints the entry's UUID and index.`
+
 func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("upload", stderr, uploadUsage)
 	cf := addClientFlags(fs)
 	c := &uploadConfig{}
 	fs.StringVar(&c.artifact, "artifact", "", "the signed artifact (hashedrekord)")
@@ -46,12 +49,6 @@ func runUpload(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&c.envelope, "envelope", "", "a signed DSSE envelope (JSON) to log instead of an artifact signature")
 	fs.StringVar(&c.kind, "type", "dsse", "entry kind for --envelope: dsse (0.0.1) or intoto (0.0.2)")
 	fs.StringVar(&c.bundle, "bundle", "", "also write a Sigstore bundle (v0.3 JSON) to this file")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula upload (--artifact FILE | --digest sha256:HEX) --signature SIG (--key PUB.pem | --certificate CERT.pem) [--bundle out.json]")
-		fmt.Fprintln(fs.Output(), "       tabula upload --envelope DSSE.json [--type dsse|intoto] (--key PUB.pem | --certificate CERT.pem) [--bundle out.json]")
-		fmt.Fprintln(fs.Output(), "\nLogs a signature and prints the entry's UUID and index.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

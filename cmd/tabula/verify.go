@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,9 +20,17 @@ type verifyConfig struct {
 	insecureIgnoreIdentity, online                    bool
 }
 
+const verifyUsage = `Usage: tabula verify --entry ENTRY.json --log-key KEY.pem
+       tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)
+         [--artifact FILE | --digest sha256:HEX]
+         [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]
+
+Verifies a Sigstore bundle offline: the log's inclusion proof, checkpoint and SET, the signed
+time within the certificate's validity, the certificate chain and identity (or the key), and
+the artifact's signature. Exits 0 only if every check passes; a failure names its check.`
+
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify", stderr, verifyUsage)
 	cf := addClientFlags(fs)
 	c := &verifyConfig{}
 	fs.StringVar(&c.bundle, "bundle", "", "the Sigstore bundle (JSON, v0.1 to v0.3)")
@@ -38,16 +45,6 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&c.issuerRegexp, "certificate-oidc-issuer-regexp", "", "a regular expression the certificate's OIDC issuer must match")
 	fs.BoolVar(&c.insecureIgnoreIdentity, "insecure-ignore-identity", false, "accept any certificate identity the trusted CA issued (dangerous)")
 	fs.BoolVar(&c.online, "online", false, "also check that the entry is in the live log at --server")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: tabula verify --entry ENTRY.json --log-key KEY.pem")
-		fmt.Fprintln(fs.Output(), "       tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)")
-		fmt.Fprintln(fs.Output(), "         [--artifact FILE | --digest sha256:HEX]")
-		fmt.Fprintln(fs.Output(), "         [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]")
-		fmt.Fprintln(fs.Output(), "\nVerifies a Sigstore bundle offline: the log's inclusion proof, checkpoint and SET, the signed")
-		fmt.Fprintln(fs.Output(), "time within the certificate's validity, the certificate chain and identity (or the key), and")
-		fmt.Fprintln(fs.Output(), "the artifact's signature. Exits 0 only if every check passes; a failure names its check.\n\nFlags:")
-		fs.PrintDefaults()
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
