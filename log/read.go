@@ -146,19 +146,8 @@ type fullTile struct {
 }
 
 // tileReader reads tiles through the cache of full tiles, which also keeps
-// their inner nodes for proofs.
-func (l *Log) tileReader() merkle.TileReader { return cachedTiles{l} }
-
-// cachedTiles is the merkle.InnerNodeReader over the cache of full tiles.
-type cachedTiles struct{ l *Log }
-
-func (c cachedTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-	return c.l.readTile(ctx, level, index)
-}
-
-func (c cachedTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
-	return c.l.innerNodes(level, index), nil
-}
+// their inner nodes for proofs (edgeTiles without an edge).
+func (l *Log) tileReader() merkle.TileReader { return edgeTiles{l: l} }
 
 func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	k := tileKey{level, index}
@@ -253,17 +242,15 @@ func (l *Log) proofReader(size uint64) merkle.TileReader {
 	l.headMu.Lock()
 	edge, inner := l.edge, l.edgeInner
 	if !l.headValid || size > l.head.Size {
-		edge = nil
+		edge, inner = nil, nil
 	}
 	l.headMu.Unlock()
-	if len(edge) == 0 {
-		return l.tileReader()
-	}
 	return edgeTiles{l, edge, inner}
 }
 
 // edgeTiles reads the right-edge tiles from edge, the others through the
-// cache of full tiles (with their inner nodes).
+// cache of full tiles (with their inner nodes). Without an edge it is the
+// plain cache of full tiles.
 type edgeTiles struct {
 	l     *Log
 	edge  map[tileKey][]byte
