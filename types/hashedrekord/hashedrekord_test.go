@@ -26,12 +26,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
+	"github.com/tabularium/tabula/types/internal/envelope/envelopetest"
 )
 
 var artifact = []byte("tabula hashedrekord test artifact\n")
@@ -200,48 +200,12 @@ func signerFor(t testing.TB, key crypto.Signer, content []byte) *testentry.Signe
 	return s
 }
 
-// chain returns a leaf key and the PEM of leaf + root, the root signing the leaf.
+// chain returns a leaf key and the PEM of leaf + root, the root signing the
+// leaf (envelopetest.Cert's Fulcio-like chain).
 func chain(t testing.TB, email string) (crypto.Signer, []byte) {
 	t.Helper()
-	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	rootTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test root"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	rootDER, err := x509.CreateCertificate(rand.Reader, rootTmpl, rootTmpl, rootKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, _ := x509.ParseCertificate(rootDER)
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber:   big.NewInt(2),
-		NotBefore:      now.Add(-time.Minute),
-		NotAfter:       now.Add(10 * time.Minute),
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		EmailAddresses: []string{email},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, root, leafKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: leafDER})
-	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: rootDER})
-	return leafKey, b.Bytes()
+	k := envelopetest.Cert(t, email)
+	return k.Signer, k.ChainPEM
 }
 
 // rsa2048 is generated once: it is the slow key.
