@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/verify"
@@ -136,6 +137,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 				IdleConnTimeout:     90 * time.Second,
 			},
 		}
+	}
+	if r.api, err = client.New(cfg.Server, client.WithHTTPClient(r.client)); err != nil {
+		return nil, err
 	}
 	if r.key, err = r.publicKey(ctx); err != nil {
 		return nil, err
@@ -287,6 +291,7 @@ type runner struct {
 	cfg     Config
 	mix     map[string]int
 	client  *http.Client
+	api     *client.Client // for the calls outside the measured run
 	key     verify.LogKey
 	entries [][]byte
 	next    atomic.Int64 // next entry to write
@@ -495,19 +500,8 @@ func randomFullTile(size uint64, rng *mrand.Rand) (merkle.TilePath, bool) {
 func (r *runner) publicKey(ctx context.Context) (verify.LogKey, error) {
 	b := r.cfg.PublicKeyPEM
 	if b == nil {
-		req, err := http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log/publicKey", nil)
-		if err != nil {
-			return verify.LogKey{}, err
-		}
-		resp, err := r.client.Do(req)
-		if err != nil {
-			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: %w", err)
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: HTTP %d", resp.StatusCode)
-		}
-		if b, err = io.ReadAll(io.LimitReader(resp.Body, 64<<10)); err != nil {
+		var err error
+		if b, err = r.api.PublicKey(ctx, ""); err != nil {
 			return verify.LogKey{}, fmt.Errorf("fetching the log's public key: %w", err)
 		}
 	}
@@ -515,22 +509,8 @@ func (r *runner) publicKey(ctx context.Context) (verify.LogKey, error) {
 }
 
 func (r *runner) treeSize(ctx context.Context) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log", nil)
+	info, err := r.api.LogInfo(ctx)
 	if err != nil {
-		return 0, err
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("fetching log info: %w", err)
-	}
-	defer resp.Body.Close()
-	var info struct {
-		TreeSize int64 `json:"treeSize"`
-	}
-	if resp.StatusCode != 200 {
-		return 0, fmt.Errorf("fetching log info: HTTP %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
 		return 0, fmt.Errorf("fetching log info: %w", err)
 	}
 	return info.TreeSize, nil
