@@ -178,21 +178,25 @@ func (l *Log) bundledLocked() [][]byte {
 	return l.entries
 }
 
-// rebuild makes the tree of entries from scratch and signs its checkpoint.
-func (l *Log) rebuild(entries [][]byte) error {
-	store := make(map[tileKey][]byte)
-	read := merkle.TileReaderFunc(func(_ context.Context, level uint8, index uint64) ([]byte, error) {
-		t, ok := store[tileKey{level, index}]
+// tileReader reads hash tiles from m.
+func tileReader(m map[tileKey][]byte) merkle.TileReader {
+	return merkle.TileReaderFunc(func(_ context.Context, level uint8, index uint64) ([]byte, error) {
+		t, ok := m[tileKey{level, index}]
 		if !ok {
 			return nil, fmt.Errorf("tile %d/%d: %w", level, index, ErrNotFound)
 		}
 		return t, nil
 	})
+}
+
+// rebuild makes the tree of entries from scratch and signs its checkpoint.
+func (l *Log) rebuild(entries [][]byte) error {
+	store := make(map[tileKey][]byte)
 	leaves := make([]merkle.Hash, len(entries))
 	for i, e := range entries {
 		leaves[i] = merkle.LeafHash(e)
 	}
-	tiles, root, err := merkle.Append(context.Background(), read, 0, leaves)
+	tiles, root, err := merkle.Append(context.Background(), tileReader(store), 0, leaves)
 	if err != nil {
 		return err
 	}
@@ -254,14 +258,7 @@ func (l *Log) ConsistencyProof(ctx context.Context, first, last uint64) ([]merkl
 	if last > uint64(len(l.entries)) {
 		return nil, fmt.Errorf("tree size %d: %w", last, ErrNotFound)
 	}
-	read := merkle.TileReaderFunc(func(_ context.Context, level uint8, index uint64) ([]byte, error) {
-		t, ok := l.tiles[tileKey{level, index}]
-		if !ok {
-			return nil, ErrNotFound
-		}
-		return t, nil
-	})
-	return merkle.ConsistencyProof(ctx, read, first, last)
+	return merkle.ConsistencyProof(ctx, tileReader(l.tiles), first, last)
 }
 
 // Handler serves the log over HTTP as Tabula does (the read side only).
@@ -328,13 +325,7 @@ func (l *Log) Handler() http.Handler {
 			hs[i] = hex.EncodeToString(p[i][:])
 		}
 		l.mu.Lock()
-		root, err := merkle.RootHash(r.Context(), merkle.TileReaderFunc(func(_ context.Context, level uint8, index uint64) ([]byte, error) {
-			t, ok := l.tiles[tileKey{level, index}]
-			if !ok {
-				return nil, ErrNotFound
-			}
-			return t, nil
-		}), last)
+		root, err := merkle.RootHash(r.Context(), tileReader(l.tiles), last)
 		l.mu.Unlock()
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, err.Error())
