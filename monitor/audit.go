@@ -215,15 +215,19 @@ func (a *auditor) run(ctx context.Context) (AuditResult, error) {
 
 	err = readBundles(ctx, a.cfg.Log, a.rng.End(), cp.Size, a.cfg.Workers, true, func(bd bundle) error {
 		a.res.Bundles++
-		if err := a.checkLeafTile(bd); err != nil {
+		leaves := make([][]byte, len(bd.entries))
+		for i, e := range bd.entries {
+			leaves[i] = rfc6962.DefaultHasher.HashLeaf(e)
+		}
+		if err := a.checkLeafTile(bd, leaves); err != nil {
 			return err
 		}
 		first := bd.index * merkle.TileWidth
-		for i, e := range bd.entries {
+		for i, leaf := range leaves {
 			if first+uint64(i) < a.rng.End() {
 				continue
 			}
-			if err := a.rng.Append(rfc6962.DefaultHasher.HashLeaf(e), a.visit); err != nil {
+			if err := a.rng.Append(leaf, a.visit); err != nil {
 				return err
 			}
 			if a.visitErr != nil {
@@ -314,16 +318,15 @@ func (a *auditor) reachTargets() error {
 	return nil
 }
 
-// checkLeafTile compares the level-0 tile under a bundle with the bundle's
-// leaf hashes.
-func (a *auditor) checkLeafTile(bd bundle) error {
-	w, tile := len(bd.entries), bd.tile
+// checkLeafTile compares the level-0 tile under a bundle with the leaf
+// hashes of the bundle's entries.
+func (a *auditor) checkLeafTile(bd bundle, leaves [][]byte) error {
+	w, tile := len(leaves), bd.tile
 	a.res.Tiles++
 	if len(tile) != w*merkle.HashSize {
 		return a.tileMismatch("tile %s holds %d bytes, want %d", merkle.TilePath{Index: bd.index, Width: w}, len(tile), w*merkle.HashSize)
 	}
-	for i, e := range bd.entries {
-		h := rfc6962.DefaultHasher.HashLeaf(e)
+	for i, h := range leaves {
 		if !bytes.Equal(h, tile[i*merkle.HashSize:(i+1)*merkle.HashSize]) {
 			return a.tileMismatch("tile %s has leaf hash %x at entry %d; the entry bundle's entry hashes to %x",
 				merkle.TilePath{Index: bd.index, Width: w}, tile[i*merkle.HashSize:(i+1)*merkle.HashSize], bd.index*merkle.TileWidth+uint64(i), h)
