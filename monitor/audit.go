@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -276,18 +277,8 @@ func (a *auditor) addTarget(t AuditTarget) error {
 		}
 	}
 	a.st.Targets = append(a.st.Targets, t)
-	slices.SortFunc(a.st.Targets, func(x, y AuditTarget) int { return compareUint(x.Size, y.Size) })
+	slices.SortFunc(a.st.Targets, func(x, y AuditTarget) int { return cmp.Compare(x.Size, y.Size) })
 	return nil
-}
-
-func compareUint(x, y uint64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
 
 // reachTargets checks the recomputed tree against every target checkpoint
