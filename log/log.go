@@ -160,9 +160,8 @@ type Log struct {
 	headValid  bool
 	// edge holds the right-edge tiles written by this process's last
 	// integration, valid for the tree of head.Size while headValid.
-	edge map[tileKey][]byte
-	// edgeInner holds the inner nodes of the edge tiles, computed on first use.
-	edgeInner map[tileKey]*lazyInner
+	// Their inner nodes are computed on first use.
+	edge map[tileKey]*edgeTile
 
 	// The queue of leaves waiting for integration.
 	qMu     sync.Mutex

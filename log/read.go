@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,7 +56,7 @@ func (l *Log) reloadHead(ctx context.Context) (storage.TreeState, error) {
 	defer l.headMu.Unlock()
 	if head.Size >= l.head.Size || !l.headValid {
 		if head.Size != l.head.Size {
-			l.edge, l.edgeInner = nil, nil
+			l.edge = nil
 		}
 		l.head = head
 	}
@@ -90,30 +89,29 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[ti
 	}
 	l.headMu.Lock()
 	defer l.headMu.Unlock()
-	inner := make(map[tileKey]*lazyInner, len(edge))
+	tiles := make(map[tileKey]*edgeTile, len(edge))
 	for k, v := range edge {
-		if old, ok := l.edgeInner[k]; ok && len(old.hashes) == len(v) {
-			inner[k] = old // the same tile, not rewritten by this batch
+		if old, ok := l.edge[k]; ok && len(old.hashes) == len(v) {
+			tiles[k] = old // the same tile, not rewritten by this batch
 		} else {
-			inner[k] = &lazyInner{hashes: v}
+			tiles[k] = &edgeTile{hashes: v}
 		}
 	}
 	l.head = head
-	l.edge = edge
-	l.edgeInner = inner
+	l.edge = tiles
 	l.headValid = true
 	l.headLoaded = time.Now()
 }
 
-// lazyInner computes the inner nodes of an edge tile once, when a proof
-// first needs them.
-type lazyInner struct {
+// edgeTile is a right-edge tile; it computes its inner nodes once, when a
+// proof first needs them.
+type edgeTile struct {
 	once   sync.Once
 	hashes []byte
 	n      *merkle.InnerNodes
 }
 
-func (z *lazyInner) get() *merkle.InnerNodes {
+func (z *edgeTile) get() *merkle.InnerNodes {
 	z.once.Do(func() { z.n = merkle.NewInnerNodes(z.hashes) })
 	return z.n
 }
@@ -122,14 +120,18 @@ func (l *Log) invalidateHead() {
 	l.headMu.Lock()
 	defer l.headMu.Unlock()
 	l.headValid = false
-	l.edge, l.edgeInner = nil, nil
+	l.edge = nil
 }
 
 // writeHead returns the head to build the next batch on, with the partial
 // tiles this process knows for it (nil if it must read them from storage).
 func (l *Log) writeHead(ctx context.Context) (storage.TreeState, map[tileKey][]byte, error) {
 	l.headMu.Lock()
-	head, valid, edge := l.head, l.headValid, maps.Clone(l.edge)
+	head, valid := l.head, l.headValid
+	edge := make(map[tileKey][]byte, len(l.edge))
+	for k, t := range l.edge {
+		edge[k] = t.hashes
+	}
 	l.headMu.Unlock()
 	if valid {
 		return head, edge, nil
@@ -240,36 +242,32 @@ func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
 // the partial tiles its own batch just wrote.
 func (l *Log) proofReader(size uint64) merkle.TileReader {
 	l.headMu.Lock()
-	edge, inner := l.edge, l.edgeInner
+	edge := l.edge
 	if !l.headValid || size > l.head.Size {
-		edge, inner = nil, nil
+		edge = nil
 	}
 	l.headMu.Unlock()
-	return edgeTiles{l, edge, inner}
+	return edgeTiles{l, edge}
 }
 
 // edgeTiles reads the right-edge tiles from edge, the others through the
 // cache of full tiles (with their inner nodes). Without an edge it is the
 // plain cache of full tiles.
 type edgeTiles struct {
-	l     *Log
-	edge  map[tileKey][]byte
-	inner map[tileKey]*lazyInner
+	l    *Log
+	edge map[tileKey]*edgeTile
 }
 
 func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if t, ok := e.edge[tileKey{level, index}]; ok {
-		return t[:len(t):len(t)], nil
+		return t.hashes[:len(t.hashes):len(t.hashes)], nil
 	}
 	return e.l.readTile(ctx, level, index)
 }
 
 func (e edgeTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
-	if z, ok := e.inner[tileKey{level, index}]; ok {
-		return z.get(), nil
-	}
-	if _, ok := e.edge[tileKey{level, index}]; ok {
-		return nil, nil
+	if t, ok := e.edge[tileKey{level, index}]; ok {
+		return t.get(), nil
 	}
 	return e.l.innerNodes(level, index), nil
 }
