@@ -147,12 +147,18 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	b, _, err := c.do(ctx, http.MethodGet, path, q, nil)
+	return c.doJSON(ctx, http.MethodGet, path, q, nil, v)
+}
+
+// doJSON sends a request and decodes the JSON of its 2xx (or want) answer
+// into v.
+func (c *Client) doJSON(ctx context.Context, method, path string, q url.Values, body []byte, v any, want ...int) error {
+	b, _, err := c.do(ctx, method, path, q, body, want...)
 	if err != nil {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("client: GET %s: decoding response: %w", path, err)
+		return fmt.Errorf("client: %s %s: decoding response: %w", method, path, err)
 	}
 	return nil
 }
@@ -173,13 +179,9 @@ func one(le models.LogEntry) (string, models.LogEntryAnon, error) {
 // UUID and the logged entry with its proof and signed entry timestamp. An
 // entry already in the log is an *Error with status 409 Conflict.
 func (c *Client) CreateEntry(ctx context.Context, proposed []byte) (string, models.LogEntryAnon, error) {
-	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/log/entries", nil, proposed, http.StatusCreated)
-	if err != nil {
-		return "", models.LogEntryAnon{}, err
-	}
 	var le models.LogEntry
-	if err := json.Unmarshal(b, &le); err != nil {
-		return "", models.LogEntryAnon{}, fmt.Errorf("client: POST /api/v1/log/entries: decoding response: %w", err)
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/log/entries", nil, proposed, &le, http.StatusCreated); err != nil {
+		return "", models.LogEntryAnon{}, err
 	}
 	return one(le)
 }
@@ -211,13 +213,9 @@ func (c *Client) RetrieveEntries(ctx context.Context, q models.SearchLogQuery) (
 	if err != nil {
 		return nil, fmt.Errorf("client: encoding query: %w", err)
 	}
-	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/log/entries/retrieve", nil, body)
-	if err != nil {
-		return nil, err
-	}
 	var out []models.LogEntry
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("client: POST /api/v1/log/entries/retrieve: decoding response: %w", err)
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/log/entries/retrieve", nil, body, &out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -229,13 +227,9 @@ func (c *Client) SearchIndex(ctx context.Context, q models.SearchIndex) ([]strin
 	if err != nil {
 		return nil, fmt.Errorf("client: encoding query: %w", err)
 	}
-	b, _, err := c.do(ctx, http.MethodPost, "/api/v1/index/retrieve", nil, body)
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("client: POST /api/v1/index/retrieve: decoding response: %w", err)
+	if err := c.doJSON(ctx, http.MethodPost, "/api/v1/index/retrieve", nil, body, &out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
