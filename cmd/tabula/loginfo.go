@@ -58,9 +58,6 @@ func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir strin
 	saved, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
-		}
 		if err := writeFileAtomic(path, b); err != nil {
 			return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
 		}
@@ -156,9 +153,6 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		consistency = fmt.Sprintf("consistent with the last verified checkpoint (size %d)", old.Size)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("saving the checkpoint: %w", err)
-	}
 	if err := writeFileAtomic(path, []byte(li.SignedTreeHead)); err != nil {
 		return fmt.Errorf("saving the checkpoint: %w", err)
 	}
@@ -197,7 +191,12 @@ func proveConsistency(ctx context.Context, cl *client.Client, treeID string, old
 	return verify.Consistency(old, cp, path)
 }
 
+// writeFileAtomic writes b to path (making its directory) through a
+// temporary file and a rename, so a crash leaves the old or the new file.
 func writeFileAtomic(path string, b []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
