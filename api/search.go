@@ -18,7 +18,6 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/types"
 )
 
 // MaxSearchQueries is Rekor's limit on the UUIDs, indexes and entries of one
@@ -248,33 +247,10 @@ func (e searchEntry) validate(i int) string {
 	return ""
 }
 
-// searcher is implemented by the types whose search differs from insert:
-// Rekor's SearchLogQuery canonicalizes an entry with types.UnmarshalEntry
-// and Canonicalize, without CreateVersionedEntry's Insertable check, so a
-// logged canonical body is looked up as well as a proposal.
-type searcher interface {
-	CanonicalizeSearch(ctx context.Context, apiVersion string, spec json.RawMessage) (types.Canonical, error)
-}
-
 // searchLeaf returns the canonical body an entry of a SearchLogQuery is
 // looked up by, or the error Rekor answers 400 with.
 func (s *Server) searchLeaf(ctx context.Context, e searchEntry) ([]byte, error) {
-	t, ok := s.types.Lookup(e.kind)
-	if !ok {
-		return nil, fmt.Errorf("could not unmarshal entry for kind '%s'", e.kind)
-	}
-	if !slices.Contains(t.Versions(), *e.apiVersion) {
-		return nil, fmt.Errorf("%s implementation for version '%s' not found: unable to locate entry for version %s", e.kind, *e.apiVersion, *e.apiVersion)
-	}
-	var (
-		c   types.Canonical
-		err error
-	)
-	if st, ok := t.(searcher); ok {
-		c, err = st.CanonicalizeSearch(ctx, *e.apiVersion, e.spec)
-	} else {
-		c, err = t.Canonicalize(ctx, *e.apiVersion, e.spec)
-	}
+	c, err := s.types.CanonicalizeSearch(ctx, e.kind, *e.apiVersion, e.spec)
 	if err != nil {
 		return nil, err
 	}

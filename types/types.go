@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -87,10 +88,30 @@ func (r *Registry) Kinds() []string {
 	return ks
 }
 
-// Lookup returns the type registered for kind.
-func (r *Registry) Lookup(kind string) (Type, bool) {
+// Searcher is implemented by the types whose search differs from insert:
+// Rekor's SearchLogQuery canonicalizes an entry with types.UnmarshalEntry
+// and Canonicalize, without CreateVersionedEntry's Insertable check, so a
+// logged canonical body is looked up as well as a proposal.
+type Searcher interface {
+	CanonicalizeSearch(ctx context.Context, apiVersion string, spec json.RawMessage) (Canonical, error)
+}
+
+// CanonicalizeSearch returns the canonical form an entry of a search by
+// entry (POST /api/v1/log/entries/retrieve) is looked up by, with the
+// errors Rekor's search answers 400 with: a Searcher's CanonicalizeSearch,
+// else the type's Canonicalize.
+func (r *Registry) CanonicalizeSearch(ctx context.Context, kind, apiVersion string, spec json.RawMessage) (Canonical, error) {
 	t, ok := r.types[kind]
-	return t, ok
+	if !ok {
+		return Canonical{}, fmt.Errorf("could not unmarshal entry for kind '%s'", kind)
+	}
+	if !slices.Contains(t.Versions(), apiVersion) {
+		return Canonical{}, unsupportedVersion(kind, apiVersion)
+	}
+	if st, ok := t.(Searcher); ok {
+		return st.CanonicalizeSearch(ctx, apiVersion, spec)
+	}
+	return t.Canonicalize(ctx, apiVersion, spec)
 }
 
 // ProposedEntry is the envelope every kind shares.
@@ -119,20 +140,14 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 	if !ok {
 		return Canonical{}, fmt.Errorf("%w: invalid kind value: %q", ErrUnknownKind, pe.Kind)
 	}
-	supported := false
-	for _, v := range t.Versions() {
-		if v == pe.APIVersion {
-			supported = true
-			break
-		}
-	}
+	supported := slices.Contains(t.Versions(), pe.APIVersion)
 	if pe.APIVersion == "" {
 		return Canonical{}, fmt.Errorf("%w: %w", ErrSchema, &versionError{"apiVersion in body is required"})
 	}
 	if !supported {
 		// Rekor finds the kind but no implementation of the version: a 400
 		// with the entry factory's message.
-		return Canonical{}, &InvalidError{Err: &versionError{fmt.Sprintf("%s implementation for version '%s' not found: unable to locate entry for version %s", pe.Kind, pe.APIVersion, pe.APIVersion)}}
+		return Canonical{}, &InvalidError{Err: unsupportedVersion(pe.Kind, pe.APIVersion)}
 	}
 	if len(pe.Spec) == 0 || bytes.Equal(pe.Spec, []byte("null")) {
 		return Canonical{}, fmt.Errorf("%w: spec in body is required", ErrSchema)
@@ -144,6 +159,12 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 type versionError struct{ msg string }
 
 func (e *versionError) Error() string { return e.msg }
+
+// unsupportedVersion is Rekor's entry factory's message for a version of a
+// known kind that it has no implementation of.
+func unsupportedVersion(kind, apiVersion string) *versionError {
+	return &versionError{fmt.Sprintf("%s implementation for version '%s' not found: unable to locate entry for version %s", kind, apiVersion, apiVersion)}
+}
 
 // IsUnsupportedVersion reports whether err is the registry's refusal of an
 // apiVersion its kind does not serve: a 400 (*InvalidError) for a version
