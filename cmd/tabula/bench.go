@@ -16,6 +16,9 @@ import (
 // runBench is `tabula bench`: load a Rekor-compatible server through its
 // HTTP API and report throughput and latency (see internal/loadgen).
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "load" {
+		return runBenchLoad(ctx, args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c loadgen.Config
