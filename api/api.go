@@ -76,6 +76,7 @@ type Server struct {
 	wait    time.Duration
 	logger  *slog.Logger
 	metrics *httpMetrics
+	enc     *encoder
 
 	keyCanonicalizer func(format string, content []byte) ([]byte, error)
 	limits           Limits
@@ -92,6 +93,7 @@ func New(cfg Config) http.Handler {
 		wait:    cfg.WriteWait,
 		logger:  cfg.Logger,
 		metrics: newHTTPMetrics(cfg.Registerer),
+		enc:     newEncoder(cfg.Log.TreeID(), cfg.Log.LogID()),
 
 		keyCanonicalizer: cfg.CanonicalKey,
 		limits:           cfg.Limits,

@@ -89,13 +89,13 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		hashes = append(hashes, merkle.LeafHash(body))
 	}
 
-	results := []models.LogEntry{}
+	var results []entryAnswer
 	add := func(e storage.Entry) bool {
 		head, err := s.log.HeadCovering(r.Context(), e.Index)
 		if err == nil {
-			var entry models.LogEntryAnon
-			if entry, err = s.logEntry(r.Context(), e, head); err == nil {
-				results = append(results, models.LogEntry{s.entryID(e.LeafHash): entry})
+			var a entryAnswer
+			if a, err = s.answer(r.Context(), e, head); err == nil {
+				results = append(results, a)
 				return true
 			}
 		}
@@ -132,7 +132,7 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, results)
+	s.enc.write(w, http.StatusOK, func(b []byte) []byte { return s.enc.appendEntries(b, results) })
 }
 
 // validateSearchQuery is the generated SearchLogQuery.Validate: entries,

@@ -27,7 +27,7 @@ const entriesPath = "/api/v1/log/entries/"
 // entryID is Rekor's EntryID: the tree ID as 16 zero-padded hex digits
 // followed by the 64-hex leaf hash.
 func (s *Server) entryID(leafHash merkle.Hash) string {
-	return fmt.Sprintf("%016x%x", uint64(s.log.TreeID()), leafHash[:])
+	return string(s.enc.appendEntryID(make([]byte, 0, 80), leafHash))
 }
 
 // readBody reads a request body within the limit, answering 413 beyond it.
@@ -97,7 +97,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	entry, err := s.logEntry(ctx, res.Entry, res.Head)
+	a, err := s.answer(ctx, res.Entry, res.Head)
 	if err != nil {
 		// The entry is committed; only building the proof failed. A retry
 		// gets 409 and the entry's location.
@@ -107,7 +107,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	id := s.entryID(res.Entry.LeafHash)
 	w.Header().Set("ETag", id)
 	w.Header().Set("Location", entriesPath+id)
-	writeJSON(w, http.StatusCreated, models.LogEntry{id: entry})
+	s.enc.write(w, http.StatusCreated, func(b []byte) []byte { return s.enc.appendEntry(b, &a) })
 }
 
 // unavailable answers for a failure of the log or its database: 503 with
@@ -130,47 +130,23 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// logEntry builds the LogEntryAnon of e with an inclusion proof against head
+// answer builds the answer for e with an inclusion proof against head
 // (which must cover e).
-func (s *Server) logEntry(ctx context.Context, e storage.Entry, head storage.TreeState) (models.LogEntryAnon, error) {
+func (s *Server) answer(ctx context.Context, e storage.Entry, head storage.TreeState) (entryAnswer, error) {
 	proof, err := s.log.InclusionProof(ctx, e.Index, head.Size)
 	if err != nil {
-		return models.LogEntryAnon{}, fmt.Errorf("building inclusion proof: %w", err)
+		return entryAnswer{}, fmt.Errorf("building inclusion proof: %w", err)
 	}
-	hashes := make([]string, len(proof))
-	for i, h := range proof {
-		hashes[i] = hex.EncodeToString(h[:])
-	}
-	logID := s.log.LogID()
-	out := models.LogEntryAnon{
-		Body:           e.Body,
-		IntegratedTime: e.IntegratedTime,
-		LogID:          hex.EncodeToString(logID[:]),
-		LogIndex:       int64(e.Index),
-		Verification: &models.Verification{
-			InclusionProof: &models.InclusionProof{
-				Checkpoint: string(head.Checkpoint),
-				Hashes:     hashes,
-				LogIndex:   int64(e.Index),
-				RootHash:   hex.EncodeToString(head.Root[:]),
-				TreeSize:   int64(head.Size),
-			},
-			SignedEntryTimestamp: e.SET,
-		},
-	}
-	if len(e.Attestation) > 0 {
-		out.Attestation = &models.LogEntryAttestation{Data: e.Attestation}
-	}
-	return out, nil
+	return entryAnswer{e: e, head: head, proof: proof}, nil
 }
 
 // writeEntry answers a GET with one stored entry and a fresh proof.
 func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e storage.Entry) {
 	head, err := s.log.HeadCovering(r.Context(), e.Index)
 	if err == nil {
-		var entry models.LogEntryAnon
-		if entry, err = s.logEntry(r.Context(), e, head); err == nil {
-			writeJSON(w, http.StatusOK, models.LogEntry{s.entryID(e.LeafHash): entry})
+		var a entryAnswer
+		if a, err = s.answer(r.Context(), e, head); err == nil {
+			s.enc.write(w, http.StatusOK, func(b []byte) []byte { return s.enc.appendEntry(b, &a) })
 			return
 		}
 	}
