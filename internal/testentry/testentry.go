@@ -166,13 +166,24 @@ func (s *Signer) SignDigest(digest []byte) ([]byte, error) {
 // HashedRekord returns the JSON of a proposed hashedrekord 0.0.1 entry for
 // artifact: {"apiVersion","kind","spec":{"data":{"hash"},"signature":{...}}}.
 func (s *Signer) HashedRekord(artifact []byte) ([]byte, error) {
-	h := s.hash.New()
-	h.Write(artifact)
-	digest := h.Sum(nil)
+	digest := s.Digest(artifact)
 	sig, err := s.SignDigest(digest)
 	if err != nil {
 		return nil, fmt.Errorf("testentry: signing: %w", err)
 	}
+	return s.HashedRekordSigned(digest, sig)
+}
+
+// Digest hashes artifact with the signer's hash.
+func (s *Signer) Digest(artifact []byte) []byte {
+	h := s.hash.New()
+	h.Write(artifact)
+	return h.Sum(nil)
+}
+
+// HashedRekordSigned is HashedRekord for a digest already signed with
+// SignDigest.
+func (s *Signer) HashedRekordSigned(digest, sig []byte) ([]byte, error) {
 	type hash struct {
 		Algorithm string `json:"algorithm"`
 		Value     string `json:"value"`
