@@ -30,6 +30,7 @@ package hashedrekord
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -143,8 +144,56 @@ func (s *spec) verify() (*pki.Key, error) {
 
 // canonicalBody builds Rekor's canonical leaf: json.Marshal of
 // models.Hashedrekord{apiVersion, kind, spec} with only the kept fields, then
-// RFC 8785. Field order here is irrelevant; JCS sorts keys.
+// RFC 8785. The shape is fixed, so when the two strings that come from the
+// request (hash algorithm and value) are plain printable ASCII, which RFC 8785
+// writes as they are, the canonical form is written directly, keys in
+// canonical order; anything else takes the Marshal+Transform path.
 func canonicalBody(h *schema.Hash, sig strfmt.Base64, canonicalPEM []byte) ([]byte, error) {
+	if !plainJSON(h.Algorithm) || !plainJSON(h.Value) {
+		return marshalCanonicalBody(h, sig, canonicalPEM)
+	}
+	enc := base64.StdEncoding
+	out := make([]byte, 0, 160+len(*h.Algorithm)+len(*h.Value)+enc.EncodedLen(len(sig))+enc.EncodedLen(len(canonicalPEM)))
+	out = append(out, `{"apiVersion":"`+APIVersion+`","kind":"`+Kind+`","spec":{"data":{"hash":{"algorithm":"`...)
+	out = append(out, *h.Algorithm...)
+	out = append(out, `","value":"`...)
+	out = append(out, *h.Value...)
+	out = append(out, `"}},"signature":{`...)
+	if len(sig) > 0 { // omitempty
+		out = append(out, `"content":"`...)
+		out = enc.AppendEncode(out, sig)
+		out = append(out, `",`...)
+	}
+	out = append(out, `"publicKey":{`...)
+	if len(canonicalPEM) > 0 { // omitempty
+		out = append(out, `"content":"`...)
+		out = enc.AppendEncode(out, canonicalPEM)
+		out = append(out, '"')
+	}
+	out = append(out, `}}}}`...)
+	return out, nil
+}
+
+// plainJSON reports whether s is present and made only of printable ASCII
+// other than '"' and '\\': the strings that json.Marshal and RFC 8785 both
+// write byte for byte as they are (json.Marshal's HTML escapes of '<', '>'
+// and '&' are undone by the canonicalization).
+func plainJSON(s *string) bool {
+	if s == nil {
+		return false
+	}
+	for i := 0; i < len(*s); i++ {
+		if c := (*s)[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// marshalCanonicalBody is canonicalBody the way Rekor computes it, for
+// strings that need JSON escaping (or are absent): json.Marshal, then RFC
+// 8785.
+func marshalCanonicalBody(h *schema.Hash, sig strfmt.Base64, canonicalPEM []byte) ([]byte, error) {
 	type outHash struct {
 		Algorithm *string `json:"algorithm"`
 		Value     *string `json:"value"`
