@@ -53,6 +53,15 @@ const (
 	DefaultTileCacheSize = 8192
 	// DefaultBundleCacheSize is how many full entry bundles are cached.
 	DefaultBundleCacheSize = 256
+	// DefaultEntryCacheSize is how many entries (body, integrated time, SET,
+	// attestation: immutable once integrated) are cached for entry reads by
+	// index or leaf hash. A hashedrekord entry with an ECDSA key costs about
+	// 0.8 KiB with its bookkeeping, so a full cache of them takes about
+	// 50 MiB; DefaultEntryCacheBytes caps larger entries.
+	DefaultEntryCacheSize = 64 << 10
+	// DefaultEntryCacheBytes bounds the bytes of the cached entries' bodies,
+	// SETs and attestations (plus a fixed overhead per entry).
+	DefaultEntryCacheBytes = 64 << 20
 	// DefaultHeadMaxAge bounds how stale the cached head may be before a read
 	// reloads it from storage (other processes may have grown the tree).
 	DefaultHeadMaxAge = 250 * time.Millisecond
@@ -96,6 +105,11 @@ type Config struct {
 	HeadMaxAge         time.Duration
 	IntegrationTimeout time.Duration
 
+	// EntryCacheSize and EntryCacheBytes bound the cache of entries read by
+	// index or leaf hash (0: the defaults; negative EntryCacheSize: no cache).
+	EntryCacheSize  int
+	EntryCacheBytes int64
+
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the log's metrics; nil registers nowhere.
@@ -126,6 +140,12 @@ func (c *Config) setDefaults() error {
 	if c.BundleCacheSize <= 0 {
 		c.BundleCacheSize = DefaultBundleCacheSize
 	}
+	if c.EntryCacheSize == 0 {
+		c.EntryCacheSize = DefaultEntryCacheSize
+	}
+	if c.EntryCacheBytes <= 0 {
+		c.EntryCacheBytes = DefaultEntryCacheBytes
+	}
 	if c.HeadMaxAge <= 0 {
 		c.HeadMaxAge = DefaultHeadMaxAge
 	}
@@ -153,6 +173,7 @@ type Log struct {
 
 	tiles   *lru.Cache[tileKey, *fullTile]
 	bundles *lru.Cache[uint64, []byte]
+	entries *entryCache // nil: no cache
 
 	headMu     sync.Mutex
 	head       storage.TreeState
@@ -192,6 +213,12 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
+	var entries *entryCache
+	if cfg.EntryCacheSize > 0 {
+		if entries, err = newEntryCache(cfg.EntryCacheSize, cfg.EntryCacheBytes); err != nil {
+			return nil, fmt.Errorf("log: %w", err)
+		}
+	}
 	l := &Log{
 		cfg:     cfg,
 		store:   cfg.Storage,
@@ -200,6 +227,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		metrics: newMetrics(cfg.Registerer),
 		tiles:   tiles,
 		bundles: bundles,
+		entries: entries,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
@@ -209,7 +211,11 @@ func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileRead
 }
 
 // Entry returns the entry at index, or ErrOutOfRange / storage.ErrNotFound.
+// The entry may come from the cache: its slices must not be modified.
 func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
+	if e, ok := l.entries.get(index); ok {
+		return e, nil
+	}
 	es, err := l.store.ReadEntries(ctx, index, index+1)
 	if err != nil {
 		return storage.Entry{}, fmt.Errorf("log: reading entry %d: %w", index, err)
@@ -217,16 +223,108 @@ func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	if len(es) == 0 {
 		return storage.Entry{}, fmt.Errorf("log: entry %d: %w", index, storage.ErrNotFound)
 	}
+	l.entries.add(es[0])
 	return es[0], nil
 }
 
 // EntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
+// The entry may come from the cache: its slices must not be modified.
 func (l *Log) EntryByLeafHash(ctx context.Context, h merkle.Hash) (storage.Entry, error) {
+	if e, ok := l.entries.getByLeafHash(h); ok {
+		return e, nil
+	}
 	e, err := l.store.ReadEntryByLeafHash(ctx, h)
 	if err != nil {
 		return storage.Entry{}, fmt.Errorf("log: reading entry by leaf hash: %w", err)
 	}
+	l.entries.add(e)
 	return e, nil
+}
+
+// entryCache keeps entries read by index or leaf hash. An integrated entry
+// never changes (its body, integrated time, SET and attestation are written
+// once, in the transaction that gives it its index), so a cached one never
+// goes stale; its inclusion proof is built per request from the tiles.
+// It is bounded by count and by bytes; a nil *entryCache caches nothing.
+type entryCache struct {
+	byIndex  *lru.Cache[uint64, *storage.Entry]
+	byHash   *lru.Cache[merkle.Hash, uint64]
+	bytes    atomic.Int64
+	maxBytes int64
+}
+
+// entryOverhead approximates the bookkeeping of one cached entry (the
+// storage.Entry, the two LRU elements and map slots) beyond its byte slices.
+const entryOverhead = 256
+
+func entryCost(e *storage.Entry) int64 {
+	return int64(len(e.Body)+len(e.SET)+len(e.Attestation)) + entryOverhead
+}
+
+func newEntryCache(size int, maxBytes int64) (*entryCache, error) {
+	c := &entryCache{maxBytes: maxBytes}
+	var err error
+	if c.byHash, err = lru.New[merkle.Hash, uint64](size); err != nil {
+		return nil, err
+	}
+	c.byIndex, err = lru.NewWithEvict(size, func(_ uint64, e *storage.Entry) {
+		c.bytes.Add(-entryCost(e))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *entryCache) get(index uint64) (storage.Entry, bool) {
+	if c == nil {
+		return storage.Entry{}, false
+	}
+	e, ok := c.byIndex.Get(index)
+	if !ok {
+		return storage.Entry{}, false
+	}
+	return *e, true
+}
+
+func (c *entryCache) getByLeafHash(h merkle.Hash) (storage.Entry, bool) {
+	if c == nil {
+		return storage.Entry{}, false
+	}
+	index, ok := c.byHash.Get(h)
+	if !ok {
+		return storage.Entry{}, false
+	}
+	e, ok := c.byIndex.Get(index)
+	if !ok || e.LeafHash != h {
+		return storage.Entry{}, false
+	}
+	return *e, true
+}
+
+// maxCachedEntry is the largest entry cached: one with a large attestation
+// is rare, and not worth evicting many small ones.
+const maxCachedEntry = 16 << 10
+
+// add caches e, unless it is larger than maxCachedEntry.
+func (c *entryCache) add(e storage.Entry) {
+	if c == nil {
+		return
+	}
+	cost := entryCost(&e)
+	if cost > maxCachedEntry || cost > c.maxBytes {
+		return
+	}
+	e.SearchKeys = nil
+	if had, _ := c.byIndex.ContainsOrAdd(e.Index, &e); !had {
+		c.bytes.Add(cost)
+	}
+	c.byHash.Add(e.LeafHash, e.Index)
+	for c.bytes.Load() > c.maxBytes {
+		if _, _, ok := c.byIndex.RemoveOldest(); !ok {
+			break
+		}
+	}
 }
 
 // Search returns the indexes of entries indexed under key.
@@ -234,39 +332,107 @@ func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
 	return l.store.Search(ctx, key)
 }
 
-// proofReader reads the tiles of the tree of size: the right-edge tiles this
-// process wrote last, when they cover size, else through the cache of full
-// tiles and storage. A tile of a larger tree is a valid prefix for a smaller
-// one (nodes never change once complete), so the edge of any head at least
-// size serves; this spares a write's inclusion proof the storage reads of
-// the partial tiles its own batch just wrote.
+// proofReader reads the tiles of the tree of size: the right-edge tiles of
+// the head, when it covers size, else through the cache of full tiles and
+// storage. A tile of a larger tree is a valid prefix for a smaller one (nodes
+// never change once complete), so the edge of any head at least size serves;
+// this spares a write's inclusion proof the storage reads of the partial
+// tiles its own batch just wrote. The head's edge tiles this process did not
+// write (after a restart, or when another process grows the tree) are read
+// from storage once and kept with the head, with their inner nodes: reads at
+// a steady head then need no storage at all.
 func (l *Log) proofReader(size uint64) merkle.TileReader {
 	l.headMu.Lock()
-	edge := l.edge
-	if !l.headValid || size > l.head.Size {
-		edge = nil
+	edge, head := l.edge, l.head.Size
+	if !l.headValid || size > head {
+		edge, head = nil, 0
 	}
 	l.headMu.Unlock()
-	return edgeTiles{l, edge}
+	return edgeTiles{l: l, edge: edge, head: head}
 }
 
-// edgeTiles reads the right-edge tiles from edge, the others through the
-// cache of full tiles (with their inner nodes). Without an edge it is the
-// plain cache of full tiles.
+// edgeTiles reads the right-edge tiles from edge (loading into it those of
+// the tree of size head that it lacks, when head is not 0), the others
+// through the cache of full tiles (with their inner nodes). Without an edge
+// it is the plain cache of full tiles.
 type edgeTiles struct {
 	l    *Log
 	edge map[tileKey]*edgeTile
+	head uint64
+}
+
+// edgeTile returns the right-edge tile (level, index) of the head, nil if it
+// is not one.
+func (e edgeTiles) edgeTile(ctx context.Context, level uint8, index uint64) (*edgeTile, error) {
+	if t, ok := e.edge[tileKey{level, index}]; ok {
+		return t, nil
+	}
+	if e.head == 0 || uint(level) >= 8 || index != e.head>>(merkle.TileHeight*(uint(level)+1)) {
+		return nil, nil
+	}
+	w := merkle.PartialWidth(level, e.head) * merkle.HashSize
+	if w == 0 {
+		return nil, nil
+	}
+	// Loaded since the snapshot (a proof asks for a tile more than once)?
+	e.l.headMu.Lock()
+	t, ok := e.l.edge[tileKey{level, index}]
+	if ok && (!e.l.headValid || e.l.head.Size != e.head) {
+		ok = false
+	}
+	e.l.headMu.Unlock()
+	if ok {
+		return t, nil
+	}
+	h, err := e.l.store.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) < w {
+		// Shorter than the head says: let the proof report it.
+		return &edgeTile{hashes: h}, nil
+	}
+	t = &edgeTile{hashes: h[:w:w]}
+	e.l.addEdge(e.head, tileKey{level, index}, t)
+	return t, nil
+}
+
+// addEdge publishes t as a right-edge tile of the head of size, if that is
+// still the head. Edge maps are never modified once published: it copies.
+func (l *Log) addEdge(size uint64, k tileKey, t *edgeTile) {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	if !l.headValid || l.head.Size != size {
+		return
+	}
+	if _, ok := l.edge[k]; ok {
+		return
+	}
+	edge := make(map[tileKey]*edgeTile, len(l.edge)+1)
+	for k, v := range l.edge {
+		edge[k] = v
+	}
+	edge[k] = t
+	l.edge = edge
 }
 
 func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-	if t, ok := e.edge[tileKey{level, index}]; ok {
+	t, err := e.edgeTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
 		return t.hashes[:len(t.hashes):len(t.hashes)], nil
 	}
 	return e.l.readTile(ctx, level, index)
 }
 
-func (e edgeTiles) InnerNodes(_ context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
-	if t, ok := e.edge[tileKey{level, index}]; ok {
+func (e edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+	t, err := e.edgeTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
 		return t.get(), nil
 	}
 	return e.l.innerNodes(level, index), nil
