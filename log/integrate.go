@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -206,16 +209,11 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 			continue
 		}
 		seen[p.hash] = next
-		set, err := l.signer.SignMessage(SETPayload(p.leaf.Body, now, l.logID, next))
-		if err != nil {
-			return nil, fmt.Errorf("signing entry timestamp: %w", err)
-		}
 		entries = append(entries, storage.Entry{
 			Index:          next,
 			LeafHash:       p.hash,
 			Body:           p.leaf.Body,
 			IntegratedTime: now,
-			SET:            set,
 			Attestation:    p.leaf.Attestation,
 			SearchKeys:     p.leaf.SearchKeys,
 		})
@@ -224,6 +222,9 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	}
 	if len(entries) == 0 {
 		return outs, nil
+	}
+	if err := signSETs(l.signer, l.logID, entries, runtime.GOMAXPROCS(0)); err != nil {
+		return nil, err
 	}
 
 	if edge == nil {
@@ -268,4 +269,55 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		}
 	}
 	return outs, nil
+}
+
+// signSETs signs each entry's SET (over SETPayload of its body, integrated
+// time and index) into entry.SET. The SETs are the integrator's main CPU
+// cost, so a batch of several entries is split into contiguous runs signed on
+// up to workers goroutines (the caller's own included; the integrator passes
+// GOMAXPROCS); the signer is safe for concurrent use. Each SET
+// is what a serial signing would give (an ECDSA signature is randomized
+// either way). On failure the error of the first failing entry, in batch
+// order, is returned; nothing is stored or acknowledged before the batch
+// commits, so a failed signing only fails the batch.
+func signSETs(s signer.Signer, logID [32]byte, entries []storage.Entry, workers int) error {
+	sign := func(e *storage.Entry) error {
+		set, err := s.SignMessage(SETPayload(e.Body, e.IntegratedTime, logID, e.Index))
+		if err != nil {
+			return fmt.Errorf("signing entry timestamp: %w", err)
+		}
+		e.SET = set
+		return nil
+	}
+	signRun := func(run []storage.Entry) error {
+		for i := range run {
+			if err := sign(&run[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	workers = min(workers, len(entries))
+	if workers <= 1 {
+		return signRun(entries)
+	}
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		run := entries[w*len(entries)/workers : (w+1)*len(entries)/workers]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = signRun(run)
+		}()
+	}
+	// The first run on this goroutine.
+	errs[0] = signRun(entries[:len(entries)/workers])
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -22,7 +22,8 @@ import (
 	"fmt"
 )
 
-// Signer signs messages with the log's key.
+// Signer signs messages with the log's key. Implementations must be safe for
+// concurrent use: the log signs a batch's entry timestamps in parallel.
 type Signer interface {
 	// Public is the log's public key.
 	Public() crypto.PublicKey
@@ -39,7 +40,9 @@ const (
 	Ed25519   = "ed25519"
 )
 
-// Local is a Signer backed by a private key in memory.
+// Local is a Signer backed by a private key in memory. It is safe for
+// concurrent use: it holds no mutable state, and crypto/ecdsa and
+// crypto/ed25519 sign concurrently with one key.
 type Local struct {
 	priv   crypto.Signer
 	pubDER []byte

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +82,46 @@ func TestKeyFiles(t *testing.T) {
 		if _, err := ParsePrivateKeyPEM([]byte(bad)); err == nil {
 			t.Fatalf("ParsePrivateKeyPEM(%q) succeeded", bad)
 		}
+	}
+}
+
+// TestSignConcurrent signs from several goroutines with one Local, as the
+// log does for a batch's SETs (run with -race): every signature verifies
+// over its own message.
+func TestSignConcurrent(t *testing.T) {
+	for _, alg := range []string{ECDSAP256, Ed25519} {
+		t.Run(alg, func(t *testing.T) {
+			priv, err := Generate(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := New(priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const goroutines, each = 8, 16
+			errs := make(chan error, goroutines)
+			for g := range goroutines {
+				go func() {
+					for i := range each {
+						msg := fmt.Appendf(nil, "message %d/%d", g, i)
+						sig, err := s.SignMessage(msg)
+						if err == nil {
+							err = Verify(s.Public(), msg, sig)
+						}
+						if err != nil {
+							errs <- fmt.Errorf("goroutine %d message %d: %w", g, i, err)
+							return
+						}
+					}
+					errs <- nil
+				}()
+			}
+			for range goroutines {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
 	}
 }
