@@ -336,6 +336,7 @@ func (r *runner) run(ctx context.Context) *Result {
 				seed = mrand.Uint64()
 			}
 			rng := mrand.New(mrand.NewPCG(seed, uint64(w)))
+			var buf bytes.Buffer // answers are read into it, reused
 			for ctx.Err() == nil {
 				if r.cfg.Count > 0 && r.ops.Add(1) > int64(r.cfg.Count) {
 					return
@@ -352,7 +353,7 @@ func (r *runner) run(ctx context.Context) *Result {
 					}
 				}
 				verify := r.cfg.VerifySample > 0 && rng.IntN(r.cfg.VerifySample) == 0
-				s, ok := r.do(ctx, op, rng, verify)
+				s, ok := r.do(ctx, op, rng, verify, &buf)
 				if !ok {
 					if op == ModeWrite {
 						cancel() // entries used up: the run ends
@@ -371,8 +372,9 @@ func (r *runner) run(ctx context.Context) *Result {
 	return summarize(r.cfg, slices.Concat(results...), elapsed, r.exhaust.Load())
 }
 
-// do runs one operation; ok is false when there is nothing left to do.
-func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool) (s sample, ok bool) {
+// do runs one operation, reading the answer into buf; ok is false when
+// there is nothing left to do.
+func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool, buf *bytes.Buffer) (s sample, ok bool) {
 	s.op = op
 	var req *http.Request
 	var err error
@@ -402,7 +404,9 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		}
 		last := 2 + rng.Int64N(size-1)
 		first := 1 + rng.Int64N(last-1)
-		req, err = http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/log/proof?firstSize=%d&lastSize=%d", r.cfg.Server, first, last), nil)
+		u := strconv.AppendInt([]byte(r.cfg.Server+"/api/v1/log/proof?firstSize="), first, 10)
+		u = strconv.AppendInt(append(u, "&lastSize="...), last, 10)
+		req, err = http.NewRequestWithContext(ctx, "GET", string(u), nil)
 	case ModeReadTile:
 		p, have := randomFullTile(uint64(r.size.Load()), rng)
 		if !have {
@@ -418,8 +422,10 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 	resp, err := r.client.Do(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(resp.Body)
+		buf.Reset()
+		_, err = buf.ReadFrom(resp.Body)
 		resp.Body.Close()
+		body = buf.Bytes()
 	}
 	s.latency = time.Since(t0)
 	switch {
@@ -448,11 +454,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 			}
 		}
 	case ModeReadProof:
-		var p struct {
-			Hashes   []string `json:"hashes"`
-			RootHash string   `json:"rootHash"`
-		}
-		if json.Unmarshal(body, &p) != nil || len(p.RootHash) != 64 || p.Hashes == nil {
+		if parseProof(body) != nil {
 			s.class = ErrIncomplete
 		}
 	case ModeReadTile:

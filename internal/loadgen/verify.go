@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -18,63 +17,286 @@ type entry struct {
 }
 
 // parseEntry reads a {uuid: LogEntryAnon} answer with exactly one entry and
-// checks that everything a client needs is there.
+// checks that everything a client needs is there (see scan.go for how it
+// reads JSON).
 func parseEntry(b []byte) (*entry, error) {
-	var m map[string]struct {
-		Body           *string `json:"body"`
-		IntegratedTime *int64  `json:"integratedTime"`
-		LogID          string  `json:"logID"`
-		LogIndex       *int64  `json:"logIndex"`
-		Verification   *struct {
-			InclusionProof *struct {
-				Checkpoint string   `json:"checkpoint"`
-				Hashes     []string `json:"hashes"`
-				LogIndex   *int64   `json:"logIndex"`
-				RootHash   string   `json:"rootHash"`
-				TreeSize   *int64   `json:"treeSize"`
-			} `json:"inclusionProof"`
-			SignedEntryTimestamp string `json:"signedEntryTimestamp"`
-		} `json:"verification"`
+	r := &jsonReader{b: b}
+	var a answerParts
+	var outer objectIter
+	n := 0
+	var uuid string
+	for {
+		key, ok, err := r.key(&outer)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		if n++; n > 1 {
+			if string(key) == uuid {
+				return nil, fmt.Errorf("repeated key %q", key)
+			}
+			return nil, fmt.Errorf("%d entries in the answer, want 1", n)
+		}
+		uuid = string(key)
+		if err := a.readAnon(r); err != nil {
+			return nil, err
+		}
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := r.end(); err != nil {
 		return nil, err
 	}
-	if len(m) != 1 {
-		return nil, fmt.Errorf("%d entries in the answer, want 1", len(m))
+	if n != 1 {
+		return nil, fmt.Errorf("%d entries in the answer, want 1", n)
 	}
-	for uuid, a := range m {
-		switch {
-		case a.Body == nil, a.IntegratedTime == nil, a.LogIndex == nil, a.LogID == "":
-			return nil, errors.New("missing body, integratedTime, logIndex or logID")
-		case a.Verification == nil || a.Verification.InclusionProof == nil:
-			return nil, errors.New("no inclusion proof")
-		case a.Verification.SignedEntryTimestamp == "":
-			return nil, errors.New("no signed entry timestamp")
-		}
-		p := a.Verification.InclusionProof
-		if p.Checkpoint == "" || p.RootHash == "" || p.TreeSize == nil || p.LogIndex == nil || p.Hashes == nil {
-			return nil, errors.New("incomplete inclusion proof")
-		}
-		body, err := base64.StdEncoding.DecodeString(*a.Body)
-		if err != nil {
-			return nil, fmt.Errorf("body: %w", err)
-		}
-		set, err := base64.StdEncoding.DecodeString(a.Verification.SignedEntryTimestamp)
-		if err != nil {
-			return nil, fmt.Errorf("signedEntryTimestamp: %w", err)
-		}
-		return &entry{UUID: uuid, LogEntryAnon: models.LogEntryAnon{
-			Body: body, IntegratedTime: *a.IntegratedTime, LogID: a.LogID, LogIndex: *a.LogIndex,
-			Verification: &models.Verification{
-				InclusionProof: &models.InclusionProof{
-					Checkpoint: p.Checkpoint, Hashes: p.Hashes, LogIndex: *p.LogIndex,
-					RootHash: p.RootHash, TreeSize: *p.TreeSize,
-				},
-				SignedEntryTimestamp: set,
-			},
-		}}, nil
+	switch {
+	case !a.hasBody, !a.hasTime, !a.hasIdx, a.logID == "":
+		return nil, errors.New("missing body, integratedTime, logIndex or logID")
+	case !a.hasVer || !a.hasProof:
+		return nil, errors.New("no inclusion proof")
+	case a.set == "":
+		return nil, errors.New("no signed entry timestamp")
 	}
-	panic("unreachable")
+	p := &a.proof
+	if p.Checkpoint == "" || p.RootHash == "" || !a.hasSize || !a.hasPIdx || p.Hashes == nil {
+		return nil, errors.New("incomplete inclusion proof")
+	}
+	body, err := base64.StdEncoding.DecodeString(a.body)
+	if err != nil {
+		return nil, fmt.Errorf("body: %w", err)
+	}
+	set, err := base64.StdEncoding.DecodeString(a.set)
+	if err != nil {
+		return nil, fmt.Errorf("signedEntryTimestamp: %w", err)
+	}
+	return &entry{UUID: uuid, LogEntryAnon: models.LogEntryAnon{
+		Body: body, IntegratedTime: a.integratedTime, LogID: a.logID, LogIndex: a.logIndex,
+		Verification: &models.Verification{InclusionProof: p, SignedEntryTimestamp: set},
+	}}, nil
+}
+
+// answerParts are the fields of a LogEntryAnon the checks need; a null
+// counts as absent.
+type answerParts struct {
+	body, logID, set         string
+	integratedTime, logIndex int64
+	proof                    models.InclusionProof
+
+	hasBody, hasTime, hasIdx, hasVer, hasProof, hasPIdx, hasSize bool
+}
+
+func (a *answerParts) readAnon(r *jsonReader) error {
+	if isNull, err := r.null(); isNull || err != nil {
+		return err
+	}
+	var it objectIter
+	for {
+		key, ok, err := r.key(&it)
+		if err != nil || !ok {
+			return err
+		}
+		if ok, err := it.want(key, "body"); ok || err != nil {
+			if err == nil {
+				a.body, a.hasBody, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "integratedTime"); ok || err != nil {
+			if err == nil {
+				a.integratedTime, a.hasTime, err = r.optInt()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "logID"); ok || err != nil {
+			if err == nil {
+				a.logID, _, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "logIndex"); ok || err != nil {
+			if err == nil {
+				a.logIndex, a.hasIdx, err = r.optInt()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "verification"); ok || err != nil {
+			if err == nil {
+				err = a.readVerification(r)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.skip(); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *answerParts) readVerification(r *jsonReader) error {
+	isNull, err := r.null()
+	if err != nil {
+		return err
+	}
+	a.hasVer = !isNull
+	if isNull {
+		return nil
+	}
+	var it objectIter
+	for {
+		key, ok, err := r.key(&it)
+		if err != nil || !ok {
+			return err
+		}
+		if ok, err := it.want(key, "inclusionProof"); ok || err != nil {
+			if err == nil {
+				err = a.readProof(r)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "signedEntryTimestamp"); ok || err != nil {
+			if err == nil {
+				a.set, _, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.skip(); err != nil {
+			return err
+		}
+	}
+}
+
+func (a *answerParts) readProof(r *jsonReader) error {
+	isNull, err := r.null()
+	if err != nil {
+		return err
+	}
+	a.hasProof = !isNull
+	if isNull {
+		return nil
+	}
+	p := &a.proof
+	var it objectIter
+	for {
+		key, ok, err := r.key(&it)
+		if err != nil || !ok {
+			return err
+		}
+		if ok, err := it.want(key, "checkpoint"); ok || err != nil {
+			if err == nil {
+				p.Checkpoint, _, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "hashes"); ok || err != nil {
+			if err == nil {
+				p.Hashes, err = r.optStrings()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "logIndex"); ok || err != nil {
+			if err == nil {
+				p.LogIndex, a.hasPIdx, err = r.optInt()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "rootHash"); ok || err != nil {
+			if err == nil {
+				p.RootHash, _, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "treeSize"); ok || err != nil {
+			if err == nil {
+				p.TreeSize, a.hasSize, err = r.optInt()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.skip(); err != nil {
+			return err
+		}
+	}
+}
+
+// parseProof reads a ConsistencyProof answer and checks it has a 64-byte
+// root hash and a list of hashes.
+func parseProof(b []byte) error {
+	r := &jsonReader{b: b}
+	var root string
+	var hashes []string
+	var it objectIter
+	for {
+		key, ok, err := r.key(&it)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if ok, err := it.want(key, "hashes"); ok || err != nil {
+			if err == nil {
+				hashes, err = r.optStrings()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := it.want(key, "rootHash"); ok || err != nil {
+			if err == nil {
+				root, _, err = r.optString()
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := r.skip(); err != nil {
+			return err
+		}
+	}
+	if err := r.end(); err != nil {
+		return err
+	}
+	if len(root) != 64 || hashes == nil {
+		return errors.New("incomplete consistency proof")
+	}
+	return nil
 }
 
 // verify checks e as a Sigstore client would (SET, inclusion proof,
