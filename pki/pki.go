@@ -54,6 +54,9 @@ type Key struct {
 	pub crypto.PublicKey
 	// certs holds the certificate (len 1) or the chain (len ≥ 2), leaf first.
 	certs []*x509.Certificate
+	// canonical is CanonicalPEM, when a KeyCache computed it; a Key is not
+	// modified once it is shared.
+	canonical []byte
 }
 
 // ParsePEM parses a PEM public key, certificate or certificate chain, with
@@ -123,6 +126,9 @@ func (k *Key) IsChain() bool { return len(k.certs) > 1 }
 // CanonicalPEM is the key as Rekor writes it into canonical bodies: the PKIX
 // DER of a bare key, or the raw DER of each certificate, PEM-encoded.
 func (k *Key) CanonicalPEM() ([]byte, error) {
+	if c := k.cachedCanonicalPEM(); c != nil {
+		return c, nil
+	}
 	switch {
 	case k.pub != nil:
 		return cryptoutils.MarshalPublicKeyToPEM(k.pub)

@@ -51,11 +51,25 @@ const (
 	APIVersion = "0.0.1"
 )
 
-// Type implements types.Type for hashedrekord.
-type Type struct{}
+// keyCacheSize is how many parsed signer keys a Type remembers.
+const keyCacheSize = 1024
 
-// New returns the hashedrekord type.
-func New() *Type { return &Type{} }
+// Type implements types.Type for hashedrekord. It is safe for concurrent use.
+type Type struct {
+	// keys caches parsed public keys by their PEM bytes, so a signer who logs
+	// again skips parsing (never verification); nil in the zero Type, which
+	// parses every time.
+	keys *pki.KeyCache
+}
+
+// New returns the hashedrekord type, with a cache of the keys it parsed.
+func New() *Type {
+	keys, err := pki.NewKeyCache(keyCacheSize)
+	if err != nil {
+		panic(err) // unreachable: keyCacheSize is positive
+	}
+	return &Type{keys: keys}
+}
 
 // Kind implements types.Type.
 func (*Type) Kind() string { return Kind }
@@ -85,7 +99,7 @@ func (t *Type) Canonicalize(_ context.Context, apiVersion string, raw json.RawMe
 	if err := s.validateSchema(); err != nil {
 		return types.Canonical{}, &types.InvalidError{Err: err}
 	}
-	key, err := s.verify()
+	key, err := s.verify(t.keys)
 	if err != nil {
 		return types.Canonical{}, &types.InvalidError{Err: err}
 	}
@@ -115,13 +129,14 @@ func hashByName(name string) crypto.Hash {
 	return crypto.SHA256 // Rekor's default branch; unreachable after validateSchema.
 }
 
-// verify is Rekor's V001Entry.validate: parse the key, check the digest's
-// length for its algorithm, decode it and verify the signature over it.
-func (s *spec) verify() (*pki.Key, error) {
+// verify is Rekor's V001Entry.validate: parse the key (through keys, which
+// may be nil), check the digest's length for its algorithm, decode it and
+// verify the signature over it.
+func (s *spec) verify(keys *pki.KeyCache) (*pki.Key, error) {
 	if s.Signature.PublicKey == nil {
 		return nil, fmt.Errorf("missing public key")
 	}
-	key, err := pki.ParsePEM(s.Signature.PublicKey.Content)
+	key, err := keys.ParsePEM(s.Signature.PublicKey.Content)
 	if err != nil {
 		return nil, err
 	}

@@ -724,3 +724,47 @@ func BenchmarkCanonicalize(b *testing.B) {
 		})
 	}
 }
+
+// TestKeyCache proposes entries of each accepted key kind to a Type that
+// caches parsed keys, several times, and to the zero Type, which does not:
+// bodies, search keys and errors are the same, and a signature that does not
+// verify is rejected when its key comes from the cache.
+func TestKeyCache(t *testing.T) {
+	ctx := context.Background()
+	cached := types.NewRegistry(hashedrekord.New())
+	uncached := types.NewRegistry(&hashedrekord.Type{})
+	for _, kc := range acceptedKeys(t) {
+		t.Run(kc.name, func(t *testing.T) {
+			proposed, err := kc.signer.HashedRekord(artifact)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, err := kc.signer.HashedRekord([]byte("another artifact"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var otherSig any
+			mutate(t, other, func(s map[string]any) { otherSig = sigMap(s)["content"] })
+			badSig := mutate(t, proposed, func(s map[string]any) { sigMap(s)["content"] = otherSig })
+
+			want, err := uncached.Canonicalize(ctx, proposed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, wantErr := uncached.Canonicalize(ctx, badSig)
+			mustInvalid(t, wantErr)
+			for round := range 3 {
+				got, err := cached.Canonicalize(ctx, proposed)
+				if err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				if !bytes.Equal(got.Body, want.Body) || !slices.Equal(got.SearchKeys, want.SearchKeys) {
+					t.Fatalf("round %d: cached result differs\n got %s %q\nwant %s %q", round, got.Body, got.SearchKeys, want.Body, want.SearchKeys)
+				}
+				if _, err := cached.Canonicalize(ctx, badSig); err == nil || err.Error() != wantErr.Error() {
+					t.Fatalf("round %d: bad signature with a cached key: %v, want %v", round, err, wantErr)
+				}
+			}
+		})
+	}
+}
