@@ -30,6 +30,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.Count, "count", 0, "total operations (0: run for --duration)")
 	fs.IntVar(&c.Entries, "entries", 100_000, "entries to pre-generate for a timed run with writes (the run ends if they run out)")
 	fs.IntVar(&c.Keys, "keys", 16, "distinct signing keys the entries are spread over")
+	fs.StringVar(&c.EntryKind, "entry-kind", loadgen.EntryHashedRekord, "kind of the entries written: hashedrekord or dsse (an in-toto statement in a DSSE envelope, ECDSA P-256)")
 	fs.StringVar(&c.KeyKind, "key-type", loadgen.KeyECDSA, "entries' keys: ecdsa (P-256 public key), cert (P-256 with a Fulcio-style certificate) or ed25519")
 	fs.IntVar(&c.VerifySample, "verify-sample", 100, "verify one good answer in N cryptographically (0: none, 1: all)")
 	fs.StringVar(&c.Mix, "mix", loadgen.DefaultMix, "weights of the operations in --mode mixed")

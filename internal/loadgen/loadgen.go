@@ -2,7 +2,7 @@
 // Rekor-compatible server through its HTTP API and measures it.
 //
 // Writes go to POST /api/v1/log/entries with distinct signed hashedrekord
-// entries made before the clock starts; reads use GET /api/v1/log/entries,
+// or dsse entries made before the clock starts; reads use GET /api/v1/log/entries,
 // GET /api/v1/log/proof and (read-tile) the C2SP tlog-tiles /tile/ paths,
 // which Rekor v1 does not serve. A write or entry read counts as good only if
 // its response carries the index, an inclusion proof with its checkpoint, and
@@ -74,6 +74,9 @@ type Config struct {
 	Entries int
 	Keys    int    // distinct signing keys the entries are spread over
 	KeyKind string // one of the Key* constants
+	// EntryKind is the kind of the entries written: EntryHashedRekord (the
+	// default) or EntryDSSE.
+	EntryKind string
 	// VerifySample: verify one response in VerifySample cryptographically
 	// (0: none, 1: all).
 	VerifySample int
@@ -154,8 +157,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		if cfg.Count > 0 {
 			n = cfg.Count
 		}
-		fmt.Fprintf(out, "generating %d %s hashedrekord entries over %d keys…\n", n, cfg.KeyKind, cfg.Keys)
-		if r.entries, err = Generate(cfg.KeyKind, cfg.Keys, n); err != nil {
+		fmt.Fprintf(out, "generating %d %s %s entries over %d keys…\n", n, cfg.KeyKind, cfg.EntryKind, cfg.Keys)
+		if r.entries, err = GenerateEntries(cfg.EntryKind, cfg.KeyKind, cfg.Keys, n); err != nil {
 			return nil, err
 		}
 	}
@@ -196,6 +199,17 @@ func (c *Config) defaults() error {
 	}
 	if c.KeyKind == "" {
 		c.KeyKind = KeyECDSA
+	}
+	switch c.EntryKind {
+	case "":
+		c.EntryKind = EntryHashedRekord
+	case EntryHashedRekord:
+	case EntryDSSE:
+		if c.KeyKind != KeyECDSA && c.KeyKind != KeyCert {
+			return fmt.Errorf("dsse entries are signed with %s or %s keys, not %q", KeyECDSA, KeyCert, c.KeyKind)
+		}
+	default:
+		return fmt.Errorf("unknown entry kind %q (want %s or %s)", c.EntryKind, EntryHashedRekord, EntryDSSE)
 	}
 	if c.VerifySample < 0 {
 		return errors.New("verify sample must not be negative")

@@ -1,0 +1,150 @@
+package loadgen
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"strconv"
+	"sync"
+
+	"github.com/tabularium/tabula/internal/testentry"
+)
+
+// Entry kinds the tool proposes.
+const (
+	EntryHashedRekord = "hashedrekord" // hashedrekord 0.0.1
+	EntryDSSE         = "dsse"         // dsse 0.0.1: an in-toto statement in a DSSE envelope
+)
+
+// inTotoType is the DSSE payload type of in-toto statements.
+const inTotoType = "application/vnd.in-toto+json"
+
+// GenerateEntries makes n distinct proposed entries of the given kind
+// (EntryHashedRekord or EntryDSSE), signed by keys signers of keyKind, in
+// parallel. DSSE entries are signed with ECDSA P-256 keys (keyKind ecdsa, or
+// cert for a certificate as the verifier).
+func GenerateEntries(entryKind, keyKind string, keys, n int) ([][]byte, error) {
+	switch entryKind {
+	case EntryHashedRekord, "":
+		return Generate(keyKind, keys, n)
+	case EntryDSSE:
+		return GenerateDSSE(keyKind, keys, n)
+	default:
+		return nil, fmt.Errorf("unknown entry kind %q (want %s or %s)", entryKind, EntryHashedRekord, EntryDSSE)
+	}
+}
+
+// GenerateDSSE makes n distinct proposed dsse 0.0.1 entries: each an in-toto
+// statement about a distinct subject, in a DSSE envelope with one ECDSA
+// P-256 signature over its PAE, and the signer's public key (or
+// certificate, keyKind cert) as the verifier.
+func GenerateDSSE(keyKind string, keys, n int) ([][]byte, error) {
+	signers := make([]*testentry.Signer, keys)
+	for i := range signers {
+		var err error
+		switch keyKind {
+		case KeyECDSA:
+			signers[i], err = testentry.NewSigner()
+		case KeyCert:
+			signers[i], err = testentry.NewCertSigner(fmt.Sprintf("bench%d@tabula.invalid", i))
+		default:
+			return nil, fmt.Errorf("dsse entries are signed with %s or %s keys, not %q", KeyECDSA, KeyCert, keyKind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("generating key: %w", err)
+		}
+	}
+	var run [16]byte
+	if _, err := rand.Read(run[:]); err != nil {
+		return nil, err
+	}
+	out := make([][]byte, n)
+	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				e, err := dsseEntry(signers[i%keys], fmt.Appendf(nil, "tabula bench artifact %x %d", run, i))
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				out[i] = e
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// pae is DSSE's pre-authentication encoding of a payload.
+func pae(payloadType string, payload []byte) []byte {
+	b := []byte("DSSEv1 ")
+	b = strconv.AppendInt(b, int64(len(payloadType)), 10)
+	b = append(append(append(b, ' '), payloadType...), ' ')
+	b = strconv.AppendInt(b, int64(len(payload)), 10)
+	return append(append(b, ' '), payload...)
+}
+
+// dsseEntry is the proposed dsse entry for a statement about artifact.
+func dsseEntry(s *testentry.Signer, artifact []byte) ([]byte, error) {
+	digest := sha256.Sum256(artifact)
+	type subject struct {
+		Name   string            `json:"name"`
+		Digest map[string]string `json:"digest"`
+	}
+	payload, err := json.Marshal(struct {
+		Type          string    `json:"_type"`
+		Subject       []subject `json:"subject"`
+		PredicateType string    `json:"predicateType"`
+		Predicate     struct{}  `json:"predicate"`
+	}{
+		Type:          "https://in-toto.io/Statement/v1",
+		Subject:       []subject{{Name: string(artifact), Digest: map[string]string{"sha256": hex.EncodeToString(digest[:])}}},
+		PredicateType: "https://tabula.invalid/bench/v1",
+	})
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(pae(inTotoType, payload))
+	sig, err := s.SignDigest(h[:])
+	if err != nil {
+		return nil, fmt.Errorf("signing the envelope: %w", err)
+	}
+	type signature struct {
+		KeyID string `json:"keyid"`
+		Sig   []byte `json:"sig"`
+	}
+	envelope, err := json.Marshal(struct {
+		Payload     []byte      `json:"payload"`
+		PayloadType string      `json:"payloadType"`
+		Signatures  []signature `json:"signatures"`
+	}{payload, inTotoType, []signature{{Sig: sig}}})
+	if err != nil {
+		return nil, err
+	}
+	type proposedContent struct {
+		Envelope  string   `json:"envelope"`
+		Verifiers []string `json:"verifiers"`
+	}
+	return json.Marshal(struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+		Spec       struct {
+			ProposedContent proposedContent `json:"proposedContent"`
+		} `json:"spec"`
+	}{APIVersion: "0.0.1", Kind: "dsse", Spec: struct {
+		ProposedContent proposedContent `json:"proposedContent"`
+	}{proposedContent{string(envelope), []string{base64.StdEncoding.EncodeToString(s.PublicKeyPEM())}}}})
+}

@@ -1,0 +1,131 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tabularium/tabula/api"
+	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage/sqlite"
+	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/dsse"
+	"github.com/tabularium/tabula/types/hashedrekord"
+)
+
+// newServer is a Tabula server in this process (SQLite), accepting
+// hashedrekord and dsse entries.
+func newServer(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := signer.Generate(signer.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgn, err := signer.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "loadgen.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New(), dsse.New()), Storage: store}))
+	t.Cleanup(func() {
+		ts.Close()
+		l.Close(ctx)
+		store.Close()
+	})
+	return ts.URL
+}
+
+// TestRunEntryKinds writes entries of each kind through a real server, every
+// answer verified, then reads them back; the log holds entries of the kind
+// asked for.
+func TestRunEntryKinds(t *testing.T) {
+	for _, tc := range []struct {
+		entryKind, keyKind string
+		wantKind           string
+	}{
+		{"", KeyECDSA, `"kind":"hashedrekord"`},
+		{EntryDSSE, KeyECDSA, `"kind":"dsse"`},
+		{EntryDSSE, KeyCert, `"kind":"dsse"`},
+	} {
+		t.Run(tc.entryKind+"/"+tc.keyKind, func(t *testing.T) {
+			srv := newServer(t)
+			ctx := context.Background()
+			res, err := Run(ctx, Config{Server: srv, Mode: ModeWrite, EntryKind: tc.entryKind, KeyKind: tc.keyKind,
+				Concurrency: 4, Count: 40, Keys: 3, VerifySample: 1}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Good != 40 || res.Bad != 0 || res.Verified != 40 || res.EndSize != 40 {
+				t.Fatalf("write: %+v", res)
+			}
+			res, err = Run(ctx, Config{Server: srv, Mode: ModeReadEntry, Concurrency: 2, Count: 20, VerifySample: 1}, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Good != 20 || res.Verified != 20 {
+				t.Fatalf("read-entry: %+v", res)
+			}
+			resp, err := http.Get(srv + "/api/v1/log/entries?logIndex=7")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := parseEntry(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(e.Body), tc.wantKind) {
+				t.Fatalf("entry 7 is not of the kind asked for: %s", e.Body)
+			}
+		})
+	}
+}
+
+// TestGenerateDSSE: the entries are distinct and each is a valid dsse
+// proposal; other key kinds and unknown entry kinds are refused.
+func TestGenerateDSSE(t *testing.T) {
+	reg := types.NewRegistry(dsse.New())
+	for _, kind := range []string{KeyECDSA, KeyCert} {
+		es, err := GenerateEntries(EntryDSSE, kind, 2, 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range es {
+			c, err := reg.Canonicalize(context.Background(), e)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", kind, err, e)
+			}
+			if seen[string(c.Body)] {
+				t.Fatalf("%s: duplicate entry", kind)
+			}
+			seen[string(c.Body)] = true
+		}
+	}
+	for _, tc := range []struct{ entry, key string }{{EntryDSSE, KeyEd25519}, {"rekord", KeyECDSA}} {
+		if _, err := GenerateEntries(tc.entry, tc.key, 1, 1); err == nil {
+			t.Errorf("%s with %s keys accepted", tc.entry, tc.key)
+		}
+		c := Config{Server: "http://x", Mode: ModeWrite, Concurrency: 1, Count: 1, EntryKind: tc.entry, KeyKind: tc.key}
+		if err := c.defaults(); err == nil {
+			t.Errorf("config: %s with %s keys accepted", tc.entry, tc.key)
+		}
+	}
+}
