@@ -7,6 +7,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/tabularium/tabula/api/models"
@@ -131,6 +132,31 @@ func TestEncoderMatchesJSONMarshal(t *testing.T) {
 	}
 }
 
+func TestConsistencyProofMatchesJSONMarshal(t *testing.T) {
+	rng := mrand.New(mrand.NewPCG(7, 7))
+	for n := range 64 {
+		proof := make([]merkle.Hash, n%40)
+		var root merkle.Hash
+		for i := range proof {
+			for j := range proof[i] {
+				proof[i][j] = byte(rng.Uint32())
+			}
+		}
+		root[n%32] = byte(n)
+		hashes := make([]string, len(proof))
+		for i, h := range proof {
+			hashes[i] = hex.EncodeToString(h[:])
+		}
+		want, err := json.Marshal(models.ConsistencyProof{Hashes: hashes, RootHash: hex.EncodeToString(root[:])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendConsistencyProof(nil, proof, root); !bytes.Equal(got, want) {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	}
+}
+
 func TestAppendJSONString(t *testing.T) {
 	cases := append([]string{}, oddStrings...)
 	for b := range 256 { // every single byte
@@ -157,7 +183,8 @@ func TestEncoderWrite(t *testing.T) {
 		rec := httptest.NewRecorder()
 		enc.write(rec, 201, func(b []byte) []byte { return enc.appendEntry(b, &a) })
 		want := append(enc.appendEntry(nil, &a), '\n')
-		if rec.Code != 201 || rec.Header().Get("Content-Type") != "application/json" || !bytes.Equal(rec.Body.Bytes(), want) {
+		if rec.Code != 201 || rec.Header().Get("Content-Type") != "application/json" ||
+			rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) || !bytes.Equal(rec.Body.Bytes(), want) {
 			t.Fatalf("write: %d %q %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes())
 		}
 	}

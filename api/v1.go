@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -261,8 +262,8 @@ var treeIDPattern = regexp.MustCompile(`^[0-9]+$`)
 // checkTreeID validates an optional treeID query parameter: only this log's
 // tree is served. A treeID that is not a decimal gets 422 (Rekor's schema), an
 // unknown one 400.
-func (s *Server) checkTreeID(w http.ResponseWriter, r *http.Request) bool {
-	q := r.URL.Query().Get("treeID")
+func (s *Server) checkTreeID(w http.ResponseWriter, query url.Values) bool {
+	q := query.Get("treeID")
 	if q == "" {
 		return true
 	}
@@ -279,7 +280,7 @@ func (s *Server) checkTreeID(w http.ResponseWriter, r *http.Request) bool {
 
 // getPublicKey is GET /api/v1/log/publicKey.
 func (s *Server) getPublicKey(w http.ResponseWriter, r *http.Request) {
-	if !s.checkTreeID(w, r) {
+	if !s.checkTreeID(w, r.URL.Query()) {
 		return
 	}
 	pem, err := signer.PublicKeyPEM(s.log.Signer().Public())
@@ -293,8 +294,8 @@ func (s *Server) getPublicKey(w http.ResponseWriter, r *http.Request) {
 
 // sizeParam parses a tree-size query parameter (≥ 1); def applies when absent.
 // Its errors are schema violations, answered with 422 as in Rekor.
-func sizeParam(r *http.Request, name string, def int64) (uint64, error) {
-	q := r.URL.Query().Get(name)
+func sizeParam(query url.Values, name string, def int64) (uint64, error) {
+	q := query.Get(name)
 	if q == "" {
 		if def == 0 {
 			return 0, fmt.Errorf("%s in query is required", name)
@@ -313,15 +314,16 @@ func sizeParam(r *http.Request, name string, def int64) (uint64, error) {
 
 // getLogProof is GET /api/v1/log/proof?firstSize=&lastSize=.
 func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
-	if !s.checkTreeID(w, r) {
+	query := r.URL.Query() // parsed once
+	if !s.checkTreeID(w, query) {
 		return
 	}
-	first, err := sizeParam(r, "firstSize", 1)
+	first, err := sizeParam(query, "firstSize", 1)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	}
-	last, err := sizeParam(r, "lastSize", 0)
+	last, err := sizeParam(query, "lastSize", 0)
 	if err != nil {
 		writeError(w, http.StatusUnprocessableEntity, err.Error())
 		return
@@ -354,9 +356,5 @@ func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	hashes := make([]string, len(proof))
-	for i, h := range proof {
-		hashes[i] = hex.EncodeToString(h[:])
-	}
-	writeJSON(w, http.StatusOK, models.ConsistencyProof{Hashes: hashes, RootHash: hex.EncodeToString(root[:])})
+	s.enc.write(w, http.StatusOK, func(b []byte) []byte { return appendConsistencyProof(b, proof, root) })
 }
