@@ -75,48 +75,61 @@ func (r *jsonReader) null() (bool, error) {
 	return true, nil
 }
 
-// rawString returns the JSON string next, quotes included, validated.
-func (r *jsonReader) rawString() ([]byte, error) {
+// rawString returns the JSON string next, quotes included, validated; plain
+// reports that it holds only printable ASCII without escapes, so that its
+// content needs no unquoting.
+func (r *jsonReader) rawString() (raw []byte, plain bool, err error) {
 	if r.peek() != '"' {
-		return nil, fmt.Errorf("%w: want a string at offset %d", errSyntax, r.i)
+		return nil, false, fmt.Errorf("%w: want a string at offset %d", errSyntax, r.i)
 	}
 	start := r.i
 	r.i++
-	for r.i < len(r.b) {
-		c := r.b[r.i]
+	plain = true
+	b := r.b
+	for i := r.i; i < len(b); {
+		c := b[i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			i++
+			continue
+		}
 		switch {
 		case c == '"':
-			r.i++
-			return r.b[start:r.i], nil
+			r.i = i + 1
+			return b[start:r.i], plain, nil
 		case c < 0x20:
-			return nil, fmt.Errorf("%w: control character in string at offset %d", errSyntax, r.i)
+			return nil, false, fmt.Errorf("%w: control character in string at offset %d", errSyntax, i)
 		case c == '\\':
-			if r.i+1 >= len(r.b) {
-				return nil, errSyntax
+			plain = false
+			if i+1 >= len(b) {
+				return nil, false, errSyntax
 			}
-			switch r.b[r.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				r.i += 2
+				i += 2
 			case 'u':
-				if r.i+6 > len(r.b) || getu4(r.b[r.i:]) < 0 {
-					return nil, fmt.Errorf("%w: bad \\u escape at offset %d", errSyntax, r.i)
+				if i+6 > len(b) || getu4(b[i:]) < 0 {
+					return nil, false, fmt.Errorf("%w: bad \\u escape at offset %d", errSyntax, i)
 				}
-				r.i += 6
+				i += 6
 			default:
-				return nil, fmt.Errorf("%w: bad escape at offset %d", errSyntax, r.i)
+				return nil, false, fmt.Errorf("%w: bad escape at offset %d", errSyntax, i)
 			}
-		default:
-			r.i++
+		default: // not ASCII
+			plain = false
+			i++
 		}
 	}
-	return nil, fmt.Errorf("%w: unterminated string", errSyntax)
+	return nil, false, fmt.Errorf("%w: unterminated string", errSyntax)
 }
 
 // str returns the unescaped string next.
 func (r *jsonReader) str() (string, error) {
-	raw, err := r.rawString()
+	raw, plain, err := r.rawString()
 	if err != nil {
 		return "", err
+	}
+	if plain {
+		return string(raw[1 : len(raw)-1]), nil
 	}
 	return unquote(raw[1 : len(raw)-1]), nil
 }
@@ -229,7 +242,7 @@ func (r *jsonReader) skipDepth(depth int) error {
 	}
 	switch c := r.peek(); c {
 	case '"':
-		_, err := r.rawString()
+		_, _, err := r.rawString()
 		return err
 	case '{':
 		return r.object(func([]byte) error { return r.skipDepth(depth + 1) })
@@ -294,12 +307,12 @@ func (r *jsonReader) key(it *objectIter) (key []byte, ok bool, err error) {
 			return nil, false, fmt.Errorf("%w: want , or } at offset %d", errSyntax, r.i)
 		}
 	}
-	raw, err := r.rawString()
+	raw, plain, err := r.rawString()
 	if err != nil {
 		return nil, false, err
 	}
 	key = raw[1 : len(raw)-1]
-	if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+	if !plain {
 		key = []byte(unquote(key))
 	}
 	if err := r.expect(':'); err != nil {
