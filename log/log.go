@@ -53,14 +53,14 @@ const (
 	DefaultTileCacheSize = 8192
 	// DefaultBundleCacheSize is how many full entry bundles are cached.
 	DefaultBundleCacheSize = 256
-	// DefaultEntryCacheSize is how many entries (body, integrated time, SET,
-	// attestation: immutable once integrated) are cached for entry reads by
-	// index or leaf hash. A hashedrekord entry with an ECDSA key costs about
-	// 0.8 KiB with its bookkeeping, so a full cache of them takes about
-	// 50 MiB; DefaultEntryCacheBytes caps larger entries.
+	// DefaultEntryCacheSize is the most entries (body, integrated time, SET,
+	// attestation: immutable once integrated) cached for entry reads by
+	// index or leaf hash.
 	DefaultEntryCacheSize = 64 << 10
-	// DefaultEntryCacheBytes bounds the bytes of the cached entries' bodies,
-	// SETs and attestations (plus a fixed overhead per entry).
+	// DefaultEntryCacheBytes bounds the memory of the cached entries: their
+	// bodies, SETs and attestations plus an estimated overhead per entry. A
+	// hashedrekord entry with an ECDSA key takes about 1.3 KiB in all, so the
+	// cache holds about 50,000 of them in 64 MiB.
 	DefaultEntryCacheBytes = 64 << 20
 	// DefaultHeadMaxAge bounds how stale the cached head may be before a read
 	// reloads it from storage (other processes may have grown the tree).

@@ -55,7 +55,7 @@ func TestEntryCache(t *testing.T) {
 		{"default", 0, 0, nil, 20},
 		{"off", -1, 0, nil, 0},
 		{"count-bound", 5, 0, nil, 5},
-		{"byte-bound", 0, 1800, nil, 5}, // 336 to 339 bytes per entry with the overhead
+		{"byte-bound", 0, 4000, nil, 5}, // 720 to 723 bytes per entry with the overhead
 		{"too-large", 0, 0, big, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
