@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -285,4 +286,86 @@ func BenchmarkProofReopened(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestReadsWhileGrowing: entry reads and proofs at the head, from many
+// goroutines, while this process and another one grow the tree (the head's
+// edge is replaced, reloaded and loaded lazily under them): every entry and
+// every proof is right. Run with -race.
+func TestReadsWhileGrowing(t *testing.T) {
+	ctx := context.Background()
+	open := engines[0].open(t) // sqlite
+	sgn := newSigner(t)
+	l := openLog(t, open(t), sgn, func(c *tlog.Config) { c.HeadMaxAge = time.Millisecond })
+	other := openLog(t, open(t), sgn, nil)
+	var bodies sync.Map // index → body
+	add := func(lg *tlog.Log, i int) {
+		lf := leaf(i)
+		res, err := lg.Add(ctx, lf)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		bodies.Store(res.Entry.Index, lf.Body)
+	}
+	for i := range 300 {
+		add(l, i)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 { // writers, one per process
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				add([]*tlog.Log{l, other}[w], 1000+2*i+w)
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for r := range 6 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 1))
+			for range 300 {
+				head, err := l.Head(ctx)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				idx := rng.Uint64N(head.Size)
+				body, ok := bodies.Load(idx)
+				if !ok {
+					continue // written by the other process, not yet recorded
+				}
+				e, err := l.Entry(ctx, idx)
+				if err == nil && r%2 == 0 {
+					e, err = l.EntryByLeafHash(ctx, merkle.LeafHash(body.([]byte)))
+				}
+				if err != nil || !bytes.Equal(e.Body, body.([]byte)) || e.Index != idx {
+					t.Errorf("entry %d: %v", idx, err)
+					return
+				}
+				p, err := l.InclusionProof(ctx, idx, head.Size)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				lh := merkle.LeafHash(e.Body)
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, idx, head.Size, lh[:], hashSlices(p), head.Root[:]); err != nil {
+					t.Errorf("inclusion of %d in %d: %v", idx, head.Size, err)
+					return
+				}
+			}
+		}()
+	}
+	readers.Wait()
+	close(stop)
+	wg.Wait()
 }
