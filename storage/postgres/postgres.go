@@ -91,6 +91,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
+	// Every query here is a short index lookup or a small batch. JIT
+	// compilation only pays for long analytic queries; on a big table whose
+	// statistics are missing or stale it cost a point read ~160 ms (measured
+	// on the 10M-entry log, docs/SCALE.md). A jit setting in the URL wins.
+	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
+		cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	}
 	if o.maxConns < 0 {
 		return nil, fmt.Errorf("postgres: open: negative pool size %d", o.maxConns)
 	}

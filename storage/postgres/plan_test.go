@@ -1,0 +1,53 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tabularium/tabula/internal/pgtest"
+)
+
+// TestPointReadPlan checks that reading one entry is a primary-key lookup
+// even when the table's statistics are missing (autovacuum off, or right
+// after a bulk load), and that JIT is off for the store's sessions. On the
+// 10M-entry log both mistakes together made a read take ~1 s.
+func TestPointReadPlan(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// A table of ~3,000 pages that was never analyzed.
+	if _, err := s.pool.Exec(ctx, `INSERT INTO entries (idx, leaf_hash, body, integrated_time)
+		SELECT i, sha256(int8send(i)), convert_to(repeat('x', 1900), 'UTF8'), 0 FROM generate_series(0, 11999) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	var jit string
+	if err := s.pool.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "off" {
+		t.Fatalf("jit = %q, %v; want off", jit, err)
+	}
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+readEntriesSQL, int64(5000), int64(5001), int64(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan.String(); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Sort") {
+		t.Fatalf("a one-entry read is not a primary-key lookup:\n%s", p)
+	}
+	got, err := s.ReadEntries(ctx, 5000, 5001)
+	if err != nil || len(got) != 1 || got[0].Index != 5000 {
+		t.Fatalf("ReadEntries(5000, 5001) = %d entries, %v", len(got), err)
+	}
+}
