@@ -41,6 +41,20 @@ func openStore(t *testing.T, engine string) storage.Storage {
 	return s
 }
 
+// newSigner is a log key: ECDSA P-256, as serve generates.
+func newSigner(t *testing.T) *signer.Local {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := signer.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newLog(t *testing.T, s storage.Storage, sgn signer.Signer, batch int) *log.Log {
 	t.Helper()
 	l, err := log.Open(context.Background(), log.Config{Storage: s, Signer: sgn, Hostname: "bulk.test", BatchMaxSize: batch})
@@ -74,14 +88,7 @@ func TestRun(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.engine+"/"+tc.keyKind, func(t *testing.T) {
 			ctx := context.Background()
-			k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sgn, err := signer.New(k)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sgn := newSigner(t)
 			store := openStore(t, tc.engine)
 			l := newLog(t, store, sgn, tc.batch)
 			var progress bytes.Buffer
@@ -152,15 +159,7 @@ func TestRun(t *testing.T) {
 
 func TestRunRefuses(t *testing.T) {
 	reg := types.NewRegistry(hashedrekord.New())
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sgn, err := signer.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLog(t, openStore(t, "sqlite"), sgn, 0)
+	l := newLog(t, openStore(t, "sqlite"), newSigner(t), 0)
 	tests := []struct {
 		name string
 		cfg  bulkload.Config

@@ -1,16 +1,12 @@
 package loadgen
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"runtime"
 	"strconv"
-	"sync"
 
 	"github.com/tabularium/tabula/internal/testentry"
 )
@@ -44,48 +40,14 @@ func GenerateEntries(entryKind, keyKind string, keys, n int) ([][]byte, error) {
 // P-256 signature over its PAE, and the signer's public key (or
 // certificate, keyKind cert) as the verifier.
 func GenerateDSSE(keyKind string, keys, n int) ([][]byte, error) {
-	signers := make([]*testentry.Signer, keys)
-	for i := range signers {
-		var err error
-		switch keyKind {
-		case KeyECDSA:
-			signers[i], err = testentry.NewSigner()
-		case KeyCert:
-			signers[i], err = testentry.NewCertSigner(fmt.Sprintf("bench%d@tabula.invalid", i))
-		default:
-			return nil, fmt.Errorf("dsse entries are signed with %s or %s keys, not %q", KeyECDSA, KeyCert, keyKind)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("generating key: %w", err)
-		}
+	// Ed25519 keys here sign prehashed (Ed25519ph); DSSE needs plain Ed25519.
+	signers, err := newSigners(keyKind, keys, KeyECDSA, KeyCert)
+	if err != nil {
+		return nil, fmt.Errorf("dsse entries: %w", err)
 	}
-	var run [16]byte
-	if _, err := rand.Read(run[:]); err != nil {
-		return nil, err
-	}
-	out := make([][]byte, n)
-	workers := runtime.GOMAXPROCS(0)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += workers {
-				e, err := dsseEntry(signers[i%keys], fmt.Appendf(nil, "tabula bench artifact %x %d", run, i))
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				out[i] = e
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return generate(n, func(i int, artifact []byte) ([]byte, error) {
+		return dsseEntry(signers[i%keys], artifact)
+	})
 }
 
 // pae is DSSE's pre-authentication encoding of a payload.

@@ -248,6 +248,20 @@ func parseMix(c Config) (map[string]int, error) {
 // Generate makes n distinct proposed hashedrekord entries (JSON) signed by
 // keys signers of the given kind, in parallel.
 func Generate(kind string, keys, n int) ([][]byte, error) {
+	signers, err := newSigners(kind, keys, KeyECDSA, KeyCert, KeyEd25519)
+	if err != nil {
+		return nil, err
+	}
+	return generate(n, func(i int, artifact []byte) ([]byte, error) {
+		return signers[i%keys].HashedRekord(artifact)
+	})
+}
+
+// newSigners makes keys signers of the given kind, which must be one of allowed.
+func newSigners(kind string, keys int, allowed ...string) ([]*testentry.Signer, error) {
+	if !slices.Contains(allowed, kind) {
+		return nil, fmt.Errorf("unknown key kind %q (want %s)", kind, strings.Join(allowed, ", "))
+	}
 	signers := make([]*testentry.Signer, keys)
 	for i := range signers {
 		var err error
@@ -264,13 +278,16 @@ func Generate(kind string, keys, n int) ([][]byte, error) {
 					signers[i], err = testentry.NewSignerFromKey(priv, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 				}
 			}
-		default:
-			return nil, fmt.Errorf("unknown key kind %q (want %s, %s or %s)", kind, KeyECDSA, KeyCert, KeyEd25519)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("generating key: %w", err)
 		}
 	}
+	return signers, nil
+}
+
+// generate makes n entries in parallel, entry i from a distinct artifact.
+func generate(n int, entry func(i int, artifact []byte) ([]byte, error)) ([][]byte, error) {
 	var run [16]byte
 	if _, err := rand.Read(run[:]); err != nil {
 		return nil, err
@@ -284,8 +301,7 @@ func Generate(kind string, keys, n int) ([][]byte, error) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += workers {
-				artifact := fmt.Appendf(nil, "tabula bench artifact %x %d", run, i)
-				e, err := signers[i%keys].HashedRekord(artifact)
+				e, err := entry(i, fmt.Appendf(nil, "tabula bench artifact %x %d", run, i))
 				if err != nil {
 					errs[w] = err
 					return

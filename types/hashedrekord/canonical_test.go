@@ -2,67 +2,18 @@ package hashedrekord
 
 import (
 	"bytes"
-	"encoding/json"
 	"math/rand/v2"
 	"testing"
 
-	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
-	"github.com/go-openapi/strfmt"
-
 	"github.com/tabularium/tabula/types/internal/schema"
 )
-
-// referenceCanonicalBody is the canonical body as Rekor builds it and as
-// Tabula built it before the direct writer: json.Marshal of the kept fields,
-// then RFC 8785 (cyberphone's Transform). canonicalBody must match it byte for
-// byte on every input.
-func referenceCanonicalBody(h *schema.Hash, sig strfmt.Base64, canonicalPEM []byte) ([]byte, error) {
-	type outHash struct {
-		Algorithm *string `json:"algorithm"`
-		Value     *string `json:"value"`
-	}
-	type outData struct {
-		Hash *outHash `json:"hash,omitempty"`
-	}
-	type outPublicKey struct {
-		Content strfmt.Base64 `json:"content,omitempty"`
-	}
-	type outSignature struct {
-		Content   strfmt.Base64 `json:"content,omitempty"`
-		PublicKey *outPublicKey `json:"publicKey,omitempty"`
-	}
-	type outSpec struct {
-		Data      *outData      `json:"data"`
-		Signature *outSignature `json:"signature"`
-	}
-	v := struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Spec       *outSpec `json:"spec"`
-	}{
-		APIVersion: APIVersion,
-		Kind:       Kind,
-		Spec: &outSpec{
-			Data: &outData{Hash: &outHash{Algorithm: h.Algorithm, Value: h.Value}},
-			Signature: &outSignature{
-				Content:   sig,
-				PublicKey: &outPublicKey{Content: strfmt.Base64(canonicalPEM)},
-			},
-		},
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return jsoncanonicalizer.Transform(b)
-}
 
 func sp(s string) *string { return &s }
 
 // checkCanonicalBody compares canonicalBody with the reference on one input.
 func checkCanonicalBody(t *testing.T, h *schema.Hash, sig, pemBytes []byte) {
 	t.Helper()
-	want, wantErr := referenceCanonicalBody(h, sig, pemBytes)
+	want, wantErr := marshalCanonicalBody(h, sig, pemBytes)
 	got, err := canonicalBody(h, sig, pemBytes)
 	if (err == nil) != (wantErr == nil) {
 		t.Fatalf("canonicalBody(%+v) error %v, reference error %v", h, err, wantErr)
