@@ -108,3 +108,64 @@ func BenchmarkProofAtHead(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTileServing measures what GET /tile/0/<N> and
+// /tile/entries/<N> cost the log for a random full tile of a 10,240-entry
+// tree: "cached" from the cache of immutable tiles and bundles, "miss" read
+// from storage (and, for a bundle, encoded) every time.
+func BenchmarkTileServing(b *testing.B) {
+	const tiles = 40
+	for _, e := range engines {
+		open := e.open(b)
+		store := open(b)
+		sgn := newSigner(b)
+		ctx := context.Background()
+		l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "bench.local"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := range 64 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := w; i < tiles*256; i += 64 {
+					if _, err := l.Add(ctx, tlog.Leaf{Body: fmt.Appendf(nil, `{"tile-bench":%d,"pad":"%0500d"}`, i, 0)}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if err := l.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for _, cache := range []struct {
+			name string
+			size int
+		}{{"cached", 0}, {"miss", 1}} {
+			l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "bench.local",
+				TileCacheSize: cache.size, BundleCacheSize: cache.size})
+			if err != nil {
+				b.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(1, 2))
+			b.Run(e.name+"/tile/"+cache.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := l.Tile(ctx, 0, rng.Uint64N(tiles), 256); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run(e.name+"/bundle/"+cache.name, func(b *testing.B) {
+				for b.Loop() {
+					if _, err := l.EntryBundle(ctx, rng.Uint64N(tiles), 256); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			l.Close(ctx)
+		}
+	}
+}
