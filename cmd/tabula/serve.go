@@ -70,6 +70,10 @@ type serveConfig struct {
 	RateLoopback  bool
 	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener.
 	Pprof bool
+	// TileCacheSize (tiles) and EntryCacheMiB (0: off) size the log's
+	// caches of immutable tiles and entries (docs/SCALE.md).
+	TileCacheSize int
+	EntryCacheMiB int
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -97,6 +101,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.RateBurst, "rate-burst", 50, "requests a client may send at once above --rate-limit")
 	fs.BoolVar(&c.RateLoopback, "rate-limit-loopback", false, "apply --rate-limit to loopback clients too")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
+	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
+	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
 	return c
 }
 
@@ -127,6 +133,18 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if c.MaxAttestationSize < 0 {
 		return fmt.Errorf("--max-attestation-size must not be negative")
 	}
+	if c.TileCacheSize < 1 {
+		return fmt.Errorf("--tile-cache-size must be at least 1")
+	}
+	if c.EntryCacheMiB < 0 {
+		return fmt.Errorf("--entry-cache-mib must not be negative")
+	}
+	// The memory bound is what matters; the count only has to stay above
+	// it (entries take over 1 KiB each). log.Config: a negative count is off.
+	entryCount, entryBytes := -1, int64(c.EntryCacheMiB)<<20
+	if c.EntryCacheMiB > 0 {
+		entryCount = c.EntryCacheMiB << 10
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -151,6 +169,10 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		BatchMaxAge:  c.BatchMaxAge,
 		Logger:       logger,
 		Registerer:   reg,
+
+		TileCacheSize:   c.TileCacheSize,
+		EntryCacheSize:  entryCount,
+		EntryCacheBytes: entryBytes,
 	})
 	if err != nil {
 		return err

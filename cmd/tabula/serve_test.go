@@ -336,3 +336,34 @@ func TestTwoServersOnePostgres(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestServeCacheFlags: the cache sizes reach the log (a server with the
+// entry cache off and a two-tile cache still answers reads), and
+// impossible sizes are refused before anything starts.
+func TestServeCacheFlags(t *testing.T) {
+	for _, bad := range []func(*serveConfig){
+		func(c *serveConfig) { c.TileCacheSize = 0 },
+		func(c *serveConfig) { c.EntryCacheMiB = -1 },
+	} {
+		c := defaultConfig(t)
+		bad(c)
+		if err := serve(context.Background(), c, slog.New(slog.DiscardHandler), nil); err == nil {
+			t.Errorf("serve with tile cache %d, entry cache %d MiB: no error", c.TileCacheSize, c.EntryCacheMiB)
+		}
+	}
+	for _, mib := range []int{0, 1} {
+		c := defaultConfig(t)
+		c.TileCacheSize, c.EntryCacheMiB = 2, mib
+		url, _ := startServe(t, c)
+		entry := opensslEntry(t, t.TempDir(), fmt.Sprintf("cache flags %d\n", mib))
+		if resp, b := httpDo(t, "POST", url+"/api/v1/log/entries", entry); resp.StatusCode != 201 {
+			t.Fatalf("upload: %d %s", resp.StatusCode, b)
+		}
+		for range 2 {
+			resp, b := httpDo(t, "GET", url+"/api/v1/log/entries?logIndex=0", nil)
+			if resp.StatusCode != 200 || !strings.Contains(string(b), `"logIndex":0`) {
+				t.Fatalf("entry cache %d MiB: GET entry: %d %s", mib, resp.StatusCode, b)
+			}
+		}
+	}
+}
