@@ -565,22 +565,8 @@ func writeGolden(t *testing.T, dir string) {
 // unknown fields dropped, nothing verified), and the insert-only refusal is
 // gone.
 func TestCanonicalizeSearch(t *testing.T) {
-	dir := filepath.Join("testdata", "golden")
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bytes.TrimSpace(b)
-	}
-	edit := func(b []byte, f func(spec map[string]any)) []byte {
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		f(m["spec"].(map[string]any))
-		return envelopetest.JSON(t, m)
-	}
+	read := func(name string) []byte { return envelopetest.Golden(t, name) }
+	edit := func(b []byte, f func(spec map[string]any)) []byte { return envelopetest.EditSpec(t, b, f) }
 	body, two := read("ecdsa-p256.body.json"), read("chain-two-signatures.body.json")
 	tests := []struct {
 		name      string

@@ -1,31 +1,17 @@
 package dsse_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/dsse"
+	"github.com/tabularium/tabula/types/internal/envelope/envelopetest"
 )
 
 // FuzzCanonicalize feeds arbitrary spec bytes to Canonicalize: it must not
 // panic, must fail only with *types.InvalidError, and an accepted spec must
 // give valid JSON, the same body twice.
 func FuzzCanonicalize(f *testing.F) {
-	reqs, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.request.json"))
-	for _, r := range reqs {
-		b, err := os.ReadFile(r)
-		if err != nil {
-			f.Fatal(err)
-		}
-		var pe types.ProposedEntry
-		if err := json.Unmarshal(b, &pe); err != nil {
-			f.Fatal(err)
-		}
+	for _, pe := range envelopetest.GoldenProposals(f) {
 		f.Add([]byte(pe.Spec))
 	}
 	for _, s := range []string{
@@ -39,20 +25,6 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	typ := dsse.New()
 	f.Fuzz(func(t *testing.T, spec []byte) {
-		c, err := typ.Canonicalize(context.Background(), dsse.APIVersion, spec)
-		if err != nil {
-			var ie *types.InvalidError
-			if !errors.As(err, &ie) {
-				t.Fatalf("error %v (%T) is not a *types.InvalidError", err, err)
-			}
-			return
-		}
-		if !json.Valid(c.Body) {
-			t.Fatalf("invalid JSON body %q", c.Body)
-		}
-		c2, err := typ.Canonicalize(context.Background(), dsse.APIVersion, spec)
-		if err != nil || string(c2.Body) != string(c.Body) {
-			t.Fatalf("second run: %v, body %q vs %q", err, c2.Body, c.Body)
-		}
+		envelopetest.CheckFuzzed(t, typ, dsse.APIVersion, spec)
 	})
 }

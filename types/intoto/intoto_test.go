@@ -662,22 +662,8 @@ func writeGolden(t *testing.T, dir string) {
 // gives itself back without verification, and the insert-only refusals are
 // gone.
 func TestCanonicalizeSearch(t *testing.T) {
-	dir := filepath.Join("testdata", "golden")
-	read := func(name string) []byte {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bytes.TrimSpace(b)
-	}
-	edit := func(b []byte, f func(spec map[string]any)) []byte {
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		f(m["spec"].(map[string]any))
-		return envelopetest.JSON(t, m)
-	}
+	read := func(name string) []byte { return envelopetest.Golden(t, name) }
+	edit := func(b []byte, f func(spec map[string]any)) []byte { return envelopetest.EditSpec(t, b, f) }
 	content := func(s map[string]any) map[string]any { return s["content"].(map[string]any) }
 	body1, body2 := read("v0.0.1-ecdsa-p256.body.json"), read("v0.0.2-ecdsa-p256.body.json")
 	tests := []struct {

@@ -4,6 +4,8 @@
 package envelopetest
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,11 +18,16 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"math/big"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
+
+	"github.com/tabularium/tabula/types"
 )
 
 // Key is a signing key and the PEM an entry carries for it.
@@ -173,4 +180,64 @@ func Statement(t testing.TB, name, sha256Hex string) []byte {
 		"predicateType": "https://tabula.invalid/test/v1",
 		"predicate":     map[string]any{"note": "test"},
 	})
+}
+
+// Golden reads testdata/golden/<name> of the calling package, trimmed.
+func Golden(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "golden", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(b)
+}
+
+// EditSpec returns the proposed entry or body b with f applied to its spec.
+func EditSpec(t testing.TB, b []byte, f func(spec map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	f(m["spec"].(map[string]any))
+	return JSON(t, m)
+}
+
+// GoldenProposals are the calling package's testdata/golden/*.request.json,
+// the fuzz targets' seeds.
+func GoldenProposals(t testing.TB) []types.ProposedEntry {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "golden", "*.request.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden requests: %v", err)
+	}
+	out := make([]types.ProposedEntry, len(files))
+	for i, f := range files {
+		if err := json.Unmarshal(Golden(t, filepath.Base(f)), &out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// CheckFuzzed is the fuzz targets' property: Canonicalize of any spec does
+// not panic, fails only with *types.InvalidError, and an accepted spec gives
+// valid JSON, the same body twice.
+func CheckFuzzed(t *testing.T, typ types.Type, apiVersion string, spec []byte) {
+	t.Helper()
+	c, err := typ.Canonicalize(context.Background(), apiVersion, spec)
+	if err != nil {
+		var ie *types.InvalidError
+		if !errors.As(err, &ie) {
+			t.Fatalf("error %v (%T) is not a *types.InvalidError", err, err)
+		}
+		return
+	}
+	if !json.Valid(c.Body) {
+		t.Fatalf("invalid JSON body %q", c.Body)
+	}
+	c2, err := typ.Canonicalize(context.Background(), apiVersion, spec)
+	if err != nil || string(c2.Body) != string(c.Body) {
+		t.Fatalf("second run: %v, body %q vs %q", err, c2.Body, c.Body)
+	}
 }
