@@ -210,7 +210,8 @@ func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileRead
 	})
 }
 
-// Entry returns the entry at index, or ErrOutOfRange / storage.ErrNotFound.
+// Entry returns the entry at index, or storage.ErrNotFound (callers check the
+// index against HeadCovering first).
 // The entry may come from the cache: its slices must not be modified.
 func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	if e, ok := l.entries.get(index); ok {
