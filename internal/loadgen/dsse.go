@@ -62,37 +62,57 @@ func pae(payloadType string, payload []byte) []byte {
 // dsseEntry is the proposed dsse entry for a statement about artifact.
 func dsseEntry(s *testentry.Signer, artifact []byte) ([]byte, error) {
 	digest := sha256.Sum256(artifact)
+	payload, err := Statement(string(artifact), map[string]string{"sha256": hex.EncodeToString(digest[:])})
+	if err != nil {
+		return nil, err
+	}
+	return DSSEEntry(inTotoType, payload, s)
+}
+
+// Statement is an in-toto v1 statement about one subject with the given
+// digests (any strings: hostile tests put what they like there).
+func Statement(name string, digests map[string]string) ([]byte, error) {
 	type subject struct {
 		Name   string            `json:"name"`
 		Digest map[string]string `json:"digest"`
 	}
-	payload, err := json.Marshal(struct {
+	return json.Marshal(struct {
 		Type          string    `json:"_type"`
 		Subject       []subject `json:"subject"`
 		PredicateType string    `json:"predicateType"`
 		Predicate     struct{}  `json:"predicate"`
 	}{
 		Type:          "https://in-toto.io/Statement/v1",
-		Subject:       []subject{{Name: string(artifact), Digest: map[string]string{"sha256": hex.EncodeToString(digest[:])}}},
+		Subject:       []subject{{Name: name, Digest: digests}},
 		PredicateType: "https://tabula.invalid/bench/v1",
 	})
-	if err != nil {
-		return nil, err
-	}
-	h := sha256.Sum256(pae(inTotoType, payload))
-	sig, err := s.SignDigest(h[:])
-	if err != nil {
-		return nil, fmt.Errorf("signing the envelope: %w", err)
-	}
+}
+
+// DSSEEntry is the proposed dsse 0.0.1 entry for payload in a DSSE envelope
+// signed by every signer in turn (one signature each, no keyid), with every
+// signer's public key (or certificate) as a verifier, in the same order.
+// Signers must sign plain digests: ECDSA or RSA.
+func DSSEEntry(payloadType string, payload []byte, signers ...*testentry.Signer) ([]byte, error) {
+	h := sha256.Sum256(pae(payloadType, payload))
 	type signature struct {
 		KeyID string `json:"keyid"`
 		Sig   []byte `json:"sig"`
+	}
+	sigs := make([]signature, len(signers))
+	verifiers := make([]string, len(signers))
+	for i, s := range signers {
+		sig, err := s.SignDigest(h[:])
+		if err != nil {
+			return nil, fmt.Errorf("signing the envelope: %w", err)
+		}
+		sigs[i] = signature{Sig: sig}
+		verifiers[i] = base64.StdEncoding.EncodeToString(s.PublicKeyPEM())
 	}
 	envelope, err := json.Marshal(struct {
 		Payload     []byte      `json:"payload"`
 		PayloadType string      `json:"payloadType"`
 		Signatures  []signature `json:"signatures"`
-	}{payload, inTotoType, []signature{{Sig: sig}}})
+	}{payload, payloadType, sigs})
 	if err != nil {
 		return nil, err
 	}
@@ -108,5 +128,5 @@ func dsseEntry(s *testentry.Signer, artifact []byte) ([]byte, error) {
 		} `json:"spec"`
 	}{APIVersion: "0.0.1", Kind: "dsse", Spec: struct {
 		ProposedContent proposedContent `json:"proposedContent"`
-	}{proposedContent{string(envelope), []string{base64.StdEncoding.EncodeToString(s.PublicKeyPEM())}}}})
+	}{proposedContent{string(envelope), verifiers}}})
 }
