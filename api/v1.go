@@ -86,13 +86,30 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.wait)
 	defer cancel()
 	res, err := s.log.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
-	var dup *log.DuplicateError
+	var (
+		dup      *log.DuplicateError
+		tooLarge *log.EntryTooLargeError
+		rejected *log.RejectedError
+	)
 	switch {
 	case err == nil:
 	case errors.As(err, &dup):
 		id := s.entryID(dup.LeafHash)
 		w.Header().Set("Location", entriesPath+id)
 		writeError(w, http.StatusConflict, "an equivalent entry already exists in the transparency log with UUID "+id)
+		return
+	case errors.As(err, &tooLarge):
+		// Every entry is also served in a C2SP entry bundle, which cannot
+		// hold it; refused before it was queued.
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+			"the canonical entry is %d bytes; this log holds entries of at most %d bytes (the C2SP entry bundle limit)",
+			tooLarge.Size, tooLarge.Limit))
+		return
+	case errors.As(err, &rejected):
+		// The storage cannot hold this entry's data; it alone was refused
+		// (the other entries of its batch were logged), and a retry would
+		// be refused again: the client's entry, not the server, is at fault.
+		writeError(w, http.StatusBadRequest, "error processing entry: the entry cannot be stored: "+rejected.Reason)
 		return
 	default:
 		s.unavailable(w, r, err)

@@ -2,9 +2,11 @@ package log
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,11 +45,16 @@ type outcome struct {
 	err error
 }
 
-// Add queues a leaf and waits until it is committed. It returns a
-// *DuplicateError if the leaf is already in the log, ErrPushback when the
-// queue is full, and ErrClosed after Close. If ctx ends first, Add returns
+// Add queues a leaf and waits until it is committed. It returns an
+// *EntryTooLargeError (before queueing anything) if the leaf's body is larger
+// than an entry bundle holds, a *DuplicateError if the leaf is already in the
+// log, a *RejectedError if the storage cannot hold its data, ErrPushback when
+// the queue is full, and ErrClosed after Close. If ctx ends first, Add returns
 // ctx's error; the leaf may still be integrated later.
 func (l *Log) Add(ctx context.Context, leaf Leaf) (Result, error) {
+	if len(leaf.Body) > merkle.MaxBundleEntry {
+		return Result{}, &EntryTooLargeError{Size: len(leaf.Body), Limit: merkle.MaxBundleEntry}
+	}
 	p := &pending{leaf: leaf, hash: merkle.LeafHash(leaf.Body), done: make(chan outcome, 1)}
 	l.qMu.Lock()
 	switch {
@@ -143,14 +150,22 @@ func (l *Log) nextBatch() ([]*pending, bool) {
 	return batch, l.closed
 }
 
-// integrate commits one batch and answers its waiters. A batch that loses the
-// compare-and-swap to another process is rebuilt on the new head and retried.
+// integrate commits one batch and answers its waiters (see the package
+// comment for what each kind of failure does).
 func (l *Log) integrate(batch []*pending) {
-	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.IntegrationTimeout)
 	defer cancel()
+	l.commit(ctx, time.Now(), batch)
+}
+
+// commit integrates batch, a batch taken off the queue at start or a part of
+// one, and answers every waiter in it. A batch that loses the
+// compare-and-swap to another process is rebuilt on the new head and
+// retried; data the storage cannot hold fails only the leaf that holds it.
+func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 	for attempt := 1; ; attempt++ {
 		outs, err := l.integrateOnce(ctx, batch)
+		var refused *refusedEntry
 		switch {
 		case err == nil:
 			l.metrics.integrations.WithLabelValues("ok").Inc()
@@ -164,6 +179,31 @@ func (l *Log) integrate(batch []*pending) {
 			l.metrics.integrations.WithLabelValues("stale").Inc()
 			l.invalidateHead()
 			continue
+		case errors.As(err, &refused):
+			// The storage named the leaf whose data it cannot hold: it alone
+			// fails, and the others are rebuilt without it. Nothing was
+			// written, so the head still holds.
+			l.metrics.integrations.WithLabelValues("rejected").Inc()
+			l.reject(refused.p, refused.reason, refused.err)
+			batch = slices.DeleteFunc(slices.Clone(batch), func(p *pending) bool { return p == refused.p })
+			if len(batch) == 0 {
+				return
+			}
+			continue
+		case errors.Is(err, storage.ErrRejected), errors.Is(err, storage.ErrEntryRejected):
+			// The database refused the batch's data without saying whose.
+			// Each half is integrated as a batch of its own, and so on down
+			// to the leaf at fault: a bad leaf costs two transactions per
+			// level of halving, and the good ones commit.
+			l.metrics.integrations.WithLabelValues("rejected").Inc()
+			if len(batch) == 1 {
+				l.reject(batch[0], err.Error(), err)
+				return
+			}
+			half := len(batch) / 2
+			l.commit(ctx, start, batch[:half])
+			l.commit(ctx, start, batch[half:])
+			return
 		default:
 			l.metrics.integrations.WithLabelValues("error").Inc()
 			// The state of the store is unknown (it may even have committed):
@@ -176,6 +216,24 @@ func (l *Log) integrate(batch []*pending) {
 			return
 		}
 	}
+}
+
+// refusedEntry is integrateOnce's error when the storage named the leaf whose
+// data it cannot hold (a *storage.EntryError).
+type refusedEntry struct {
+	p      *pending
+	reason string
+	err    error
+}
+
+func (r *refusedEntry) Error() string { return r.err.Error() }
+func (r *refusedEntry) Unwrap() error { return r.err }
+
+// reject answers p's waiter: the storage cannot hold its data.
+func (l *Log) reject(p *pending, reason string, err error) {
+	l.metrics.rejected.Inc()
+	l.cfg.Logger.Warn("entry refused: the storage cannot hold its data", "leafHash", hex.EncodeToString(p.hash[:]), "err", err)
+	p.done <- outcome{err: &RejectedError{Reason: reason, Err: err}}
 }
 
 // integrateOnce builds the batch on the current head and appends it.
@@ -198,6 +256,7 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	next := head.Size
 	seen := make(map[merkle.Hash]uint64, len(batch))
 	entries := make([]storage.Entry, 0, len(batch))
+	owners := make([]*pending, 0, len(batch)) // owners[i] sent entries[i]
 	leaves := make([]merkle.Hash, 0, len(batch))
 	for i, p := range batch {
 		if idx, ok := existing[p.hash]; ok {
@@ -217,6 +276,7 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 			Attestation:    p.leaf.Attestation,
 			SearchKeys:     p.leaf.SearchKeys,
 		})
+		owners = append(owners, p)
 		leaves = append(leaves, p.hash)
 		next++
 	}
@@ -250,10 +310,17 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		Tiles:   stiles,
 		State:   newHead,
 	}); err != nil {
-		if errors.Is(err, storage.ErrDuplicate) {
+		var entryErr *storage.EntryError
+		switch {
+		case errors.Is(err, storage.ErrDuplicate):
 			// A leaf appeared after our lookup: only another process can
 			// have written it, so our head is stale. Rebuild.
 			return nil, fmt.Errorf("%w: %w", storage.ErrStaleTree, err)
+		case errors.As(err, &entryErr) && entryErr.Index-head.Size < uint64(len(owners)):
+			// (Unsigned: an index below the head wraps past the bound. An
+			// index not of this batch is a driver's bug; commit then
+			// treats the error as a refusal of unknown data.)
+			return nil, &refusedEntry{p: owners[entryErr.Index-head.Size], reason: fmt.Sprint(entryErr.Err), err: err}
 		}
 		return nil, err
 	}

@@ -1,18 +1,25 @@
 package log
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"math/bits"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/sqlite"
 )
 
 // digestSigner "signs" with SHA-256 of the message, so a SET shows which
@@ -152,5 +159,133 @@ func BenchmarkSignSETs(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// refuser is a real store whose Append refuses, writing nothing, every batch
+// holding an entry with a body in bad: naming it (entryLevel) or not.
+type refuser struct {
+	storage.Storage
+	bad        map[string]bool
+	entryLevel bool
+	appends    int // Append calls; the test calls integrate on its own goroutine
+}
+
+func (r *refuser) Append(ctx context.Context, req storage.AppendRequest) error {
+	r.appends++
+	for _, e := range req.Entries {
+		switch {
+		case !r.bad[string(e.Body)]:
+		case r.entryLevel:
+			return &storage.EntryError{Index: e.Index, Err: errors.New("bad body")}
+		default:
+			return fmt.Errorf("%w: bad body", storage.ErrRejected)
+		}
+	}
+	return r.Storage.Append(ctx, req)
+}
+
+// TestRejectionCost integrates one batch of 64 leaves, some of which the
+// store refuses, and counts the transactions: an entry the store names costs
+// one more (the batch rebuilt without it); a refusal of unknown data costs
+// at most two per level of halving per bad entry (1 + 2·k·log2(n) in all).
+// Every good leaf is committed, in batch order, with no index skipped.
+func TestRejectionCost(t *testing.T) {
+	const n = 64
+	every := func(step int) []int {
+		var out []int
+		for i := 0; i < n; i += step {
+			out = append(out, i)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		bad  []int
+	}{
+		{"none", nil},
+		{"first", []int{0}},
+		{"last", []int{n - 1}},
+		{"middle", []int{n / 2}},
+		{"two apart", []int{5, 40}},
+		{"two adjacent", []int{20, 21}},
+		{"every eighth", every(8)},
+		{"all", every(1)},
+	}
+	for _, entryLevel := range []bool{true, false} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("entryLevel=%t/%s", entryLevel, tt.name), func(t *testing.T) {
+				st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tabula.db"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				store := &refuser{Storage: st, bad: map[string]bool{}, entryLevel: entryLevel}
+				k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sgn, err := signer.New(k)
+				if err != nil {
+					t.Fatal(err)
+				}
+				l, err := Open(context.Background(), Config{Storage: store, Signer: sgn, Hostname: "cost.test"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Close(context.Background())
+
+				// Nothing is queued, so the integrator goroutine is idle:
+				// integrate runs here, alone.
+				batch := make([]*pending, n)
+				for i := range batch {
+					body := fmt.Appendf(nil, `{"leaf":%d}`, i)
+					if slices.Contains(tt.bad, i) {
+						store.bad[string(body)] = true
+					}
+					batch[i] = &pending{leaf: Leaf{Body: body}, hash: merkle.LeafHash(body), done: make(chan outcome, 1)}
+				}
+				l.integrate(batch)
+
+				var next uint64
+				for i, p := range batch {
+					var o outcome
+					select {
+					case o = <-p.done:
+					default:
+						t.Fatalf("leaf %d: no answer", i)
+					}
+					var rej *RejectedError
+					switch {
+					case store.bad[string(p.leaf.Body)]:
+						if !errors.As(o.err, &rej) {
+							t.Fatalf("bad leaf %d: err = %v, want a RejectedError", i, o.err)
+						}
+					case o.err != nil:
+						t.Fatalf("good leaf %d: %v", i, o.err)
+					case o.res.Entry.Index != next:
+						t.Fatalf("good leaf %d at index %d, want %d", i, o.res.Entry.Index, next)
+					default:
+						next++
+					}
+				}
+				if head, err := l.store.LatestTreeState(context.Background()); err != nil || head.Size != next {
+					t.Fatalf("stored tree size %d (%v), want %d", head.Size, err, next)
+				}
+
+				bad := len(tt.bad)
+				want := 1 + 2*bad*(bits.Len(n)-1) // at most
+				if entryLevel {
+					want = bad // one refusal each
+					if bad < n {
+						want++ // and the commit of the rest
+					}
+				}
+				if store.appends > want || entryLevel && store.appends != want {
+					t.Fatalf("%d transactions for %d bad leaves of %d, want at most %d", store.appends, bad, n, want)
+				}
+				t.Logf("%d transactions", store.appends)
+			})
+		}
 	}
 }

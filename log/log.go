@@ -5,17 +5,34 @@
 //
 // The write path, top to bottom:
 //
-//	Add ─► queue (bounded; full → ErrPushback)
+//	Add ─► size check (a body over merkle.MaxBundleEntry → EntryTooLargeError)
+//	    ─► queue (bounded; full → ErrPushback)
 //	    ─► integrator goroutine: take up to BatchMaxSize leaves
 //	    ─► integrate: drop duplicates · assign indexes · sign SETs · extend the
 //	       tiles · new root · sign checkpoint · storage.Append (CAS on size)
 //	    ─► every waiting Add returns its entry and the new head
 //
+// When storage.Append fails, what happens depends on why:
+//
+//   - the tree moved (storage.ErrStaleTree, another process appended first):
+//     reload the head and rebuild the same batch on it;
+//   - one entry's data cannot be stored (a *storage.EntryError): that leaf
+//     alone gets a RejectedError, and the batch is rebuilt without it;
+//   - the database refused the batch's data without saying whose
+//     (storage.ErrRejected): the batch is split in halves, each integrated
+//     as its own batch, down to the one leaf at fault, which alone gets a
+//     RejectedError (at most two transactions per level of halving: about
+//     2·log2(n) for a batch of n with one bad leaf);
+//   - anything else (the database down, a commit of unknown outcome, a
+//     timeout): every leaf of the batch gets the error, and the head is
+//     reloaded before the next batch.
+//
 // Promises: nothing is acknowledged (Add returns no error) before the batch is
-// committed; a leaf hash is never appended twice; every checkpoint this log
-// signs is consistent with every earlier one, also when several processes share
-// one database (the storage's compare-and-swap on the tree size serialises
-// them; a process that lost the race reloads and retries).
+// committed; a leaf hash is never appended twice; one leaf's data never fails
+// another leaf; every checkpoint this log signs is consistent with every
+// earlier one, also when several processes share one database (the storage's
+// compare-and-swap on the tree size serialises them; a process that lost the
+// race reloads and retries).
 package log
 
 import (
@@ -76,6 +93,36 @@ var (
 	// ErrClosed: the log is shutting down.
 	ErrClosed = errors.New("log: closed")
 )
+
+// EntryTooLargeError reports a leaf whose body is larger than the log can
+// serve: every entry is also served in a C2SP entry bundle, which holds
+// entries of at most merkle.MaxBundleEntry bytes. Add refuses such a leaf
+// before queueing it.
+type EntryTooLargeError struct {
+	Size  int // the body's size in bytes
+	Limit int // merkle.MaxBundleEntry
+}
+
+func (e *EntryTooLargeError) Error() string {
+	return fmt.Sprintf("log: the canonical entry is %d bytes; this log holds entries of at most %d bytes (the C2SP entry bundle limit)", e.Size, e.Limit)
+}
+
+// RejectedError reports that the storage cannot hold a leaf's data (see
+// storage.EntryError and storage.ErrRejected): the leaf alone was refused,
+// and nothing of it was written; the other leaves of its batch were
+// integrated without it. Sending it again gets the same answer.
+type RejectedError struct {
+	// Reason says what the storage could not hold.
+	Reason string
+	// Err is the storage's error.
+	Err error
+}
+
+func (e *RejectedError) Error() string {
+	return "log: the entry cannot be stored: " + e.Reason
+}
+
+func (e *RejectedError) Unwrap() error { return e.Err }
 
 // DuplicateError reports that a leaf is already in the log.
 type DuplicateError struct {

@@ -6,6 +6,7 @@ type metrics struct {
 	batchSize    prometheus.Histogram
 	integration  prometheus.Histogram
 	integrations *prometheus.CounterVec
+	rejected     prometheus.Counter
 	treeSize     prometheus.Gauge
 	pending      prometheus.Gauge
 }
@@ -24,8 +25,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 		integrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tabula_integrations_total",
-			Help: "Integration attempts by result (ok, stale, error).",
+			Help: "Integration attempts by result (ok, stale, rejected: the storage refused an entry's data, error).",
 		}, []string{"result"}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tabula_rejected_entries_total",
+			Help: "Entries refused alone because the storage cannot hold their data.",
+		}),
 		treeSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tabula_tree_size",
 			Help: "Entries in the tree as last seen by this process.",
@@ -36,7 +41,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		}),
 	}
 	if r != nil {
-		r.MustRegister(m.batchSize, m.integration, m.integrations, m.treeSize, m.pending)
+		r.MustRegister(m.batchSize, m.integration, m.integrations, m.rejected, m.treeSize, m.pending)
 	}
 	return m
 }

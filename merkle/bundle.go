@@ -6,12 +6,17 @@ import (
 	"math"
 )
 
+// MaxBundleEntry is the largest entry a C2SP entry bundle can hold, in
+// bytes: each entry is prefixed with its length as a uint16. A log whose
+// entries are served as bundles must refuse larger entries.
+const MaxBundleEntry = math.MaxUint16
+
 // AppendBundleEntry appends entry to the entry bundle dst as a big-endian
-// uint16 length followed by the entry bytes. Entries longer than 65535 bytes
-// cannot be bundled.
+// uint16 length followed by the entry bytes. Entries longer than
+// MaxBundleEntry bytes cannot be bundled.
 func AppendBundleEntry(dst, entry []byte) ([]byte, error) {
-	if len(entry) > math.MaxUint16 {
-		return dst, fmt.Errorf("merkle: bundle entry of %d bytes exceeds %d", len(entry), math.MaxUint16)
+	if len(entry) > MaxBundleEntry {
+		return dst, fmt.Errorf("merkle: bundle entry of %d bytes exceeds %d", len(entry), MaxBundleEntry)
 	}
 	dst = binary.BigEndian.AppendUint16(dst, uint16(len(entry)))
 	return append(dst, entry...), nil

@@ -14,6 +14,25 @@
 // not the size the caller built its batch on. That is what lets several
 // processes share one database without forking the tree.
 //
+// Data the database cannot hold is reported apart from every other failure,
+// so that a caller can keep one entry's data from failing the others of its
+// batch. Append fails, writing nothing, with
+//
+//   - an *EntryError (matching ErrEntryRejected) when the driver knows which
+//     entry's data it cannot hold: its own checks, made before the database
+//     is touched, found it;
+//   - an error matching ErrRejected when the database refused the batch for
+//     its data (a value out of range or of the wrong form, a value too large
+//     for a row or an index, a constraint other than the ones below) without
+//     saying which entry: a smaller batch without the culprit would commit.
+//
+// Neither is ever returned for a failure that has nothing to do with the
+// data: the database unreachable or timing out, a COMMIT of unknown outcome,
+// a cancelled context (those keep their own errors), the compare-and-swap
+// (ErrStaleTree) or a stored leaf hash (ErrDuplicate). A batch that breaks
+// AppendRequest's invariants (indexes, sizes, tiles) is the caller's bug,
+// not its data: it gets a plain error.
+//
 // This package imports nothing of ours; the drivers live in postgres/ and sqlite/
 // and both pass the conformance suite in storagetest/.
 package storage
@@ -21,6 +40,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors callers branch on. Drivers wrap them with context.
@@ -34,7 +54,34 @@ var (
 	// ErrDuplicate: an entry of the batch has a leaf hash already stored
 	// (the caller should have dropped it); nothing was written.
 	ErrDuplicate = errors.New("duplicate leaf hash")
+	// ErrRejected: the database refused the batch because of data in it,
+	// not knowing which entry's (see the package comment); nothing was
+	// written. The same batch will be refused again; smaller batches
+	// without the culprit will not.
+	ErrRejected = errors.New("the database refused the data")
+	// ErrEntryRejected is matched (errors.Is) by every *EntryError.
+	ErrEntryRejected = errors.New("entry cannot be stored")
 )
+
+// EntryError reports that one entry of a batch holds data the store cannot
+// hold; nothing of the batch was written. The batch without that entry may
+// commit. It matches ErrEntryRejected.
+type EntryError struct {
+	// Index is the entry's log index, as in the AppendRequest.
+	Index uint64
+	// Err says what the store cannot hold, in words fit for the entry's
+	// submitter.
+	Err error
+}
+
+func (e *EntryError) Error() string {
+	return fmt.Sprintf("entry %d cannot be stored: %v", e.Index, e.Err)
+}
+
+func (e *EntryError) Unwrap() error { return e.Err }
+
+// Is makes every EntryError match ErrEntryRejected.
+func (e *EntryError) Is(target error) bool { return target == ErrEntryRejected }
 
 // Hash is a SHA-256 / RFC 6962 hash.
 type Hash = [32]byte

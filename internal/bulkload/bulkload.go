@@ -32,6 +32,7 @@ import (
 
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/types"
 )
 
@@ -202,7 +203,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 // add appends one leaf, waiting out pushback. It reports a duplicate rather
-// than failing on it.
+// than failing on it. Any other refusal (an entry too large, data the
+// storage cannot hold) stops the load: its entries are all alike, so the
+// next would be refused too.
 func add(ctx context.Context, l *log.Log, leaf log.Leaf) (dup bool, err error) {
 	for {
 		_, err := l.Add(ctx, leaf)
@@ -241,23 +244,36 @@ func templates(ctx context.Context, cfg Config, run [8]byte) ([]*template, error
 		if err != nil {
 			return nil, fmt.Errorf("bulkload: generating key: %w", err)
 		}
-		digest := s.Digest(fmt.Appendf(nil, "tabula bulk load template %x %d", run, k))
-		sig, err := s.SignDigest(digest)
-		if err != nil {
-			return nil, fmt.Errorf("bulkload: signing: %w", err)
-		}
-		c, err := canonical(ctx, cfg.Types, s, digest, sig)
-		if err != nil {
+		if tmpls[k], err = newTemplate(ctx, cfg.Types, s, run, k); err != nil {
 			return nil, err
 		}
-		t := &template{signer: s, body: c.Body, keys: c.SearchKeys,
-			digest: hex.EncodeToString(digest), sig: base64.StdEncoding.EncodeToString(sig)}
-		if bytes.Count(t.body, []byte(t.digest)) != 1 || bytes.Count(t.body, []byte(t.sig)) != 1 {
-			return nil, errors.New("bulkload: the template's digest or signature is not found exactly once in its body")
-		}
-		tmpls[k] = t
 	}
 	return tmpls, nil
+}
+
+// newTemplate is key k's template entry, fully canonicalized. A template
+// whose body the log would refuse as too large fails the load before it
+// starts, as log.Add would fail each of its entries: with a
+// *log.EntryTooLargeError.
+func newTemplate(ctx context.Context, reg *types.Registry, s *testentry.Signer, run [8]byte, k int) (*template, error) {
+	digest := s.Digest(fmt.Appendf(nil, "tabula bulk load template %x %d", run, k))
+	sig, err := s.SignDigest(digest)
+	if err != nil {
+		return nil, fmt.Errorf("bulkload: signing: %w", err)
+	}
+	c, err := canonical(ctx, reg, s, digest, sig)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Body) > merkle.MaxBundleEntry {
+		return nil, fmt.Errorf("bulkload: template %d: %w", k, &log.EntryTooLargeError{Size: len(c.Body), Limit: merkle.MaxBundleEntry})
+	}
+	t := &template{signer: s, body: c.Body, keys: c.SearchKeys,
+		digest: hex.EncodeToString(digest), sig: base64.StdEncoding.EncodeToString(sig)}
+	if bytes.Count(t.body, []byte(t.digest)) != 1 || bytes.Count(t.body, []byte(t.sig)) != 1 {
+		return nil, errors.New("bulkload: the template's digest or signature is not found exactly once in its body")
+	}
+	return t, nil
 }
 
 // canonical runs a proposal through the entry type, as the API does.

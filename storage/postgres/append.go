@@ -97,13 +97,46 @@ func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
 	return nil
 }
 
-// classify maps a write error onto the storage sentinels callers branch on.
+// classify maps a write error onto the storage sentinels callers branch on:
+// a second copy of a stored leaf hash is storage.ErrDuplicate, and a refusal
+// of the batch's data (see refusesData) is storage.ErrRejected.
 func classify(err error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "entries_leaf_hash_key" {
+	switch {
+	case !errors.As(err, &pgErr):
+	case pgErr.Code == "23505" && pgErr.ConstraintName == "entries_leaf_hash_key":
 		return fmt.Errorf("%w: %s", storage.ErrDuplicate, pgErr.Detail)
+	case refusesData(pgErr):
+		return fmt.Errorf("write: %w: %w", storage.ErrRejected, err)
 	}
 	return fmt.Errorf("write: %w", err)
+}
+
+// refusesData reports whether the server refused a statement for the data it
+// was given, so that the same batch without the entry at fault would commit:
+// SQLSTATE class 22 (data exception: a value out of range, of the wrong form,
+// a character the encoding cannot hold), class 54 (program limit exceeded:
+// e.g. 54000, an index row over the B-tree maximum), and class 23 (integrity
+// constraint violation) on an entry's own rows, except a primary key: a row
+// of the batch's new indexes exists only if the tree moved, which is the
+// compare-and-swap's business, not the data's. The tree state and the tiles
+// are computed by the caller, never taken from an entry, so a refusal there
+// is not the data's either. Connection failures, timeouts, cancellations
+// (class 57), serialization failures (class 40) and the rest are not.
+func refusesData(e *pgconn.PgError) bool {
+	if e.TableName == "tree_state" || e.TableName == "tiles" {
+		return false
+	}
+	if len(e.Code) != 5 {
+		return false
+	}
+	switch e.Code[:2] {
+	case "22", "54":
+		return true
+	case "23":
+		return !strings.HasSuffix(e.ConstraintName, "_pkey")
+	}
+	return false
 }
 
 // writes is a batch as column arrays, ready for unnest or COPY.

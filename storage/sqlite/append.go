@@ -119,14 +119,34 @@ func writeEntries(ctx context.Context, tx *sql.Tx, entries []storage.Entry) erro
 			return []any{int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation}
 		})
 	if err != nil {
-		var serr *sqlite.Error
-		if errors.As(err, &serr) && serr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE &&
-			strings.Contains(serr.Error(), "entries.leaf_hash") {
-			return fmt.Errorf("%w: %v", storage.ErrDuplicate, err)
-		}
-		return fmt.Errorf("write entries: %w", err)
+		return fmt.Errorf("write entries: %w", classify(err))
 	}
 	return nil
+}
+
+// classify maps an error writing entries or search keys onto the storage
+// sentinels callers branch on: a second copy of a stored leaf hash is
+// storage.ErrDuplicate, and a refusal of the data itself is
+// storage.ErrRejected: SQLITE_TOOBIG (a value over the connection's length
+// limit) and a CHECK or NOT NULL constraint. A primary key conflict is not
+// the data's: a row of the batch's new indexes exists only if the tree
+// moved. Busy, I/O, full-disk and interrupt errors are not the data's
+// either. (The tree state and tiles are computed by the caller, never
+// taken from an entry, so their writes are not classified.)
+func classify(err error) error {
+	var serr *sqlite.Error
+	if !errors.As(err, &serr) {
+		return err
+	}
+	switch code := serr.Code(); {
+	case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE && strings.Contains(serr.Error(), "entries.leaf_hash"):
+		return fmt.Errorf("%w: %w", storage.ErrDuplicate, err)
+	case code&0xff == sqlite3.SQLITE_TOOBIG,
+		code == sqlite3.SQLITE_CONSTRAINT_CHECK,
+		code == sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+		return fmt.Errorf("%w: %w", storage.ErrRejected, err)
+	}
+	return err
 }
 
 // writeSearchKeys inserts the batch's search keys sorted and without
@@ -153,7 +173,7 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) e
 	err := insertRows(ctx, tx, `INSERT INTO search_keys (key, idx)`, "",
 		2, len(rows), func(i int) []any { return []any{rows[i].key, rows[i].idx} })
 	if err != nil {
-		return fmt.Errorf("write search keys: %w", err)
+		return fmt.Errorf("write search keys: %w", classify(err))
 	}
 	return nil
 }

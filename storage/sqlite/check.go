@@ -14,7 +14,9 @@ import (
 const maxTileBytes = 256 * 32
 
 // checkRequest rejects a batch that breaks AppendRequest's invariants before
-// anything touches the database: storing it would corrupt the log.
+// anything touches the database: storing it would corrupt the log. An entry
+// whose own data the database cannot hold gets a *storage.EntryError, so the
+// caller can drop it alone; every other failure is the caller's bug.
 func checkRequest(req storage.AppendRequest) error {
 	n := uint64(len(req.Entries))
 	if req.OldSize > math.MaxInt64 || n > math.MaxInt64-req.OldSize {
@@ -27,11 +29,6 @@ func checkRequest(req storage.AppendRequest) error {
 		if want := req.OldSize + uint64(i); e.Index != want {
 			return fmt.Errorf("invalid batch: entry %d has index %d, want %d", i, e.Index, want)
 		}
-		for _, k := range e.SearchKeys {
-			if err := checkSearchKey(k); err != nil {
-				return fmt.Errorf("invalid batch: entry %d: %w", e.Index, err)
-			}
-		}
 	}
 	for _, t := range req.Tiles {
 		if t.Index > math.MaxInt64 {
@@ -39,6 +36,14 @@ func checkRequest(req storage.AppendRequest) error {
 		}
 		if l := len(t.Hashes); l == 0 || l%32 != 0 || l > maxTileBytes {
 			return fmt.Errorf("invalid batch: tile %d/%d: %d bytes is not 1 to 256 hashes", t.Level, t.Index, l)
+		}
+	}
+	// The batch is well formed; now each entry's own data.
+	for _, e := range req.Entries {
+		for _, k := range e.SearchKeys {
+			if err := checkSearchKey(k); err != nil {
+				return &storage.EntryError{Index: e.Index, Err: err}
+			}
 		}
 	}
 	return nil

@@ -3,8 +3,10 @@
 //
 // Run checks the contract of package storage against a real database: the
 // tree is created once; batches land whole or not at all (a duplicate leaf
-// hash, a stale OldSize, a malformed batch or a cancelled context leave no
-// entry, tile, search key or head change behind); the compare-and-swap on the
+// hash, a stale OldSize, a malformed batch, data the store refuses or a
+// cancelled context leave no entry, tile, search key or head change behind);
+// a refusal of an entry's data says so (storage.EntryError or
+// storage.ErrRejected), and nothing else does; the compare-and-swap on the
 // tree size lets exactly one of many concurrent writers win; readers never
 // see a head without its entries; and everything survives Close and reopen.
 // After every step the suite compares the whole store with an in-memory
@@ -16,6 +18,8 @@ package storagetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -50,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) (s storage.Storage, reopen func(t
 		{"Duplicate", testDuplicate},
 		{"StaleTree", testStaleTree},
 		{"InvalidBatch", testInvalidBatch},
+		{"RejectedEntry", testRejectedEntry},
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"ReadersSeeWholeBatches", testReadersSeeWholeBatches},
 		{"Reopen", testReopen},
@@ -453,8 +458,6 @@ func testInvalidBatch(t *testing.T, s storage.Storage, _ func(*testing.T) storag
 		{"empty tile", func(req *storage.AppendRequest) { req.Tiles[0].Hashes = nil }},
 		{"tile of 257 hashes", func(req *storage.AppendRequest) { req.Tiles[0].Hashes = make([]byte, 257*32) }},
 		{"tile index past int64", func(req *storage.AppendRequest) { req.Tiles[0].Index = 1 << 63 }},
-		{"search key not UTF-8", func(req *storage.AppendRequest) { req.Entries[1].SearchKeys = []string{"k:\xff"} }},
-		{"search key with NUL", func(req *storage.AppendRequest) { req.Entries[1].SearchKeys = []string{"k:\x00"} }},
 		{"huge sizes", func(req *storage.AppendRequest) {
 			req.OldSize = ^uint64(0) - 1
 			req.State.Size = req.OldSize + uint64(len(req.Entries))
@@ -466,14 +469,83 @@ func testInvalidBatch(t *testing.T, s storage.Storage, _ func(*testing.T) storag
 		t.Run(tc.name, func(t *testing.T) {
 			req := m.batch(4, "invalid")
 			tc.mutate(&req)
-			if err := s.Append(ctx, req); err == nil {
+			err := s.Append(ctx, req)
+			if err == nil {
 				t.Fatal("Append of a malformed batch succeeded")
+			}
+			// A malformed batch is the caller's bug, not its entries' data.
+			if errors.Is(err, storage.ErrRejected) || errors.Is(err, storage.ErrEntryRejected) {
+				t.Fatalf("Append of a malformed batch = %v, which blames the data", err)
 			}
 			m.check(t, s, req)
 		})
 	}
 	m.grow(t, s, "after", 2)
 	m.check(t, s)
+}
+
+// testRejectedEntry: data the store cannot hold fails the batch, writing
+// nothing, with an error that says so: a *storage.EntryError naming the
+// entry when the driver knows it, else storage.ErrRejected; never a plain
+// error, which would fail every entry of the batch for one entry's data.
+// The other entries then commit without it.
+func testRejectedEntry(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "b", 5)
+	long := make([]byte, 4500)
+	rand.Read(long)
+	for _, tc := range []struct {
+		name string
+		key  string // a search key the store may refuse
+		// entry: the store must name the entry (a *storage.EntryError);
+		// otherwise it may store the key, or refuse the batch with either
+		// error.
+		entry bool
+	}{
+		{"search key not UTF-8", "k:\xff", true},
+		{"search key with NUL", "k:\x00", true},
+		// Over PostgreSQL's B-tree row maximum, and incompressible.
+		{"search key of 6,000 characters", base64.StdEncoding.EncodeToString(long), false},
+	} {
+		// Small and large batches: drivers may write them differently.
+		for _, n := range []int{5, 300} {
+			t.Run(fmt.Sprintf("%s/batch=%d", tc.name, n), func(t *testing.T) {
+				req := m.batch(n, "rejected")
+				bad := n / 2
+				req.Entries[bad].SearchKeys = append(req.Entries[bad].SearchKeys, tc.key)
+				err := s.Append(ctx, req)
+				var entryErr *storage.EntryError
+				switch {
+				case err == nil && !tc.entry:
+					// Stored: the key is searchable.
+					m.apply(req)
+					m.check(t, s)
+					return
+				case errors.As(err, &entryErr):
+					if want := req.Entries[bad].Index; entryErr.Index != want {
+						t.Fatalf("Append = %v: names entry %d, want %d", err, entryErr.Index, want)
+					}
+					if !errors.Is(err, storage.ErrEntryRejected) {
+						t.Fatalf("Append = %v: does not match ErrEntryRejected", err)
+					}
+				case errors.Is(err, storage.ErrRejected) && !tc.entry:
+				default:
+					t.Fatalf("Append = %v, want a refusal of entry %d's data (entry-level: %t)", err, req.Entries[bad].Index, tc.entry)
+				}
+				if errors.Is(err, storage.ErrDuplicate) || errors.Is(err, storage.ErrStaleTree) {
+					t.Fatalf("Append = %v: a refusal of the data is neither a duplicate nor a stale tree", err)
+				}
+				t.Logf("refused: %v", err)
+				m.check(t, s, req)
+				// The same batch without the culprit commits.
+				req = m.batch(n-1, "rejected")
+				m.append(t, s, req)
+				m.check(t, s)
+			})
+		}
+	}
 }
 
 func testConcurrentAppends(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
