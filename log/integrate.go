@@ -197,7 +197,7 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 			// level of halving, and the good ones commit.
 			l.metrics.integrations.WithLabelValues("rejected").Inc()
 			if len(batch) == 1 {
-				l.reject(batch[0], err.Error(), err)
+				l.reject(batch[0], "the database refused its data (the server log has the details)", err)
 				return
 			}
 			half := len(batch) / 2
