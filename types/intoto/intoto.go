@@ -136,7 +136,7 @@ func canonicalize(ctx context.Context, apiVersion string, raw json.RawMessage, l
 	case V002:
 		c, err = canonicalize002(ctx, raw, logged)
 	case V001:
-		c, err = canonicalize001(raw, logged)
+		c, err = canonicalize001(ctx, raw, logged)
 	default:
 		return types.Canonical{}, fmt.Errorf("%w: %s does not support apiVersion %q", types.ErrUnknownKind, Kind, apiVersion)
 	}

@@ -1,6 +1,7 @@
 package intoto
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -20,7 +21,7 @@ import (
 // canonicalize001 is Rekor's V001Entry Unmarshal + Canonicalize; logged says
 // a canonical body (hashes, no envelope) is accepted (search) rather than
 // refused as not insertable, and Insertable's other checks are skipped too.
-func canonicalize001(raw []byte, logged bool) (types.Canonical, error) {
+func canonicalize001(ctx context.Context, raw []byte, logged bool) (types.Canonical, error) {
 	s, err := decodeSpec001(raw)
 	if err != nil {
 		return types.Canonical{}, err
@@ -52,7 +53,7 @@ func canonicalize001(raw []byte, logged bool) (types.Canonical, error) {
 		}
 		return types.Canonical{Body: body}, nil
 	}
-	if err := envelope.VerifyWrapped(key, c.Envelope); err != nil {
+	if err := envelope.VerifyWrapped(ctx, key, c.Envelope); err != nil {
 		return types.Canonical{}, err
 	}
 	var env ssldsse.Envelope
