@@ -28,7 +28,12 @@
 //  4. the envelope string is decoded into go-securesystemslib's dsse.Envelope
 //     (encoding/json: its errors, its case-insensitive field names) and must
 //     carry a signature;
-//  5. the verifiers are tried in order (package pki parses them; the leaf key
+//  5. Tabula's bounds (not Rekor's): at most envelope.MaxSignatures (8)
+//     signatures and envelope.MaxVerifiers (8) verifiers ("DSSE envelope has
+//     25 signatures; at most 8 are accepted"), RSA keys of at most
+//     envelope.MaxRSABits (4096) bits, and verification stops when the
+//     request's context is done; then
+//     the verifiers are tried in order (package pki parses them; the leaf key
 //     verifies; a chain is not checked), each against the whole envelope
 //     through go-securesystemslib's DSSE verifier (PAE, SHA-256 for ECDSA and
 //     RSA, pure Ed25519): each must verify one signature, once every

@@ -23,7 +23,10 @@
 //     repeated property paths and all);
 //  3. with no payload, nothing is verified and the entry is refused ("entry
 //     not insertable into log: missing envelope content");
-//  4. the DSSE envelope is rebuilt (payload, payloadType, each sig and keyid)
+//  4. Tabula's bounds (not Rekor's): at most envelope.MaxSignatures (8)
+//     signatures, RSA keys of at most envelope.MaxRSABits (4096) bits, and
+//     verification stops when the request's context is done; then
+//     the DSSE envelope is rebuilt (payload, payloadType, each sig and keyid)
 //     and every publicKey (package pki) must verify one signature, through
 //     go-securesystemslib's DSSE verifier (PAE, SHA-256 for ECDSA and RSA,
 //     pure Ed25519; a chain is not checked), and every signature must be
@@ -43,7 +46,8 @@
 //	 "publicKey":"<b64 PEM key or certificate>"}
 //
 // Rekor parses the key (its parse error is the message), and when an envelope
-// is given verifies it with sigstore's DSSE-wrapped verifier for that key (one
+// is given (of at most 8 signatures, the key RSA of at most 4096 bits, as
+// in 0.0.2) verifies it with sigstore's DSSE-wrapped verifier for that key (one
 // verifying signature suffices; signatures whose keyid is neither empty nor
 // the key's SSH SHA256 fingerprint are skipped), then sets content.hash =
 // SHA-256 of the envelope text and content.payloadHash = SHA-256 of the

@@ -21,20 +21,23 @@ import (
 	"github.com/tabularium/tabula/pki"
 )
 
-// Limits on the work one envelope may ask for. Rekor v1 has none; a Sigstore
+// Limits on the work one envelope may ask for. Rekor v1 has none. A Sigstore
 // bundle's envelope holds exactly one signature and one verification key
-// (protobuf-specs' sigstore_bundle.proto), and multi-party in-toto envelopes
-// hold a few. Verification tries at most MaxVerifiers × MaxSignatures pairs.
+// (protobuf-specs' sigstore_bundle.proto); multi-party in-toto envelopes hold
+// a few. Verification makes at most MaxVerifiers × MaxSignatures checks, and
+// at most MaxSignatures × (MaxSignatures+1) / 2 = 36 for an entry it accepts
+// whose keys each verify their own signature.
 const (
 	// MaxSignatures is the most signatures an envelope may carry.
-	MaxSignatures = 16
+	MaxSignatures = 8
 	// MaxVerifiers is the most verification keys (dsse verifiers, intoto
 	// publicKeys) an entry may carry.
-	MaxVerifiers = 16
-	// MaxRSABits is the largest RSA modulus accepted: an RSA verification
-	// costs the square of the modulus size, and Rekor's clients use at most
-	// 4096 bits (8192 is Go's crypto/tls bound too).
-	MaxRSABits = 8192
+	MaxVerifiers = 8
+	// MaxRSABits is the largest RSA modulus accepted: an RSA check costs the
+	// square of the modulus size. It is what sigstore's
+	// cryptoutils.ValidatePubKey and the cloud KMSes allow (2048, 3072 and
+	// 4096 bits); Rekor's dsse and intoto types take any size.
+	MaxRSABits = 4096
 )
 
 // CheckCounts refuses an envelope of more than MaxSignatures signatures or
