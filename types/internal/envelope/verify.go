@@ -144,19 +144,20 @@ func Verify(ctx context.Context, env *dsse.Envelope, pemKeys [][]byte, stopWhenA
 				return nil, fmt.Errorf("could not verify envelope: %w", err)
 			}
 		}
-		id, err := x509.MarshalPKIXPublicKey(pub)
-		if err != nil { // unreachable: LoadVerifier took the key
-			return nil, fmt.Errorf("could not load verifier: %w", err)
-		}
+		// A key is known by its PKIX DER (every key LoadVerifier takes has
+		// one; without it the key is simply not remembered).
+		id, idErr := x509.MarshalPKIXPublicKey(pub)
 		i, ok := taken[string(id)]
-		if !ok {
+		if !ok || idErr != nil {
 			var n int
 			i, n, err = msg.first(ctx, pub, v)
 			checks += n
 			if err != nil {
 				return nil, err
 			}
-			taken[string(id)] = i
+			if idErr == nil {
+				taken[string(id)] = i
+			}
 		}
 		s := env.Signatures[i].Sig
 		delete(pending, s)
