@@ -19,8 +19,9 @@ import (
 type Leaf struct {
 	// Body is the canonical entry: the leaf value.
 	Body []byte
-	// SearchKeys are indexed with the entry, in the same transaction.
-	SearchKeys []string
+	// SearchKeys are indexed with the entry, in the same transaction: the
+	// hashes of its typed keys (types.SearchKey.Hash), which Search takes.
+	SearchKeys []storage.Hash
 	// Attestation is optional data stored beside the entry.
 	Attestation []byte
 }

@@ -1,7 +1,6 @@
 // Package envelope holds what the dsse and intoto entry kinds share: DSSE
 // envelope verification the way Rekor v1 does it, the search-index keys of
-// verification keys and of in-toto statements, and the lower-cased,
-// de-duplicated key list Tabula stores.
+// verification keys and of in-toto statements.
 //
 // Verification goes through go-securesystemslib's dsse.EnvelopeVerifier (PAE,
 // base64 payload and signature decoding, one signature per verifier) with a
@@ -23,6 +22,7 @@ import (
 	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/tabularium/tabula/pki"
+	"github.com/tabularium/tabula/types"
 )
 
 // InTotoPayloadType is the DSSE payload type of in-toto statements; entries
@@ -102,39 +102,19 @@ func VerifyWrapped(key *pki.Key, envelopeJSON string) error {
 	return sigdsse.WrapVerifier(v).VerifySignature(strings.NewReader(envelopeJSON), nil)
 }
 
-// Index collects search-index keys: lower-cased, without repeats, in the
-// order first added.
-type Index struct {
-	keys []string
-	seen map[string]bool
-}
-
-// Add adds keys; empty strings are skipped.
-func (x *Index) Add(keys ...string) {
-	if x.seen == nil {
-		x.seen = make(map[string]bool)
-	}
-	for _, k := range keys {
-		k = strings.ToLower(k)
-		if k == "" || x.seen[k] {
-			continue
-		}
-		x.seen[k] = true
-		x.keys = append(x.keys, k)
-	}
-}
-
-// Keys returns the collected keys.
-func (x *Index) Keys() []string { return x.keys }
-
-// KeyKeys are the index keys Rekor's dsse and intoto types write for a
-// verification key: "sha256:" + hex(SHA-256(canonical PEM)) (note the prefix,
-// which hashedrekord does not use) and the leaf certificate's subject
-// alternative names.
-func KeyKeys(key *pki.Key) ([]string, error) {
+// AddKeyKeys adds the search keys Rekor's dsse and intoto types write for a
+// verification key, typed: its fingerprint, the hex SHA-256 of its canonical
+// PEM (a types.KindKey, as hashedrekord's, so that a publicKey search finds
+// it; Rekor writes it as "sha256:<hex>", which a hash search finds instead),
+// and the leaf certificate's email and other subject alternative names.
+func AddKeyKeys(x *types.KeySet, key *pki.Key) error {
 	canon, err := key.CanonicalPEM()
 	if err != nil {
-		return nil, fmt.Errorf("could not canonicalize key: %w", err)
+		return fmt.Errorf("could not canonicalize key: %w", err)
 	}
-	return append([]string{"sha256:" + pki.FingerprintPEM(canon)}, key.Subjects()...), nil
+	emails, others := key.Identities()
+	x.Add(types.KindKey, pki.FingerprintPEM(canon))
+	x.Add(types.KindEmail, emails...)
+	x.Add(types.KindSubject, others...)
+	return nil
 }

@@ -241,3 +241,27 @@ func CheckFuzzed(t *testing.T, typ types.Type, apiVersion string, spec []byte) {
 		t.Fatalf("second run: %v, body %q vs %q", err, c2.Body, c.Body)
 	}
 }
+
+// Strings returns each key as "<kind>:<value>" (SearchKey.String), for
+// comparing with expected keys written out.
+func Strings(keys []types.SearchKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out
+}
+
+// RekorKeys returns the texts Rekor's dsse and intoto types index for keys:
+// the value, except a key fingerprint, which Rekor writes as "sha256:<hex>".
+// The golden files record those texts.
+func RekorKeys(keys []types.SearchKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.Value
+		if k.Kind == types.KindKey {
+			out[i] = "sha256:" + k.Value
+		}
+	}
+	return out
+}
