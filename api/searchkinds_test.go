@@ -16,12 +16,16 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/dsse"
+	"github.com/tabularium/tabula/types/hashedrekord"
 )
 
 // sanEntry is a validly signed hashedrekord entry over artifact by a fresh
@@ -193,6 +197,94 @@ func TestSearchKeyCap(t *testing.T) {
 			msg := apiError(t, resp, b, 400)
 			if want := fmt.Sprintf("indexed under %d search keys; this log indexes an entry under at most %d", types.MaxSearchKeys+1, types.MaxSearchKeys); !strings.Contains(msg, want) {
 				t.Fatalf("message %q does not say %q", msg, want)
+			}
+		})
+	}
+}
+
+// dsseStatement is a proposed dsse entry: an in-toto statement whose one
+// subject has the digest {alg: value}, signed by a fresh P-256 key.
+func dsseStatement(t *testing.T, alg, value string) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const payloadType = "application/vnd.in-toto+json"
+	payload, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v0.1",
+		"predicateType": "https://example.com/predicate",
+		"subject":       []any{map[string]any{"name": "a", "digest": map[string]string{alg: value}}},
+		"predicate":     map[string]any{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pae := fmt.Sprintf("DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
+	sum := sha256.Sum256([]byte(pae))
+	sig, err := ecdsa.SignASN1(rand.Reader, key, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := json.Marshal(map[string]any{
+		"payloadType": payloadType,
+		"payload":     base64.StdEncoding.EncodeToString(payload),
+		"signatures":  []any{map[string]string{"sig": base64.StdEncoding.EncodeToString(sig)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]any{
+		"kind": "dsse", "apiVersion": "0.0.1",
+		"spec": map[string]any{"proposedContent": map[string]any{
+			"envelope":  string(env),
+			"verifiers": []string{base64.StdEncoding.EncodeToString(keyPEM(t, key.Public()))},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestPoisonedKeysAmongGood is issue 10's class 1 reproducer, search-key
+// half: dsse statements whose subject digest holds a NUL byte or 4,000
+// characters, and certificates with such SANs, uploaded among good entries
+// at once, are all logged (201), and the good entries are found.
+func TestPoisonedKeysAmongGood(t *testing.T) {
+	long := strings.Repeat("ab", 2000)
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			s := newServerWith(t, e, func(c *api.Config) { c.Types = types.NewRegistry(hashedrekord.New(), dsse.New()) })
+			good, err := testentry.NewSigner()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bodies [][]byte
+			for i := range 30 {
+				bodies = append(bodies, mustEntry(t, good, fmt.Appendf(nil, "good %d", i)))
+			}
+			bodies = append(bodies,
+				dsseStatement(t, "sha256", "ab\x00cd"),
+				dsseStatement(t, "sha256", long),
+				sanEntry(t, "nul SAN", []string{"x\x00y.example.com"}, nil),
+				sanEntry(t, "long SAN", nil, nil, "https://example.com/"+long),
+			)
+			var wg sync.WaitGroup
+			ids := make([]string, len(bodies))
+			for i, b := range bodies {
+				wg.Go(func() {
+					resp, out := s.do("POST", "/api/v1/log/entries", b)
+					if resp.StatusCode != 201 {
+						t.Errorf("upload %d: %d %s", i, resp.StatusCode, out)
+					}
+					ids[i] = resp.Header.Get("ETag")
+				})
+			}
+			wg.Wait()
+			key := base64.StdEncoding.EncodeToString(good.PublicKeyPEM())
+			if got, want := s.search(fmt.Sprintf(`{"publicKey":{"format":"x509","content":%q}}`, key)), sorted(ids[:30]...); !slices.Equal(got, want) {
+				t.Fatalf("the good entries: found %d, want %d", len(got), len(want))
 			}
 		})
 	}
