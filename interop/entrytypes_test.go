@@ -16,6 +16,7 @@ import (
 	"github.com/go-openapi/swag/conv"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/models"
+	rekorx509 "github.com/sigstore/rekor/pkg/pki/x509"
 	"github.com/sigstore/rekor/pkg/types"
 	"github.com/sigstore/rekor/pkg/types/dsse"
 	"github.com/sigstore/rekor/pkg/types/intoto"
@@ -148,7 +149,7 @@ func TestEntryTypes(t *testing.T) {
 						t.Errorf("rekor's index keys %v lack the artifact digest %s", keys, want)
 					}
 					for _, key := range keys {
-						q := searchFor(key, pemKey)
+						q := searchFor(t, key, pemKey)
 						if got := c.search(t, q); !slices.Contains(got, uuid) {
 							t.Errorf("index key %q: search %s found %v, not %s", key, showQuery(q), got, uuid)
 						}
@@ -200,18 +201,39 @@ var (
 // searchFor is the /api/v1/index/retrieve query that should find an entry
 // indexed under key: prefixed digests by hash, a bare SHA-256 (Rekor's key
 // fingerprint for hashedrekord and rekord) by the public key, email
-// addresses by email, other certificate subjects by subject.
-func searchFor(key string, pemKey []byte) *models.SearchIndex {
+// addresses by email, other certificate subjects by subject. Rekor's dsse
+// and intoto types index the key's fingerprint as "sha256:<hex>", a digest
+// that a hash search finds; Tabula types its keys and indexes it as the key
+// fingerprint it is, which a public key search finds.
+func searchFor(t *testing.T, key string, pemKey []byte) *models.SearchIndex {
+	byKey := &models.SearchIndex{PublicKey: &models.SearchIndexPublicKey{Format: conv.Pointer("x509"), Content: strfmt.Base64(pemKey)}}
 	switch {
+	case key == "sha256:"+keyFingerprint(t, pemKey):
+		return byKey
 	case prefixedHash.MatchString(key):
 		return &models.SearchIndex{Hash: key}
 	case bareHash.MatchString(key):
-		return &models.SearchIndex{PublicKey: &models.SearchIndexPublicKey{Format: conv.Pointer("x509"), Content: strfmt.Base64(pemKey)}}
+		return byKey
 	case strings.Contains(key, "@") && !strings.Contains(key, "/"):
 		return &models.SearchIndex{Email: strfmt.Email(key)}
 	default:
 		return &models.SearchIndex{Subject: key}
 	}
+}
+
+// keyFingerprint is Rekor's key fingerprint: the hex SHA-256 of the key's
+// canonical form (rekor's x509 CanonicalValue).
+func keyFingerprint(t *testing.T, pemKey []byte) string {
+	t.Helper()
+	k, err := rekorx509.NewPublicKey(bytes.NewReader(pemKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.CanonicalValue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(sha256Of(c))
 }
 
 func showQuery(q *models.SearchIndex) string {
