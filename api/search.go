@@ -18,6 +18,7 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/types"
 )
 
 // MaxSearchQueries is Rekor's limit on the UUIDs, indexes and entries of one
@@ -287,6 +288,12 @@ var searchHash = regexp.MustCompile(`^(sha512:)?[0-9a-fA-F]{128}$|^(sha256:)?[0-
 // under an artifact hash, a public key, an email or a certificate subject,
 // combined with operator "or" (default: union) or "and" (intersection). The
 // index is written in the same transaction as the entries, so it has no gaps.
+//
+// Each field looks up keys of its own kind only (types.SearchKey): hash a
+// digest, publicKey a key fingerprint, email an email, subject a
+// certificate subject or an email (an email SAN is a subject too). So an
+// entry whose DNS SAN is someone's key fingerprint is not found by a search
+// for that key, which Rekor's single namespace would find.
 func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	body, ok := s.readBody(w, r)
 	if !ok {
@@ -296,7 +303,8 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	if !decodeStrict(w, body, "query", &q) {
 		return
 	}
-	var keys []string
+	// terms are the query's fields, each the keys it matches (any of them).
+	var terms [][]types.SearchKey
 	if q.Hash != "" {
 		if !searchHash.MatchString(q.Hash) {
 			writeError(w, http.StatusUnprocessableEntity, "hash in body should match '"+searchHash.String()+"'")
@@ -306,7 +314,7 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(h, ":") {
 			h = map[int]string{40: "sha1:", 64: "sha256:", 128: "sha512:"}[len(h)] + h
 		}
-		keys = append(keys, h)
+		terms = append(terms, []types.SearchKey{{Kind: types.KindDigest, Value: h}})
 	}
 	if q.PublicKey != nil {
 		if q.PublicKey.Format == "" {
@@ -328,21 +336,24 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "invalid public key: "+err.Error())
 			return
 		}
-		keys = append(keys, pki.FingerprintPEM(canonical))
+		terms = append(terms, []types.SearchKey{{Kind: types.KindKey, Value: pki.FingerprintPEM(canonical)}})
 	}
 	if q.Email != "" {
 		if !strfmt.IsEmail(q.Email.String()) {
 			writeError(w, http.StatusUnprocessableEntity, "email in body must be of type email: "+fmt.Sprintf("%q", q.Email.String()))
 			return
 		}
-		keys = append(keys, strings.ToLower(q.Email.String()))
+		terms = append(terms, []types.SearchKey{{Kind: types.KindEmail, Value: q.Email.String()}})
 	}
 	if q.Subject != "" {
 		if len(q.Subject) > 512 {
 			writeError(w, http.StatusUnprocessableEntity, "subject in body should be at most 512 chars long")
 			return
 		}
-		keys = append(keys, strings.ToLower(q.Subject))
+		terms = append(terms, []types.SearchKey{
+			{Kind: types.KindSubject, Value: q.Subject},
+			{Kind: types.KindEmail, Value: q.Subject},
+		})
 	}
 	op := q.Operator
 	if op == "" {
@@ -352,25 +363,31 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, `operator in body should be one of ["and","or"]`)
 		return
 	}
-	if len(keys) == 0 {
+	if len(terms) == 0 {
 		writeError(w, http.StatusBadRequest, "at least one of hash, publicKey, email or subject is required")
 		return
 	}
 
 	counts := map[uint64]int{}
-	for _, k := range keys {
-		idxs, err := s.log.Search(r.Context(), k)
-		if err != nil {
-			s.unavailable(w, r, err)
-			return
+	for _, term := range terms {
+		matched := map[uint64]bool{}
+		for _, k := range term {
+			idxs, err := s.log.Search(r.Context(), k.Hash())
+			if err != nil {
+				s.unavailable(w, r, err)
+				return
+			}
+			for _, i := range idxs {
+				matched[i] = true
+			}
 		}
-		for _, i := range idxs {
+		for i := range matched {
 			counts[i]++
 		}
 	}
 	var found []uint64
 	for i, c := range counts {
-		if op == "or" || c == len(keys) {
+		if op == "or" || c == len(terms) {
 			found = append(found, i)
 		}
 	}

@@ -85,7 +85,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	// write timeout (see DefaultWriteWait).
 	ctx, cancel := context.WithTimeout(r.Context(), s.wait)
 	defer cancel()
-	res, err := s.log.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: can.SearchKeys, Attestation: can.Attestation})
+	res, err := s.log.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: types.SearchKeyHashes(can.SearchKeys), Attestation: can.Attestation})
 	var (
 		dup      *log.DuplicateError
 		tooLarge *log.EntryTooLargeError

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -147,10 +148,20 @@ func TestEntryTypes(t *testing.T) {
 					if want := "sha256:" + hex.EncodeToString(sha256Of(artifact)); !slices.Contains(keys, want) {
 						t.Errorf("rekor's index keys %v lack the artifact digest %s", keys, want)
 					}
+					// Tabula also indexes the key of every kind as the key it
+					// is, which Rekor does only for hashedrekord and rekord:
+					// a public key search finds them all.
+					queries := []*models.SearchIndex{publicKeySearch(pemKey)}
 					for _, key := range keys {
-						q := searchFor(key, pemKey)
+						queries = append(queries, searchFor(key, pemKey))
+					}
+					for i, q := range queries {
 						if got := c.search(t, q); !slices.Contains(got, uuid) {
-							t.Errorf("index key %q: search %s found %v, not %s", key, showQuery(q), got, uuid)
+							what := "the public key"
+							if i > 0 {
+								what = fmt.Sprintf("index key %q", keys[i-1])
+							}
+							t.Errorf("%s: search %s found %v, not %s", what, showQuery(q), got, uuid)
 						}
 					}
 				})
@@ -198,20 +209,26 @@ var (
 )
 
 // searchFor is the /api/v1/index/retrieve query that should find an entry
-// indexed under key: prefixed digests by hash, a bare SHA-256 (Rekor's key
-// fingerprint for hashedrekord and rekord) by the public key, email
-// addresses by email, other certificate subjects by subject.
+// indexed under key: prefixed digests by hash (among them the
+// "sha256:<hex>" key fingerprint of Rekor's dsse and intoto types), a bare
+// SHA-256 (Rekor's key fingerprint for hashedrekord and rekord) by the public
+// key, email addresses by email, other certificate subjects by subject.
 func searchFor(key string, pemKey []byte) *models.SearchIndex {
 	switch {
 	case prefixedHash.MatchString(key):
 		return &models.SearchIndex{Hash: key}
 	case bareHash.MatchString(key):
-		return &models.SearchIndex{PublicKey: &models.SearchIndexPublicKey{Format: conv.Pointer("x509"), Content: strfmt.Base64(pemKey)}}
+		return publicKeySearch(pemKey)
 	case strings.Contains(key, "@") && !strings.Contains(key, "/"):
 		return &models.SearchIndex{Email: strfmt.Email(key)}
 	default:
 		return &models.SearchIndex{Subject: key}
 	}
+}
+
+// publicKeySearch is the search by an X.509 public key (or certificate).
+func publicKeySearch(pemKey []byte) *models.SearchIndex {
+	return &models.SearchIndex{PublicKey: &models.SearchIndexPublicKey{Format: conv.Pointer("x509"), Content: strfmt.Base64(pemKey)}}
 }
 
 func showQuery(q *models.SearchIndex) string {

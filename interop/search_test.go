@@ -28,7 +28,10 @@ func (c *logClient) search(t *testing.T, q *models.SearchIndex) []string {
 }
 
 // TestSearchIndex finds entries by artifact hash, public key, certificate,
-// email and subject through the rekor client, alone and combined.
+// email and subject through the rekor client, alone and combined. An entry
+// whose email SAN is "sha256:<digest of alice1>" is not found by that
+// hash (Tabula's search keys are typed; Rekor's would find it), only by
+// its subject.
 func TestSearchIndex(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, s *server) {
 		c := newLogClient(t, s)
@@ -44,8 +47,9 @@ func TestSearchIndex(t *testing.T) {
 			"email":   certSigned(t, ca, "carol@interop.invalid", "carol's artifact"),
 			"subject": certSigned(t, ca, uri, "workflow artifact"),
 		}
+		entries["mimic"] = certSigned(t, ca, "sha256:"+hex.EncodeToString(entries["alice1"].digest), "mimic's artifact")
 		ids := map[string]string{}
-		for _, name := range []string{"alice1", "alice2", "bob1", "email", "subject"} {
+		for _, name := range []string{"alice1", "alice2", "bob1", "email", "subject", "mimic"} {
 			ids[name], _ = c.create(t, entries[name].entry)
 		}
 		want := func(names ...string) []string {
@@ -72,6 +76,7 @@ func TestSearchIndex(t *testing.T) {
 			{"email", &models.SearchIndex{Email: "carol@interop.invalid"}, want("email")},
 			{"email other case", &models.SearchIndex{Email: "Carol@Interop.Invalid"}, want("email")},
 			{"subject", &models.SearchIndex{Subject: uri}, want("subject")},
+			{"a digest as an email SAN", &models.SearchIndex{Subject: "sha256:" + shared}, want("mimic")},
 			{"hash and key", &models.SearchIndex{Operator: "and", Hash: shared, PublicKey: &models.SearchIndexPublicKey{
 				Format: conv.Pointer("x509"), Content: strfmt.Base64(bob.pemPub)}}, want("bob1")},
 			{"hash or email", &models.SearchIndex{Operator: "or", Hash: shared, Email: "carol@interop.invalid"}, want("alice1", "bob1", "email")},

@@ -19,8 +19,9 @@ import (
 type Leaf struct {
 	// Body is the canonical entry: the leaf value.
 	Body []byte
-	// SearchKeys are indexed with the entry, in the same transaction.
-	SearchKeys []string
+	// SearchKeys are indexed with the entry, in the same transaction: the
+	// hashes of its typed keys (types.SearchKey.Hash), which Search takes.
+	SearchKeys []storage.Hash
 	// Attestation is optional data stored beside the entry.
 	Attestation []byte
 }
@@ -117,8 +118,9 @@ func (l *Log) integrator() {
 	}
 }
 
-// nextBatch takes up to BatchMaxSize leaves off the queue. With a BatchMaxAge,
-// it first waits (up to that age) for the batch to fill.
+// nextBatch takes up to BatchMaxSize leaves, with up to BatchMaxKeys search
+// keys (see batchLen), off the queue. With a BatchMaxAge, it first waits (up
+// to that age) for the batch to fill.
 func (l *Log) nextBatch() ([]*pending, bool) {
 	if age := l.cfg.BatchMaxAge; age > 0 {
 		timer := time.NewTimer(age)
@@ -126,9 +128,10 @@ func (l *Log) nextBatch() ([]*pending, bool) {
 	wait:
 		for {
 			l.qMu.Lock()
-			n, closed := len(l.queue), l.closed
+			n, full := l.batchLen()
+			closed := l.closed
 			l.qMu.Unlock()
-			if n == 0 || n >= l.cfg.BatchMaxSize || closed {
+			if n == 0 || full || closed {
 				break
 			}
 			select {
@@ -140,7 +143,7 @@ func (l *Log) nextBatch() ([]*pending, bool) {
 	}
 	l.qMu.Lock()
 	defer l.qMu.Unlock()
-	n := min(len(l.queue), l.cfg.BatchMaxSize)
+	n, _ := l.batchLen()
 	batch := make([]*pending, n)
 	copy(batch, l.queue[:n])
 	rest := copy(l.queue, l.queue[n:])
@@ -148,6 +151,24 @@ func (l *Log) nextBatch() ([]*pending, bool) {
 	l.queue = l.queue[:rest]
 	l.metrics.pending.Set(float64(len(l.queue)))
 	return batch, l.closed
+}
+
+// batchLen is how many leaves at the head of the queue make the next batch:
+// at most BatchMaxSize, with at most BatchMaxKeys search keys together
+// (but at least one leaf); full reports that the batch can grow no more.
+// The caller holds qMu.
+func (l *Log) batchLen() (n int, full bool) {
+	keys := 0
+	for i, p := range l.queue {
+		if i == l.cfg.BatchMaxSize {
+			return i, true
+		}
+		keys += len(p.leaf.SearchKeys)
+		if keys > l.cfg.BatchMaxKeys {
+			return max(i, 1), true
+		}
+	}
+	return len(l.queue), len(l.queue) == l.cfg.BatchMaxSize || keys == l.cfg.BatchMaxKeys
 }
 
 // integrate commits one batch and answers its waiters (see the package

@@ -58,6 +58,13 @@ import (
 const (
 	// DefaultBatchMaxSize is the most leaves integrated in one transaction.
 	DefaultBatchMaxSize = 1024
+	// DefaultBatchMaxKeys is the most search keys integrated in one
+	// transaction: a batch closes before a leaf that would take it over
+	// (a leaf alone is always taken). Each key is an index row; with an
+	// entry indexed under up to 1,024 keys, a batch of 1,024 such entries
+	// would write a million rows in one transaction (seconds), while a
+	// typical entry has 2 to 5 keys.
+	DefaultBatchMaxKeys = 64 * 1024
 	// DefaultBatchMaxAge is how long the integrator, when idle, waits for a
 	// batch to fill before it integrates what it has. Zero means group commit:
 	// a batch starts as soon as the previous one is committed, so a lone writer
@@ -145,6 +152,7 @@ type Config struct {
 	Hostname string
 
 	BatchMaxSize       int
+	BatchMaxKeys       int
 	BatchMaxAge        time.Duration
 	MaxPending         int
 	TileCacheSize      int
@@ -174,6 +182,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.BatchMaxSize <= 0 {
 		c.BatchMaxSize = DefaultBatchMaxSize
+	}
+	if c.BatchMaxKeys <= 0 {
+		c.BatchMaxKeys = DefaultBatchMaxKeys
 	}
 	if c.BatchMaxAge < 0 {
 		return errors.New("log: BatchMaxAge must not be negative")

@@ -5,9 +5,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -86,8 +88,11 @@ func openLog(t *testing.T, s storage.Storage, sgn signer.Signer, mod func(*tlog.
 }
 
 func leaf(i int) tlog.Leaf {
-	return tlog.Leaf{Body: fmt.Appendf(nil, `{"leaf":%d}`, i), SearchKeys: []string{fmt.Sprintf("k%d", i%7)}}
+	return tlog.Leaf{Body: fmt.Appendf(nil, `{"leaf":%d}`, i), SearchKeys: []storage.Hash{searchKey(i % 7)}}
 }
+
+// searchKey is the search key of the leaves i (mod 7).
+func searchKey(i int) storage.Hash { return sha256.Sum256(fmt.Appendf(nil, "k%d", i)) }
 
 // checkResult verifies everything a writer is given: the checkpoint's
 // signature, the SET, and the inclusion proof against the checkpoint's root.
@@ -240,6 +245,23 @@ func TestAddConcurrent(t *testing.T) {
 			}
 			if h, _ := l.Head(context.Background()); h.Size != n {
 				t.Fatalf("duplicates changed the tree size to %d", h.Size)
+			}
+			// Each leaf is found by its search key.
+			for k := range 7 {
+				got, err := l.Search(context.Background(), searchKey(k))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []uint64
+				for index, i := range idx {
+					if i%7 == k {
+						want = append(want, index)
+					}
+				}
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Fatalf("Search(key %d) = %d indexes, want %d", k, len(got), len(want))
+				}
 			}
 		})
 	}

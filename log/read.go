@@ -330,8 +330,9 @@ func (c *entryCache) add(e storage.Entry) {
 	}
 }
 
-// Search returns the indexes of entries indexed under key.
-func (l *Log) Search(ctx context.Context, key string) ([]uint64, error) {
+// Search returns the indexes of entries indexed under key (the hash of a
+// typed key, types.SearchKey.Hash), ascending.
+func (l *Log) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
 	return l.store.Search(ctx, key)
 }
 

@@ -8,6 +8,10 @@
 // version. The two engines' schemas hold the same tables with the same
 // meaning, so both drivers pass one conformance suite.
 //
+// A migration SQL cannot express for one engine is written in Go for it
+// (SQLiteGo), with the version its file would have had; the drivers pass
+// those to goose with goose.WithGoMigrations.
+//
 // Each filesystem keeps its directory prefix: use fs.Sub(Postgres, "postgres")
 // and fs.Sub(SQLite, "sqlite") to get the migration files at the root.
 package migrations

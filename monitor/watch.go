@@ -143,7 +143,8 @@ func (f *Facts) rekordKey(spec any) {
 	if c, err := k.Canonical(); err == nil {
 		f.KeyFingerprints = append(f.KeyFingerprints, keyformat.Fingerprint(c))
 	}
-	for _, s := range k.Subjects() {
+	emails, _ := k.Identities()
+	for _, s := range emails {
 		if strings.Contains(s, "@") {
 			f.Emails = append(f.Emails, s)
 		}

@@ -30,6 +30,29 @@ func (k *Key) Subjects() []string {
 	return cryptoutils.GetSubjectAlternateNames(leaf)
 }
 
+// Identities splits Subjects by kind: the leaf certificate's email address
+// SANs, and the others (DNS names, IP addresses, URIs, the Fulcio OtherName
+// SAN), each in Subjects' order. Both are nil for a bare public key.
+func (k *Key) Identities() (emails, others []string) {
+	leaf := k.Leaf()
+	if leaf == nil {
+		return nil, nil
+	}
+	emails = append(emails, leaf.EmailAddresses...)
+	others = append(others, leaf.DNSNames...)
+	for _, ip := range leaf.IPAddresses {
+		others = append(others, ip.String())
+	}
+	for _, uri := range leaf.URIs {
+		others = append(others, uri.String())
+	}
+	// As cryptoutils.GetSubjectAlternateNames: no OtherName SAN is no error.
+	if on, _ := cryptoutils.UnmarshalOtherNameSAN(leaf.Extensions); on != "" {
+		others = append(others, on)
+	}
+	return emails, others
+}
+
 // OIDCIssuer is the Fulcio OIDC issuer recorded in the leaf certificate
 // (extension 1.3.6.1.4.1.57264.1.8, else the deprecated .1.1), or "" when
 // there is none. Rekor v1 does not index it; it is here for policy and for

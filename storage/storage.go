@@ -113,8 +113,11 @@ type Entry struct {
 	// Attestation is optional opaque data stored beside the entry (intoto/dsse).
 	Attestation []byte
 	// SearchKeys are written to the search index with the entry, in the same
-	// transaction. They are not read back by the Read methods.
-	SearchKeys []string
+	// transaction: opaque fixed-size hashes of the entry's typed keys (the
+	// caller's encoding; see types.SearchKey), so any key fits the index.
+	// Repeats are allowed and stored once. They are not read back by the
+	// Read methods.
+	SearchKeys []Hash
 }
 
 // Tile is a Merkle tile: the hashes of tree level 8*Level, nodes
@@ -160,8 +163,9 @@ type Storage interface {
 	// ReadTile returns the stored hashes of tile (level, index), or ErrNotFound.
 	// A right-edge tile may hold fewer than 256 hashes.
 	ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error)
-	// Search returns the indexes of the entries indexed under key, ascending.
-	Search(ctx context.Context, key string) ([]uint64, error)
+	// Search returns the indexes of the entries indexed under key (one of
+	// their Entry.SearchKeys), ascending.
+	Search(ctx context.Context, key Hash) ([]uint64, error)
 
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error

@@ -45,9 +45,11 @@ func Invalidf(format string, args ...any) error {
 type Canonical struct {
 	// Body is the RFC 8785 canonical JSON of the entry: the leaf value.
 	Body []byte
-	// SearchKeys are the lower-case index keys (e.g. "sha256:<hex>", a key
-	// fingerprint, an email) the entry can be found by.
-	SearchKeys []string
+	// SearchKeys are the typed, lower-case index keys (an artifact digest
+	// "sha256:<hex>", a key fingerprint, an email, another certificate
+	// identity) the entry can be found by. Registry.Canonicalize returns
+	// them without repeats, and at most MaxSearchKeys of them.
+	SearchKeys []SearchKey
 	// Attestation is optional data stored beside the entry (intoto, dsse).
 	Attestation []byte
 }
@@ -152,7 +154,14 @@ func (r *Registry) CanonicalizeProposed(ctx context.Context, pe ProposedEntry) (
 	if len(pe.Spec) == 0 || bytes.Equal(pe.Spec, []byte("null")) {
 		return Canonical{}, fmt.Errorf("%w: spec in body is required", ErrSchema)
 	}
-	return t.Canonicalize(ctx, pe.APIVersion, pe.Spec)
+	c, err := t.Canonicalize(ctx, pe.APIVersion, pe.Spec)
+	if err != nil {
+		return Canonical{}, err
+	}
+	if c.SearchKeys, err = checkSearchKeys(c.SearchKeys); err != nil {
+		return Canonical{}, err
+	}
+	return c, nil
 }
 
 // versionError is the registry's refusal of an apiVersion, in Rekor's words.

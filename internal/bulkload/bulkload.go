@@ -81,7 +81,7 @@ type Result struct {
 type template struct {
 	signer *testentry.Signer
 	body   []byte
-	keys   []string
+	keys   []types.SearchKey
 	digest string // hex, as in the body and the search keys
 	sig    string // base64, as in the body
 }
@@ -300,11 +300,14 @@ func (t *template) entry(ctx context.Context, cfg Config, run [8]byte, i int) (l
 	hexDigest, b64Sig := hex.EncodeToString(digest), base64.StdEncoding.EncodeToString(sig)
 	body := bytes.Replace(t.body, []byte(t.digest), []byte(hexDigest), 1)
 	body = bytes.Replace(body, []byte(t.sig), []byte(b64Sig), 1)
-	keys := make([]string, len(t.keys))
+	keys := make([]types.SearchKey, len(t.keys))
 	for j, k := range t.keys {
-		keys[j] = strings.Replace(k, t.digest, hexDigest, 1)
+		keys[j] = k
+		if k.Kind == types.KindDigest {
+			keys[j].Value = strings.Replace(k.Value, t.digest, hexDigest, 1)
+		}
 	}
-	leaf = log.Leaf{Body: body, SearchKeys: keys}
+	leaf = log.Leaf{Body: body, SearchKeys: types.SearchKeyHashes(keys)}
 	if i%cfg.CheckEvery != 0 {
 		return leaf, false, nil
 	}

@@ -137,7 +137,7 @@ func TestRun(t *testing.T) {
 				if err := json.Unmarshal(e.Body, &body); err != nil {
 					t.Fatal(err)
 				}
-				found, err := l.Search(ctx, body.Spec.Data.Hash.Algorithm+":"+body.Spec.Data.Hash.Value)
+				found, err := l.Search(ctx, types.Digest(body.Spec.Data.Hash.Algorithm, body.Spec.Data.Hash.Value).Hash())
 				if err != nil || len(found) != 1 || found[0] != uint64(i) {
 					t.Fatalf("search by the digest of entry %d: %v, %v", i, found, err)
 				}

@@ -45,10 +45,11 @@ func Formats() []string { return []string{PGP, Minisign, X509, SSH} }
 type Key interface {
 	// Canonical is the key as Rekor stores it in a canonical body.
 	Canonical() ([]byte, error)
-	// Subjects are the identities Rekor indexes the key under (certificate
-	// subject alternative names, OpenPGP user-id emails, an ssh key's email
-	// comment); case is kept.
-	Subjects() []string
+	// Identities are the identities Rekor indexes the key under, by kind:
+	// emails (certificate email SANs, OpenPGP user-id emails, an ssh key's
+	// email comment) and the others (a certificate's other SANs); case is
+	// kept.
+	Identities() (emails, others []string)
 }
 
 // Signature is a parsed detached signature of one format.
@@ -142,8 +143,8 @@ func wrongKey(k Key) error { return fmt.Errorf("invalid public key type for: %v"
 
 type x509Key struct{ k *pki.Key }
 
-func (k x509Key) Canonical() ([]byte, error) { return k.k.CanonicalPEM() }
-func (k x509Key) Subjects() []string         { return k.k.Subjects() }
+func (k x509Key) Canonical() ([]byte, error)            { return k.k.CanonicalPEM() }
+func (k x509Key) Identities() (emails, others []string) { return k.k.Identities() }
 
 // x509Signature is Rekor's x509 signature: raw bytes, kept as sent.
 type x509Signature []byte
@@ -177,8 +178,8 @@ func (s x509Signature) Verify(message []byte, key Key) error {
 
 type pgpKey struct{ k *pgp.PublicKey }
 
-func (k pgpKey) Canonical() ([]byte, error) { return k.k.Canonical() }
-func (k pgpKey) Subjects() []string         { return k.k.Emails() }
+func (k pgpKey) Canonical() ([]byte, error)            { return k.k.Canonical() }
+func (k pgpKey) Identities() (emails, others []string) { return k.k.Emails(), nil }
 
 type pgpSignature struct{ s *pgp.Signature }
 
@@ -193,8 +194,8 @@ func (s pgpSignature) Verify(message []byte, key Key) error {
 
 type minisignKey struct{ k *minisign.PublicKey }
 
-func (k minisignKey) Canonical() ([]byte, error) { return k.k.Canonical() }
-func (k minisignKey) Subjects() []string         { return nil }
+func (k minisignKey) Canonical() ([]byte, error)            { return k.k.Canonical() }
+func (k minisignKey) Identities() (emails, others []string) { return nil, nil }
 
 type minisignSignature struct{ s *minisign.Signature }
 
@@ -209,8 +210,8 @@ func (s minisignSignature) Verify(message []byte, key Key) error {
 
 type sshKey struct{ k *ssh.PublicKey }
 
-func (k sshKey) Canonical() ([]byte, error) { return k.k.Canonical() }
-func (k sshKey) Subjects() []string         { return k.k.Emails() }
+func (k sshKey) Canonical() ([]byte, error)            { return k.k.Canonical() }
+func (k sshKey) Identities() (emails, others []string) { return k.k.Emails(), nil }
 
 type sshSignature struct{ s *ssh.Signature }
 

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -151,7 +152,7 @@ type writes struct {
 	// search keys, sorted and without repeats: the rows are new (their
 	// indexes are), so plain inserts cannot conflict, and sorted keys touch
 	// the index's pages in order.
-	keys   []string
+	keys   [][]byte
 	keyIdx []int64
 	// tiles, at most one per coordinates
 	tLevel  []int16
@@ -173,7 +174,7 @@ func newWrites(req storage.AppendRequest) *writes {
 		state: req.State,
 	}
 	type keyRow struct {
-		key string
+		key storage.Hash
 		idx int64
 	}
 	var keys []keyRow
@@ -193,16 +194,16 @@ func newWrites(req storage.AppendRequest) *writes {
 		}
 	}
 	slices.SortFunc(keys, func(a, b keyRow) int {
-		if c := strings.Compare(a.key, b.key); c != 0 {
+		if c := bytes.Compare(a.key[:], b.key[:]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
 	keys = slices.Compact(keys)
-	w.keys = make([]string, len(keys))
+	w.keys = make([][]byte, len(keys))
 	w.keyIdx = make([]int64, len(keys))
-	for i, k := range keys {
-		w.keys[i], w.keyIdx[i] = k.key, k.idx
+	for i := range keys {
+		w.keys[i], w.keyIdx[i] = keys[i].key[:], keys[i].idx
 	}
 	tiles := dedupTiles(req.Tiles)
 	w.tLevel = make([]int16, len(tiles))
@@ -243,7 +244,7 @@ func (w *writes) batch(withRows bool) *pgx.Batch {
 			w.idx, w.leaf, w.body, w.itime, w.set, w.att)
 	}
 	if withRows && len(w.keys) > 0 {
-		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::text[], $2::bigint[])`,
+		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])`,
 			w.keys, w.keyIdx)
 	}
 	if len(w.tIdx) > 0 {

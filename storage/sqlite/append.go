@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -154,7 +155,7 @@ func classify(err error) error {
 // conflict, and sorted keys touch the index's pages in order.
 func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) error {
 	type row struct {
-		key string
+		key storage.Hash
 		idx int64
 	}
 	var rows []row
@@ -164,14 +165,14 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) e
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {
-		if c := strings.Compare(a.key, b.key); c != 0 {
+		if c := bytes.Compare(a.key[:], b.key[:]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.idx, b.idx)
 	})
 	rows = slices.Compact(rows)
 	err := insertRows(ctx, tx, `INSERT INTO search_keys (key, idx)`, "",
-		2, len(rows), func(i int) []any { return []any{rows[i].key, rows[i].idx} })
+		2, len(rows), func(i int) []any { return []any{rows[i].key[:], rows[i].idx} })
 	if err != nil {
 		return fmt.Errorf("write search keys: %w", classify(err))
 	}

@@ -1,11 +1,8 @@
 package sqlite
 
 import (
-	"errors"
 	"fmt"
 	"math"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/tabularium/tabula/storage"
 )
@@ -14,9 +11,8 @@ import (
 const maxTileBytes = 256 * 32
 
 // checkRequest rejects a batch that breaks AppendRequest's invariants before
-// anything touches the database: storing it would corrupt the log. An entry
-// whose own data the database cannot hold gets a *storage.EntryError, so the
-// caller can drop it alone; every other failure is the caller's bug.
+// anything touches the database: storing it would corrupt the log; such a
+// failure is the caller's bug.
 func checkRequest(req storage.AppendRequest) error {
 	n := uint64(len(req.Entries))
 	if req.OldSize > math.MaxInt64 || n > math.MaxInt64-req.OldSize {
@@ -38,27 +34,10 @@ func checkRequest(req storage.AppendRequest) error {
 			return fmt.Errorf("invalid batch: tile %d/%d: %d bytes is not 1 to 256 hashes", t.Level, t.Index, l)
 		}
 	}
-	// The batch is well formed; now each entry's own data.
-	for _, e := range req.Entries {
-		for _, k := range e.SearchKeys {
-			if err := checkSearchKey(k); err != nil {
-				return &storage.EntryError{Index: e.Index, Err: err}
-			}
-		}
-	}
-	return nil
-}
-
-// checkSearchKey accepts what a TEXT column can hold in both engines.
-func checkSearchKey(k string) error {
-	switch {
-	case k == "":
-		return errors.New("empty search key")
-	case !utf8.ValidString(k):
-		return fmt.Errorf("search key %q is not UTF-8", k)
-	case strings.IndexByte(k, 0) >= 0:
-		return fmt.Errorf("search key %q holds a NUL byte", k)
-	}
+	// Every column of an entry holds any value of its Go type (search keys
+	// are fixed-size hashes, bodies bytes of any content): no entry's own
+	// data needs a check here. One that does returns a *storage.EntryError
+	// naming the entry, so that the caller can drop it alone.
 	return nil
 }
 

@@ -66,7 +66,11 @@ func TestClassify(t *testing.T) {
 			sqlite3.SQLITE_CONSTRAINT_UNIQUE, storage.ErrDuplicate},
 		{"a stored index: the tree moved", insertEntry, []any{0, leaf(2), []byte{}},
 			sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, nil},
-		{"a stored search key row: the tree moved", `INSERT INTO search_keys (key, idx) VALUES ('k', 0), ('k', 0)`, nil,
+		{"a search key not of 32 bytes", `INSERT INTO search_keys (key, idx) VALUES (zeroblob(31), 1)`, nil,
+			sqlite3.SQLITE_CONSTRAINT_CHECK, storage.ErrRejected},
+		{"a search key as text", `INSERT INTO search_keys (key, idx) VALUES (?, 1)`, []any{"0123456789abcdef0123456789abcdef"},
+			sqlite3.SQLITE_CONSTRAINT_CHECK, storage.ErrRejected},
+		{"a stored search key row: the tree moved", `INSERT INTO search_keys (key, idx) VALUES (zeroblob(32), 0), (zeroblob(32), 0)`, nil,
 			sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, nil},
 		{"syntax error", `INSERT INTO entries VALUES (`, nil, sqlite3.SQLITE_ERROR, nil},
 	}

@@ -131,11 +131,8 @@ func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte
 }
 
 // Search returns the indexes of the entries indexed under key, ascending.
-func (s *Store) Search(ctx context.Context, key string) ([]uint64, error) {
-	if checkSearchKey(key) != nil {
-		return nil, nil // no such key can have been stored
-	}
-	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? ORDER BY idx`, key)
+func (s *Store) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? ORDER BY idx`, key[:])
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}

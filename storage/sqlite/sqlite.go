@@ -133,7 +133,10 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	const attempts = 8
 	for attempt := 1; ; attempt++ {
-		p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+		p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+			goose.WithDisableGlobalRegistry(true),
+			goose.WithGoMigrations(migrations.SQLiteGo()...),
+		)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}

@@ -71,10 +71,10 @@ func (g *batchGen) next(n int) storage.AppendRequest {
 			Body:           body[:],
 			IntegratedTime: 1_700_000_000 + int64(idx/1000),
 			SET:            make([]byte, 70),
-			SearchKeys: []string{
-				fmt.Sprintf("sha256:%x", digest),
-				fmt.Sprintf("key:%x", digest[:20]),
-				fmt.Sprintf("email:signer%d@example.com", idx%1000),
+			SearchKeys: []storage.Hash{
+				Key(fmt.Sprintf("sha256:%x", digest)),
+				Key(fmt.Sprintf("key:%x", digest[:20])),
+				Key(fmt.Sprintf("email:signer%d@example.com", idx%1000)),
 			},
 		}
 		copy(e.SET, digest[:])

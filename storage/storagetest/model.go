@@ -22,7 +22,7 @@ type model struct {
 	state   storage.TreeState
 	entries []storage.Entry
 	tiles   map[tileKey][]byte
-	keys    map[string][]uint64
+	keys    map[storage.Hash][]uint64
 }
 
 type tileKey struct {
@@ -31,7 +31,7 @@ type tileKey struct {
 }
 
 func newModel() *model {
-	return &model{tiles: map[tileKey][]byte{}, keys: map[string][]uint64{}}
+	return &model{tiles: map[tileKey][]byte{}, keys: map[storage.Hash][]uint64{}}
 }
 
 // initialState is the head CreateTree is given.
@@ -56,7 +56,8 @@ func (m *model) create(t testing.TB, s storage.Storage, treeID int64) {
 
 // makeEntry returns the entry at index i, its body made unique by tag.
 // Search keys are shared: every entry is under "all", entries with the same
-// i%3 share a digest key, and each has a key of its own.
+// i%3 share a digest key, and each has a key of its own. A key is the
+// SHA-256 of a text (see Key): the store takes them as opaque hashes.
 func makeEntry(i uint64, tag string) storage.Entry {
 	body := fmt.Appendf(nil, `{"apiVersion":"0.0.1","kind":"hashedrekord","tag":%q,"index":%d}`, tag, i)
 	e := storage.Entry{
@@ -65,10 +66,10 @@ func makeEntry(i uint64, tag string) storage.Entry {
 		Body:           body,
 		IntegratedTime: 1_700_000_000 + int64(i),
 		SET:            fmt.Appendf(nil, "set-%s-%d", tag, i),
-		SearchKeys: []string{
-			"all",
-			fmt.Sprintf("sha256:%064x", i%3),
-			fmt.Sprintf("email:%s-%d@example.com", tag, i),
+		SearchKeys: []storage.Hash{
+			Key("all"),
+			Key(fmt.Sprintf("sha256:%064x", i%3)),
+			Key(fmt.Sprintf("email:%s-%d@example.com", tag, i)),
 		},
 	}
 	if i%2 == 1 {
@@ -76,6 +77,9 @@ func makeEntry(i uint64, tag string) storage.Entry {
 	}
 	return e
 }
+
+// Key is the search key the tests write for a text: its SHA-256.
+func Key(text string) storage.Hash { return sha256.Sum256([]byte(text)) }
 
 // leafHash is the RFC 6962 leaf hash of body.
 func leafHash(body []byte) storage.Hash {
@@ -232,10 +236,10 @@ func (m *model) check(t testing.TB, s storage.Storage, rejected ...storage.Appen
 	for k, idxs := range m.keys {
 		got, err := s.Search(ctx, k)
 		if err != nil {
-			t.Fatalf("Search(%q): %v", k, err)
+			t.Fatalf("Search(%x): %v", k, err)
 		}
 		if !slices.Equal(got, idxs) {
-			t.Fatalf("Search(%q) = %v, want %v", k, got, idxs)
+			t.Fatalf("Search(%x) = %v, want %v", k, got, idxs)
 		}
 	}
 
@@ -263,10 +267,10 @@ func (m *model) checkAbsent(t testing.TB, s storage.Storage, req storage.AppendR
 		for _, k := range e.SearchKeys {
 			got, err := s.Search(ctx, k)
 			if err != nil {
-				t.Fatalf("Search(%q): %v", k, err)
+				t.Fatalf("Search(%x): %v", k, err)
 			}
 			if want := m.keys[k]; !slices.Equal(got, want) {
-				t.Fatalf("rejected entry %d: Search(%q) = %v, want %v", e.Index, k, got, want)
+				t.Fatalf("rejected entry %d: Search(%x) = %v, want %v", e.Index, k, got, want)
 			}
 		}
 	}

@@ -47,12 +47,14 @@
 //     json.Marshal and RFC 8785.
 //
 // The envelope itself is not kept and no attestation is stored, as in Rekor.
-// Search keys are Rekor's IndexKeys, lower-cased and without repeats: for each
-// signature "sha256:<hex SHA-256 of the canonical PEM>" (with the prefix,
-// unlike hashedrekord's key fingerprint) and the certificate's subject
-// alternative names; "sha256:<payloadHash>"; "sha256:<envelopeHash>"; and for
-// payload type application/vnd.in-toto+json the statement's subject digests
-// "<alg>:<hex>" and, for SLSA v0.2 provenance, its material digests. A payload
+// Search keys are Rekor's IndexKeys, typed (see types.SearchKey), lower-cased
+// and without repeats: for each signature the key fingerprint, the hex
+// SHA-256 of the canonical PEM (a key, as hashedrekord's: Rekor indexes it
+// as the digest "sha256:<hex>"), and the certificate's subject alternative
+// names (emails and subjects); the digests "sha256:<payloadHash>" and
+// "sha256:<envelopeHash>"; and for payload type
+// application/vnd.in-toto+json the statement's subject digests "<alg>:<hex>"
+// and, for SLSA v0.2 provenance, its material digests. A payload
 // of that type that is not an in-toto statement makes Rekor's IndexKeys fail,
 // and Rekor then indexes nothing for the entry: SearchKeys is empty too.
 //
@@ -281,24 +283,22 @@ func loggedBody(s *spec) ([]byte, error) {
 	return jsoncanonicalizer.Transform(b)
 }
 
-// searchKeys is Rekor's dsse IndexKeys; see the package comment.
-func searchKeys(sigs []signed, payloadHash, envelopeHash string, env *ssldsse.Envelope, payload []byte) ([]string, error) {
-	var x envelope.Index
+// searchKeys is Rekor's dsse IndexKeys, typed; see the package comment.
+func searchKeys(sigs []signed, payloadHash, envelopeHash string, env *ssldsse.Envelope, payload []byte) ([]types.SearchKey, error) {
+	var x types.KeySet
 	for _, s := range sigs {
-		kk, err := envelope.KeyKeys(s.key)
-		if err != nil {
+		if err := envelope.AddKeyKeys(&x, s.key); err != nil {
 			return nil, err
 		}
-		x.Add(kk...)
 	}
-	x.Add("sha256:"+payloadHash, "sha256:"+envelopeHash)
+	x.Add(types.KindDigest, "sha256:"+payloadHash, "sha256:"+envelopeHash)
 	if env.PayloadType == envelope.InTotoPayloadType && env.Payload != "" {
 		digests, err := envelope.InTotoKeys(payload)
 		if err != nil {
 			// Rekor's IndexKeys fails and the entry is not indexed at all.
 			return nil, nil
 		}
-		x.Add(digests...)
+		x.Add(types.KindDigest, digests...)
 	}
 	return x.Keys(), nil
 }

@@ -122,15 +122,15 @@ func TestCanonicalizeGood(t *testing.T) {
 		sortedTwo[0], sortedTwo[1] = sortedTwo[1], sortedTwo[0]
 	}
 	tests := []tc{
-		{"ecdsa p256", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{ec.PEM}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"sha256:" + digest}},
-		{"rsa 2048", envelopetest.Envelope(t, inToto, stmt, rsaKey), [][]byte{rsaKey.PEM}, [][]byte{canonicalPEM(t, rsaKey.PEM)}, []string{"sha256:" + digest}},
-		{"ed25519", envelopetest.Envelope(t, inToto, stmt, ed), [][]byte{ed.PEM}, [][]byte{canonicalPEM(t, ed.PEM)}, []string{"sha256:" + digest}},
-		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.PEM}, [][]byte{canonicalPEM(t, cert.PEM)}, []string{"signer@example.com", "sha256:" + digest}},
-		{"chain", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.ChainPEM}, [][]byte{canonicalPEM(t, cert.ChainPEM)}, []string{"signer@example.com", "sha256:" + digest}},
+		{"ecdsa p256", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{ec.PEM}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"digest:sha256:" + digest}},
+		{"rsa 2048", envelopetest.Envelope(t, inToto, stmt, rsaKey), [][]byte{rsaKey.PEM}, [][]byte{canonicalPEM(t, rsaKey.PEM)}, []string{"digest:sha256:" + digest}},
+		{"ed25519", envelopetest.Envelope(t, inToto, stmt, ed), [][]byte{ed.PEM}, [][]byte{canonicalPEM(t, ed.PEM)}, []string{"digest:sha256:" + digest}},
+		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.PEM}, [][]byte{canonicalPEM(t, cert.PEM)}, []string{"email:signer@example.com", "digest:sha256:" + digest}},
+		{"chain", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.ChainPEM}, [][]byte{canonicalPEM(t, cert.ChainPEM)}, []string{"email:signer@example.com", "digest:sha256:" + digest}},
 		{"not in-toto: no subject keys", envelopetest.Envelope(t, "text/plain", []byte("hello"), ec), [][]byte{ec.PEM}, [][]byte{canonicalPEM(t, ec.PEM)}, nil},
-		{"two signatures sorted", two, [][]byte{ed.PEM, ec.PEM}, sortedTwo, []string{"sha256:" + digest}},
-		{"verifiers left over are ignored", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{ec.PEM, []byte("not a key")}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"sha256:" + digest}},
-		{"whitespace around the PEM", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{append(append([]byte("\n  "), ec.PEM...), "\n\n"...)}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"sha256:" + digest}},
+		{"two signatures sorted", two, [][]byte{ed.PEM, ec.PEM}, sortedTwo, []string{"digest:sha256:" + digest}},
+		{"verifiers left over are ignored", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{ec.PEM, []byte("not a key")}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"digest:sha256:" + digest}},
+		{"whitespace around the PEM", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{append(append([]byte("\n  "), ec.PEM...), "\n\n"...)}, [][]byte{canonicalPEM(t, ec.PEM)}, []string{"digest:sha256:" + digest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,18 +164,19 @@ func TestCanonicalizeGood(t *testing.T) {
 				if i > 0 && b.Spec.Signatures[i-1].Signature >= s.Signature {
 					t.Errorf("signatures not sorted")
 				}
-				wantSearch = append(wantSearch, "sha256:"+sha256Hex(tt.wantKeys[i]))
+				fp := sha256Hex(tt.wantKeys[i])
+				wantSearch = append(wantSearch, "key:"+fp, "digest:sha256:"+fp)
 				if tt.name == "certificate" || tt.name == "chain" {
-					wantSearch = append(wantSearch, "signer@example.com")
+					wantSearch = append(wantSearch, "email:signer@example.com")
 				}
 			}
-			wantSearch = append(wantSearch, "sha256:"+b.Spec.PayloadHash.Value, "sha256:"+b.Spec.EnvelopeHash.Value)
+			wantSearch = append(wantSearch, "digest:sha256:"+b.Spec.PayloadHash.Value, "digest:sha256:"+b.Spec.EnvelopeHash.Value)
 			for _, k := range tt.extraKeys {
 				if !slices.Contains(wantSearch, k) {
 					wantSearch = append(wantSearch, k)
 				}
 			}
-			if !slices.Equal(c.SearchKeys, wantSearch) {
+			if got := envelopetest.Strings(c.SearchKeys); !slices.Equal(got, wantSearch) {
 				t.Errorf("search keys\n got %q\nwant %q", c.SearchKeys, wantSearch)
 			}
 			// The body is JCS: re-canonicalizing its parse changes nothing.
@@ -400,8 +401,8 @@ func TestSLSAMaterials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"sha256:bb", "sha512:aa", "sha1:cc"}
-	if got := c.SearchKeys[len(c.SearchKeys)-3:]; !slices.Equal(got, want) {
+	want := []string{"digest:sha256:bb", "digest:sha512:aa", "digest:sha1:cc"}
+	if got := envelopetest.Strings(c.SearchKeys[len(c.SearchKeys)-3:]); !slices.Equal(got, want) {
 		t.Fatalf("search keys %q, want suffix %q", c.SearchKeys, want)
 	}
 }
@@ -430,12 +431,12 @@ func TestPublicGood(t *testing.T) {
 		wantKeys []string // search keys that must be present
 	}{
 		{"bundle-v0.3-dsse-intoto-cert.json", true, []string{
-			"sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf",
-			"https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
+			"digest:sha256:a0cfc71271d6e278e57cd332ff957c3f7043fdda354c4cbb190a30d56efa01bf",
+			"subject:https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main",
 		}},
 		{"bundle-v0.3-dsse-npm-publish-sigstore-1.0.0.json", true, []string{
-			"sha512:7bea9f6e7ff37f5fab0b36bf061200fff03099fd2fd696b91d04bc5e4f225eb9fd6e0cadcad54ba980f43fb352a99e8810b4e0abeb5c0ef2cf9108cd1f258b36",
-			"brian@dehamer.com",
+			"digest:sha512:7bea9f6e7ff37f5fab0b36bf061200fff03099fd2fd696b91d04bc5e4f225eb9fd6e0cadcad54ba980f43fb352a99e8810b4e0abeb5c0ef2cf9108cd1f258b36",
+			"email:brian@dehamer.com",
 		}},
 		// The bundle's envelope was swapped for another validly signed one:
 		// it is accepted but is not the logged entry.
@@ -465,7 +466,7 @@ func TestPublicGood(t *testing.T) {
 				t.Fatalf("body equal to the logged one: %v, want %v\n got %s\nlogged %s", !tt.same, tt.same, c.Body, logged)
 			}
 			for _, k := range tt.wantKeys {
-				if !slices.Contains(c.SearchKeys, k) {
+				if !slices.Contains(envelopetest.Strings(c.SearchKeys), k) {
 					t.Errorf("search keys %q lack %q", c.SearchKeys, k)
 				}
 			}
@@ -515,7 +516,8 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(c.Body, want) {
 				t.Fatalf("body\n got %s\nwant %s", c.Body, want)
 			}
-			if got := envelopetest.JSON(t, c.SearchKeys); !bytes.Equal(got, bytes.TrimSpace(wantKeys)) {
+			// The golden keys are the texts Rekor indexes.
+			if got := envelopetest.JSON(t, envelopetest.RekorKeys(c.SearchKeys)); !bytes.Equal(got, bytes.TrimSpace(wantKeys)) {
 				t.Fatalf("search keys\n got %s\nwant %s", got, wantKeys)
 			}
 		})
@@ -549,7 +551,7 @@ func writeGolden(t *testing.T, dir string) {
 		for suffix, b := range map[string][]byte{
 			".request.json": req,
 			".body.json":    c.Body,
-			".keys.json":    append(envelopetest.JSON(t, c.SearchKeys), '\n'),
+			".keys.json":    append(envelopetest.JSON(t, envelopetest.RekorKeys(c.SearchKeys)), '\n'),
 		} {
 			if err := os.WriteFile(filepath.Join(dir, name+suffix), b, 0o644); err != nil {
 				t.Fatal(err)

@@ -34,7 +34,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
 	"github.com/go-openapi/strfmt"
@@ -249,25 +248,16 @@ func marshalCanonicalBody(h *schema.Hash, sig strfmt.Base64, canonicalPEM []byte
 	return jsoncanonicalizer.Transform(b)
 }
 
-// searchKeys are Rekor's hashedrekord IndexKeys, lower-cased as Rekor's index
-// storage stores them and without repeats: the canonical key's fingerprint,
-// the leaf certificate's subject alternative names, "<algorithm>:<digest>".
-func searchKeys(key *pki.Key, canonicalPEM []byte, h *schema.Hash) []string {
-	subjects := key.Subjects()
-	keys := make([]string, 0, 2+len(subjects))
-	seen := make(map[string]bool, cap(keys))
-	add := func(k string) {
-		k = strings.ToLower(k)
-		if k == "" || seen[k] {
-			return
-		}
-		seen[k] = true
-		keys = append(keys, k)
-	}
-	add(pki.FingerprintPEM(canonicalPEM))
-	for _, s := range subjects {
-		add(s)
-	}
-	add(*h.Algorithm + ":" + *h.Value)
-	return keys
+// searchKeys are Rekor's hashedrekord IndexKeys, typed: the canonical key's
+// fingerprint (KindKey), the leaf certificate's email SANs (KindEmail) and
+// other SANs (KindSubject), "<algorithm>:<digest>" (KindDigest); lower-cased
+// and without repeats.
+func searchKeys(key *pki.Key, canonicalPEM []byte, h *schema.Hash) []types.SearchKey {
+	emails, others := key.Identities()
+	var keys types.KeySet
+	keys.Add(types.KindKey, pki.FingerprintPEM(canonicalPEM))
+	keys.Add(types.KindEmail, emails...)
+	keys.Add(types.KindSubject, others...)
+	keys.Add(types.KindDigest, *h.Algorithm+":"+*h.Value)
+	return keys.Keys()
 }

@@ -118,9 +118,9 @@ func TestGoldenSearchKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(body.Spec.Signature.PublicKey.Content)
-	want := []string{
-		hex.EncodeToString(sum[:]),
-		"sha256:617ec5eb00d6e54edda531ab64150883647094b4cd8ac8fb9b4bfd37aa4ff47c",
+	want := []types.SearchKey{
+		{Kind: types.KindKey, Value: hex.EncodeToString(sum[:])},
+		{Kind: types.KindDigest, Value: "sha256:617ec5eb00d6e54edda531ab64150883647094b4cd8ac8fb9b4bfd37aa4ff47c"},
 	}
 	if !slices.Equal(c.SearchKeys, want) {
 		t.Fatalf("search keys %q, want %q", c.SearchKeys, want)
@@ -274,15 +274,15 @@ func TestAcceptGenerated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.SearchKeys[0] != fp {
+			if c.SearchKeys[0] != (types.SearchKey{Kind: types.KindKey, Value: fp}) {
 				t.Errorf("first search key %q, want fingerprint %q", c.SearchKeys[0], fp)
 			}
 			last := c.SearchKeys[len(c.SearchKeys)-1]
-			if !strings.HasPrefix(last, "sha") || !strings.Contains(last, ":") {
+			if last.Kind != types.KindDigest || !strings.HasPrefix(last.Value, "sha") || !strings.Contains(last.Value, ":") {
 				t.Errorf("last search key %q is not <alg>:<digest>", last)
 			}
 			for _, k := range c.SearchKeys {
-				if k != strings.ToLower(k) {
+				if k.Value != strings.ToLower(k.Value) {
 					t.Errorf("search key %q is not lower-case", k)
 				}
 			}
@@ -306,7 +306,11 @@ func TestSearchKeysCertificate(t *testing.T) {
 	key, _ := pki.ParsePEM(s.PublicKeyPEM())
 	fp, _ := key.Fingerprint()
 	sum := sha256.Sum256(artifact)
-	want := []string{fp, "alice@example.com", "sha256:" + hex.EncodeToString(sum[:])}
+	want := []types.SearchKey{
+		{Kind: types.KindKey, Value: fp},
+		{Kind: types.KindEmail, Value: "alice@example.com"},
+		types.Digest("sha256", hex.EncodeToString(sum[:])),
+	}
 	if !slices.Equal(c.SearchKeys, want) {
 		t.Fatalf("search keys\n got %q\nwant %q", c.SearchKeys, want)
 	}
@@ -642,7 +646,7 @@ func TestLenientInput(t *testing.T) {
 		if !bytes.Contains(got.Body, []byte(`"value":"`+upper+`"`)) {
 			t.Fatalf("body does not keep the digest as sent: %s", got.Body)
 		}
-		if last := got.SearchKeys[len(got.SearchKeys)-1]; last != "sha256:"+strings.ToLower(upper) {
+		if last := got.SearchKeys[len(got.SearchKeys)-1]; last != types.Digest("sha256", strings.ToLower(upper)) {
 			t.Fatalf("hash search key %q", last)
 		}
 	})

@@ -72,15 +72,18 @@
 // Rekor's AttestationKeyValue does (the API stores it under
 // "sha256:<payloadHash>" when it is small enough).
 //
-// Search keys are Rekor's IndexKeys, lower-cased and without repeats. 0.0.2:
-// per signature "sha256:<hex SHA-256 of the key's canonical PEM>" and the
-// certificate's subject alternative names, then "sha256:<payloadHash>"
-// (content.hash is not indexed), then for payload type
-// application/vnd.in-toto+json the statement's subject digests and SLSA v0.2
-// material digests; an in-toto payload that is not a statement makes Rekor's
-// IndexKeys fail, so nothing is indexed. 0.0.1: "sha256:<content.hash>", the
-// key's "sha256:<hex>" and subjects, "sha256:<payloadHash>", then the in-toto
-// digests (a statement that does not parse only loses those).
+// Search keys are Rekor's IndexKeys, typed (see types.SearchKey), lower-cased
+// and without repeats. 0.0.2: per signature the key fingerprint, the hex
+// SHA-256 of the key's canonical PEM (a key, as hashedrekord's; Rekor
+// indexes it as the digest "sha256:<hex>"), and the certificate's subject
+// alternative names (emails and subjects), then the digest
+// "sha256:<payloadHash>" (content.hash is not indexed), then for payload
+// type application/vnd.in-toto+json the statement's subject digests and SLSA
+// v0.2 material digests; an in-toto payload that is not a statement makes
+// Rekor's IndexKeys fail, so nothing is indexed. 0.0.1: the digest
+// "sha256:<content.hash>", the key's fingerprint and subjects, the digest
+// "sha256:<payloadHash>", then the in-toto digests (a statement that does
+// not parse only loses those).
 //
 // Every failure is a *types.InvalidError; an apiVersion other than 0.0.1 and
 // 0.0.2 is types.ErrUnknownKind.

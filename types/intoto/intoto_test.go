@@ -158,8 +158,8 @@ func TestCanonicalize002Good(t *testing.T) {
 		{"ecdsa p256", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{ec.PEM}, nil, true},
 		{"rsa 2048", envelopetest.Envelope(t, inToto, stmt, rsaKey), [][]byte{rsaKey.PEM}, nil, true},
 		{"ed25519 with keyid", keyed, [][]byte{ed.PEM}, nil, true},
-		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.PEM}, []string{"attester@example.com"}, true},
-		{"chain", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.ChainPEM}, []string{"attester@example.com"}, true},
+		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.PEM}, []string{"email:attester@example.com"}, true},
+		{"chain", envelopetest.Envelope(t, inToto, stmt, cert), [][]byte{cert.ChainPEM}, []string{"email:attester@example.com"}, true},
 		{"key PEM kept verbatim", envelopetest.Envelope(t, inToto, stmt, ec), [][]byte{noNewline}, nil, true},
 		{"two signatures in submitted order", envelopetest.Envelope(t, inToto, stmt, rsaKey, ec), [][]byte{rsaKey.PEM, ec.PEM}, nil, true},
 		{"not in-toto", envelopetest.Envelope(t, "text/plain", []byte("hello"), ec), [][]byte{ec.PEM}, nil, false},
@@ -197,14 +197,15 @@ func TestCanonicalize002Good(t *testing.T) {
 				if kid := tt.env.Signatures[i].KeyID; (kid == "") != (s.KeyID == nil) || (s.KeyID != nil && *s.KeyID != kid) {
 					t.Errorf("signature %d keyid %v, want %q", i, s.KeyID, kid)
 				}
-				want = append(want, "sha256:"+sha256Hex(canonicalPEM(t, tt.pems[i])))
+				fp := sha256Hex(canonicalPEM(t, tt.pems[i]))
+				want = append(want, "key:"+fp, "digest:sha256:"+fp)
 				want = append(want, tt.subject...)
 			}
-			want = append(want, "sha256:"+sha256Hex(payload))
+			want = append(want, "digest:sha256:"+sha256Hex(payload))
 			if tt.digests {
-				want = append(want, "sha256:"+digest)
+				want = append(want, "digest:sha256:"+digest)
 			}
-			if !slices.Equal(c.SearchKeys, want) {
+			if got := envelopetest.Strings(c.SearchKeys); !slices.Equal(got, want) {
 				t.Errorf("search keys\n got %q\nwant %q", c.SearchKeys, want)
 			}
 			if !strings.HasPrefix(string(c.Body), `{"apiVersion":"0.0.2","kind":"intoto","spec":{"content":{"envelope":{"payloadType":`) {
@@ -232,7 +233,7 @@ func TestCanonicalize001Good(t *testing.T) {
 		{"ecdsa p256", envelopetest.Envelope(t, inToto, stmt, ec), ec.PEM, nil},
 		{"rsa 2048", envelopetest.Envelope(t, inToto, stmt, rsaKey), rsaKey.PEM, nil},
 		{"ed25519", envelopetest.Envelope(t, inToto, stmt, ed), ed.PEM, nil},
-		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), cert.PEM, []string{"old@example.com"}},
+		{"certificate", envelopetest.Envelope(t, inToto, stmt, cert), cert.PEM, []string{"email:old@example.com"}},
 		// One verifying signature is enough for 0.0.1.
 		{"one of two signatures", envelopetest.Envelope(t, inToto, stmt, other, ec), ec.PEM, nil},
 	}
@@ -259,9 +260,10 @@ func TestCanonicalize001Good(t *testing.T) {
 				b.Spec.Content.PayloadHash != (struct{ Algorithm, Value string }{"sha256", sha256Hex(payload)}) {
 				t.Errorf("hashes %+v", b.Spec.Content)
 			}
-			want := append([]string{"sha256:" + sha256Hex(envJSON), "sha256:" + sha256Hex(canonicalPEM(t, tt.pem))}, tt.subject...)
-			want = append(want, "sha256:"+sha256Hex(payload), "sha256:"+digest)
-			if !slices.Equal(c.SearchKeys, want) {
+			fp := sha256Hex(canonicalPEM(t, tt.pem))
+			want := append([]string{"digest:sha256:" + sha256Hex(envJSON), "key:" + fp, "digest:sha256:" + fp}, tt.subject...)
+			want = append(want, "digest:sha256:"+sha256Hex(payload), "digest:sha256:"+digest)
+			if got := envelopetest.Strings(c.SearchKeys); !slices.Equal(got, want) {
 				t.Errorf("search keys\n got %q\nwant %q", c.SearchKeys, want)
 			}
 			if !strings.HasPrefix(string(c.Body), `{"apiVersion":"0.0.1","kind":"intoto","spec":{"content":{"hash":{"algorithm":"sha256","value":"`) {
@@ -476,8 +478,8 @@ func TestNotAStatement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.SearchKeys) != 3 {
-		t.Errorf("0.0.1 search keys %q, want envelope, key and payload hashes", c.SearchKeys)
+	if len(c.SearchKeys) != 4 {
+		t.Errorf("0.0.1 search keys %q, want envelope, key (twice: key and Rekor's digest form) and payload hashes", c.SearchKeys)
 	}
 }
 
@@ -564,7 +566,8 @@ func TestPublicGood(t *testing.T) {
 			if !bytes.Equal(c.Attestation, payload) {
 				t.Errorf("attestation is not the payload")
 			}
-			if !slices.Contains(c.SearchKeys, tt.subject) || !slices.Contains(c.SearchKeys, "sha256:"+lb.Spec.Content.PayloadHash.Value) {
+			if !slices.Contains(c.SearchKeys, types.SearchKey{Kind: types.KindDigest, Value: tt.subject}) ||
+				!slices.Contains(c.SearchKeys, types.Digest("sha256", lb.Spec.Content.PayloadHash.Value)) {
 				t.Errorf("search keys %q lack the subject or payload digest", c.SearchKeys)
 			}
 			// The logged body has no payload: Rekor refuses to insert it again.
@@ -607,7 +610,8 @@ func TestGolden(t *testing.T) {
 			if want := read(".body.json"); !bytes.Equal(c.Body, want) {
 				t.Fatalf("body\n got %s\nwant %s", c.Body, want)
 			}
-			if got, want := envelopetest.JSON(t, c.SearchKeys), bytes.TrimSpace(read(".keys.json")); !bytes.Equal(got, want) {
+			// The golden keys are the texts Rekor indexes.
+			if got, want := envelopetest.JSON(t, envelopetest.RekorKeys(c.SearchKeys)), bytes.TrimSpace(read(".keys.json")); !bytes.Equal(got, want) {
 				t.Fatalf("search keys\n got %s\nwant %s", got, want)
 			}
 			if want := read(".attestation"); !bytes.Equal(c.Attestation, want) {
@@ -645,7 +649,7 @@ func writeGolden(t *testing.T, dir string) {
 		for suffix, b := range map[string][]byte{
 			".request.json": req,
 			".body.json":    c.Body,
-			".keys.json":    append(envelopetest.JSON(t, c.SearchKeys), '\n'),
+			".keys.json":    append(envelopetest.JSON(t, envelopetest.RekorKeys(c.SearchKeys)), '\n'),
 			".attestation":  c.Attestation,
 		} {
 			if err := os.WriteFile(filepath.Join(dir, name+suffix), b, 0o644); err != nil {

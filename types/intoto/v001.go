@@ -88,18 +88,16 @@ func canonicalize001(ctx context.Context, raw []byte, logged bool) (types.Canoni
 	if err != nil {
 		return types.Canonical{}, err
 	}
-	var x envelope.Index
-	x.Add("sha256:" + envelopeHash)
-	kk, err := envelope.KeyKeys(key)
-	if err != nil {
+	var x types.KeySet
+	x.Add(types.KindDigest, "sha256:"+envelopeHash)
+	if err := envelope.AddKeyKeys(&x, key); err != nil {
 		return types.Canonical{}, err
 	}
-	x.Add(kk...)
-	x.Add("sha256:" + payloadHash)
+	x.Add(types.KindDigest, "sha256:"+payloadHash)
 	if env.PayloadType == envelope.InTotoPayloadType {
 		// A payload that is not a statement only loses these keys here.
 		if digests, err := envelope.InTotoKeys(payload); err == nil {
-			x.Add(digests...)
+			x.Add(types.KindDigest, digests...)
 		}
 	}
 	return types.Canonical{Body: body, SearchKeys: x.Keys(), Attestation: payload}, nil

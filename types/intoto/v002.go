@@ -144,25 +144,24 @@ func canonicalBody002(s *spec002, payloadHash *schema.Hash) ([]byte, error) {
 	return jsoncanonicalizer.Transform(b)
 }
 
-// searchKeys002 is Rekor's V002Entry.IndexKeys; see the package comment.
-// The keys are the signatures' keys as envelope.Verify parsed them, in order.
-func searchKeys002(s *spec002, keys []*pki.Key, payloadHash string, payload []byte) ([]string, error) {
-	var x envelope.Index
+// searchKeys002 is Rekor's V002Entry.IndexKeys, typed; see the package
+// comment. The keys are the signatures' keys as envelope.Verify parsed them,
+// in order.
+func searchKeys002(s *spec002, keys []*pki.Key, payloadHash string, payload []byte) ([]types.SearchKey, error) {
+	var x types.KeySet
 	for _, key := range keys {
-		kk, err := envelope.KeyKeys(key)
-		if err != nil {
+		if err := envelope.AddKeyKeys(&x, key); err != nil {
 			return nil, err
 		}
-		x.Add(kk...)
 	}
-	x.Add("sha256:" + payloadHash)
+	x.Add(types.KindDigest, "sha256:"+payloadHash)
 	if *s.PayloadType == envelope.InTotoPayloadType {
 		digests, err := envelope.InTotoKeys(payload)
 		if err != nil {
 			// Rekor's IndexKeys fails and the entry is not indexed at all.
 			return nil, nil
 		}
-		x.Add(digests...)
+		x.Add(types.KindDigest, digests...)
 	}
 	return x.Keys(), nil
 }

@@ -44,11 +44,13 @@
 // body is not itself a valid proposal (it has no data.content): unlike
 // hashedrekord, re-proposing a logged body is refused.
 //
-// Search keys are Rekor's IndexKeys, lower-cased and without repeats: the
-// hex SHA-256 of the canonical key, the canonical key's subjects (certificate
-// SANs, OpenPGP user-id emails; none for minisign and ssh, whose canonical
-// key has no comment), "sha256:<hex digest>". Rekor computes them on the
-// canonicalized entry, so an ssh key's email comment is not indexed.
+// Search keys are Rekor's IndexKeys, typed (see types.SearchKey), lower-cased
+// and without repeats: the hex SHA-256 of the canonical key (a key), the
+// canonical key's subjects (certificate email SANs and OpenPGP user-id
+// emails are emails, other certificate SANs subjects; none for minisign and
+// ssh, whose canonical key has no comment), "sha256:<hex digest>" (a
+// digest). Rekor computes them on the canonicalized entry, so an ssh key's
+// email comment is not indexed.
 package rekord
 
 import (
@@ -58,7 +60,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
 
@@ -155,11 +156,11 @@ func canonicalize(raw []byte) (types.Canonical, error) {
 	// an ssh key's comment (and with it its email) is gone by then.
 	// Should the canonical key not parse again, Rekor's IndexKeys fails after
 	// the entry is logged and only the keys are lost; here, the subjects.
-	var subjects []string
+	var emails, others []string
 	if ck, err := keyformat.ParseKey(format, canonKey); err == nil {
-		subjects = ck.Subjects()
+		emails, others = ck.Identities()
 	}
-	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, subjects, hash)}, nil
+	return types.Canonical{Body: body, SearchKeys: searchKeys(canonKey, emails, others, hash)}, nil
 }
 
 // validate is Rekor's V001Entry.validate, the cross-field checks made after
@@ -241,24 +242,15 @@ func canonicalBody(format string, sig, key []byte, h *schema.Hash) ([]byte, erro
 	return jsoncanonicalizer.Transform(b)
 }
 
-// searchKeys are Rekor's rekord IndexKeys, lower-cased as Rekor's index
-// storage stores them and without repeats: the canonical key's fingerprint,
-// the key's subjects, "<algorithm>:<digest>".
-func searchKeys(canonicalKey []byte, subjects []string, h *schema.Hash) []string {
-	keys := make([]string, 0, 2+len(subjects))
-	seen := make(map[string]bool, cap(keys))
-	add := func(k string) {
-		k = strings.ToLower(k)
-		if k == "" || seen[k] {
-			return
-		}
-		seen[k] = true
-		keys = append(keys, k)
-	}
-	add(keyformat.Fingerprint(canonicalKey))
-	for _, s := range subjects {
-		add(s)
-	}
-	add(*h.Algorithm + ":" + *h.Value)
-	return keys
+// searchKeys are Rekor's rekord IndexKeys, typed: the canonical key's
+// fingerprint (KindKey), the key's email identities (KindEmail) and other
+// identities (KindSubject), "<algorithm>:<digest>" (KindDigest);
+// lower-cased and without repeats.
+func searchKeys(canonicalKey []byte, emails, others []string, h *schema.Hash) []types.SearchKey {
+	var keys types.KeySet
+	keys.Add(types.KindKey, keyformat.Fingerprint(canonicalKey))
+	keys.Add(types.KindEmail, emails...)
+	keys.Add(types.KindSubject, others...)
+	keys.Add(types.KindDigest, *h.Algorithm+":"+*h.Value)
+	return keys.Keys()
 }

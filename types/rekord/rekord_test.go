@@ -198,8 +198,8 @@ func TestGolden(t *testing.T) {
 			if g := readFile(t, gc.name+".body.json"); !bytes.Equal(c.Body, g) {
 				t.Fatalf("body differs from %s\n got %s\nwant %s", golden, c.Body, g)
 			}
-			wantKeys := append([]string{sha256Hex(gc.canonKey)}, gc.subjects...)
-			wantKeys = append(wantKeys, "sha256:"+digest)
+			wantKeys := append([]types.SearchKey{{Kind: types.KindKey, Value: sha256Hex(gc.canonKey)}}, emailKeys(gc.subjects)...)
+			wantKeys = append(wantKeys, types.Digest("sha256", digest))
 			if !slices.Equal(c.SearchKeys, wantKeys) {
 				t.Fatalf("search keys\n got %q\nwant %q", c.SearchKeys, wantKeys)
 			}
@@ -208,7 +208,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if keyformat.Fingerprint(ck) != c.SearchKeys[0] {
+			if (types.SearchKey{Kind: types.KindKey, Value: keyformat.Fingerprint(ck)}) != c.SearchKeys[0] {
 				t.Fatalf("CanonicalKey fingerprint %s, search key %s", keyformat.Fingerprint(ck), c.SearchKeys[0])
 			}
 		})
@@ -362,11 +362,11 @@ func TestAcceptGenerated(t *testing.T) {
 				t.Fatalf("a given hash changed the body\n%s\n%s", c.Body, c2.Body)
 			}
 			for _, k := range c.SearchKeys {
-				if k != strings.ToLower(k) {
+				if k.Value != strings.ToLower(k.Value) {
 					t.Errorf("search key %q is not lower-case", k)
 				}
 			}
-			if len(c.SearchKeys) != 2+len(s.subjects) || !slices.Equal(c.SearchKeys[1:1+len(s.subjects)], s.subjects) || c.SearchKeys[len(c.SearchKeys)-1] != "sha256:"+digest {
+			if len(c.SearchKeys) != 2+len(s.subjects) || !slices.Equal(c.SearchKeys[1:1+len(s.subjects)], emailKeys(s.subjects)) || c.SearchKeys[len(c.SearchKeys)-1] != types.Digest("sha256", digest) {
 				t.Errorf("search keys %q, subjects %q", c.SearchKeys, s.subjects)
 			}
 			// The body carries no artifact content.
@@ -687,4 +687,13 @@ func FuzzCanonicalize(f *testing.F) {
 			t.Fatalf("accepted with a bad result: %s %q", c.Body, c.SearchKeys)
 		}
 	})
+}
+
+// emailKeys are the email search keys of the given addresses.
+func emailKeys(emails []string) []types.SearchKey {
+	var out []types.SearchKey
+	for _, e := range emails {
+		out = append(out, types.SearchKey{Kind: types.KindEmail, Value: e})
+	}
+	return out
 }

@@ -1,7 +1,6 @@
 // Package envelope holds what the dsse and intoto entry kinds share: DSSE
-// envelope verification the way Rekor v1 does it, with its cost bounded, the
-// search-index keys of verification keys and of in-toto statements, and the
-// lower-cased, de-duplicated key list Tabula stores.
+// envelope verification the way Rekor v1 does it, with its cost bounded, and
+// the typed search keys of verification keys and of in-toto statements.
 //
 // Verify (verify.go) accepts and refuses exactly what Rekor's
 // go-securesystemslib dsse.EnvelopeVerifier loop does, with its error texts,
@@ -15,9 +14,9 @@ package envelope
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/tabularium/tabula/pki"
+	"github.com/tabularium/tabula/types"
 )
 
 // InTotoPayloadType is the DSSE payload type of in-toto statements; entries
@@ -28,39 +27,24 @@ const InTotoPayloadType = "application/vnd.in-toto+json"
 // key that verifies it.
 const ErrUnverifiedSignature = "all signatures must have a key that verifies it"
 
-// Index collects search-index keys: lower-cased, without repeats, in the
-// order first added.
-type Index struct {
-	keys []string
-	seen map[string]bool
-}
-
-// Add adds keys; empty strings are skipped.
-func (x *Index) Add(keys ...string) {
-	if x.seen == nil {
-		x.seen = make(map[string]bool)
-	}
-	for _, k := range keys {
-		k = strings.ToLower(k)
-		if k == "" || x.seen[k] {
-			continue
-		}
-		x.seen[k] = true
-		x.keys = append(x.keys, k)
-	}
-}
-
-// Keys returns the collected keys.
-func (x *Index) Keys() []string { return x.keys }
-
-// KeyKeys are the index keys Rekor's dsse and intoto types write for a
-// verification key: "sha256:" + hex(SHA-256(canonical PEM)) (note the prefix,
-// which hashedrekord does not use) and the leaf certificate's subject
-// alternative names.
-func KeyKeys(key *pki.Key) ([]string, error) {
+// AddKeyKeys adds the search keys Rekor's dsse and intoto types write for a
+// verification key, typed: the hex SHA-256 of its canonical PEM, and the leaf
+// certificate's email and other subject alternative names. Rekor writes the
+// fingerprint as "sha256:<hex>", which its hash search finds; it is added
+// both so (a types.KindDigest, as Rekor's clients search for it) and as a
+// types.KindKey (as hashedrekord's, so that a publicKey search finds it too).
+// Both are derived from the key that verified the envelope, so neither can
+// pose as another entry's key.
+func AddKeyKeys(x *types.KeySet, key *pki.Key) error {
 	canon, err := key.CanonicalPEM()
 	if err != nil {
-		return nil, fmt.Errorf("could not canonicalize key: %w", err)
+		return fmt.Errorf("could not canonicalize key: %w", err)
 	}
-	return append([]string{"sha256:" + pki.FingerprintPEM(canon)}, key.Subjects()...), nil
+	emails, others := key.Identities()
+	fp := pki.FingerprintPEM(canon)
+	x.Add(types.KindKey, fp)
+	x.Add(types.KindDigest, "sha256:"+fp)
+	x.Add(types.KindEmail, emails...)
+	x.Add(types.KindSubject, others...)
+	return nil
 }

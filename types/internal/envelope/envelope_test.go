@@ -5,17 +5,52 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tabularium/tabula/pki"
+	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/internal/envelope"
 	"github.com/tabularium/tabula/types/internal/envelope/envelopetest"
 )
 
-func TestIndex(t *testing.T) {
-	var x envelope.Index
-	x.Add("SHA256:AB", "", "sha256:ab", "a@B.c")
-	x.Add("A@b.C", "z")
-	if want := []string{"sha256:ab", "a@b.c", "z"}; !slices.Equal(x.Keys(), want) {
-		t.Fatalf("keys %q, want %q", x.Keys(), want)
+// TestAddKeyKeys: a key is indexed under its fingerprint (a key, not
+// Rekor's digest "sha256:<fp>"), a certificate also under its SANs by kind.
+func TestAddKeyKeys(t *testing.T) {
+	ec := envelopetest.ECDSA(t)
+	cert := envelopetest.Cert(t, "Signer@Example.COM")
+	for _, tt := range []struct {
+		name string
+		pem  []byte
+		want []string
+	}{
+		{"public key", ec.PEM, []string{"key:" + fingerprint(t, ec.PEM), "digest:sha256:" + fingerprint(t, ec.PEM)}},
+		{"certificate", cert.PEM, []string{"key:" + fingerprint(t, cert.PEM), "digest:sha256:" + fingerprint(t, cert.PEM), "email:signer@example.com"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			k, err := pki.ParsePEM(tt.pem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var x types.KeySet
+			if err := envelope.AddKeyKeys(&x, k); err != nil {
+				t.Fatal(err)
+			}
+			if got := envelopetest.Strings(x.Keys()); !slices.Equal(got, tt.want) {
+				t.Fatalf("keys %q, want %q", got, tt.want)
+			}
+		})
 	}
+}
+
+func fingerprint(t *testing.T, p []byte) string {
+	t.Helper()
+	k, err := pki.ParsePEM(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := k.CanonicalPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.FingerprintPEM(c)
 }
 
 func TestInTotoKeys(t *testing.T) {

@@ -241,3 +241,29 @@ func CheckFuzzed(t *testing.T, typ types.Type, apiVersion string, spec []byte) {
 		t.Fatalf("second run: %v, body %q vs %q", err, c2.Body, c.Body)
 	}
 }
+
+// Strings returns each key as "<kind>:<value>" (SearchKey.String), for
+// comparing with expected keys written out.
+func Strings(keys []types.SearchKey) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.String()
+	}
+	return out
+}
+
+// RekorKeys returns the texts Rekor's dsse and intoto types index: the
+// values, without the types.KindKey copy of the key fingerprint (Rekor
+// writes only the "sha256:<hex>" digest form). The golden files record
+// those texts.
+func RekorKeys(keys []types.SearchKey) []string {
+	var out []string
+	for _, k := range keys {
+		// The key fingerprint is also a digest key "sha256:<hex>", Rekor's
+		// text; the types.KindKey copy is Tabula's own, not Rekor's.
+		if k.Kind != types.KindKey {
+			out = append(out, k.Value)
+		}
+	}
+	return out
+}
