@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/testentry"
 )
@@ -75,12 +77,15 @@ func post(t *testing.T, c *http.Client, url string, body []byte, header http.Hea
 	return resp, b
 }
 
+// stallPrefix is what stallBody sends of the body.
+const stallPrefix = `{"apiVersion":`
+
 // stallBody sends the headers of an upload and the first bytes of its
 // body, then nothing more.
 func stallBody(t *testing.T, c net.Conn, header string) {
 	t.Helper()
 	req := "POST /api/v1/log/entries HTTP/1.1\r\nHost: tabula.test\r\nContent-Type: application/json\r\n" +
-		header + "Content-Length: 100000\r\n\r\n{\"apiVersion\":"
+		header + "Content-Length: 100000\r\n\r\n" + stallPrefix
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +218,9 @@ func TestBodyStall(t *testing.T) {
 // X-Forwarded-For have budgets of their own; from an untrusted peer the
 // header is ignored and the peer's budget applies.
 func TestForwardedForBudgets(t *testing.T) {
+	reg := prometheus.NewRegistry()
 	srv := newServerWith(t, engines[0], func(c *api.Config) {
+		c.Registerer = reg
 		c.Limits = api.Limits{
 			ClientRequests:   2,
 			BodyStallTimeout: 10 * time.Minute,
@@ -236,6 +243,8 @@ func TestForwardedForBudgets(t *testing.T) {
 		defer c.Close()
 		stallBody(t, c, "X-Forwarded-For: 198.51.100.1\r\n")
 	}
+	// Both are in once their first body bytes are counted.
+	waitGauge(t, reg, "tabula_http_body_bytes_in_flight", 2*float64(len(stallPrefix)))
 	proxy := clientFrom("127.0.0.3")
 	// A third from A is refused once A's two are in.
 	untilRefused(t, proxy, srv.URL, sgn, xff("198.51.100.1"))
@@ -256,12 +265,12 @@ func TestForwardedForBudgets(t *testing.T) {
 		defer c.Close()
 		stallBody(t, c, fmt.Sprintf("X-Forwarded-For: 198.51.100.%d\r\n", 10+i))
 	}
+	waitGauge(t, reg, "tabula_http_body_bytes_in_flight", 4*float64(len(stallPrefix)))
 	untilRefused(t, clientFrom("127.0.0.4"), srv.URL, sgn, xff("198.51.100.3"))
 }
 
 // untilRefused uploads through c until an upload gets 429 with
-// Retry-After (the requests that hold the budget may not all be in yet:
-// until they are, an upload is served). Bounded.
+// Retry-After. Bounded.
 func untilRefused(t *testing.T, c *http.Client, url string, sgn *testentry.Signer, h http.Header) {
 	t.Helper()
 	for i := range 1000 {
@@ -298,7 +307,8 @@ func TestBodyByteBudget(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.limits.BodyStallTimeout = 10 * time.Minute
 			tt.limits.BodyReadTimeout = 10 * time.Minute
-			srv := newServerWith(t, engines[0], func(c *api.Config) { c.Limits = tt.limits })
+			reg := prometheus.NewRegistry()
+			srv := newServerWith(t, engines[0], func(c *api.Config) { c.Limits, c.Registerer = tt.limits, reg })
 			addr := strings.TrimPrefix(srv.URL, "http://")
 
 			// A request holds a whole body's worth of bytes, its last
@@ -309,21 +319,13 @@ func TestBodyByteBudget(t *testing.T) {
 			if _, err := io.WriteString(hold, head+strings.Repeat(" ", body)); err != nil {
 				t.Fatal(err)
 			}
-			// Another body of that size does not fit beside it.
+			// Once its bytes are in and counted, another body of that size
+			// does not fit beside it.
+			waitGauge(t, reg, "tabula_http_body_bytes_in_flight", body)
 			big := []byte(strings.Repeat(" ", body) + "{}")
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-				resp, b := post(t, clientFrom("127.0.0.5"), srv.URL, big, nil)
-				if resp.StatusCode == tt.want {
-					if resp.Header.Get("Retry-After") == "" {
-						t.Fatalf("%d without Retry-After", tt.want)
-					}
-					break
-				}
-				// Until the first request's bytes have all arrived, the
-				// second may fit: it is then refused as a bad entry.
-				if resp.StatusCode != http.StatusUnprocessableEntity && resp.StatusCode != http.StatusBadRequest || time.Now().After(deadline) {
-					t.Fatalf("second body: %d %s, want %d", resp.StatusCode, b, tt.want)
-				}
+			resp, b := post(t, clientFrom("127.0.0.5"), srv.URL, big, nil)
+			if resp.StatusCode != tt.want || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("second body: %d (Retry-After %q) %s, want %d with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"), b, tt.want)
 			}
 			// The first ends; its bytes are released.
 			if _, err := io.WriteString(hold, " "); err != nil {
@@ -343,6 +345,28 @@ func TestBodyByteBudget(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitGauge waits (bounded) until the gauge name in reg reads want.
+func waitGauge(t *testing.T, reg *prometheus.Registry, name string, want float64) {
+	t.Helper()
+	var got float64
+	for range 3000 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				got = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got == want {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s is %v, want %v", name, got, want)
 }
 
 // TestDeclaredBodyTooLarge: a Content-Length over the maximum body is

@@ -363,6 +363,38 @@ func (r *budgetBody) Read(p []byte) (int, error) {
 
 func (r *budgetBody) Close() error { return r.src.Close() }
 
+// discardRest reads and drops the rest of a body refused by a budget, up
+// to limit bytes and within the body's deadlines, holding no memory for it:
+// a client still sending then reads the answer rather than a reset
+// connection. It reports whether the body ended (so the connection may be
+// kept).
+func (r *budgetBody) discardRest(limit int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var buf [8 << 10]byte
+	for n := int64(0); n <= limit; {
+		if r.stall > 0 {
+			d := time.Now().Add(r.stall)
+			if d.After(r.deadline) {
+				d = r.deadline
+			}
+			_ = r.ctl.SetReadDeadline(d)
+		}
+		k, err := r.src.Read(buf[:])
+		n += int64(k)
+		if err == io.EOF {
+			if r.stall > 0 {
+				_ = r.ctl.SetReadDeadline(r.deadline)
+			}
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}
+
 // release returns the bytes charged; the request is over.
 func (r *budgetBody) release() {
 	r.mu.Lock()

@@ -46,7 +46,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 			return nil, false
 		}
 		if errors.As(err, &limited) {
-			closeUnread(w)
+			// A body refused for the budgets is drained (without keeping
+			// it) so the client reads the answer; a stalled one is not.
+			if b, ok := r.Body.(*budgetBody); !ok || limited.code == http.StatusRequestTimeout || !b.discardRest(s.maxBody) {
+				closeUnread(w)
+			}
 			if limited.retryAfter != "" {
 				w.Header().Set("Retry-After", limited.retryAfter)
 			}
