@@ -8,7 +8,7 @@ import (
 )
 
 func TestLimits(t *testing.T) {
-	s := &Server{}
+	s := &Server{metrics: newHTTPMetrics(nil)}
 	release := make(chan struct{})
 	entered := make(chan struct{}, 10)
 	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

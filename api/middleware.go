@@ -12,8 +12,10 @@ import (
 )
 
 type httpMetrics struct {
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	bodyBytes prometheus.Gauge
+	rejected  *prometheus.CounterVec
 }
 
 func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
@@ -27,9 +29,17 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 			Help:    "HTTP request latency by route and method.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"route", "method"}),
+		bodyBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tabula_http_body_bytes_in_flight",
+			Help: "Request body bytes received and held by requests in flight.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tabula_http_rejected_total",
+			Help: "Requests refused by a limit, by reason: concurrency, client_rate, client_requests, client_body_bytes, body_bytes_in_flight, body_too_large, body_stalled.",
+		}, []string{"reason"}),
 	}
 	if r != nil {
-		r.MustRegister(m.requests, m.latency)
+		r.MustRegister(m.requests, m.latency, m.bodyBytes, m.rejected)
 	}
 	return m
 }

@@ -31,13 +31,30 @@ func (s *Server) entryID(leafHash merkle.Hash) string {
 	return string(s.enc.appendEntryID(make([]byte, 0, 80), leafHash))
 }
 
-// readBody reads a request body within the limit, answering 413 beyond it.
+// readBody reads a request body within the limit, answering 413 beyond it,
+// and 429, 503 or 408 when the body budgets refuse it (see Limits).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
-		var tooBig *http.MaxBytesError
+		var (
+			tooBig  *http.MaxBytesError
+			limited *limitError
+		)
 		if errors.As(err, &tooBig) {
+			s.metrics.rejected.WithLabelValues(rejectBodyTooLarge).Inc()
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", s.maxBody))
+			return nil, false
+		}
+		if errors.As(err, &limited) {
+			// A body refused for the budgets is drained (without keeping
+			// it) so the client reads the answer; a stalled one is not.
+			if b, ok := r.Body.(*budgetBody); !ok || limited.code == http.StatusRequestTimeout || !b.discardRest(s.maxBody) {
+				closeUnread(w)
+			}
+			if limited.retryAfter != "" {
+				w.Header().Set("Retry-After", limited.retryAfter)
+			}
+			writeError(w, limited.code, limited.msg)
 			return nil, false
 		}
 		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())

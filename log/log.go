@@ -77,6 +77,10 @@ const (
 	DefaultTileCacheSize = 8192
 	// DefaultBundleCacheSize is how many full entry bundles are cached.
 	DefaultBundleCacheSize = 256
+	// DefaultBundleCacheBytes bounds the memory of the cached entry
+	// bundles (256 entries of up to 64 KiB each: up to 16 MiB a bundle;
+	// hashedrekord bundles take about 170 KiB).
+	DefaultBundleCacheBytes = 64 << 20
 	// DefaultEntryCacheSize is the most entries (body, integrated time, SET,
 	// attestation: immutable once integrated) cached for entry reads by
 	// index or leaf hash.
@@ -151,12 +155,15 @@ type Config struct {
 	// name: the origin is "<Hostname> - <treeID>", as in Rekor v1. Required.
 	Hostname string
 
-	BatchMaxSize       int
-	BatchMaxKeys       int
-	BatchMaxAge        time.Duration
-	MaxPending         int
-	TileCacheSize      int
+	BatchMaxSize  int
+	BatchMaxKeys  int
+	BatchMaxAge   time.Duration
+	MaxPending    int
+	TileCacheSize int
+	// BundleCacheSize and BundleCacheBytes bound the cache of full entry
+	// bundles by count and by bytes (0: the defaults).
 	BundleCacheSize    int
+	BundleCacheBytes   int64
 	HeadMaxAge         time.Duration
 	IntegrationTimeout time.Duration
 
@@ -198,6 +205,9 @@ func (c *Config) setDefaults() error {
 	if c.BundleCacheSize <= 0 {
 		c.BundleCacheSize = DefaultBundleCacheSize
 	}
+	if c.BundleCacheBytes <= 0 {
+		c.BundleCacheBytes = DefaultBundleCacheBytes
+	}
 	if c.EntryCacheSize == 0 {
 		c.EntryCacheSize = DefaultEntryCacheSize
 	}
@@ -230,7 +240,7 @@ type Log struct {
 	metrics *metrics
 
 	tiles   *lru.Cache[tileKey, *fullTile]
-	bundles *lru.Cache[uint64, []byte]
+	bundles *bundleCache
 	entries *entryCache // nil: no cache
 
 	headMu     sync.Mutex
@@ -267,7 +277,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}
-	bundles, err := lru.New[uint64, []byte](cfg.BundleCacheSize)
+	bundles, err := newBundleCache(cfg.BundleCacheSize, cfg.BundleCacheBytes)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -330,6 +331,52 @@ func (c *entryCache) add(e storage.Entry) {
 	}
 }
 
+// bundleCache keeps full (immutable) entry bundles, bounded by count and
+// by bytes: a bundle holds up to 256 entries of up to 64 KiB each, so a
+// count alone bounds nothing.
+type bundleCache struct {
+	lru      *lru.Cache[uint64, []byte]
+	bytes    atomic.Int64
+	maxBytes int64
+}
+
+// bundleOverhead approximates a cached bundle's memory beyond its bytes:
+// the LRU element and map slot.
+const bundleOverhead = 128
+
+func newBundleCache(size int, maxBytes int64) (*bundleCache, error) {
+	c := &bundleCache{maxBytes: maxBytes}
+	var err error
+	c.lru, err = lru.NewWithEvict(size, func(_ uint64, b []byte) {
+		c.bytes.Add(-int64(cap(b) + bundleOverhead))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *bundleCache) get(index uint64) ([]byte, bool) { return c.lru.Get(index) }
+
+// add caches bundle b, unless it alone is over the byte bound, evicting the
+// least recently used bundles to keep to it.
+func (c *bundleCache) add(index uint64, b []byte) {
+	b = slices.Clip(b)
+	cost := int64(cap(b) + bundleOverhead)
+	if cost > c.maxBytes {
+		return
+	}
+	if had, _ := c.lru.ContainsOrAdd(index, b); had {
+		return
+	}
+	c.bytes.Add(cost)
+	for c.bytes.Load() > c.maxBytes {
+		if _, _, ok := c.lru.RemoveOldest(); !ok {
+			break
+		}
+	}
+}
+
 // Search returns the indexes of entries indexed under key (the hash of a
 // typed key, types.SearchKey.Hash), ascending.
 func (l *Log) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
@@ -492,7 +539,7 @@ func (l *Log) Tile(ctx context.Context, level uint8, index uint64, width int) ([
 func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	full := width == merkle.TileWidth
 	if full {
-		if b, ok := l.bundles.Get(index); ok {
+		if b, ok := l.bundles.get(index); ok {
 			return b, nil
 		}
 	}
@@ -518,7 +565,7 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 		}
 	}
 	if full {
-		l.bundles.Add(index, b)
+		l.bundles.add(index, b)
 	}
 	return b, nil
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -68,12 +69,24 @@ type serveConfig struct {
 	RateLimit     float64
 	RateBurst     int
 	RateLoopback  bool
+	// Body and per-client budgets (api.Limits); 0 turns one off.
+	BodyBudgetMiB       int64
+	ClientMaxRequests   int
+	ClientBodyBudgetMiB int64
+	BodyStallTimeout    time.Duration
+	// TrustedProxies: CIDRs whose X-Forwarded-For names the client.
+	TrustedProxies string
+	// MemoryLimitMiB sets the Go runtime's soft memory limit unless
+	// GOMEMLIMIT is set (0: none).
+	MemoryLimitMiB int64
 	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener.
 	Pprof bool
 	// TileCacheSize (tiles) and EntryCacheMiB (0: off) size the log's
 	// caches of immutable tiles and entries (docs/SCALE.md).
 	TileCacheSize int
 	EntryCacheMiB int
+	// BundleCacheMiB bounds the memory of cached full entry bundles.
+	BundleCacheMiB int
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -100,9 +113,16 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Float64Var(&c.RateLimit, "rate-limit", 0, "requests per second allowed to one client IP (0: off)")
 	fs.IntVar(&c.RateBurst, "rate-burst", 50, "requests a client may send at once above --rate-limit")
 	fs.BoolVar(&c.RateLoopback, "rate-limit-loopback", false, "apply --rate-limit to loopback clients too")
+	fs.Int64Var(&c.BodyBudgetMiB, "body-budget-mib", api.DefaultBodyBytesInFlight>>20, "request body memory held by all requests at once, in MiB; beyond it 503 (0: no cap)")
+	fs.IntVar(&c.ClientMaxRequests, "client-max-requests", api.DefaultClientRequests, "requests one client may have in flight; beyond it 429 (0: no cap; loopback included)")
+	fs.Int64Var(&c.ClientBodyBudgetMiB, "client-body-budget-mib", api.DefaultClientBodyBytes>>20, "request body memory one client may hold at once, in MiB; beyond it 429 (0: no cap; loopback included)")
+	fs.DurationVar(&c.BodyStallTimeout, "body-stall-timeout", api.DefaultBodyStallTimeout, "a request body that sends nothing for this long is cut with 408 (0: only --read-timeout)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the client (empty: the peer is the client)")
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", defaultMemoryLimitMiB, "Go runtime soft memory limit in MiB, unless GOMEMLIMIT is set (0: none)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
 	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
+	fs.IntVar(&c.BundleCacheMiB, "bundle-cache-mib", log.DefaultBundleCacheBytes>>20, "memory for full entry bundles kept for /tile/entries reads, in MiB (at least 1)")
 	return c
 }
 
@@ -139,6 +159,14 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if c.EntryCacheMiB < 0 {
 		return fmt.Errorf("--entry-cache-mib must not be negative")
 	}
+	if c.BundleCacheMiB < 1 {
+		return fmt.Errorf("--bundle-cache-mib must be at least 1")
+	}
+	limits, err := apiLimits(c)
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(c.MemoryLimitMiB, logger)
 	// The memory bound is what matters; the count only has to stay above
 	// it (entries take over 1 KiB each). log.Config: a negative count is off.
 	entryCount, entryBytes := -1, int64(c.EntryCacheMiB)<<20
@@ -173,6 +201,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		TileCacheSize:   c.TileCacheSize,
 		EntryCacheSize:  entryCount,
 		EntryCacheBytes: entryBytes,
+
+		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
 	})
 	if err != nil {
 		return err
@@ -187,12 +217,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
 		Registerer:         reg,
-		Limits: api.Limits{
-			MaxConcurrent: c.MaxConcurrent,
-			RatePerClient: c.RateLimit,
-			Burst:         c.RateBurst,
-			LimitLoopback: c.RateLoopback,
-		},
+		Limits:             limits,
 	})
 	var tlsConfig *tls.Config
 	if c.TLSCert != "" || c.TLSKey != "" {
@@ -354,6 +379,49 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "migrations applied (%s)\n", engine)
 	return s.Close()
+}
+
+// apiLimits turns the limit flags into api.Limits (whose 0 means the
+// default and a negative value off, where a flag's 0 means off).
+func apiLimits(c *serveConfig) (api.Limits, error) {
+	if c.BodyBudgetMiB < 0 || c.ClientMaxRequests < 0 || c.ClientBodyBudgetMiB < 0 || c.BodyStallTimeout < 0 {
+		return api.Limits{}, fmt.Errorf("--body-budget-mib, --client-max-requests, --client-body-budget-mib and --body-stall-timeout must not be negative")
+	}
+	proxies, err := api.ParseTrustedProxies(c.TrustedProxies)
+	if err != nil {
+		return api.Limits{}, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	offIfZero := func(v int64) int64 {
+		if v == 0 {
+			return -1
+		}
+		return v
+	}
+	return api.Limits{
+		MaxConcurrent:     c.MaxConcurrent,
+		RatePerClient:     c.RateLimit,
+		Burst:             c.RateBurst,
+		LimitLoopback:     c.RateLoopback,
+		BodyBytesInFlight: offIfZero(c.BodyBudgetMiB << 20),
+		ClientRequests:    int(offIfZero(int64(c.ClientMaxRequests))),
+		ClientBodyBytes:   offIfZero(c.ClientBodyBudgetMiB << 20),
+		BodyStallTimeout:  time.Duration(offIfZero(int64(c.BodyStallTimeout))),
+		BodyReadTimeout:   c.ReadTimeout,
+		TrustedProxies:    proxies,
+	}, nil
+}
+
+// defaultMemoryLimitMiB is --memory-limit-mib's default.
+const defaultMemoryLimitMiB = 0
+
+// setMemoryLimit sets the runtime's soft memory limit, unless GOMEMLIMIT
+// (which the runtime has read already) is set.
+func setMemoryLimit(mib int64, logger *slog.Logger) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok || mib <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(mib << 20)
+	logger.Info("memory limit set", "mib", mib)
 }
 
 // writeWait bounds a write's wait for integration so that its 503 is sent
