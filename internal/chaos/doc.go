@@ -10,6 +10,10 @@
 //     ready, and the server recovers by itself when the database is back.
 //   - TestReplicas runs several servers on one PostgreSQL database, each
 //     taking writes.
+//   - TestAbuse sends the hostile uploads of the abuse report (issue 10) from
+//     one client address while good uploads go on from another, on both
+//     engines, and checks the good ones all get 201, each hostile one its own
+//     answer, and the tiles, bundles and `tabula audit` are still sound.
 //
 // Each run ends with the same audit, done only through the public HTTP
 // doors: every acknowledged (201) entry is at its acknowledged index with its
