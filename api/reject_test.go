@@ -3,25 +3,16 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
@@ -79,28 +70,7 @@ func apiError(t *testing.T, resp *http.Response, b []byte, code int) string {
 // about 1.8 × extBytes.
 func bigCertEntry(t *testing.T, extBytes int) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext := make([]byte, extBytes)
-	rand.Read(ext)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:    big.NewInt(7),
-		Subject:         pkix.Name{CommonName: "large"},
-		NotBefore:       now.Add(-time.Hour),
-		NotAfter:        now.Add(time.Hour),
-		KeyUsage:        x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		EmailAddresses:  []string{"large@example.com"},
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 99}, Value: ext}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signedWith(t, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), "large certificate")
+	return selfSignedEntry(t, testentry.SelfSigned{ExtensionBytes: extBytes}, "large certificate")
 }
 
 // TestEntryTooLarge: an entry whose canonical body is over the C2SP entry

@@ -5,20 +5,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/testentry"
@@ -32,33 +27,30 @@ import (
 // key with a self-made certificate carrying the given SANs.
 func sanEntry(t *testing.T, artifact string, dns, emails []string, uris ...string) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:   big.NewInt(11),
-		Subject:        pkix.Name{CommonName: "san entry"},
-		NotBefore:      now.Add(-time.Hour),
-		NotAfter:       now.Add(time.Hour),
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		DNSNames:       dns,
-		EmailAddresses: emails,
-	}
+	spec := testentry.SelfSigned{DNSNames: dns, Emails: emails}
 	for _, u := range uris {
 		p, err := url.Parse(u)
 		if err != nil {
 			t.Fatal(err)
 		}
-		tmpl.URIs = append(tmpl.URIs, p)
+		spec.URIs = append(spec.URIs, p)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	return selfSignedEntry(t, spec, artifact)
+}
+
+// selfSignedEntry is a hashedrekord entry over artifact by a fresh key with
+// a self-signed certificate made to spec.
+func selfSignedEntry(t *testing.T, spec testentry.SelfSigned, artifact string) []byte {
+	t.Helper()
+	s, err := testentry.NewSelfSignedSigner(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signedWith(t, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), artifact)
+	body, err := s.HashedRekord([]byte(artifact))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
 }
 
 // search asks POST /api/v1/index/retrieve and returns the IDs, sorted.

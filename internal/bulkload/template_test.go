@@ -2,17 +2,8 @@ package bulkload
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"testing"
-	"time"
 
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/log"
@@ -25,28 +16,7 @@ import (
 // extBytes bytes, which makes its entries about 1.8 × extBytes long.
 func certSigner(t *testing.T, extBytes int) *testentry.Signer {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ext := make([]byte, extBytes)
-	rand.Read(ext)
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:    big.NewInt(1),
-		Subject:         pkix.Name{CommonName: "bulk"},
-		NotBefore:       now.Add(-time.Hour),
-		NotAfter:        now.Add(time.Hour),
-		KeyUsage:        x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:     []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		EmailAddresses:  []string{"bulk@example.com"},
-		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 99}, Value: ext}},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := testentry.NewSignerFromKey(key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	s, err := testentry.NewSelfSignedSigner(testentry.SelfSigned{Emails: []string{"bulk@example.com"}, ExtensionBytes: extBytes})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,18 +3,10 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -191,12 +183,12 @@ func hostileUploads(t *testing.T, victim *testentry.Signer, victimArtifact []byt
 	for i := range 3 {
 		// 1. Search keys storage could not hold: a NUL in a SAN, a NUL in an
 		// in-toto subject digest, a 4,000-character URI SAN.
-		add("NUL in an email SAN", certEntry(t, certSpec{emails: []string{fmt.Sprintf("nul%d\x00@tabula.test", i)}}, "nul san", i), accepted...)
+		add("NUL in an email SAN", certEntry(t, testentry.SelfSigned{Emails: []string{fmt.Sprintf("nul%d\x00@tabula.test", i)}}, "nul san", i), accepted...)
 		add("NUL in an in-toto digest", dsseEntry(t, 1, map[string]string{"sha256": fmt.Sprintf("ab\x00cd%d", i)}), accepted...)
 		long := &url.URL{Scheme: "https", Host: "tabula.test", Path: "/" + strings.Repeat("a", 4000) + fmt.Sprint(i)}
-		add("4,000-character URI SAN", certEntry(t, certSpec{uris: []*url.URL{long}}, "long san", i), accepted...)
+		add("4,000-character URI SAN", certEntry(t, testentry.SelfSigned{URIs: []*url.URL{long}}, "long san", i), accepted...)
 		// 2. An entry too big for a C2SP entry bundle.
-		add("75 KB entry", certEntry(t, certSpec{extension: 75_000}, "big", i), http.StatusRequestEntityTooLarge)
+		add("75 KB entry", certEntry(t, testentry.SelfSigned{ExtensionBytes: 75_000}, "big", i), http.StatusRequestEntityTooLarge)
 	}
 	// 3. Quadratic verification: many signatures, each tried against many keys.
 	for range 2 {
@@ -226,52 +218,23 @@ func hostileUploads(t *testing.T, victim *testentry.Signer, victimArtifact []byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	add("cross-kind search keys", certEntryFor(t, certSpec{
-		dns:    []string{pki.FingerprintPEM(canon)},
-		emails: []string{"sha256:" + hexSHA256(victimArtifact)},
-		uris:   []*url.URL{{Path: "victim@tabula.test"}},
+	add("cross-kind search keys", certEntryFor(t, testentry.SelfSigned{
+		DNSNames: []string{pki.FingerprintPEM(canon)},
+		Emails:   []string{"sha256:" + hexSHA256(victimArtifact)},
+		URIs:     []*url.URL{{Path: "victim@tabula.test"}},
 	}, []byte(crossKindArtifact)), accepted...)
 	return out
 }
 
-// certSpec is what goes into a self-made certificate.
-type certSpec struct {
-	emails, dns []string
-	uris        []*url.URL
-	extension   int // bytes of an extra, non-critical extension
-}
-
 // certEntry is a hashedrekord entry signed with a fresh key whose
 // self-signed certificate follows spec, over a distinct artifact.
-func certEntry(t *testing.T, spec certSpec, what string, i int) []byte {
+func certEntry(t *testing.T, spec testentry.SelfSigned, what string, i int) []byte {
 	return certEntryFor(t, spec, fmt.Appendf(nil, "abuse %s %d %d", what, i, time.Now().UnixNano()))
 }
 
-func certEntryFor(t *testing.T, spec certSpec, artifact []byte) []byte {
+func certEntryFor(t *testing.T, spec testentry.SelfSigned, artifact []byte) []byte {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:   big.NewInt(1),
-		Subject:        pkix.Name{CommonName: "abuse"},
-		NotBefore:      time.Now().Add(-time.Minute),
-		NotAfter:       time.Now().Add(time.Hour),
-		KeyUsage:       x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		EmailAddresses: spec.emails,
-		DNSNames:       spec.dns,
-		URIs:           spec.uris,
-	}
-	if spec.extension > 0 {
-		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Value: make([]byte, spec.extension)}}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := testentry.NewSignerFromKey(key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	s, err := testentry.NewSelfSignedSigner(spec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/url"
 	"time"
 )
 
@@ -121,6 +122,48 @@ func NewCertSigner(email string) (*Signer, error) {
 		return nil, fmt.Errorf("creating leaf certificate: %w", err)
 	}
 	return NewSignerFromKey(key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}))
+}
+
+// SelfSigned is what NewSelfSignedSigner writes into its certificate besides
+// a code-signing key usage: any SANs (NUL bytes and any length included),
+// and an extra, non-critical extension of ExtensionBytes random bytes to
+// make entries large (a canonical entry grows by about 1.8 × ExtensionBytes).
+type SelfSigned struct {
+	Emails, DNSNames []string
+	URIs             []*url.URL
+	ExtensionBytes   int
+}
+
+// NewSelfSignedSigner returns a signer with a fresh ECDSA P-256 key whose
+// entries carry a self-signed certificate made to spec, valid from an hour
+// ago for two hours: the certificates of hostile-input tests.
+func NewSelfSignedSigner(spec SelfSigned) (*Signer, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:   big.NewInt(1),
+		Subject:        pkix.Name{CommonName: "testentry self-signed"},
+		NotBefore:      now.Add(-time.Hour),
+		NotAfter:       now.Add(time.Hour),
+		KeyUsage:       x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:    []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		EmailAddresses: spec.Emails,
+		DNSNames:       spec.DNSNames,
+		URIs:           spec.URIs,
+	}
+	if spec.ExtensionBytes > 0 {
+		ext := make([]byte, spec.ExtensionBytes)
+		rand.Read(ext)
+		tmpl.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 99}, Value: ext}}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("creating self-signed certificate: %w", err)
+	}
+	return NewSignerFromKey(key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 // NewSignerFromKey returns a signer for key whose entries carry publicKeyPEM
