@@ -10,6 +10,7 @@ import (
 
 	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/storagetest"
 )
 
 // TestClassify gives classify the errors the real server returns for writes
@@ -89,7 +90,7 @@ func TestClassify(t *testing.T) {
 			if code := sqlState(err); code != tt.code {
 				t.Fatalf("the server answered %v (SQLSTATE %q), want SQLSTATE %s", err, code, tt.code)
 			}
-			checkClass(t, classify(err), tt.want)
+			storagetest.CheckClass(t, classify(err), tt.want)
 		})
 	}
 
@@ -101,7 +102,7 @@ func TestClassify(t *testing.T) {
 		if err == nil {
 			t.Fatal("connected to a closed port")
 		}
-		checkClass(t, classify(err), nil)
+		storagetest.CheckClass(t, classify(err), nil)
 	})
 	t.Run("context cancelled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
@@ -110,20 +111,8 @@ func TestClassify(t *testing.T) {
 		if err == nil {
 			t.Fatal("a cancelled query succeeded")
 		}
-		checkClass(t, classify(err), nil)
+		storagetest.CheckClass(t, classify(err), nil)
 	})
-}
-
-// checkClass checks err matches want (nil: neither storage.ErrRejected nor
-// storage.ErrDuplicate) and never storage.ErrEntryRejected, which only the
-// driver's own checks give.
-func checkClass(t *testing.T, err, want error) {
-	t.Helper()
-	for _, sentinel := range []error{storage.ErrRejected, storage.ErrDuplicate, storage.ErrEntryRejected} {
-		if got := errors.Is(err, sentinel); got != (sentinel == want) {
-			t.Errorf("classify = %v: matches %v: %t, want %t", err, sentinel, got, !got)
-		}
-	}
 }
 
 // sqlState is err's SQLSTATE, or "" when the server did not answer one.

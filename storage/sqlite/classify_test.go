@@ -10,6 +10,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/storagetest"
 )
 
 // TestClassify gives classify the errors SQLite returns for writes to the
@@ -80,7 +81,7 @@ func TestClassify(t *testing.T) {
 			if code := resultCode(err); code != tt.code {
 				t.Fatalf("SQLite answered %v (code %d), want code %d", err, code, tt.code)
 			}
-			checkClass(t, classify(err), tt.want)
+			storagetest.CheckClass(t, classify(err), tt.want)
 		})
 	}
 
@@ -102,7 +103,7 @@ func TestClassify(t *testing.T) {
 		if code := resultCode(err); code&0xff != sqlite3.SQLITE_BUSY {
 			t.Fatalf("SQLite answered %v (code %d), want SQLITE_BUSY", err, code)
 		}
-		checkClass(t, classify(err), nil)
+		storagetest.CheckClass(t, classify(err), nil)
 	})
 	t.Run("context cancelled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
@@ -111,20 +112,8 @@ func TestClassify(t *testing.T) {
 		if err == nil {
 			t.Fatal("a cancelled statement succeeded")
 		}
-		checkClass(t, classify(err), nil)
+		storagetest.CheckClass(t, classify(err), nil)
 	})
-}
-
-// checkClass checks err matches want (nil: neither storage.ErrRejected nor
-// storage.ErrDuplicate) and never storage.ErrEntryRejected, which only the
-// driver's own checks give.
-func checkClass(t *testing.T, err, want error) {
-	t.Helper()
-	for _, sentinel := range []error{storage.ErrRejected, storage.ErrDuplicate, storage.ErrEntryRejected} {
-		if got := errors.Is(err, sentinel); got != (sentinel == want) {
-			t.Errorf("classify = %v: matches %v: %t, want %t", err, sentinel, got, !got)
-		}
-	}
 }
 
 // resultCode is err's SQLite extended result code, or 0.

@@ -711,3 +711,15 @@ func testContextCanceled(t *testing.T, s storage.Storage, _ func(*testing.T) sto
 	m.grow(t, s, "after", 3)
 	m.check(t, s)
 }
+
+// CheckClass checks that err, a driver's classification of a database error,
+// matches want (nil: neither storage.ErrRejected nor storage.ErrDuplicate)
+// and never storage.ErrEntryRejected, which only the driver's own checks give.
+func CheckClass(t *testing.T, err, want error) {
+	t.Helper()
+	for _, sentinel := range []error{storage.ErrRejected, storage.ErrDuplicate, storage.ErrEntryRejected} {
+		if got := errors.Is(err, sentinel); got != (sentinel == want) {
+			t.Errorf("classify = %v: matches %v: %t, want %t", err, sentinel, got, !got)
+		}
+	}
+}
