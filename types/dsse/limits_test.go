@@ -16,12 +16,7 @@ import (
 // limit.
 func TestLimits(t *testing.T) {
 	const n = envelope.MaxSignatures + 1
-	keys := make([]envelopetest.Key, n)
-	pems := make([][]byte, n)
-	for i := range keys {
-		keys[i] = envelopetest.ECDSA(t)
-		pems[i] = keys[i].PEM
-	}
+	keys, pems := envelopetest.ECDSAKeys(t, n)
 	payload := []byte("limits")
 	tests := []struct {
 		name      string

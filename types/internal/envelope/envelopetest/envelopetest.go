@@ -58,6 +58,18 @@ func ECDSA(t testing.TB) Key {
 	return Key{Signer: k, PEM: publicPEM(t, k.Public())}
 }
 
+// ECDSAKeys returns n fresh ECDSA P-256 keys and their PEMs.
+func ECDSAKeys(t testing.TB, n int) ([]Key, [][]byte) {
+	t.Helper()
+	keys := make([]Key, n)
+	pems := make([][]byte, n)
+	for i := range keys {
+		keys[i] = ECDSA(t)
+		pems[i] = keys[i].PEM
+	}
+	return keys, pems
+}
+
 // RSA returns a fresh RSA key of the given size.
 func RSA(t testing.TB, bits int) Key {
 	t.Helper()
