@@ -1,0 +1,199 @@
+package log
+
+// Tiles for proofs and appends: the right-edge tiles of the head, kept in
+// memory, and the cache of full tiles with their inner nodes.
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tabularium/tabula/merkle"
+)
+
+// edgeTile is a right-edge tile; it computes its inner nodes once, when a
+// proof first needs them.
+type edgeTile struct {
+	once   sync.Once
+	hashes []byte
+	n      *merkle.InnerNodes
+}
+
+func (z *edgeTile) get() *merkle.InnerNodes {
+	z.once.Do(func() { z.n = merkle.NewInnerNodes(z.hashes) })
+	return z.n
+}
+
+// fullTile is a cached full tile: its hashes and, once a proof has needed
+// them, its inner nodes (immutable too, so computed at most once or twice).
+type fullTile struct {
+	hashes []byte
+	inner  atomic.Pointer[merkle.InnerNodes]
+}
+
+// tileReader reads tiles through the cache of full tiles, which also keeps
+// their inner nodes for proofs (edgeTiles without an edge).
+func (l *Log) tileReader() merkle.TileReader { return edgeTiles{l: l} }
+
+func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	k := tileKey{level, index}
+	if t, ok := l.tiles.Get(k); ok {
+		return t.hashes, nil
+	}
+	h, err := l.store.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) == merkle.TileWidth*merkle.HashSize {
+		l.tiles.Add(k, &fullTile{hashes: h})
+	}
+	return h, nil
+}
+
+// innerNodes returns the inner nodes of tile (level, index) if it is a
+// cached full tile, computing them once; nil otherwise (the caller then
+// reads the tile, which caches it if it is full).
+func (l *Log) innerNodes(level uint8, index uint64) *merkle.InnerNodes {
+	t, ok := l.tiles.Get(tileKey{level, index})
+	if !ok {
+		return nil
+	}
+	if n := t.inner.Load(); n != nil {
+		return n
+	}
+	n := merkle.NewInnerNodes(t.hashes)
+	t.inner.Store(n)
+	return n
+}
+
+// appendReader reads the tiles of the tree of size: the right-edge tiles from
+// edge when known, else from storage, cut to the width size implies (a tile
+// read from storage may already have grown past size) and added to edge.
+func (l *Log) appendReader(size uint64, edge map[tileKey][]byte) merkle.TileReader {
+	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		rightEdge := index == size>>(merkle.TileHeight*(uint(level)+1))
+		if rightEdge {
+			if t, ok := edge[tileKey{level, index}]; ok {
+				return t[:len(t):len(t)], nil
+			}
+		}
+		t, err := l.readTile(ctx, level, index)
+		if err != nil {
+			return nil, err
+		}
+		if rightEdge {
+			if w := merkle.PartialWidth(level, size) * merkle.HashSize; len(t) > w {
+				t = t[:w]
+			}
+			edge[tileKey{level, index}] = t[:len(t):len(t)]
+		}
+		// Clip capacity: the appender must copy, never write into a cached tile.
+		return t[:len(t):len(t)], nil
+	})
+}
+
+// proofReader reads the tiles of the tree of size: the right-edge tiles of
+// the head, when it covers size, else through the cache of full tiles and
+// storage. A tile of a larger tree is a valid prefix for a smaller one (nodes
+// never change once complete), so the edge of any head at least size serves;
+// this spares a write's inclusion proof the storage reads of the partial
+// tiles its own batch just wrote. The head's edge tiles this process did not
+// write (after a restart, or when another process grows the tree) are read
+// from storage once and kept with the head, with their inner nodes: reads at
+// a steady head then need no storage at all.
+func (l *Log) proofReader(size uint64) merkle.TileReader {
+	l.headMu.Lock()
+	edge, head := l.edge, l.head.Size
+	if !l.headValid || size > head {
+		edge, head = nil, 0
+	}
+	l.headMu.Unlock()
+	return edgeTiles{l: l, edge: edge, head: head}
+}
+
+// edgeTiles reads the right-edge tiles from edge (loading into it those of
+// the tree of size head that it lacks, when head is not 0), the others
+// through the cache of full tiles (with their inner nodes). Without an edge
+// it is the plain cache of full tiles.
+type edgeTiles struct {
+	l    *Log
+	edge map[tileKey]*edgeTile
+	head uint64
+}
+
+// edgeTile returns the right-edge tile (level, index) of the head, nil if it
+// is not one.
+func (e edgeTiles) edgeTile(ctx context.Context, level uint8, index uint64) (*edgeTile, error) {
+	if t, ok := e.edge[tileKey{level, index}]; ok {
+		return t, nil
+	}
+	if e.head == 0 || uint(level) >= 8 || index != e.head>>(merkle.TileHeight*(uint(level)+1)) {
+		return nil, nil
+	}
+	w := merkle.PartialWidth(level, e.head) * merkle.HashSize
+	if w == 0 {
+		return nil, nil
+	}
+	// Loaded since the snapshot (a proof asks for a tile more than once)?
+	e.l.headMu.Lock()
+	t, ok := e.l.edge[tileKey{level, index}]
+	if ok && (!e.l.headValid || e.l.head.Size != e.head) {
+		ok = false
+	}
+	e.l.headMu.Unlock()
+	if ok {
+		return t, nil
+	}
+	h, err := e.l.store.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(h) < w {
+		// Shorter than the head says: let the proof report it.
+		return &edgeTile{hashes: h}, nil
+	}
+	t = &edgeTile{hashes: h[:w:w]}
+	e.l.addEdge(e.head, tileKey{level, index}, t)
+	return t, nil
+}
+
+// addEdge publishes t as a right-edge tile of the head of size, if that is
+// still the head. Edge maps are never modified once published: it copies.
+func (l *Log) addEdge(size uint64, k tileKey, t *edgeTile) {
+	l.headMu.Lock()
+	defer l.headMu.Unlock()
+	if !l.headValid || l.head.Size != size {
+		return
+	}
+	if _, ok := l.edge[k]; ok {
+		return
+	}
+	edge := make(map[tileKey]*edgeTile, len(l.edge)+1)
+	for k, v := range l.edge {
+		edge[k] = v
+	}
+	edge[k] = t
+	l.edge = edge
+}
+
+func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	t, err := e.edgeTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		return t.hashes[:len(t.hashes):len(t.hashes)], nil
+	}
+	return e.l.readTile(ctx, level, index)
+}
+
+func (e edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+	t, err := e.edgeTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	if t != nil {
+		return t.get(), nil
+	}
+	return e.l.innerNodes(level, index), nil
+}
