@@ -21,6 +21,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/internal/testentry"
 	tlog "github.com/tabularium/tabula/log"
@@ -165,7 +166,7 @@ func (s *server) logInfo() models.LogInfo {
 // verifyEntry checks one LogEntry the way a Sigstore client does: single key,
 // UUID = tree ID + leaf hash of the body, checkpoint signed by the log key and
 // matching rootHash, inclusion proof, SET.
-func verifyEntry(t *testing.T, k logKey, le models.LogEntry) (string, models.LogEntryAnon, tlog.Checkpoint) {
+func verifyEntry(t *testing.T, k logKey, le models.LogEntry) (string, models.LogEntryAnon, checkpoint.Checkpoint) {
 	t.Helper()
 	if len(le) != 1 {
 		t.Fatalf("LogEntry has %d keys", len(le))
@@ -180,7 +181,7 @@ func verifyEntry(t *testing.T, k logKey, le models.LogEntry) (string, models.Log
 		t.Fatalf("entry ID %s, want tree %s + leaf hash %x", id, treeHex, lh)
 	}
 	ip := e.Verification.InclusionProof
-	cp, err := tlog.ParseCheckpoint([]byte(ip.Checkpoint), k.origin, "tabula.test", k.pub)
+	cp, err := checkpoint.Verify([]byte(ip.Checkpoint), k.origin, "tabula.test", checkpoint.KeyIDRekorV1, k.pub)
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
@@ -387,7 +388,7 @@ func TestConcurrentUploads(t *testing.T) {
 			var (
 				wg          sync.WaitGroup
 				mu          sync.Mutex
-				checkpoints = map[uint64]tlog.Checkpoint{}
+				checkpoints = map[uint64]checkpoint.Checkpoint{}
 				indexes     = map[int64]string{}
 			)
 			for w := range workers {
@@ -440,7 +441,7 @@ func TestConcurrentUploads(t *testing.T) {
 			if info.TreeSize != int64(n) || len(indexes) != n {
 				t.Fatalf("tree size %d, %d indexes, want %d", info.TreeSize, len(indexes), n)
 			}
-			final, err := tlog.ParseCheckpoint([]byte(info.SignedTreeHead), k.origin, "tabula.test", k.pub)
+			final, err := checkpoint.Verify([]byte(info.SignedTreeHead), k.origin, "tabula.test", checkpoint.KeyIDRekorV1, k.pub)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +478,7 @@ func TestConcurrentUploads(t *testing.T) {
 
 // checkTiles recomputes the checkpoint's root from tiles fetched over HTTP
 // and checks every entry bundle against the level-0 tiles.
-func checkTiles(t *testing.T, s *server, cp tlog.Checkpoint) {
+func checkTiles(t *testing.T, s *server, cp checkpoint.Checkpoint) {
 	t.Helper()
 	fetch := func(p merkle.TilePath) []byte {
 		resp, b := s.do("GET", "/"+p.String(), nil)

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/testentry"
-	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 )
@@ -94,7 +94,7 @@ func TestClientAgainstServer(t *testing.T) {
 			if err != nil || li.TreeSize != 3 || li.TreeID == "" {
 				t.Fatalf("LogInfo = %+v, %v", li, err)
 			}
-			cp, err := tlog.ParseCheckpoint([]byte(li.SignedTreeHead), "tabula.test - "+li.TreeID, "tabula.test", logKey.Public())
+			cp, err := checkpoint.Verify([]byte(li.SignedTreeHead), "tabula.test - "+li.TreeID, "tabula.test", checkpoint.KeyIDRekorV1, logKey.Public())
 			if err != nil || cp.Size != 3 || hex.EncodeToString(cp.Root[:]) != li.RootHash {
 				t.Fatalf("checkpoint %+v: %v", cp, err)
 			}

@@ -49,6 +49,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -348,7 +349,7 @@ func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
 // checkpoint signed by another key or for another origin, or tiles that do not
 // reproduce the stored root.
 func (l *Log) checkHead(ctx context.Context, head storage.TreeState) error {
-	cp, err := ParseCheckpoint(head.Checkpoint, l.origin, l.cfg.Hostname, l.signer.Public())
+	cp, err := checkpoint.Verify(head.Checkpoint, l.origin, l.cfg.Hostname, checkpoint.KeyIDRekorV1, l.signer.Public())
 	if err != nil {
 		return fmt.Errorf("log: the stored checkpoint does not verify with the configured key and origin %q "+
 			"(was the key or --hostname changed?): %w", l.origin, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
@@ -99,7 +100,7 @@ func searchKey(i int) storage.Hash { return sha256.Sum256(fmt.Appendf(nil, "k%d"
 func checkResult(t *testing.T, l *tlog.Log, res tlog.Result) {
 	t.Helper()
 	ctx := context.Background()
-	cp, err := tlog.ParseCheckpoint(res.Head.Checkpoint, l.Origin(), l.Hostname(), l.Signer().Public())
+	cp, err := checkpoint.Verify(res.Head.Checkpoint, l.Origin(), l.Hostname(), checkpoint.KeyIDRekorV1, l.Signer().Public())
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}

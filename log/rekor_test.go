@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -69,14 +70,14 @@ func TestRekorSETAndCheckpoint(t *testing.T) {
 					t.Fatal("SET verified over a wrong payload")
 				}
 				ip := e.Verification.InclusionProof
-				cp, err := ParseCheckpoint([]byte(ip.Checkpoint), rekorOrigin, rekorHost, pub)
+				cp, err := checkpoint.Verify([]byte(ip.Checkpoint), rekorOrigin, rekorHost, checkpoint.KeyIDRekorV1, pub)
 				if err != nil {
 					t.Fatalf("Rekor's checkpoint: %v", err)
 				}
 				if cp.Size != ip.TreeSize || hex.EncodeToString(cp.Root[:]) != ip.RootHash {
 					t.Fatalf("checkpoint %+v vs proof %+v", cp, ip)
 				}
-				if _, err := ParseCheckpoint([]byte(ip.Checkpoint), "rekor.local - 1", rekorHost, pub); err == nil {
+				if _, err := checkpoint.Verify([]byte(ip.Checkpoint), "rekor.local - 1", rekorHost, checkpoint.KeyIDRekorV1, pub); err == nil {
 					t.Fatal("checkpoint accepted for another origin")
 				}
 			}

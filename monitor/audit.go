@@ -16,7 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 )
 
@@ -66,7 +66,7 @@ type AuditConfig struct {
 
 // AuditResult is what an audit checked.
 type AuditResult struct {
-	Checkpoint tlog.Checkpoint
+	Checkpoint checkpoint.Checkpoint
 	From       uint64 // the position it resumed from (0 for a full audit)
 	Entries    uint64 // entries read and hashed by this run
 	Bundles    int    // entry bundles read
@@ -115,7 +115,7 @@ type auditor struct {
 	tileErr error
 }
 
-func (a *auditor) load(cp tlog.Checkpoint) error {
+func (a *auditor) load(cp checkpoint.Checkpoint) error {
 	a.st = AuditState{Origin: cp.Origin}
 	a.rng = rangeFactory.NewEmptyRange(0)
 	a.edge = make(map[uint8][]byte)
@@ -200,7 +200,7 @@ func (a *auditor) run(ctx context.Context) (AuditResult, error) {
 		if err != nil || len(root) != merkle.HashSize {
 			return a.res, fmt.Errorf("audit state: verified root %q", v.Root)
 		}
-		if err := proveConsistent(ctx, a.cfg.Log, tlog.Checkpoint{Origin: cp.Origin, Size: v.Size, Root: merkle.Hash(root)}, cp); err != nil {
+		if err := proveConsistent(ctx, a.cfg.Log, checkpoint.Checkpoint{Origin: cp.Origin, Size: v.Size, Root: merkle.Hash(root)}, cp); err != nil {
 			return a.res, err
 		}
 	}
@@ -296,7 +296,7 @@ func (a *auditor) reachTargets() error {
 		if err != nil || len(root) != merkle.HashSize {
 			return fmt.Errorf("audit state: target root %q", t.Root)
 		}
-		cp := tlog.Checkpoint{Origin: a.st.Origin, Size: t.Size, Root: merkle.Hash(root)}
+		cp := checkpoint.Checkpoint{Origin: a.st.Origin, Size: t.Size, Root: merkle.Hash(root)}
 		if err := checkRoot(a.rng, cp, AlertEntriesMismatch, fmt.Sprintf("the %d entries read from the entry bundles", t.Size)); err != nil {
 			if a.tileErr != nil {
 				return misbehaved(AlertEntriesMismatch, "%v (and %v)", err, a.tileErr)

@@ -21,16 +21,11 @@ package monitor
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 
-	fmtlog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
-
-	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 )
@@ -49,7 +44,6 @@ type Log interface {
 type Verifier struct {
 	pub   crypto.PublicKey
 	keyID string // hex SHA-256 of the PKIX DER key: the log ID
-	hash  uint32 // note key hash: the first 4 bytes of the log ID
 }
 
 // NewVerifier returns a verifier for checkpoints signed by the key in pubPEM
@@ -60,12 +54,11 @@ func NewVerifier(pubPEM []byte) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("log key: %w", err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
+	id, err := checkpoint.KeyIDRekorV1.KeyID("", pub)
 	if err != nil {
 		return nil, fmt.Errorf("log key: %w", err)
 	}
-	id := sha256.Sum256(der)
-	return &Verifier{pub: pub, keyID: hex.EncodeToString(id[:]), hash: signer.KeyHash(id)}, nil
+	return &Verifier{pub: pub, keyID: hex.EncodeToString(id[:])}, nil
 }
 
 // KeyID is the hex SHA-256 of the log key's PKIX DER: Rekor's log ID.
@@ -78,44 +71,12 @@ var ErrBadCheckpoint = errors.New("checkpoint does not verify")
 // content. The signature line may carry any key name (Rekor names it after
 // the log's hostname); it must carry the pinned key's hash and a valid
 // signature. Signatures by other keys (witnesses) are ignored.
-func (v *Verifier) Verify(b []byte) (tlog.Checkpoint, error) {
-	n, err := note.Open(b, anyName{v})
+func (v *Verifier) Verify(b []byte) (checkpoint.Checkpoint, error) {
+	cp, err := checkpoint.Open(b, checkpoint.AnyName(checkpoint.KeyIDRekorV1, v.pub))
 	if err != nil {
-		return tlog.Checkpoint{}, fmt.Errorf("%w with the pinned log key %.16s…: %v", ErrBadCheckpoint, v.keyID, err)
+		return checkpoint.Checkpoint{}, fmt.Errorf("%w with the pinned log key %.16s…: %v", ErrBadCheckpoint, v.keyID, err)
 	}
-	var cp fmtlog.Checkpoint
-	if _, err := cp.Unmarshal([]byte(n.Text)); err != nil {
-		return tlog.Checkpoint{}, fmt.Errorf("%w: %v", ErrBadCheckpoint, err)
-	}
-	if len(cp.Hash) != merkle.HashSize {
-		return tlog.Checkpoint{}, fmt.Errorf("%w: root hash is %d bytes, not %d", ErrBadCheckpoint, len(cp.Hash), merkle.HashSize)
-	}
-	return tlog.Checkpoint{Origin: cp.Origin, Size: cp.Size, Root: merkle.Hash(cp.Hash)}, nil
-}
-
-// anyName hands out the pinned key's note verifier under whatever name a
-// signature line carries, if the line's key hash is the pinned key's.
-type anyName struct{ v *Verifier }
-
-func (a anyName) Verifier(name string, hash uint32) (note.Verifier, error) {
-	if hash != a.v.hash || !isKeyName(name) {
-		return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
-	}
-	return signer.NoteVerifier(name, a.v.pub)
-}
-
-// isKeyName is the signed-note rule for key names: non-empty, no spaces or
-// plus signs.
-func isKeyName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r == ' ' || r == '+' || r < 0x21 {
-			return false
-		}
-	}
-	return true
+	return cp, nil
 }
 
 // tiles reads the hash tiles of the tree of the given size through l, asking

@@ -16,7 +16,7 @@ import (
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 )
 
@@ -85,20 +85,20 @@ func (s *State) save(path string) error {
 	return nil
 }
 
-func (s *State) checkpoint() (tlog.Checkpoint, *compact.Range, error) {
+func (s *State) checkpoint() (checkpoint.Checkpoint, *compact.Range, error) {
 	root, err := hex.DecodeString(s.Root)
 	if err != nil || len(root) != merkle.HashSize {
-		return tlog.Checkpoint{}, nil, fmt.Errorf("monitor state: root %q is not a 32-byte hex hash", s.Root)
+		return checkpoint.Checkpoint{}, nil, fmt.Errorf("monitor state: root %q is not a 32-byte hex hash", s.Root)
 	}
 	rng, err := decodeRange(s.Size, s.Range)
 	if err != nil {
-		return tlog.Checkpoint{}, nil, fmt.Errorf("monitor state: %w", err)
+		return checkpoint.Checkpoint{}, nil, fmt.Errorf("monitor state: %w", err)
 	}
-	cp := tlog.Checkpoint{Origin: s.Origin, Size: s.Size, Root: merkle.Hash(root)}
+	cp := checkpoint.Checkpoint{Origin: s.Origin, Size: s.Size, Root: merkle.Hash(root)}
 	// The range is ours, but the file may have been edited: it must give
 	// the root we verified.
 	if err := checkRoot(rng, cp, AlertInconsistent, "the saved compact range"); err != nil {
-		return tlog.Checkpoint{}, nil, fmt.Errorf("monitor state is corrupt (remove it to start again): %v", err)
+		return checkpoint.Checkpoint{}, nil, fmt.Errorf("monitor state is corrupt (remove it to start again): %v", err)
 	}
 	return cp, rng, nil
 }
@@ -144,10 +144,10 @@ func New(cfg Config) (*Monitor, error) {
 // Result is what one check found.
 type Result struct {
 	// Checkpoint is the log's latest signed checkpoint (verified).
-	Checkpoint tlog.Checkpoint
+	Checkpoint checkpoint.Checkpoint
 	// Previous is the last verified checkpoint before this check (zero on
 	// a first run without FromStart).
-	Previous tlog.Checkpoint
+	Previous checkpoint.Checkpoint
 	// Entries is how many new entries were read and verified.
 	Entries uint64
 	// Alerts raised by this check (misbehavior, or watch matches).
@@ -237,7 +237,7 @@ func (m *Monitor) check(ctx context.Context, ev *evidence) (Result, error) {
 	res.Checkpoint = cp
 
 	var (
-		prev tlog.Checkpoint
+		prev checkpoint.Checkpoint
 		rng  *compact.Range
 	)
 	switch {
@@ -253,7 +253,7 @@ func (m *Monitor) check(ctx context.Context, ev *evidence) (Result, error) {
 			return res, err
 		}
 	case m.cfg.FromStart:
-		prev = tlog.Checkpoint{Origin: cp.Origin, Root: merkle.Hash(rfc6962.DefaultHasher.EmptyRoot())}
+		prev = checkpoint.Checkpoint{Origin: cp.Origin, Root: merkle.Hash(rfc6962.DefaultHasher.EmptyRoot())}
 		res.Previous = prev
 		rng = rangeFactory.NewEmptyRange(0)
 	default:
@@ -316,7 +316,7 @@ func (m *Monitor) check(ctx context.Context, ev *evidence) (Result, error) {
 	return res, m.save(cp, b, rng)
 }
 
-func (m *Monitor) save(cp tlog.Checkpoint, b []byte, rng *compact.Range) error {
+func (m *Monitor) save(cp checkpoint.Checkpoint, b []byte, rng *compact.Range) error {
 	st := State{
 		Origin: cp.Origin, Size: cp.Size, Root: hex.EncodeToString(cp.Root[:]),
 		Checkpoint: string(b), Range: encodeRange(rng), Verified: time.Now().UTC(),

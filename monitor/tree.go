@@ -11,7 +11,7 @@ import (
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
-	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 )
 
@@ -43,7 +43,7 @@ func IsMisbehavior(err error) (AlertKind, bool) {
 
 // rangeAt reads, from the hash tiles, the compact range of the tree of the
 // checkpoint's size and checks that it gives the checkpoint's root.
-func rangeAt(ctx context.Context, l Log, cp tlog.Checkpoint) (*compact.Range, error) {
+func rangeAt(ctx context.Context, l Log, cp checkpoint.Checkpoint) (*compact.Range, error) {
 	ids := compact.RangeNodes(0, cp.Size, nil)
 	hashes := make([][]byte, len(ids))
 	r := tiles(l, cp.Size)
@@ -68,7 +68,7 @@ func rangeAt(ctx context.Context, l Log, cp tlog.Checkpoint) (*compact.Range, er
 }
 
 // checkRoot checks that rng (which must start at 0) gives cp's root.
-func checkRoot(rng *compact.Range, cp tlog.Checkpoint, kind AlertKind, what string) error {
+func checkRoot(rng *compact.Range, cp checkpoint.Checkpoint, kind AlertKind, what string) error {
 	if rng.End() != cp.Size {
 		return fmt.Errorf("internal error: range ends at %d, checkpoint size %d", rng.End(), cp.Size)
 	}
@@ -88,7 +88,7 @@ func checkRoot(rng *compact.Range, cp tlog.Checkpoint, kind AlertKind, what stri
 // proveConsistent proves, with a consistency proof computed from the hash
 // tiles of the newer tree, that old is a prefix of cur. Both are verified
 // checkpoints of one log.
-func proveConsistent(ctx context.Context, l Log, old, cur tlog.Checkpoint) error {
+func proveConsistent(ctx context.Context, l Log, old, cur checkpoint.Checkpoint) error {
 	switch {
 	case cur.Size < old.Size:
 		return misbehaved(AlertInconsistent, "the log rolled back from tree size %d to %d", old.Size, cur.Size)

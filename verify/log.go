@@ -5,18 +5,17 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
-	fmtlog "github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/signer"
 )
@@ -89,27 +88,6 @@ func ParseLogKeyPEM(b []byte) (LogKey, error) {
 // LogID returns the key's log ID in hex, as the v1 API's logID.
 func (k LogKey) LogID() string { return hex.EncodeToString(k.ID) }
 
-// CheckpointContent is a verified checkpoint.
-type CheckpointContent struct {
-	Origin string
-	Size   uint64
-	Root   [32]byte
-}
-
-// noteVerifier verifies one log's signature lines: name and key hint must
-// both match, as C2SP signed-note requires.
-type noteVerifier struct {
-	name string
-	hash uint32
-	pub  crypto.PublicKey
-}
-
-func (v noteVerifier) Name() string    { return v.name }
-func (v noteVerifier) KeyHash() uint32 { return v.hash }
-func (v noteVerifier) Verify(msg, sig []byte) bool {
-	return signer.Verify(v.pub, msg, sig) == nil
-}
-
 // keyName is the signature name a log uses for origin: "<host>" for Rekor
 // v1's "<host> - <treeID>", the origin itself otherwise.
 func keyName(origin string) string {
@@ -121,36 +99,32 @@ func keyName(origin string) string {
 
 // Checkpoint verifies a signed checkpoint with key and returns its content.
 // If origin is not empty the checkpoint's origin must equal it.
-func Checkpoint(b []byte, origin string, key LogKey) (CheckpointContent, error) {
+func Checkpoint(b []byte, origin string, key LogKey) (checkpoint.Checkpoint, error) {
 	if len(key.ID) < 4 {
-		return CheckpointContent{}, failf(CheckCheckpointSig, "log key has no ID")
+		return checkpoint.Checkpoint{}, failf(CheckCheckpointSig, "log key has no ID")
 	}
 	first, _, ok := bytes.Cut(b, []byte("\n"))
 	if !ok || len(first) == 0 {
-		return CheckpointContent{}, failf(CheckCheckpointSig, "checkpoint has no origin line")
+		return checkpoint.Checkpoint{}, failf(CheckCheckpointSig, "checkpoint has no origin line")
 	}
 	got := string(first)
 	if origin != "" && got != origin {
-		return CheckpointContent{}, failf(CheckCheckpointSig, "checkpoint origin %q, want %q", got, origin)
+		return checkpoint.Checkpoint{}, failf(CheckCheckpointSig, "checkpoint origin %q, want %q", got, origin)
 	}
-	v := noteVerifier{name: keyName(got), hash: binary.BigEndian.Uint32(key.ID[:4]), pub: key.Public}
-	if v.name == "" || strings.ContainsAny(v.name, " +\n") {
-		return CheckpointContent{}, failf(CheckCheckpointSig, "checkpoint origin %q gives no valid key name", got)
+	name := keyName(got)
+	v, err := checkpoint.NewVerifierWithID(name, key.ID, key.Public)
+	if err != nil {
+		return checkpoint.Checkpoint{}, failf(CheckCheckpointSig, "checkpoint origin %q gives no valid key name", got)
 	}
-	cp, _, _, err := fmtlog.ParseCheckpoint(b, got, v)
+	cp, err := checkpoint.Parse(b, got, v)
 	if err != nil {
 		var unverified *note.UnverifiedNoteError
 		if errors.As(err, &unverified) {
-			return CheckpointContent{}, failf(CheckCheckpointSig, "no valid signature by %s (key hint %08x)", v.name, v.hash)
+			return checkpoint.Checkpoint{}, failf(CheckCheckpointSig, "no valid signature by %s (key hint %08x)", name, v.KeyHash())
 		}
-		return CheckpointContent{}, fail(CheckCheckpointSig, err)
+		return checkpoint.Checkpoint{}, fail(CheckCheckpointSig, err)
 	}
-	if len(cp.Hash) != 32 {
-		return CheckpointContent{}, failf(CheckCheckpointSig, "root hash is %d bytes, want 32", len(cp.Hash))
-	}
-	out := CheckpointContent{Origin: cp.Origin, Size: cp.Size}
-	copy(out.Root[:], cp.Hash)
-	return out, nil
+	return cp, nil
 }
 
 // Inclusion verifies that leafHash is leaf index of the tree of size leaves
@@ -164,7 +138,7 @@ func Inclusion(leafHash [32]byte, index, size uint64, root [32]byte, path [][]by
 
 // Consistency verifies that the tree of older is a prefix of the tree of
 // newer, by an RFC 6962 consistency proof.
-func Consistency(older, newer CheckpointContent, path [][]byte) error {
+func Consistency(older, newer checkpoint.Checkpoint, path [][]byte) error {
 	if older.Origin != newer.Origin {
 		return failf(CheckConsistencyProof, "origins differ: %q and %q", older.Origin, newer.Origin)
 	}
@@ -212,44 +186,44 @@ func LeafHash(body []byte) [32]byte {
 // /api/v1/log/entries/…): its log ID, inclusion proof, checkpoint and SET,
 // offline, with the pinned log key. uuid may be empty; if set, its leaf hash
 // part must be the body's. It returns the verified checkpoint.
-func Entry(uuid string, e models.LogEntryAnon, key LogKey) (CheckpointContent, error) {
+func Entry(uuid string, e models.LogEntryAnon, key LogKey) (checkpoint.Checkpoint, error) {
 	if e.LogID != key.LogID() {
-		return CheckpointContent{}, failf(CheckLogKnown, "entry's log ID %s is not the pinned key's %s", e.LogID, key.LogID())
+		return checkpoint.Checkpoint{}, failf(CheckLogKnown, "entry's log ID %s is not the pinned key's %s", e.LogID, key.LogID())
 	}
 	if e.LogIndex < 0 {
-		return CheckpointContent{}, failf(CheckLogIndex, "negative log index %d", e.LogIndex)
+		return checkpoint.Checkpoint{}, failf(CheckLogIndex, "negative log index %d", e.LogIndex)
 	}
 	leaf := LeafHash(e.Body)
 	if uuid != "" && !strings.EqualFold(uuid[max(0, len(uuid)-64):], hex.EncodeToString(leaf[:])) {
-		return CheckpointContent{}, failf(CheckEntryMatches, "UUID %s is not the body's leaf hash %x", uuid, leaf)
+		return checkpoint.Checkpoint{}, failf(CheckEntryMatches, "UUID %s is not the body's leaf hash %x", uuid, leaf)
 	}
 	v := e.Verification
 	if v == nil || v.InclusionProof == nil {
-		return CheckpointContent{}, failf(CheckInclusionProof, "entry has no inclusion proof")
+		return checkpoint.Checkpoint{}, failf(CheckInclusionProof, "entry has no inclusion proof")
 	}
 	p := v.InclusionProof
 	root, path, err := decodeProof(p.RootHash, p.Hashes)
 	if err != nil {
-		return CheckpointContent{}, fail(CheckInclusionProof, err)
+		return checkpoint.Checkpoint{}, fail(CheckInclusionProof, err)
 	}
 	if p.LogIndex < 0 || p.TreeSize < 0 {
-		return CheckpointContent{}, failf(CheckInclusionProof, "negative index or size")
+		return checkpoint.Checkpoint{}, failf(CheckInclusionProof, "negative index or size")
 	}
 	if err := Inclusion(leaf, uint64(p.LogIndex), uint64(p.TreeSize), root, path); err != nil {
-		return CheckpointContent{}, err
+		return checkpoint.Checkpoint{}, err
 	}
 	cp, err := Checkpoint([]byte(p.Checkpoint), "", key)
 	if err != nil {
-		return CheckpointContent{}, err
+		return checkpoint.Checkpoint{}, err
 	}
 	if cp.Size != uint64(p.TreeSize) || cp.Root != root {
-		return CheckpointContent{}, failf(CheckCheckpointRoot, "checkpoint is for size %d root %x, proof for size %d root %x", cp.Size, cp.Root, p.TreeSize, root)
+		return checkpoint.Checkpoint{}, failf(CheckCheckpointRoot, "checkpoint is for size %d root %x, proof for size %d root %x", cp.Size, cp.Root, p.TreeSize, root)
 	}
 	if len(v.SignedEntryTimestamp) == 0 {
-		return CheckpointContent{}, failf(CheckSET, "entry has no signed entry timestamp")
+		return checkpoint.Checkpoint{}, failf(CheckSET, "entry has no signed entry timestamp")
 	}
 	if err := SET(v.SignedEntryTimestamp, e.Body, e.IntegratedTime, e.LogIndex, key); err != nil {
-		return CheckpointContent{}, err
+		return checkpoint.Checkpoint{}, err
 	}
 	return cp, nil
 }

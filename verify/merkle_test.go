@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/verify"
 )
 
@@ -65,7 +66,7 @@ func TestRFC6962Vectors(t *testing.T) {
 			}
 			r1, ok1 := hash32(v.Root1)
 			r2, ok2 := hash32(v.Root2)
-			err := verify.Consistency(verify.CheckpointContent{Origin: "o", Size: v.Size1, Root: r1}, verify.CheckpointContent{Origin: "o", Size: v.Size2, Root: r2}, v.Proof)
+			err := verify.Consistency(checkpoint.Checkpoint{Origin: "o", Size: v.Size1, Root: r1}, checkpoint.Checkpoint{Origin: "o", Size: v.Size2, Root: r2}, v.Proof)
 			if got := err != nil || !ok1 || !ok2; got != v.WantErr {
 				t.Fatalf("rejected=%v (%v), want %v", got, err, v.WantErr)
 			}

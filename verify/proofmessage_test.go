@@ -9,6 +9,7 @@ import (
 
 	"github.com/transparency-dev/merkle/rfc6962"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/verify"
 )
 
@@ -33,8 +34,8 @@ func TestProofFailureShowsHexRoots(t *testing.T) {
 	}{
 		{"inclusion", verify.Inclusion(a, 0, 2, wrong, [][]byte{b[:]}), "inclusion proof"},
 		{"consistency", verify.Consistency(
-			verify.CheckpointContent{Origin: "o", Size: 1, Root: a},
-			verify.CheckpointContent{Origin: "o", Size: 2, Root: wrong},
+			checkpoint.Checkpoint{Origin: "o", Size: 1, Root: a},
+			checkpoint.Checkpoint{Origin: "o", Size: 2, Root: wrong},
 			[][]byte{b[:]}), "consistency proof"},
 	}
 	for _, tt := range tests {

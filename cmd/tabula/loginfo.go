@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/verify"
 )
@@ -167,7 +168,7 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // proveConsistency fetches and checks a consistency proof from old to cp.
-func proveConsistency(ctx context.Context, cl *client.Client, treeID string, old, cp verify.CheckpointContent) error {
+func proveConsistency(ctx context.Context, cl *client.Client, treeID string, old, cp checkpoint.Checkpoint) error {
 	if old.Size > cp.Size {
 		return fmt.Errorf("the tree shrank from %d to %d", old.Size, cp.Size)
 	}

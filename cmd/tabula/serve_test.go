@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/signer"
@@ -177,7 +178,7 @@ func TestServeEndToEnd(t *testing.T) {
 			if err := json.Unmarshal(b, &info); err != nil {
 				t.Fatal(err)
 			}
-			cp, err := tlog.ParseCheckpoint([]byte(info.SignedTreeHead), "tabula.local - "+info.TreeID, "tabula.local", pub)
+			cp, err := checkpoint.Verify([]byte(info.SignedTreeHead), "tabula.local - "+info.TreeID, "tabula.local", checkpoint.KeyIDRekorV1, pub)
 			if err != nil || cp.Size != 1 || hex.EncodeToString(cp.Root[:]) != info.RootHash {
 				t.Fatalf("checkpoint %+v: %v", cp, err)
 			}

@@ -12,10 +12,8 @@ import (
 	"testing"
 	"time"
 
-	fmtlog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -66,8 +64,11 @@ func TestAuditCatches(t *testing.T) {
 	}
 	// sign makes a checkpoint of this log's origin, signed by s.
 	sign := func(s signer.Signer, size uint64, root [32]byte) string {
-		text := fmtlog.Checkpoint{Origin: hostname + " - " + info.TreeID, Size: size, Hash: root[:]}.Marshal()
-		b, err := note.Sign(&note.Note{Text: string(text)}, signer.NoteSigner(hostname, s))
+		ns, err := checkpoint.NewSigner(hostname, checkpoint.KeyIDRekorV1, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: hostname + " - " + info.TreeID, Size: size, Root: root}, ns)
 		if err != nil {
 			t.Fatal(err)
 		}

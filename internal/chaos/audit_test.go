@@ -20,7 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/tabularium/tabula/api/models"
-	tlogpkg "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -89,8 +89,8 @@ func (a *auditor) getOK(url string) []byte {
 }
 
 // verify checks a checkpoint's signature and origin and returns its content.
-func (a *auditor) verify(cp string) (tlogpkg.Checkpoint, error) {
-	return tlogpkg.ParseCheckpoint([]byte(cp), a.origin, hostname, a.pub)
+func (a *auditor) verify(cp string) (checkpoint.Checkpoint, error) {
+	return checkpoint.Verify([]byte(cp), a.origin, hostname, checkpoint.KeyIDRekorV1, a.pub)
 }
 
 // mustAudit audits and fails t on every broken promise.
@@ -314,7 +314,7 @@ func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
 // tiles checks, with golang.org/x/mod/sumdb/tlog, that the hash tiles
 // reproduce the root and hold the entries' leaf hashes.
-func (a *auditor) tiles(head tlogpkg.Checkpoint, leaves [][]byte, f *figures) {
+func (a *auditor) tiles(head checkpoint.Checkpoint, leaves [][]byte, f *figures) {
 	a.t.Helper()
 	tr := &tileReader{a: a}
 	hr := tlog.TileHashReader(tlog.Tree{N: int64(head.Size), Hash: tlog.Hash(head.Root)}, tr)
@@ -387,7 +387,7 @@ func (a *auditor) readBack(k ack, leaf []byte, rec *record) {
 
 // consistent proves the tree of size (with root) is a prefix of the final
 // tree, with a proof from GET /api/v1/log/proof.
-func (a *auditor) consistent(size uint64, root []byte, head tlogpkg.Checkpoint) error {
+func (a *auditor) consistent(size uint64, root []byte, head checkpoint.Checkpoint) error {
 	if size == head.Size {
 		if !bytes.Equal(root, head.Root[:]) {
 			return fmt.Errorf("same size, root %x, final root %x", root, head.Root)

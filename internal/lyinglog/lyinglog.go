@@ -35,10 +35,8 @@ import (
 	"strings"
 	"sync"
 
-	fmtlog "github.com/transparency-dev/formats/log"
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 )
@@ -203,8 +201,11 @@ func (l *Log) rebuild(entries [][]byte) error {
 	for _, t := range tiles {
 		store[tileKey{t.Level, t.Index}] = t.Hashes
 	}
-	text := fmtlog.Checkpoint{Origin: l.Origin(), Size: uint64(len(entries)), Hash: root[:]}.Marshal()
-	cp, err := note.Sign(&note.Note{Text: string(text)}, signer.NoteSigner(Hostname, l.signer))
+	ns, err := checkpoint.NewSigner(Hostname, checkpoint.KeyIDRekorV1, l.signer)
+	if err != nil {
+		return err
+	}
+	cp, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: l.Origin(), Size: uint64(len(entries)), Root: root}, ns)
 	if err != nil {
 		return err
 	}

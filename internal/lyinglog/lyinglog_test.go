@@ -14,8 +14,8 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/lyinglog"
-	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 )
@@ -62,12 +62,12 @@ func TestHonestThenForked(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	head := func() tlog.Checkpoint {
+	head := func() checkpoint.Checkpoint {
 		var info models.LogInfo
 		if code := get(t, srv.URL+"/api/v1/log", &info); code != http.StatusOK {
 			t.Fatalf("GET /api/v1/log: %d", code)
 		}
-		cp, err := tlog.ParseCheckpoint([]byte(info.SignedTreeHead), l.Origin(), lyinglog.Hostname, pub)
+		cp, err := checkpoint.Verify([]byte(info.SignedTreeHead), l.Origin(), lyinglog.Hostname, checkpoint.KeyIDRekorV1, pub)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func TestHonestThenForked(t *testing.T) {
 		}
 		return cp
 	}
-	consistent := func(old, cur tlog.Checkpoint) error {
+	consistent := func(old, cur checkpoint.Checkpoint) error {
 		var p models.ConsistencyProof
 		if code := get(t, fmt.Sprintf("%s/api/v1/log/proof?firstSize=%d&lastSize=%d", srv.URL, old.Size, cur.Size), &p); code != http.StatusOK {
 			t.Fatalf("GET proof: %d", code)
