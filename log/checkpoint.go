@@ -25,7 +25,7 @@ type Checkpoint struct {
 // sigstore-python and sigstore-js all verify.
 func (l *Log) signCheckpoint(origin string, size uint64, root merkle.Hash) ([]byte, error) {
 	text := fmtlog.Checkpoint{Origin: origin, Size: size, Hash: root[:]}.Marshal()
-	signed, err := note.Sign(&note.Note{Text: string(text)}, signer.NoteSigner(l.cfg.Hostname, l.signer))
+	signed, err := note.Sign(&note.Note{Text: string(text)}, l.profile.NoteSigner(l.profile.KeyName, l.signer))
 	if err != nil {
 		return nil, fmt.Errorf("log: signing checkpoint: %w", err)
 	}

@@ -1,0 +1,47 @@
+package log
+
+import (
+	"crypto"
+	"errors"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tabularium/tabula/signer"
+)
+
+// Profile is everything a log does that depends on the protocol it speaks:
+// what its checkpoints look like (origin, signature key name, key ID form)
+// and whether its entries get a signed timestamp. The log itself batches,
+// integrates, proves and caches one tree the same way for every profile.
+// The Rekor v1 profile is in package profile/rekorv1.
+type Profile struct {
+	// Name names the profile in logs and errors, e.g. "rekor-v1".
+	Name string
+	// Origin is the checkpoint origin of the tree with the given tree ID.
+	// Required.
+	Origin func(treeID int64) string
+	// KeyName is the key name on the checkpoint's signature line. Required.
+	KeyName string
+	// NoteSigner signs checkpoints as signed notes with s under key name:
+	// it fixes the signature line's key ID form. Required.
+	NoteSigner func(name string, s signer.Signer) note.Signer
+	// NoteVerifier verifies what NoteSigner signs, given the public key.
+	// The log uses it at Open to check the stored checkpoint. Required.
+	NoteVerifier func(name string, pub crypto.PublicKey) (note.Verifier, error)
+	// SignEntry, if not nil, signs each entry when it is integrated; its
+	// result is stored as the entry's SET. Nil: entries get no SET.
+	SignEntry EntrySigner
+}
+
+// EntrySigner signs one entry's timestamp with s: the entry's body, the
+// time it was integrated (Unix seconds), the log ID and its index. It must be
+// safe for concurrent use (the integrator signs a batch on several
+// goroutines).
+type EntrySigner func(s signer.Signer, body []byte, integratedTime int64, logID [32]byte, index uint64) ([]byte, error)
+
+func (p *Profile) check() error {
+	if p.Origin == nil || p.KeyName == "" || p.NoteSigner == nil || p.NoteVerifier == nil {
+		return errors.New("log: the profile needs Origin, KeyName, NoteSigner and NoteVerifier")
+	}
+	return nil
+}
