@@ -105,6 +105,7 @@ func (l *Log) Close(ctx context.Context) error {
 // integrator is the one goroutine that integrates batches, one at a time.
 func (l *Log) integrator() {
 	defer close(l.stopped)
+	defer l.metrics.unregister()
 	for {
 		batch, closed := l.nextBatch()
 		if len(batch) > 0 {

@@ -184,7 +184,9 @@ type Config struct {
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Registerer receives the log's metrics; nil registers nowhere.
+	// Registerer receives the log's metrics, each with the constant label
+	// log="<origin>", so that several logs share one registry; nil
+	// registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -279,7 +281,7 @@ type tileKey struct {
 // Open loads the log from storage, creating an empty tree with a fresh random
 // tree ID on first use, checks that the stored checkpoint was signed by this
 // key for the profile's origin and key name and that the stored tiles
-// reproduce its root, and starts the integrator.
+// reproduce its root, registers the metrics, and starts the integrator.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -304,7 +306,6 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		signer:  cfg.Signer,
 		profile: cfg.Profile,
 		logID:   cfg.Signer.LogID(),
-		metrics: newMetrics(cfg.Registerer),
 		tiles:   tiles,
 		bundles: bundles,
 		entries: entries,
@@ -321,6 +322,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.treeID = head.TreeID
 	l.origin = cfg.Profile.Origin(head.TreeID)
 	if err := l.checkHead(ctx, head); err != nil {
+		return nil, err
+	}
+	if l.metrics, err = newMetrics(cfg.Registerer, l.origin); err != nil {
 		return nil, err
 	}
 	l.setHead(head, nil, nil)
