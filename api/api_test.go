@@ -26,6 +26,7 @@ import (
 	"github.com/tabularium/tabula/internal/testentry"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -81,7 +82,7 @@ func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
 		t.Fatal(err)
 	}
 	store := e.open(t)
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Hostname: "tabula.test"})
+	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func verifyEntry(t *testing.T, k logKey, le models.LogEntry) (string, models.Log
 	logID, _ := hex.DecodeString(e.LogID)
 	var lid [32]byte
 	copy(lid[:], logID)
-	if err := signer.Verify(k.pub, tlog.SETPayload(e.Body, e.IntegratedTime, lid, uint64(e.LogIndex)), e.Verification.SignedEntryTimestamp); err != nil {
+	if err := signer.Verify(k.pub, rekorv1.SETPayload(e.Body, e.IntegratedTime, lid, uint64(e.LogIndex)), e.Verification.SignedEntryTimestamp); err != nil {
 		t.Fatalf("SET: %v", err)
 	}
 	return id, e, cp

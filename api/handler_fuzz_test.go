@@ -21,6 +21,7 @@ import (
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/internal/testentry"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
@@ -54,7 +55,7 @@ func newFuzzHandler(f *testing.F, entries int) *fuzzHandler {
 	if err != nil {
 		f.Fatal(err)
 	}
-	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "tabula.test"})
+	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/testentry"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
@@ -27,7 +28,7 @@ func exampleServer() (url string, stop func()) {
 	}
 	k, _ := signer.Generate(signer.ECDSAP256)
 	sgn, _ := signer.New(k)
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Hostname: "tabula.example"})
+	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.example")})
 	if err != nil {
 		panic(err)
 	}

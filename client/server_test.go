@@ -9,6 +9,7 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -52,7 +53,7 @@ func newServer(t testing.TB, store storage.Storage) (*httptest.Server, *signer.L
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Hostname: "tabula.test"})
+	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 )
 
 // BenchmarkAdd measures batch integration end to end: leaves from
@@ -27,7 +28,7 @@ func BenchmarkAdd(b *testing.B) {
 }
 
 func benchAdd(b *testing.B, e engine, writers int) {
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: e.open(b)(b), Signer: newSigner(b), Hostname: "bench.local"})
+	l, err := tlog.Open(context.Background(), tlog.Config{Storage: e.open(b)(b), Signer: newSigner(b), Profile: rekorv1.Profile("bench.local")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func BenchmarkProofAtHead(b *testing.B) {
 	for _, e := range engines {
 		b.Run(e.name, func(b *testing.B) {
 			ctx := context.Background()
-			l, err := tlog.Open(ctx, tlog.Config{Storage: e.open(b)(b), Signer: newSigner(b), Hostname: "bench.local"})
+			l, err := tlog.Open(ctx, tlog.Config{Storage: e.open(b)(b), Signer: newSigner(b), Profile: rekorv1.Profile("bench.local")})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -120,7 +121,7 @@ func BenchmarkTileServing(b *testing.B) {
 		store := open(b)
 		sgn := newSigner(b)
 		ctx := context.Background()
-		l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "bench.local"})
+		l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("bench.local")})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -145,7 +146,7 @@ func BenchmarkTileServing(b *testing.B) {
 			name string
 			size int
 		}{{"cached", 0}, {"miss", 1}} {
-			l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "bench.local",
+			l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("bench.local"),
 				TileCacheSize: cache.size, BundleCacheSize: cache.size})
 			if err != nil {
 				b.Fatal(err)

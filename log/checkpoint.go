@@ -8,11 +8,10 @@ import (
 )
 
 // signCheckpoint signs "<origin>\n<size>\n<base64 root>\n" as a signed note
-// with exactly one signature line named after the hostname, keyed by the
-// first four bytes of the log ID: Rekor v1's form, which sigstore-go,
-// sigstore-python and sigstore-js all verify.
+// with exactly one signature line, under the profile's key name and key ID
+// form (Rekor v1's: the hostname, and the first four bytes of the log ID).
 func (l *Log) signCheckpoint(origin string, size uint64, root merkle.Hash) ([]byte, error) {
-	ns, err := checkpoint.NewSigner(l.cfg.Hostname, checkpoint.KeyIDRekorV1, l.signer)
+	ns, err := checkpoint.NewSigner(l.profile.KeyName, l.profile.KeyIDForm, l.signer)
 	if err != nil {
 		return nil, fmt.Errorf("log: signing checkpoint: %w", err)
 	}

@@ -105,6 +105,7 @@ func (l *Log) Close(ctx context.Context) error {
 // integrator is the one goroutine that integrates batches, one at a time.
 func (l *Log) integrator() {
 	defer close(l.stopped)
+	defer l.metrics.unregister()
 	for {
 		batch, closed := l.nextBatch()
 		if len(batch) > 0 {
@@ -304,8 +305,10 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	if len(entries) == 0 {
 		return outs, nil
 	}
-	if err := signSETs(l.signer, l.logID, entries, runtime.GOMAXPROCS(0)); err != nil {
-		return nil, err
+	if sign := l.profile.SignEntry; sign != nil {
+		if err := signEntries(sign, l.signer, l.logID, entries, runtime.GOMAXPROCS(0)); err != nil {
+			return nil, err
+		}
 	}
 
 	if edge == nil {
@@ -359,18 +362,19 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	return outs, nil
 }
 
-// signSETs signs each entry's SET (over SETPayload of its body, integrated
-// time and index) into entry.SET. The SETs are the integrator's main CPU
-// cost, so a batch of several entries is split into contiguous runs signed on
-// up to workers goroutines (the caller's own included; the integrator passes
-// GOMAXPROCS); the signer is safe for concurrent use. Each SET
-// is what a serial signing would give (an ECDSA signature is randomized
-// either way). On failure the error of the first failing entry, in batch
-// order, is returned; nothing is stored or acknowledged before the batch
-// commits, so a failed signing only fails the batch.
-func signSETs(s signer.Signer, logID [32]byte, entries []storage.Entry, workers int) error {
+// signEntries signs each entry with the profile's sign (over its body,
+// integrated time, the log ID and its index) into entry.SET. The signatures
+// are the integrator's main CPU cost, so a batch of several entries is split
+// into contiguous runs signed on up to workers goroutines (the caller's own
+// included; the integrator passes GOMAXPROCS); sign and the signer are safe
+// for concurrent use. Each SET is what a serial signing would give (an ECDSA
+// signature is randomized either way). On failure the error of the first
+// failing entry, in batch order, is returned; nothing is stored or
+// acknowledged before the batch commits, so a failed signing only fails the
+// batch.
+func signEntries(signEntry EntrySigner, s signer.Signer, logID [32]byte, entries []storage.Entry, workers int) error {
 	sign := func(e *storage.Entry) error {
-		set, err := s.SignMessage(SETPayload(e.Body, e.IntegratedTime, logID, e.Index))
+		set, err := signEntry(s, e.Body, e.IntegratedTime, logID, e.Index)
 		if err != nil {
 			return fmt.Errorf("signing entry timestamp: %w", err)
 		}

@@ -16,11 +16,32 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 )
+
+// testPayload is what testProfile's entries sign: the entry's fields, in a
+// form of this test's own (the Rekor v1 payload is tested in rekorv1).
+func testPayload(body []byte, integratedTime int64, logID [32]byte, index uint64) []byte {
+	return fmt.Appendf(nil, "%q %d %x index=%d", body, integratedTime, logID, index)
+}
+
+func testSignEntry(s signer.Signer, body []byte, integratedTime int64, logID [32]byte, index uint64) ([]byte, error) {
+	return s.SignMessage(testPayload(body, integratedTime, logID, index))
+}
+
+// testProfile is a profile for this package's own tests, which cannot import
+// a real one (profile/rekorv1 imports log).
+var testProfile = Profile{
+	Name:      "test",
+	Origin:    func(treeID int64) string { return fmt.Sprintf("test.local/%d", treeID) },
+	KeyName:   "test.local",
+	KeyIDForm: checkpoint.KeyIDRekorV1,
+	SignEntry: testSignEntry,
+}
 
 // digestSigner "signs" with SHA-256 of the message, so a SET shows which
 // payload it was made over, and fails on the messages of the listed indexes.
@@ -33,7 +54,7 @@ type digestSigner struct {
 func (d *digestSigner) SignMessage(msg []byte) ([]byte, error) {
 	d.calls.Add(1)
 	for i := range d.failAt {
-		if strings.HasSuffix(string(msg), fmt.Sprintf(`"logIndex":%d}`, i)) {
+		if strings.HasSuffix(string(msg), fmt.Sprintf(" index=%d", i)) {
 			return nil, fmt.Errorf("no signature for index %d", i)
 		}
 	}
@@ -63,11 +84,11 @@ func TestSignSETs(t *testing.T) {
 			t.Run(fmt.Sprintf("n=%d/workers=%d", n, workers), func(t *testing.T) {
 				s := &digestSigner{}
 				entries := setTestEntries(n)
-				if err := signSETs(s, logID, entries, workers); err != nil {
+				if err := signEntries(testSignEntry, s, logID, entries, workers); err != nil {
 					t.Fatal(err)
 				}
 				for i, e := range entries {
-					want := sha256.Sum256(SETPayload(e.Body, e.IntegratedTime, logID, e.Index))
+					want := sha256.Sum256(testPayload(e.Body, e.IntegratedTime, logID, e.Index))
 					if string(e.SET) != string(want[:]) {
 						t.Fatalf("entry %d: SET over another payload", i)
 					}
@@ -97,7 +118,7 @@ func TestSignSETs(t *testing.T) {
 				for _, i := range tt.failAt {
 					s.failAt[i] = true
 				}
-				err := signSETs(s, logID, setTestEntries(tt.n), workers)
+				err := signEntries(testSignEntry, s, logID, setTestEntries(tt.n), workers)
 				want := fmt.Sprintf("signing entry timestamp: no signature for index %d", tt.wantIdx)
 				if err == nil || err.Error() != want {
 					t.Fatalf("err = %v, want %q", err, want)
@@ -119,15 +140,15 @@ func TestSignSETsLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := setTestEntries(33)
-	if err := signSETs(s, s.LogID(), entries, 4); err != nil {
+	if err := signEntries(testSignEntry, s, s.LogID(), entries, 4); err != nil {
 		t.Fatal(err)
 	}
 	for i, e := range entries {
-		if err := signer.Verify(s.Public(), SETPayload(e.Body, e.IntegratedTime, s.LogID(), e.Index), e.SET); err != nil {
+		if err := signer.Verify(s.Public(), testPayload(e.Body, e.IntegratedTime, s.LogID(), e.Index), e.SET); err != nil {
 			t.Fatalf("entry %d: %v", i, err)
 		}
 		// The SET must not verify for a neighbour's payload.
-		if j := (i + 1) % len(entries); signer.Verify(s.Public(), SETPayload(entries[j].Body, entries[j].IntegratedTime, s.LogID(), entries[j].Index), e.SET) == nil {
+		if j := (i + 1) % len(entries); signer.Verify(s.Public(), testPayload(entries[j].Body, entries[j].IntegratedTime, s.LogID(), entries[j].Index), e.SET) == nil {
 			t.Fatalf("entry %d's SET verifies for entry %d", i, j)
 		}
 	}
@@ -154,7 +175,7 @@ func BenchmarkSignSETs(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			entries := setTestEntries(64)
 			for b.Loop() {
-				if err := signSETs(s, s.LogID(), entries, workers); err != nil {
+				if err := signEntries(testSignEntry, s, s.LogID(), entries, workers); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -229,7 +250,7 @@ func TestRejectionCost(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				l, err := Open(context.Background(), Config{Storage: store, Signer: sgn, Hostname: "cost.test"})
+				l, err := Open(context.Background(), Config{Storage: store, Signer: sgn, Profile: testProfile})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,15 +1,22 @@
 // Package log is the transparency log's own logic: it batches proposed leaves,
 // integrates each batch into the Merkle tree in one storage transaction,
-// signs checkpoints and signed entry timestamps, and answers reads (entries,
-// proofs, tiles) from storage through an in-memory cache of immutable tiles.
+// signs checkpoints (and, if the log's profile asks, entry timestamps), and
+// answers reads (entries, proofs, tiles) from storage through an in-memory
+// cache of immutable tiles.
+//
+// The log knows no transparency-log protocol: what its checkpoints look like
+// (origin, key name, key ID form) and whether entries get a signed timestamp
+// (SET) are its Profile, given at Open. The Rekor v1 profile is in package
+// profile/rekorv1.
 //
 // The write path, top to bottom:
 //
 //	Add ─► size check (a body over merkle.MaxBundleEntry → EntryTooLargeError)
 //	    ─► queue (bounded; full → ErrPushback)
 //	    ─► integrator goroutine: take up to BatchMaxSize leaves
-//	    ─► integrate: drop duplicates · assign indexes · sign SETs · extend the
-//	       tiles · new root · sign checkpoint · storage.Append (CAS on size)
+//	    ─► integrate: drop duplicates · assign indexes · sign entries (if the
+//	       profile has SignEntry) · extend the tiles · new root · sign
+//	       checkpoint · storage.Append (CAS on size)
 //	    ─► every waiting Add returns its entry and the new head
 //
 // When storage.Append fails, what happens depends on why:
@@ -150,11 +157,12 @@ func (e *DuplicateError) Error() string {
 type Config struct {
 	// Storage holds the tree. Required.
 	Storage storage.Storage
-	// Signer signs checkpoints and SETs. Required.
+	// Signer signs checkpoints and, with the profile's SignEntry, entries.
+	// Required.
 	Signer signer.Signer
-	// Hostname is the checkpoint origin's host part and the signature's key
-	// name: the origin is "<Hostname> - <treeID>", as in Rekor v1. Required.
-	Hostname string
+	// Profile is the checkpoint form and entry signing of the protocol the
+	// log speaks (see Profile). Required.
+	Profile Profile
 
 	BatchMaxSize  int
 	BatchMaxKeys  int
@@ -175,7 +183,9 @@ type Config struct {
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
-	// Registerer receives the log's metrics; nil registers nowhere.
+	// Registerer receives the log's metrics, each with the constant label
+	// log="<origin>", so that several logs share one registry; nil
+	// registers nowhere.
 	Registerer prometheus.Registerer
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
@@ -185,8 +195,8 @@ func (c *Config) setDefaults() error {
 	if c.Storage == nil || c.Signer == nil {
 		return errors.New("log: Storage and Signer are required")
 	}
-	if c.Hostname == "" {
-		return errors.New("log: Hostname is required")
+	if err := c.Profile.check(); err != nil {
+		return err
 	}
 	if c.BatchMaxSize <= 0 {
 		c.BatchMaxSize = DefaultBatchMaxSize
@@ -235,6 +245,7 @@ type Log struct {
 	cfg     Config
 	store   storage.Storage
 	signer  signer.Signer
+	profile Profile
 	logID   [32]byte
 	treeID  int64
 	origin  string
@@ -268,8 +279,8 @@ type tileKey struct {
 
 // Open loads the log from storage, creating an empty tree with a fresh random
 // tree ID on first use, checks that the stored checkpoint was signed by this
-// key for this origin and that the stored tiles reproduce its root, and
-// starts the integrator.
+// key for the profile's origin and key name and that the stored tiles
+// reproduce its root, registers the metrics, and starts the integrator.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -292,8 +303,8 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg:     cfg,
 		store:   cfg.Storage,
 		signer:  cfg.Signer,
+		profile: cfg.Profile,
 		logID:   cfg.Signer.LogID(),
-		metrics: newMetrics(cfg.Registerer),
 		tiles:   tiles,
 		bundles: bundles,
 		entries: entries,
@@ -308,8 +319,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		return nil, fmt.Errorf("log: loading tree state: %w", err)
 	}
 	l.treeID = head.TreeID
-	l.origin = Origin(cfg.Hostname, head.TreeID)
+	l.origin = cfg.Profile.Origin(head.TreeID)
 	if err := l.checkHead(ctx, head); err != nil {
+		return nil, err
+	}
+	if l.metrics, err = newMetrics(cfg.Registerer, l.origin); err != nil {
 		return nil, err
 	}
 	l.setHead(head, nil, nil)
@@ -329,7 +343,7 @@ func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
 		treeID = 1
 	}
 	root := sha256.Sum256(nil)
-	cp, err := l.signCheckpoint(Origin(l.cfg.Hostname, treeID), 0, root)
+	cp, err := l.signCheckpoint(l.profile.Origin(treeID), 0, root)
 	if err != nil {
 		return storage.TreeState{}, err
 	}
@@ -341,7 +355,7 @@ func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
 	if err != nil {
 		return storage.TreeState{}, err
 	}
-	l.cfg.Logger.Info("created new log", "treeID", treeID)
+	l.cfg.Logger.Info("created new log", "treeID", treeID, "profile", l.profile.Name, "origin", l.profile.Origin(treeID))
 	return st, nil
 }
 
@@ -349,7 +363,7 @@ func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
 // checkpoint signed by another key or for another origin, or tiles that do not
 // reproduce the stored root.
 func (l *Log) checkHead(ctx context.Context, head storage.TreeState) error {
-	cp, err := checkpoint.Verify(head.Checkpoint, l.origin, l.cfg.Hostname, checkpoint.KeyIDRekorV1, l.signer.Public())
+	cp, err := checkpoint.Verify(head.Checkpoint, l.origin, l.profile.KeyName, l.profile.KeyIDForm, l.signer.Public())
 	if err != nil {
 		return fmt.Errorf("log: the stored checkpoint does not verify with the configured key and origin %q "+
 			"(was the key or --hostname changed?): %w", l.origin, err)
@@ -367,11 +381,6 @@ func (l *Log) checkHead(ctx context.Context, head storage.TreeState) error {
 	return nil
 }
 
-// Origin is the Rekor v1 checkpoint origin "<hostname> - <treeID>".
-func Origin(hostname string, treeID int64) string {
-	return fmt.Sprintf("%s - %d", hostname, treeID)
-}
-
 // TreeID is the log's tree ID.
 func (l *Log) TreeID() int64 { return l.treeID }
 
@@ -384,5 +393,8 @@ func (l *Log) LogID() [32]byte { return l.logID }
 // Signer is the log's signer.
 func (l *Log) Signer() signer.Signer { return l.signer }
 
-// Hostname is the checkpoint key name.
-func (l *Log) Hostname() string { return l.cfg.Hostname }
+// Profile is the log's profile.
+func (l *Log) Profile() Profile { return l.profile }
+
+// KeyName is the key name on the checkpoint's signature line.
+func (l *Log) KeyName() string { return l.profile.KeyName }

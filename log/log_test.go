@@ -23,6 +23,7 @@ import (
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -76,7 +77,7 @@ func newSigner(t testing.TB) *signer.Local {
 
 func openLog(t *testing.T, s storage.Storage, sgn signer.Signer, mod func(*tlog.Config)) *tlog.Log {
 	t.Helper()
-	cfg := tlog.Config{Storage: s, Signer: sgn, Hostname: "test.local"}
+	cfg := tlog.Config{Storage: s, Signer: sgn, Profile: rekorv1.Profile("test.local")}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -100,7 +101,7 @@ func searchKey(i int) storage.Hash { return sha256.Sum256(fmt.Appendf(nil, "k%d"
 func checkResult(t *testing.T, l *tlog.Log, res tlog.Result) {
 	t.Helper()
 	ctx := context.Background()
-	cp, err := checkpoint.Verify(res.Head.Checkpoint, l.Origin(), l.Hostname(), checkpoint.KeyIDRekorV1, l.Signer().Public())
+	cp, err := checkpoint.Verify(res.Head.Checkpoint, l.Origin(), l.KeyName(), checkpoint.KeyIDRekorV1, l.Signer().Public())
 	if err != nil {
 		t.Fatalf("checkpoint: %v", err)
 	}
@@ -108,7 +109,7 @@ func checkResult(t *testing.T, l *tlog.Log, res tlog.Result) {
 		t.Fatalf("checkpoint (%d, %x) != head (%d, %x)", cp.Size, cp.Root, res.Head.Size, res.Head.Root)
 	}
 	e := res.Entry
-	if err := signer.Verify(l.Signer().Public(), tlog.SETPayload(e.Body, e.IntegratedTime, l.LogID(), e.Index), e.SET); err != nil {
+	if err := signer.Verify(l.Signer().Public(), rekorv1.SETPayload(e.Body, e.IntegratedTime, l.LogID(), e.Index), e.SET); err != nil {
 		t.Fatalf("SET of entry %d: %v", e.Index, err)
 	}
 	p, err := l.InclusionProof(ctx, e.Index, cp.Size)
@@ -459,7 +460,7 @@ func TestReopenInterlocks(t *testing.T) {
 	ctx := context.Background()
 	open := engines[0].open(t)
 	sgn := newSigner(t)
-	l, err := tlog.Open(ctx, tlog.Config{Storage: open(t), Signer: sgn, Hostname: "a.example"})
+	l, err := tlog.Open(ctx, tlog.Config{Storage: open(t), Signer: sgn, Profile: rekorv1.Profile("a.example")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -485,7 +486,7 @@ func TestReopenInterlocks(t *testing.T) {
 			if tt.tamper {
 				s = tamperedTiles{s}
 			}
-			l, err := tlog.Open(ctx, tlog.Config{Storage: s, Signer: tt.sgn, Hostname: tt.hostname})
+			l, err := tlog.Open(ctx, tlog.Config{Storage: s, Signer: tt.sgn, Profile: rekorv1.Profile(tt.hostname)})
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Fatalf("Open: err = %v, want %q", err, tt.want)
 			}

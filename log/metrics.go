@@ -1,6 +1,10 @@
 package log
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 type metrics struct {
 	batchSize    prometheus.Histogram
@@ -9,9 +13,17 @@ type metrics struct {
 	rejected     prometheus.Counter
 	treeSize     prometheus.Gauge
 	pending      prometheus.Gauge
+
+	// unregister takes the metrics off the registry they were registered
+	// with (the integrator does when it stops, so a closed log's series
+	// go away and the same log may be opened again on the registry).
+	unregister func()
 }
 
-func newMetrics(r prometheus.Registerer) *metrics {
+// newMetrics makes the log's metrics and registers them with r (if not nil),
+// each with the constant label log=name, so that several logs register in
+// one registry side by side. A second log of the same name on r is an error.
+func newMetrics(r prometheus.Registerer, name string) (*metrics, error) {
 	m := &metrics{
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tabula_batch_size",
@@ -40,8 +52,25 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Help: "Leaves waiting for integration.",
 		}),
 	}
-	if r != nil {
-		r.MustRegister(m.batchSize, m.integration, m.integrations, m.rejected, m.treeSize, m.pending)
+	m.unregister = func() {}
+	if r == nil {
+		return m, nil
 	}
-	return m
+	r = prometheus.WrapRegistererWith(prometheus.Labels{"log": name}, r)
+	var done []prometheus.Collector
+	for _, c := range []prometheus.Collector{m.batchSize, m.integration, m.integrations, m.rejected, m.treeSize, m.pending} {
+		if err := r.Register(c); err != nil {
+			for _, d := range done {
+				r.Unregister(d)
+			}
+			return nil, fmt.Errorf("log: registering metrics for log %q: %w", name, err)
+		}
+		done = append(done, c)
+	}
+	m.unregister = func() {
+		for _, d := range done {
+			r.Unregister(d)
+		}
+	}
+	return m, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -143,7 +144,7 @@ func BenchmarkEntryRead(b *testing.B) {
 	}{{"cache", 0}, {"nocache", -1}} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			l, err := tlog.Open(ctx, tlog.Config{Storage: engines[1].open(b)(b), Signer: newSigner(b), Hostname: "bench.local", EntryCacheSize: tc.size})
+			l, err := tlog.Open(ctx, tlog.Config{Storage: engines[1].open(b)(b), Signer: newSigner(b), Profile: rekorv1.Profile("bench.local"), EntryCacheSize: tc.size})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -247,7 +248,7 @@ func BenchmarkProofReopened(b *testing.B) {
 	ctx := context.Background()
 	open := engines[1].open(b)
 	sgn := newSigner(b)
-	w, err := tlog.Open(ctx, tlog.Config{Storage: open(b), Signer: sgn, Hostname: "bench.local"})
+	w, err := tlog.Open(ctx, tlog.Config{Storage: open(b), Signer: sgn, Profile: rekorv1.Profile("bench.local")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -270,7 +271,7 @@ func BenchmarkProofReopened(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	l, err := tlog.Open(ctx, tlog.Config{Storage: open(b), Signer: sgn, Hostname: "bench.local", HeadMaxAge: time.Hour})
+	l, err := tlog.Open(ctx, tlog.Config{Storage: open(b), Signer: sgn, Profile: rekorv1.Profile("bench.local"), HeadMaxAge: time.Hour})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
-	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -169,7 +169,7 @@ func SET(set, body []byte, integratedTime int64, logIndex int64, key LogKey) err
 	}
 	var id [32]byte
 	copy(id[:], key.ID)
-	if err := signer.Verify(key.Public, tlog.SETPayload(body, integratedTime, id, uint64(logIndex)), set); err != nil {
+	if err := signer.Verify(key.Public, rekorv1.SETPayload(body, integratedTime, id, uint64(logIndex)), set); err != nil {
 		return fail(CheckSET, err)
 	}
 	return nil

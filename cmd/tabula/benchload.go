@@ -13,6 +13,7 @@ import (
 
 	"github.com/tabularium/tabula/internal/bulkload"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 )
 
 // runBenchLoad is `tabula bench load`: build a large log directly in its
@@ -65,7 +66,7 @@ func runBenchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	lg, err := log.Open(ctx, log.Config{
 		Storage:      store,
 		Signer:       sgn,
-		Hostname:     c.Hostname,
+		Profile:      rekorv1.Profile(c.Hostname),
 		BatchMaxSize: c.BatchMaxSize,
 		MaxPending:   max(4*c.BatchMaxSize, lc.Workers),
 		Logger:       logger,

@@ -26,6 +26,7 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/pki/keyformat"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -192,7 +193,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	lg, err := log.Open(ctx, log.Config{
 		Storage:      store,
 		Signer:       sgn,
-		Hostname:     c.Hostname,
+		Profile:      rekorv1.Profile(c.Hostname),
 		BatchMaxSize: c.BatchMaxSize,
 		BatchMaxAge:  c.BatchMaxAge,
 		Logger:       logger,

@@ -185,7 +185,7 @@ func TestServeEndToEnd(t *testing.T) {
 
 			// Metrics are on their own listener.
 			resp, b = httpDo(t, "GET", "http://"+c.MetricsListen+"/metrics", nil)
-			if resp.StatusCode != 200 || !strings.Contains(string(b), "tabula_tree_size 1") ||
+			if resp.StatusCode != 200 || !strings.Contains(string(b), `tabula_tree_size{log="tabula.local - `+info.TreeID+`"} 1`) ||
 				!strings.Contains(string(b), "tabula_http_requests_total") || !strings.Contains(string(b), "tabula_batch_size") {
 				t.Fatalf("metrics: %d\n%.2000s", resp.StatusCode, b)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -57,7 +58,7 @@ func newSigner(t *testing.T) *signer.Local {
 
 func newLog(t *testing.T, s storage.Storage, sgn signer.Signer, batch int) *log.Log {
 	t.Helper()
-	l, err := log.Open(context.Background(), log.Config{Storage: s, Signer: sgn, Hostname: "bulk.test", BatchMaxSize: batch})
+	l, err := log.Open(context.Background(), log.Config{Storage: s, Signer: sgn, Profile: rekorv1.Profile("bulk.test"), BatchMaxSize: batch})
 	if err != nil {
 		t.Fatal(err)
 	}

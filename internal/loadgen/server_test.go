@@ -11,6 +11,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
@@ -35,7 +36,7 @@ func newServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Hostname: "loadgen.test"})
+	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("loadgen.test")})
 	if err != nil {
 		t.Fatal(err)
 	}
