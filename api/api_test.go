@@ -47,7 +47,7 @@ var engines = []engine{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return storage.Active(s, "rekor-v1", nil)
 	}},
 	{"postgres", func(t *testing.T) storage.Storage {
 		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
@@ -55,7 +55,7 @@ var engines = []engine{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return storage.Active(s, "rekor-v1", nil)
 	}},
 }
 

@@ -23,6 +23,7 @@ import (
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
@@ -42,10 +43,11 @@ type fuzzHandler struct {
 func newFuzzHandler(f *testing.F, entries int) *fuzzHandler {
 	f.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "tabula.db"))
+	set, err := sqlite.Open(ctx, filepath.Join(f.TempDir(), "tabula.db"))
 	if err != nil {
 		f.Fatal(err)
 	}
+	store := storage.Active(set, "rekor-v1", nil)
 	f.Cleanup(func() { store.Close() })
 	key, err := signer.Generate(signer.ECDSAP256)
 	if err != nil {

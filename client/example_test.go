@@ -13,6 +13,7 @@ import (
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
@@ -22,10 +23,11 @@ import (
 // point the client at a running log instead.
 func exampleServer() (url string, stop func()) {
 	dir, _ := os.MkdirTemp("", "tabula-example")
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, "tabula.db"))
+	set, err := sqlite.Open(context.Background(), filepath.Join(dir, "tabula.db"))
 	if err != nil {
 		panic(err)
 	}
+	store := storage.Active(set, "rekor-v1", nil)
 	k, _ := signer.Generate(signer.ECDSAP256)
 	sgn, _ := signer.New(k)
 	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.example")})

@@ -30,7 +30,7 @@ var engines = []engine{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return storage.Active(s, "rekor-v1", nil)
 	}},
 	{"postgres", func(t testing.TB) storage.Storage {
 		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
@@ -38,7 +38,7 @@ var engines = []engine{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return s
+		return storage.Active(s, "rekor-v1", nil)
 	}},
 }
 

@@ -241,7 +241,7 @@ func TestRejectionCost(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer st.Close()
-				store := &refuser{Storage: st, bad: map[string]bool{}, entryLevel: entryLevel}
+				store := &refuser{Storage: storage.Active(st, "test", nil), bad: map[string]bool{}, entryLevel: entryLevel}
 				k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 				if err != nil {
 					t.Fatal(err)

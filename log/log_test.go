@@ -46,7 +46,7 @@ var engines = []engine{
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			return s
+			return storage.Active(s, "test", nil)
 		}
 	}},
 	{"postgres", func(t testing.TB) func(t testing.TB) storage.Storage {
@@ -57,7 +57,7 @@ var engines = []engine{
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { s.Close() })
-			return s
+			return storage.Active(s, "test", nil)
 		}
 	}},
 }

@@ -22,7 +22,7 @@ func openSQLite(t *testing.T, path string) storage.Storage {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s
+	return storage.Active(s, "test", nil)
 }
 
 // seriesByLog is the value of metric name for each value of its log label,

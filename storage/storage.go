@@ -4,6 +4,11 @@
 // checkpoint), its entries (one row each, keyed by index and by leaf hash),
 // its Merkle tiles in the C2SP tlog-tiles layout, and a search index.
 //
+// A LogSet is one database holding several logs (see LogInfo); OpenLog gives
+// each its Storage. Entries of every log share one table under virtual
+// indexes (the log's StartIndex + its own index), so a leaf hash is unique
+// across the set. Active gives a program that runs one log its Storage.
+//
 // The durability contract: when Append returns nil, the batch, its tiles and the
 // new tree state are durably committed together; when it returns an error, either
 // nothing of the batch was written or (for a failure after commit, which a caller
@@ -41,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Sentinel errors callers branch on. Drivers wrap them with context.
@@ -61,6 +67,12 @@ var (
 	ErrRejected = errors.New("the database refused the data")
 	// ErrEntryRejected is matched (errors.Is) by every *EntryError.
 	ErrEntryRejected = errors.New("entry cannot be stored")
+	// ErrFrozen: Append to a log whose state is not active; nothing was
+	// written. A frozen log never grows again.
+	ErrFrozen = errors.New("the log is frozen")
+	// ErrActiveLog: CreateLog found another active log of the same profile;
+	// nothing was written.
+	ErrActiveLog = errors.New("another log of the profile is active")
 )
 
 // EntryError reports that one entry of a batch holds data the store cannot
@@ -166,6 +178,73 @@ type Storage interface {
 	// Search returns the indexes of the entries indexed under key (one of
 	// their Entry.SearchKeys), ascending.
 	Search(ctx context.Context, key Hash) ([]uint64, error)
+
+	// Ping checks the database is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// LogState is a log's place in its life: active logs take entries, frozen
+// ones never grow again.
+type LogState string
+
+// The states of a log.
+const (
+	LogActive LogState = "active"
+	LogFrozen LogState = "frozen"
+)
+
+// LogInfo describes one log of a LogSet.
+type LogInfo struct {
+	// TreeID is the log's tree ID, unique in the set.
+	TreeID int64
+	// Origin is the log's checkpoint origin.
+	Origin string
+	// Profile names the protocol the log speaks (e.g. "rekor-v1").
+	Profile string
+	// PublicKey is the log's public key, DER SubjectPublicKeyInfo. It is nil
+	// only for a log migrated from a one-tree database until the server
+	// first starts it (SetPublicKey).
+	PublicKey []byte
+	// State is LogActive or LogFrozen.
+	State LogState
+	// StartIndex is the virtual index of the log's first entry: the sum of
+	// the sizes of the logs before it. Entries and search keys are stored
+	// under their virtual index, StartIndex + the log's own index.
+	StartIndex uint64
+	// FinalSize and FinalCheckpoint are the frozen log's last head (zero
+	// while the log is active).
+	FinalSize       uint64
+	FinalCheckpoint []byte
+	// CreatedAt is when the log was created.
+	CreatedAt time.Time
+}
+
+// LogSet is a database holding several logs, each a Storage with its own
+// tree state and tiles, sharing one entry table under virtual indexes
+// (LogInfo.StartIndex). At most one log of a profile is active.
+// Implementations are safe for concurrent use.
+type LogSet interface {
+	// Logs lists the logs, oldest (lowest StartIndex) first.
+	Logs(ctx context.Context) ([]LogInfo, error)
+	// CreateLog stores a new active log and its initial tree state (Size 0,
+	// TreeID info.TreeID) in one transaction. It fails with ErrActiveLog
+	// when another log of info.Profile is active, and with ErrTreeExists
+	// when the tree ID is taken; then nothing was written. info.StartIndex
+	// must not lie inside another log's index range.
+	CreateLog(ctx context.Context, info LogInfo, state TreeState) error
+	// SetPublicKey records the origin and public key of a log whose public
+	// key is not stored (one migrated from a one-tree database). It fails
+	// if the log holds a different public key, and does nothing if it holds
+	// the same one.
+	SetPublicKey(ctx context.Context, treeID int64, origin string, publicKey []byte) error
+	// OpenLog returns the log's Storage, or ErrNotFound. The handle speaks
+	// the log's own indexes (0, 1, …): it stores entries under StartIndex +
+	// index and reads only entries of its own range. Its LookupLeafHashes
+	// and Search see only this log's entries. Closing a handle closes the
+	// set.
+	OpenLog(ctx context.Context, treeID int64) (Storage, error)
 
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error

@@ -50,12 +50,17 @@ func runBenchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	store, engine, err := openStorage(ctx, &c)
+	set, engine, err := openStorage(ctx, &c)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer set.Close()
 	sgn, _, err := loadKey(&c, logger)
+	if err != nil {
+		return err
+	}
+	profile := rekorv1.Profile(c.Hostname)
+	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
 	if err != nil {
 		return err
 	}
@@ -66,12 +71,16 @@ func runBenchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	lg, err := log.Open(ctx, log.Config{
 		Storage:      store,
 		Signer:       sgn,
-		Profile:      rekorv1.Profile(c.Hostname),
+		Profile:      profile,
 		BatchMaxSize: c.BatchMaxSize,
 		MaxPending:   max(4*c.BatchMaxSize, lc.Workers),
 		Logger:       logger,
 	})
 	if err != nil {
+		return err
+	}
+	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
+		lg.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
 	lc.Log, lc.Types, lc.Progress = lg, kinds, stderr

@@ -177,13 +177,18 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	store, engine, err := openStorage(ctx, c)
+	set, engine, err := openStorage(ctx, c)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer set.Close()
 
 	sgn, keyPath, err := loadKey(c, logger)
+	if err != nil {
+		return err
+	}
+	profile := rekorv1.Profile(c.Hostname)
+	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
 	if err != nil {
 		return err
 	}
@@ -193,7 +198,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	lg, err := log.Open(ctx, log.Config{
 		Storage:      store,
 		Signer:       sgn,
-		Profile:      rekorv1.Profile(c.Hostname),
+		Profile:      profile,
 		BatchMaxSize: c.BatchMaxSize,
 		BatchMaxAge:  c.BatchMaxAge,
 		Logger:       logger,
@@ -206,6 +211,10 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
 	})
 	if err != nil {
+		return err
+	}
+	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
+		lg.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
 	handler := api.New(api.Config{
@@ -322,7 +331,7 @@ func metricsHandler(reg *prometheus.Registry, pprof bool) http.Handler {
 	return mux
 }
 
-func openStorage(ctx context.Context, c *serveConfig) (storage.Storage, string, error) {
+func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, error) {
 	if c.DatabaseURL != "" {
 		s, err := postgres.Open(ctx, c.DatabaseURL)
 		if err != nil {

@@ -27,19 +27,19 @@ import (
 func openStore(t *testing.T, engine string) storage.Storage {
 	t.Helper()
 	ctx := context.Background()
-	var s storage.Storage
+	var set storage.LogSet
 	var err error
 	switch engine {
 	case "sqlite":
-		s, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
+		set, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
 	case "postgres":
-		s, err = postgres.Open(ctx, pgtest.NewDatabase(t))
+		set, err = postgres.Open(ctx, pgtest.NewDatabase(t))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	t.Cleanup(func() { set.Close() })
+	return storage.Active(set, "rekor-v1", nil)
 }
 
 // newSigner is a log key: ECDSA P-256, as serve generates.

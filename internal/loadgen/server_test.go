@@ -13,6 +13,7 @@ import (
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/dsse"
@@ -24,10 +25,11 @@ import (
 func newServer(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
+	set, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := storage.Active(set, "rekor-v1", nil)
 	k, err := signer.Generate(signer.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)

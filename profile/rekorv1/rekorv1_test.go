@@ -18,6 +18,7 @@ import (
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 )
 
@@ -147,10 +148,11 @@ func TestOrigin(t *testing.T) {
 // over SETPayload.
 func TestLog(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
+	set, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	store := storage.Active(set, "rekor-v1", nil)
 	defer store.Close()
 	priv, err := signer.Generate(signer.ECDSAP256)
 	if err != nil {

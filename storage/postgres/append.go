@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -33,20 +34,20 @@ const commitTimeout = 30 * time.Second
 // Round trips: BEGIN, the row lock, then (for large batches) one COPY each
 // for entries and search keys, then one pipelined batch of the remaining
 // statements, then COMMIT.
-func (s *Store) Append(ctx context.Context, req storage.AppendRequest) error {
-	if err := s.append(ctx, req); err != nil {
+func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error {
+	if err := l.append(ctx, req); err != nil {
 		return fmt.Errorf("postgres: append: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
+func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error {
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	w := newWrites(req)
+	w := newWrites(req, l.start)
 
-	tx, err := s.pool.Begin(ctx)
+	tx, err := l.s.pool.Begin(ctx)
 	if err != nil {
 		return err
 	}
@@ -54,16 +55,29 @@ func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
 	// connection instead, which makes the server roll back.
 	defer tx.Rollback(ctx) //nolint:errcheck // the first error is the one returned
 
-	var size int64
-	err = tx.QueryRow(ctx, `SELECT size FROM tree_state WHERE id = 1 FOR UPDATE`).Scan(&size)
+	var (
+		size  int64
+		state string
+	)
+	// Locks the log's tree-state and logs rows: a freeze, which updates the
+	// logs row, waits for this batch, and this batch sees a committed freeze.
+	err = tx.QueryRow(ctx, `
+		SELECT t.size, l.state FROM tree_state t JOIN logs l ON l.tree_id = t.tree_id
+		WHERE t.tree_id = $1 FOR UPDATE`, l.treeID).Scan(&size, &state)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no tree: %w", storage.ErrNotFound)
+		return fmt.Errorf("no tree %d: %w", l.treeID, storage.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("lock tree state: %w", err)
 	}
+	if state != string(storage.LogActive) {
+		return fmt.Errorf("log %d is %s: %w", l.treeID, state, storage.ErrFrozen)
+	}
 	if size < 0 || uint64(size) != req.OldSize {
 		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
+	}
+	if req.State.Size > math.MaxInt64-uint64(l.start) {
+		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
 	}
 
 	useCopy := len(w.idx) >= copyThreshold
@@ -72,7 +86,7 @@ func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
 			return err
 		}
 	}
-	b := w.batch(!useCopy)
+	b := w.batch(!useCopy, l.treeID)
 	results := tx.SendBatch(ctx, b)
 	for range b.Len() {
 		if _, err := results.Exec(); err != nil {
@@ -162,7 +176,9 @@ type writes struct {
 	state storage.TreeState
 }
 
-func newWrites(req storage.AppendRequest) *writes {
+// newWrites lays out req, its entries and search keys under their virtual
+// indexes (start + Index).
+func newWrites(req storage.AppendRequest, start int64) *writes {
 	n := len(req.Entries)
 	w := &writes{
 		idx:   make([]int64, n),
@@ -180,7 +196,7 @@ func newWrites(req storage.AppendRequest) *writes {
 	var keys []keyRow
 	for i := range req.Entries {
 		e := &req.Entries[i]
-		w.idx[i] = int64(e.Index) // checkRequest bounds every index by MaxInt64
+		w.idx[i] = start + int64(e.Index) // append bounds every virtual index by MaxInt64
 		w.leaf[i] = e.LeafHash[:]
 		w.body[i] = e.Body
 		if w.body[i] == nil {
@@ -235,7 +251,7 @@ func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 
 // batch returns the statements to pipeline: entries and search keys (when
 // withRows), tiles, and the new tree state.
-func (w *writes) batch(withRows bool) *pgx.Batch {
+func (w *writes) batch(withRows bool, treeID int64) *pgx.Batch {
 	b := &pgx.Batch{}
 	if withRows && len(w.idx) > 0 {
 		b.Queue(`
@@ -249,12 +265,12 @@ func (w *writes) batch(withRows bool) *pgx.Batch {
 	}
 	if len(w.tIdx) > 0 {
 		b.Queue(`
-			INSERT INTO tiles (level, idx, hashes)
-			SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
-			ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`,
-			w.tLevel, w.tIdx, w.tHashes)
+			INSERT INTO tiles (tree_id, level, idx, hashes)
+			SELECT $4::bigint, * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
+			ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes`,
+			w.tLevel, w.tIdx, w.tHashes, treeID)
 	}
-	b.Queue(`UPDATE tree_state SET size = $1, root = $2, checkpoint = $3, updated_at = now() WHERE id = 1`,
-		int64(w.state.Size), w.state.Root[:], w.state.Checkpoint)
+	b.Queue(`UPDATE tree_state SET size = $1, root = $2, checkpoint = $3, updated_at = now() WHERE tree_id = $4`,
+		int64(w.state.Size), w.state.Root[:], w.state.Checkpoint, treeID)
 	return b
 }

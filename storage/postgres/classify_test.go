@@ -31,7 +31,10 @@ func TestClassify(t *testing.T) {
 	if _, err := s.pool.Exec(ctx, `INSERT INTO entries (idx, leaf_hash, body, integrated_time) VALUES (0, $1, '', 0)`, stored); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO tree_state (id, tree_id, size, root) VALUES (1, 1, 1, $1)`, stored); err != nil {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO logs (tree_id, profile, state, start_index) VALUES (1, 'test', 'active', 0)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO tree_state (tree_id, size, root) VALUES (1, 1, $1)`, stored); err != nil {
 		t.Fatal(err)
 	}
 	leaf := func(b byte) []byte { h := make([]byte, 32); h[0] = b; return h }
@@ -61,9 +64,9 @@ func TestClassify(t *testing.T) {
 			[]any{stored}, "23505", storage.ErrDuplicate, ""},
 		{"a stored index: the tree moved", `INSERT INTO entries (idx, leaf_hash, body, integrated_time) VALUES (0, $1, '', 0)`,
 			[]any{leaf(2)}, "23505", nil, ""},
-		{"a tile's CHECK: the caller's bug", `INSERT INTO tiles (level, idx, hashes) VALUES (0, 0, $1)`,
+		{"a tile's CHECK: the caller's bug", `INSERT INTO tiles (tree_id, level, idx, hashes) VALUES (1, 0, 0, $1)`,
 			[]any{make([]byte, 31)}, "23514", nil, ""},
-		{"the tree state's CHECK: the caller's bug", `UPDATE tree_state SET root = $1 WHERE id = 1`,
+		{"the tree state's CHECK: the caller's bug", `UPDATE tree_state SET root = $1 WHERE tree_id = 1`,
 			[]any{make([]byte, 31)}, "23514", nil, ""},
 		{"statement timeout", `SELECT pg_sleep(1)`, nil, "57014", nil, `SET LOCAL statement_timeout = 10`},
 		{"syntax error", `INSERT INTO entries VALUES (`, nil, "42601", nil, ""},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tabularium/tabula/internal/pgtest"
+	"github.com/tabularium/tabula/storage"
 )
 
 // TestPointReadPlan checks that reading one entry is a primary-key lookup
@@ -19,16 +20,22 @@ func TestPointReadPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if err := s.CreateLog(ctx, storage.LogInfo{TreeID: 1, Profile: "test"}, storage.TreeState{TreeID: 1}); err != nil {
+		t.Fatal(err)
+	}
 	// A table of ~3,000 pages that was never analyzed.
 	if _, err := s.pool.Exec(ctx, `INSERT INTO entries (idx, leaf_hash, body, integrated_time)
 		SELECT i, sha256(int8send(i)), convert_to(repeat('x', 1900), 'UTF8'), 0 FROM generate_series(0, 11999) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE tree_state SET size = 12000`); err != nil {
 		t.Fatal(err)
 	}
 	var jit string
 	if err := s.pool.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "off" {
 		t.Fatalf("jit = %q, %v; want off", jit, err)
 	}
-	rows, err := s.pool.Query(ctx, `EXPLAIN `+readEntriesSQL, int64(5000), int64(5001), int64(1))
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+readEntriesSQL, int64(0), int64(1), int64(5000), int64(5001), int64(1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +53,11 @@ func TestPointReadPlan(t *testing.T) {
 	if p := plan.String(); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Sort") {
 		t.Fatalf("a one-entry read is not a primary-key lookup:\n%s", p)
 	}
-	got, err := s.ReadEntries(ctx, 5000, 5001)
+	l, err := s.OpenLog(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.ReadEntries(ctx, 5000, 5001)
 	if err != nil || len(got) != 1 || got[0].Index != 5000 {
 		t.Fatalf("ReadEntries(5000, 5001) = %d entries, %v", len(got), err)
 	}

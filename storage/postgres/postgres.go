@@ -1,13 +1,14 @@
-// Package postgres is the PostgreSQL implementation of storage.Storage, the
-// production engine of Tabula.
+// Package postgres is the PostgreSQL implementation of storage.LogSet (and
+// of each log's storage.Storage), the production engine of Tabula.
 //
 // What it promises, beyond the storage contract:
 //
 //   - Open applies the embedded schema migrations (package migrations) under a
 //     PostgreSQL session advisory lock, so any number of processes may start
 //     against one database at once.
-//   - Append is one transaction: it locks the tree-state row (SELECT … FOR
-//     UPDATE), compares the stored size with the batch's OldSize, writes the
+//   - Append is one transaction: it locks the log's tree-state and logs rows
+//     (SELECT … FOR UPDATE), refuses a log that is not active
+//     (storage.ErrFrozen), compares the stored size with the batch's OldSize, writes the
 //     entries, search keys, tiles and new head, and commits. Any number of
 //     processes may therefore append to one database; the row lock puts their
 //     batches in a single total order and the size check refuses a batch built
@@ -22,11 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -42,14 +41,14 @@ import (
 // deadline.
 const DefaultConnectTimeout = 5 * time.Second
 
-// Store is a storage.Storage on one PostgreSQL database. It is safe for
+// Store is a storage.LogSet on one PostgreSQL database. It is safe for
 // concurrent use.
 type Store struct {
 	pool      *pgxpool.Pool
 	closeOnce sync.Once
 }
 
-var _ storage.Storage = (*Store)(nil)
+var _ storage.LogSet = (*Store)(nil)
 
 // Option configures Open.
 type Option func(*options)
@@ -170,56 +169,4 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(s.pool.Close)
 	return nil
-}
-
-// CreateTree stores the head of a new, empty log. state.Size must be 0.
-func (s *Store) CreateTree(ctx context.Context, state storage.TreeState) error {
-	if state.Size != 0 {
-		return fmt.Errorf("postgres: create tree: initial size %d, want 0", state.Size)
-	}
-	tag, err := s.pool.Exec(ctx, `
-		INSERT INTO tree_state (id, tree_id, size, root, checkpoint)
-		VALUES (1, $1, 0, $2, $3)
-		ON CONFLICT (id) DO NOTHING`,
-		state.TreeID, state.Root[:], state.Checkpoint)
-	if err != nil {
-		return fmt.Errorf("postgres: create tree: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: create tree: %w", storage.ErrTreeExists)
-	}
-	return nil
-}
-
-// LatestTreeState returns the last committed head, or storage.ErrNotFound.
-func (s *Store) LatestTreeState(ctx context.Context) (storage.TreeState, error) {
-	var (
-		st   storage.TreeState
-		size int64
-		root []byte
-	)
-	err := s.pool.QueryRow(ctx, `SELECT tree_id, size, root, checkpoint FROM tree_state WHERE id = 1`).
-		Scan(&st.TreeID, &size, &root, &st.Checkpoint)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: %w", storage.ErrNotFound)
-	}
-	if err != nil {
-		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: %w", err)
-	}
-	if size < 0 || len(root) != len(st.Root) {
-		return storage.TreeState{}, fmt.Errorf("postgres: latest tree state: corrupt row (size %d, root of %d bytes)", size, len(root))
-	}
-	st.Size = uint64(size)
-	copy(st.Root[:], root)
-	return st, nil
-}
-
-// clampIndex maps a uint64 index or size onto PostgreSQL's BIGINT range;
-// nothing is stored past math.MaxInt64, so clamping does not change a range
-// query's answer.
-func clampIndex(i uint64) int64 {
-	if i > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(i)
 }

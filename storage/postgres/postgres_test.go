@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"net"
 	"net/url"
@@ -25,10 +26,29 @@ func open(t testing.TB, url string) *postgres.Store {
 	return s
 }
 
+// active is the store's active log of the conformance suite's profile.
+func active(s *postgres.Store) storage.Storage { return storage.Active(s, "test", nil) }
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) (storage.Storage, func(*testing.T) storage.Storage) {
 		url := pgtest.NewDatabase(t)
-		return open(t, url), func(t *testing.T) storage.Storage { return open(t, url) }
+		return active(open(t, url)), func(t *testing.T) storage.Storage { return active(open(t, url)) }
+	})
+}
+
+func TestLogSetConformance(t *testing.T) {
+	storagetest.RunLogSet(t, func(t *testing.T) (storage.LogSet, func(*testing.T, int64)) {
+		url := pgtest.NewDatabase(t)
+		return open(t, url), func(t *testing.T, treeID int64) {
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(storagetest.FreezeSQL("$1"), treeID); err != nil {
+				t.Fatalf("freeze log %d: %v", treeID, err)
+			}
+		}
 	})
 }
 
@@ -51,11 +71,11 @@ func TestConcurrentOpen(t *testing.T) {
 		}
 		defer stores[i].Close()
 	}
-	if err := stores[0].CreateTree(context.Background(), storage.TreeState{TreeID: 1}); err != nil {
+	if err := active(stores[0]).CreateTree(context.Background(), storage.TreeState{TreeID: 1}); err != nil {
 		t.Fatalf("CreateTree: %v", err)
 	}
 	for i, s := range stores {
-		if _, err := s.LatestTreeState(context.Background()); err != nil {
+		if _, err := active(s).LatestTreeState(context.Background()); err != nil {
 			t.Errorf("store %d: LatestTreeState: %v", i, err)
 		}
 	}
@@ -218,6 +238,6 @@ func TestOpenBadURL(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) {
 	storagetest.BenchmarkAppend(b, func(b *testing.B) storage.Storage {
-		return open(b, pgtest.NewDatabase(b))
+		return active(open(b, pgtest.NewDatabase(b)))
 	})
 }

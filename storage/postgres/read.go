@@ -13,8 +13,12 @@ import (
 
 const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation`
 
-// scanEntry reads one row of entryColumns.
-func scanEntry(row pgx.Row) (storage.Entry, error) {
+// inRange restricts idx to the log's stored entries, [start, start + size),
+// with start = $1 and the log's tree ID $2.
+const inRange = `idx >= $1 AND idx < $1 + (SELECT size FROM tree_state WHERE tree_id = $2)`
+
+// scanEntry reads one row of entryColumns, giving it the log's own index.
+func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
 	var (
 		e    storage.Entry
 		idx  int64
@@ -23,41 +27,43 @@ func scanEntry(row pgx.Row) (storage.Entry, error) {
 	if err := row.Scan(&idx, &leaf, &e.Body, &e.IntegratedTime, &e.SET, &e.Attestation); err != nil {
 		return storage.Entry{}, err
 	}
-	if idx < 0 || len(leaf) != len(e.LeafHash) {
+	if idx < l.start || len(leaf) != len(e.LeafHash) {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
 	}
-	e.Index = uint64(idx)
+	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)
 	return e, nil
 }
 
-// readEntriesSQL reads the entries of [$1, $2); $3 is $2 - $1.
-const readEntriesSQL = `SELECT ` + entryColumns + ` FROM entries WHERE idx >= $1 AND idx < $2 ORDER BY idx LIMIT $3`
+// readEntriesSQL reads the log's entries of virtual indexes [$3, $4); $5 is
+// $4 - $3.
+const readEntriesSQL = `SELECT ` + entryColumns + ` FROM entries WHERE idx >= $3 AND idx < $4 AND ` + inRange + ` ORDER BY idx LIMIT $5`
 
 // ReadEntries returns the stored entries with indexes in [start, end), in order.
-func (s *Store) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
-	if start >= end || start > math.MaxInt64 {
+func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
+	if start >= end || start > math.MaxInt64-uint64(l.start) {
 		return nil, nil
 	}
 	// The LIMIT makes the primary-key scan the plan also when the table's
 	// statistics are missing (autovacuum off, or right after a bulk load):
 	// without it PostgreSQL estimated 200,000 rows for a one-entry range of
 	// the 10M-entry log and read it with a parallel bitmap scan and a sort.
-	last := clampIndex(end)
-	rows, err := s.pool.Query(ctx, readEntriesSQL, int64(start), last, last-int64(start))
+	first, last := l.start+int64(start), l.virtual(end)
+	rows, err := l.s.pool.Query(ctx, readEntriesSQL, l.start, l.treeID, first, last, last-first)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read entries: %w", err)
 	}
-	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Entry, error) { return scanEntry(r) })
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.Entry, error) { return l.scanEntry(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read entries: %w", err)
 	}
 	return entries, nil
 }
 
-// ReadEntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
-func (s *Store) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
-	e, err := scanEntry(s.pool.QueryRow(ctx, `SELECT `+entryColumns+` FROM entries WHERE leaf_hash = $1`, hash[:]))
+// ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.
+func (l *logStore) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
+	e, err := l.scanEntry(l.s.pool.QueryRow(ctx,
+		`SELECT `+entryColumns+` FROM entries WHERE leaf_hash = $3 AND `+inRange, l.start, l.treeID, hash[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return storage.Entry{}, fmt.Errorf("postgres: read entry %x: %w", hash, storage.ErrNotFound)
 	}
@@ -67,8 +73,9 @@ func (s *Store) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (sto
 	return e, nil
 }
 
-// LookupLeafHashes returns the index of every given leaf hash that is stored.
-func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]uint64, error) {
+// LookupLeafHashes returns the index of every given leaf hash that is stored
+// in this log. (A leaf of another log of the set is not reported.)
+func (l *logStore) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]uint64, error) {
 	found := make(map[storage.Hash]uint64)
 	if len(hashes) == 0 {
 		return found, nil
@@ -77,7 +84,8 @@ func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (ma
 	for i := range hashes {
 		arg[i] = hashes[i][:]
 	}
-	rows, err := s.pool.Query(ctx, `SELECT leaf_hash, idx FROM entries WHERE leaf_hash = ANY($1::bytea[])`, arg)
+	rows, err := l.s.pool.Query(ctx,
+		`SELECT leaf_hash, idx FROM entries WHERE leaf_hash = ANY($3::bytea[]) AND `+inRange, l.start, l.treeID, arg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: lookup leaf hashes: %w", err)
 	}
@@ -91,11 +99,11 @@ func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (ma
 		if err := rows.Scan(&leaf, &idx); err != nil {
 			return nil, fmt.Errorf("postgres: lookup leaf hashes: %w", err)
 		}
-		if idx < 0 || len(leaf) != len(h) {
+		if idx < l.start || len(leaf) != len(h) {
 			return nil, fmt.Errorf("postgres: lookup leaf hashes: corrupt entry row (index %d)", idx)
 		}
 		copy(h[:], leaf)
-		found[h] = uint64(idx)
+		found[h] = uint64(idx - l.start)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("postgres: lookup leaf hashes: %w", err)
@@ -104,12 +112,13 @@ func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (ma
 }
 
 // ReadTile returns the stored hashes of tile (level, index), or storage.ErrNotFound.
-func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
 	var hashes []byte
-	err := s.pool.QueryRow(ctx, `SELECT hashes FROM tiles WHERE level = $1 AND idx = $2`, int16(level), int64(index)).Scan(&hashes)
+	err := l.s.pool.QueryRow(ctx, `SELECT hashes FROM tiles WHERE tree_id = $1 AND level = $2 AND idx = $3`,
+		l.treeID, int16(level), int64(index)).Scan(&hashes)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
@@ -119,9 +128,10 @@ func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte
 	return hashes, nil
 }
 
-// Search returns the indexes of the entries indexed under key, ascending.
-func (s *Store) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
-	rows, err := s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE key = $1 ORDER BY idx`, key[:])
+// Search returns the indexes of the log's entries indexed under key, ascending.
+func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
+	rows, err := l.s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE key = $3 AND `+inRange+` ORDER BY idx`,
+		l.start, l.treeID, key[:])
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search: %w", err)
 	}
@@ -130,10 +140,10 @@ func (s *Store) Search(ctx context.Context, key storage.Hash) ([]uint64, error) 
 		if err := r.Scan(&i); err != nil {
 			return 0, err
 		}
-		if i < 0 {
+		if i < l.start {
 			return 0, fmt.Errorf("corrupt search row (index %d)", i)
 		}
-		return uint64(i), nil
+		return uint64(i - l.start), nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search: %w", err)

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -17,47 +18,58 @@ import (
 )
 
 // Append commits req in one transaction; see the package comment.
-func (s *Store) Append(ctx context.Context, req storage.AppendRequest) error {
-	if err := s.append(ctx, req); err != nil {
+func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error {
+	if err := l.append(ctx, req); err != nil {
 		return fmt.Errorf("sqlite: append: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) append(ctx context.Context, req storage.AppendRequest) error {
+func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error {
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
+	tx, err := l.s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	var size int64
-	err = tx.QueryRowContext(ctx, `SELECT size FROM tree_state WHERE id = 1`).Scan(&size)
+	var (
+		size  int64
+		state string
+	)
+	err = tx.QueryRowContext(ctx,
+		`SELECT t.size, l.state FROM tree_state t JOIN logs l ON l.tree_id = t.tree_id WHERE t.tree_id = ?`,
+		l.treeID).Scan(&size, &state)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("no tree: %w", storage.ErrNotFound)
+		return fmt.Errorf("no tree %d: %w", l.treeID, storage.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("read tree state: %w", err)
 	}
+	if state != string(storage.LogActive) {
+		return fmt.Errorf("log %d is %s: %w", l.treeID, state, storage.ErrFrozen)
+	}
 	if size < 0 || uint64(size) != req.OldSize {
 		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
 	}
-	if err := writeEntries(ctx, tx, req.Entries); err != nil {
+	if req.State.Size > math.MaxInt64-uint64(l.start) {
+		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
+	}
+	if err := writeEntries(ctx, tx, l.start, req.Entries); err != nil {
 		return err
 	}
-	if err := writeSearchKeys(ctx, tx, req.Entries); err != nil {
+	if err := writeSearchKeys(ctx, tx, l.start, req.Entries); err != nil {
 		return err
 	}
-	if err := writeTiles(ctx, tx, dedupTiles(req.Tiles)); err != nil {
+	if err := writeTiles(ctx, tx, l.treeID, dedupTiles(req.Tiles)); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx,
 		`UPDATE tree_state SET size = ?, root = ?, checkpoint = ?,
-			updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = 1`,
-		int64(req.State.Size), req.State.Root[:], req.State.Checkpoint)
+			updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE tree_id = ?`,
+		int64(req.State.Size), req.State.Root[:], req.State.Checkpoint, l.treeID)
 	if err != nil {
 		return fmt.Errorf("write tree state: %w", err)
 	}
@@ -107,7 +119,8 @@ func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n
 	return nil
 }
 
-func writeEntries(ctx context.Context, tx *sql.Tx, entries []storage.Entry) error {
+// writeEntries stores entries under their virtual indexes, start + Index.
+func writeEntries(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry) error {
 	err := insertRows(ctx, tx,
 		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)`, "",
 		6, len(entries), func(i int) []any {
@@ -117,7 +130,7 @@ func writeEntries(ctx context.Context, tx *sql.Tx, entries []storage.Entry) erro
 				body = []byte{} // NOT NULL: an empty body is still a body
 			}
 			// checkRequest bounds every index by MaxInt64.
-			return []any{int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation}
+			return []any{start + int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation}
 		})
 	if err != nil {
 		return fmt.Errorf("write entries: %w", classify(err))
@@ -153,7 +166,7 @@ func classify(err error) error {
 // writeSearchKeys inserts the batch's search keys sorted and without
 // repeats: the rows are new (their indexes are), so plain inserts cannot
 // conflict, and sorted keys touch the index's pages in order.
-func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) error {
+func writeSearchKeys(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry) error {
 	type row struct {
 		key storage.Hash
 		idx int64
@@ -161,7 +174,7 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) e
 	var rows []row
 	for _, e := range entries {
 		for _, k := range e.SearchKeys {
-			rows = append(rows, row{k, int64(e.Index)})
+			rows = append(rows, row{k, start + int64(e.Index)})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {
@@ -181,12 +194,12 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, entries []storage.Entry) e
 
 // writeTiles upserts tiles one statement each: a batch touches few, and a
 // multi-row upsert may not touch one row twice.
-func writeTiles(ctx context.Context, tx *sql.Tx, tiles []storage.Tile) error {
+func writeTiles(ctx context.Context, tx *sql.Tx, treeID int64, tiles []storage.Tile) error {
 	for _, t := range tiles {
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO tiles (level, idx, hashes) VALUES (?, ?, ?)
-			 ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes`,
-			int64(t.Level), int64(t.Index), t.Hashes)
+			`INSERT INTO tiles (tree_id, level, idx, hashes) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes`,
+			treeID, int64(t.Level), int64(t.Index), t.Hashes)
 		if err != nil {
 			return fmt.Errorf("write tile %d/%d: %w", t.Level, t.Index, err)
 		}

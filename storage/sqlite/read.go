@@ -13,8 +13,14 @@ import (
 
 const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation`
 
-// scanEntry reads one row of entryColumns.
-func scanEntry(scan func(dest ...any) error) (storage.Entry, error) {
+// inRange restricts idx to the log's stored entries: [start, start + size).
+// Its arguments are rangeArgs.
+const inRange = `idx >= ? AND idx < ? + (SELECT size FROM tree_state WHERE tree_id = ?)`
+
+func (l *logStore) rangeArgs() []any { return []any{l.start, l.start, l.treeID} }
+
+// scanEntry reads one row of entryColumns, giving it the log's own index.
+func (l *logStore) scanEntry(scan func(dest ...any) error) (storage.Entry, error) {
 	var (
 		e    storage.Entry
 		idx  int64
@@ -23,29 +29,29 @@ func scanEntry(scan func(dest ...any) error) (storage.Entry, error) {
 	if err := scan(&idx, &leaf, &e.Body, &e.IntegratedTime, &e.SET, &e.Attestation); err != nil {
 		return storage.Entry{}, err
 	}
-	if idx < 0 || len(leaf) != len(e.LeafHash) {
+	if idx < l.start || len(leaf) != len(e.LeafHash) {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
 	}
-	e.Index = uint64(idx)
+	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)
 	return e, nil
 }
 
 // ReadEntries returns the stored entries with indexes in [start, end), in order.
-func (s *Store) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
-	if start >= end || start > math.MaxInt64 {
+func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
+	if start >= end || start > math.MaxInt64-uint64(l.start) {
 		return nil, nil
 	}
-	rows, err := s.r.QueryContext(ctx,
-		`SELECT `+entryColumns+` FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx`,
-		int64(start), clampIndex(end))
+	rows, err := l.s.r.QueryContext(ctx,
+		`SELECT `+entryColumns+` FROM entries WHERE idx >= ? AND idx < ? AND `+inRange+` ORDER BY idx`,
+		append([]any{l.start + int64(start), l.virtual(end)}, l.rangeArgs()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: read entries: %w", err)
 	}
 	defer rows.Close()
 	var entries []storage.Entry
 	for rows.Next() {
-		e, err := scanEntry(rows.Scan)
+		e, err := l.scanEntry(rows.Scan)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: read entries: %w", err)
 		}
@@ -57,9 +63,11 @@ func (s *Store) ReadEntries(ctx context.Context, start, end uint64) ([]storage.E
 	return entries, nil
 }
 
-// ReadEntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
-func (s *Store) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
-	e, err := scanEntry(s.r.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries WHERE leaf_hash = ?`, hash[:]).Scan)
+// ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.
+func (l *logStore) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
+	e, err := l.scanEntry(l.s.r.QueryRowContext(ctx,
+		`SELECT `+entryColumns+` FROM entries WHERE leaf_hash = ? AND `+inRange,
+		append([]any{hash[:]}, l.rangeArgs()...)...).Scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.Entry{}, fmt.Errorf("sqlite: read entry %x: %w", hash, storage.ErrNotFound)
 	}
@@ -72,26 +80,27 @@ func (s *Store) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (sto
 // lookupChunk bounds the bound parameters of one lookup query.
 const lookupChunk = 500
 
-// LookupLeafHashes returns the index of every given leaf hash that is stored.
-func (s *Store) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]uint64, error) {
+// LookupLeafHashes returns the index of every given leaf hash that is stored
+// in this log. (A leaf of another log of the set is not reported.)
+func (l *logStore) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]uint64, error) {
 	found := make(map[storage.Hash]uint64)
 	for lo := 0; lo < len(hashes); lo += lookupChunk {
 		chunk := hashes[lo:min(lo+lookupChunk, len(hashes))]
-		args := make([]any, len(chunk))
+		args := make([]any, len(chunk), len(chunk)+3)
 		for i := range chunk {
 			args[i] = chunk[i][:]
 		}
 		query := `SELECT leaf_hash, idx FROM entries WHERE leaf_hash IN (` +
-			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `)`
-		if err := s.lookup(ctx, query, args, found); err != nil {
+			strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ") + `) AND ` + inRange
+		if err := l.lookup(ctx, query, append(args, l.rangeArgs()...), found); err != nil {
 			return nil, fmt.Errorf("sqlite: lookup leaf hashes: %w", err)
 		}
 	}
 	return found, nil
 }
 
-func (s *Store) lookup(ctx context.Context, query string, args []any, found map[storage.Hash]uint64) error {
-	rows, err := s.r.QueryContext(ctx, query, args...)
+func (l *logStore) lookup(ctx context.Context, query string, args []any, found map[storage.Hash]uint64) error {
+	rows, err := l.s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err
 	}
@@ -105,22 +114,23 @@ func (s *Store) lookup(ctx context.Context, query string, args []any, found map[
 		if err := rows.Scan(&leaf, &idx); err != nil {
 			return err
 		}
-		if idx < 0 || len(leaf) != len(h) {
+		if idx < l.start || len(leaf) != len(h) {
 			return fmt.Errorf("corrupt entry row (index %d)", idx)
 		}
 		copy(h[:], leaf)
-		found[h] = uint64(idx)
+		found[h] = uint64(idx - l.start)
 	}
 	return rows.Err()
 }
 
 // ReadTile returns the stored hashes of tile (level, index), or storage.ErrNotFound.
-func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
 	var hashes []byte
-	err := s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE level = ? AND idx = ?`, int64(level), int64(index)).Scan(&hashes)
+	err := l.s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE tree_id = ? AND level = ? AND idx = ?`,
+		l.treeID, int64(level), int64(index)).Scan(&hashes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
@@ -130,9 +140,10 @@ func (s *Store) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte
 	return hashes, nil
 }
 
-// Search returns the indexes of the entries indexed under key, ascending.
-func (s *Store) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? ORDER BY idx`, key[:])
+// Search returns the indexes of the log's entries indexed under key, ascending.
+func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
+	rows, err := l.s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? AND `+inRange+` ORDER BY idx`,
+		append([]any{key[:]}, l.rangeArgs()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
@@ -143,10 +154,10 @@ func (s *Store) Search(ctx context.Context, key storage.Hash) ([]uint64, error) 
 		if err := rows.Scan(&i); err != nil {
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
-		if i < 0 {
+		if i < l.start {
 			return nil, fmt.Errorf("sqlite: search: corrupt row (index %d)", i)
 		}
-		idxs = append(idxs, uint64(i))
+		idxs = append(idxs, uint64(i-l.start))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)

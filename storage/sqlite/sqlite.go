@@ -1,6 +1,7 @@
-// Package sqlite is the embedded implementation of storage.Storage: one
-// SQLite file, pure Go (modernc.org/sqlite, no cgo), for the single-node
-// deployment and the "try it in ten seconds" path.
+// Package sqlite is the embedded implementation of storage.LogSet (and of
+// each log's storage.Storage): one SQLite file, pure Go (modernc.org/sqlite,
+// no cgo), for the single-node deployment and the "try it in ten seconds"
+// path.
 //
 // What it promises, beyond the storage contract:
 //
@@ -8,7 +9,8 @@
 //     synchronous=FULL, so a batch Append acknowledged survives power loss.
 //   - Open applies the embedded schema migrations (package migrations).
 //   - Append runs in one BEGIN IMMEDIATE transaction on the store's single
-//     writer connection: it reads the tree size, compares it with the batch's
+//     writer connection: it reads the log's state (storage.ErrFrozen unless
+//     active) and tree size, compares the size with the batch's
 //     OldSize (storage.ErrStaleTree), writes the entries, search keys, tiles
 //     and new head, and commits. BEGIN IMMEDIATE takes SQLite's write lock up
 //     front, so even two processes sharing the file cannot fork the tree.
@@ -24,7 +26,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -46,7 +47,7 @@ const busyTimeoutMillis = 10_000
 // writerCacheKiB is the writer connection's page cache.
 const writerCacheKiB = 64 << 10
 
-// Store is a storage.Storage on one SQLite file. It is safe for concurrent
+// Store is a storage.LogSet on one SQLite file. It is safe for concurrent
 // use.
 type Store struct {
 	w         *sql.DB // one connection; every transaction is BEGIN IMMEDIATE
@@ -55,7 +56,7 @@ type Store struct {
 	closeErr  error
 }
 
-var _ storage.Storage = (*Store)(nil)
+var _ storage.LogSet = (*Store)(nil)
 
 // Open opens (creating if needed) the database file at path, applies the
 // schema migrations, and returns the Store. The file's directory must exist.
@@ -174,58 +175,4 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
-}
-
-// CreateTree stores the head of a new, empty log. state.Size must be 0.
-func (s *Store) CreateTree(ctx context.Context, state storage.TreeState) error {
-	if state.Size != 0 {
-		return fmt.Errorf("sqlite: create tree: initial size %d, want 0", state.Size)
-	}
-	res, err := s.w.ExecContext(ctx, `
-		INSERT INTO tree_state (id, tree_id, size, root, checkpoint)
-		VALUES (1, ?, 0, ?, ?)
-		ON CONFLICT (id) DO NOTHING`,
-		state.TreeID, state.Root[:], state.Checkpoint)
-	if err != nil {
-		return fmt.Errorf("sqlite: create tree: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: create tree: %w", err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: create tree: %w", storage.ErrTreeExists)
-	}
-	return nil
-}
-
-// LatestTreeState returns the last committed head, or storage.ErrNotFound.
-func (s *Store) LatestTreeState(ctx context.Context) (storage.TreeState, error) {
-	var (
-		st   storage.TreeState
-		size int64
-		root []byte
-	)
-	err := s.r.QueryRowContext(ctx, `SELECT tree_id, size, root, checkpoint FROM tree_state WHERE id = 1`).
-		Scan(&st.TreeID, &size, &root, &st.Checkpoint)
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.TreeState{}, fmt.Errorf("sqlite: latest tree state: %w", storage.ErrNotFound)
-	}
-	if err != nil {
-		return storage.TreeState{}, fmt.Errorf("sqlite: latest tree state: %w", err)
-	}
-	if size < 0 || len(root) != len(st.Root) {
-		return storage.TreeState{}, fmt.Errorf("sqlite: latest tree state: corrupt row (size %d, root of %d bytes)", size, len(root))
-	}
-	st.Size = uint64(size)
-	copy(st.Root[:], root)
-	return st, nil
-}
-
-// clampIndex maps a uint64 index or size onto SQLite's INTEGER range;
-// nothing is stored past math.MaxInt64, so clamping does not change a range
-// query's answer.
-func clampIndex(i uint64) int64 {
-	if i > math.MaxInt64 {
-		return math.MaxInt64
-	}
-	return int64(i)
 }

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,10 +22,29 @@ func open(t testing.TB, path string) *sqlite.Store {
 	return s
 }
 
+// active is the store's active log of the conformance suite's profile.
+func active(s *sqlite.Store) storage.Storage { return storage.Active(s, "test", nil) }
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) (storage.Storage, func(*testing.T) storage.Storage) {
 		path := filepath.Join(t.TempDir(), "tabula.db")
-		return open(t, path), func(t *testing.T) storage.Storage { return open(t, path) }
+		return active(open(t, path)), func(t *testing.T) storage.Storage { return active(open(t, path)) }
+	})
+}
+
+func TestLogSetConformance(t *testing.T) {
+	storagetest.RunLogSet(t, func(t *testing.T) (storage.LogSet, func(*testing.T, int64)) {
+		path := filepath.Join(t.TempDir(), "tabula.db")
+		return open(t, path), func(t *testing.T, treeID int64) {
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(storagetest.FreezeSQL("?1"), treeID); err != nil {
+				t.Fatalf("freeze log %d: %v", treeID, err)
+			}
+		}
 	})
 }
 
@@ -46,7 +66,7 @@ func TestTwoStoresOneFile(t *testing.T) {
 		}
 		defer s.Close()
 	}
-	if err := stores[0].CreateTree(ctx, storage.TreeState{TreeID: 1}); err != nil {
+	if err := active(stores[0]).CreateTree(ctx, storage.TreeState{TreeID: 1}); err != nil {
 		t.Fatalf("CreateTree: %v", err)
 	}
 	var errs [2]error
@@ -55,14 +75,14 @@ func TestTwoStoresOneFile(t *testing.T) {
 			Entries: []storage.Entry{{LeafHash: storage.Hash{byte(i + 1)}, Body: []byte{byte(i)}}},
 			State:   storage.TreeState{Size: 1},
 		}
-		wg.Go(func() { errs[i] = s.Append(ctx, req) })
+		wg.Go(func() { errs[i] = active(s).Append(ctx, req) })
 	}
 	wg.Wait()
 	if (errs[0] == nil) == (errs[1] == nil) {
 		t.Fatalf("two writers on size 0: %v, %v; want exactly one to win", errs[0], errs[1])
 	}
 	for i, s := range stores {
-		st, err := s.LatestTreeState(ctx)
+		st, err := active(s).LatestTreeState(ctx)
 		if err != nil || st.Size != 1 {
 			t.Errorf("store %d: LatestTreeState = size %d, %v; want 1", i, st.Size, err)
 		}
@@ -85,7 +105,7 @@ func TestOddPath(t *testing.T) {
 	path := filepath.Join(dir, "a?_pragma=query_only(1)&x=#%20 é.db")
 	s := open(t, path)
 	defer s.Close()
-	if err := s.CreateTree(context.Background(), storage.TreeState{TreeID: 1}); err != nil {
+	if err := active(s).CreateTree(context.Background(), storage.TreeState{TreeID: 1}); err != nil {
 		t.Fatalf("CreateTree: %v", err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -95,6 +115,6 @@ func TestOddPath(t *testing.T) {
 
 func BenchmarkAppend(b *testing.B) {
 	storagetest.BenchmarkAppend(b, func(b *testing.B) storage.Storage {
-		return open(b, filepath.Join(b.TempDir(), "tabula.db"))
+		return active(open(b, filepath.Join(b.TempDir(), "tabula.db")))
 	})
 }
