@@ -46,6 +46,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -250,4 +251,33 @@ type LogSet interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+}
+
+// CheckNewLog checks what a LogSet.CreateLog is given: the checks both
+// engines make before writing anything.
+func CheckNewLog(info LogInfo, state TreeState) error {
+	switch {
+	case info.TreeID <= 0:
+		return fmt.Errorf("tree ID %d: want a positive one", info.TreeID)
+	case state.TreeID != info.TreeID:
+		return fmt.Errorf("tree state of tree %d for log %d", state.TreeID, info.TreeID)
+	case state.Size != 0:
+		return fmt.Errorf("initial size %d, want 0", state.Size)
+	case info.Profile == "":
+		return errors.New("no profile")
+	case info.State != "" && info.State != LogActive:
+		return fmt.Errorf("state %q: a new log is active", info.State)
+	case info.StartIndex > math.MaxInt64:
+		return fmt.Errorf("start index %d out of range", info.StartIndex)
+	}
+	return nil
+}
+
+// VirtualIndex maps a log's local index or size i onto the stored (virtual)
+// index, start + i, clamped to the int64 range of both engines' columns.
+func VirtualIndex(start int64, i uint64) int64 {
+	if i > math.MaxInt64-uint64(start) {
+		return math.MaxInt64
+	}
+	return start + int64(i)
 }

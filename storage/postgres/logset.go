@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,14 +22,8 @@ type logStore struct {
 
 var _ storage.Storage = (*logStore)(nil)
 
-// virtual maps a local index or size onto the stored (virtual) index,
-// clamped to PostgreSQL's BIGINT range.
-func (l *logStore) virtual(i uint64) int64 {
-	if i > math.MaxInt64-uint64(l.start) {
-		return math.MaxInt64
-	}
-	return l.start + int64(i)
-}
+// virtual maps a local index or size onto the stored (virtual) index.
+func (l *logStore) virtual(i uint64) int64 { return storage.VirtualIndex(l.start, i) }
 
 // Logs lists the logs, oldest first.
 func (s *Store) Logs(ctx context.Context) ([]storage.LogInfo, error) {
@@ -76,7 +69,7 @@ func (s *Store) CreateLog(ctx context.Context, info storage.LogInfo, state stora
 const createLogLockID int64 = 0x7461_6275_6c61_6c73 // "tabulals"
 
 func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state storage.TreeState) error {
-	if err := checkNewLog(info, state); err != nil {
+	if err := storage.CheckNewLog(info, state); err != nil {
 		return err
 	}
 	tx, err := s.pool.Begin(ctx)
@@ -122,25 +115,6 @@ func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state stora
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// checkNewLog checks what CreateLog is given.
-func checkNewLog(info storage.LogInfo, state storage.TreeState) error {
-	switch {
-	case info.TreeID <= 0:
-		return fmt.Errorf("tree ID %d: want a positive one", info.TreeID)
-	case state.TreeID != info.TreeID:
-		return fmt.Errorf("tree state of tree %d for log %d", state.TreeID, info.TreeID)
-	case state.Size != 0:
-		return fmt.Errorf("initial size %d, want 0", state.Size)
-	case info.Profile == "":
-		return errors.New("no profile")
-	case info.State != "" && info.State != storage.LogActive:
-		return fmt.Errorf("state %q: a new log is active", info.State)
-	case info.StartIndex > math.MaxInt64:
-		return fmt.Errorf("start index %d out of range", info.StartIndex)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -26,14 +25,8 @@ type logStore struct {
 
 var _ storage.Storage = (*logStore)(nil)
 
-// virtual maps a local index or size onto the stored (virtual) index,
-// clamped to SQLite's INTEGER range.
-func (l *logStore) virtual(i uint64) int64 {
-	if i > math.MaxInt64-uint64(l.start) {
-		return math.MaxInt64
-	}
-	return l.start + int64(i)
-}
+// virtual maps a local index or size onto the stored (virtual) index.
+func (l *logStore) virtual(i uint64) int64 { return storage.VirtualIndex(l.start, i) }
 
 // Logs lists the logs, oldest first.
 func (s *Store) Logs(ctx context.Context) ([]storage.LogInfo, error) {
@@ -82,7 +75,7 @@ func (s *Store) CreateLog(ctx context.Context, info storage.LogInfo, state stora
 }
 
 func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state storage.TreeState) error {
-	if err := checkNewLog(info, state); err != nil {
+	if err := storage.CheckNewLog(info, state); err != nil {
 		return err
 	}
 	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
@@ -127,25 +120,6 @@ func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state stora
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
-	}
-	return nil
-}
-
-// checkNewLog checks what CreateLog is given.
-func checkNewLog(info storage.LogInfo, state storage.TreeState) error {
-	switch {
-	case info.TreeID <= 0:
-		return fmt.Errorf("tree ID %d: want a positive one", info.TreeID)
-	case state.TreeID != info.TreeID:
-		return fmt.Errorf("tree state of tree %d for log %d", state.TreeID, info.TreeID)
-	case state.Size != 0:
-		return fmt.Errorf("initial size %d, want 0", state.Size)
-	case info.Profile == "":
-		return errors.New("no profile")
-	case info.State != "" && info.State != storage.LogActive:
-		return fmt.Errorf("state %q: a new log is active", info.State)
-	case info.StartIndex > math.MaxInt64:
-		return fmt.Errorf("start index %d out of range", info.StartIndex)
 	}
 	return nil
 }
