@@ -327,17 +327,7 @@ func (r *budgetBody) Read(p []byte) (int, error) {
 	if len(p) > bodyChunk {
 		p = p[:bodyChunk]
 	}
-	if r.stall > 0 {
-		// Each read must bring something within the stall timeout, and the
-		// whole body must be in by the deadline (this replaces the
-		// server's own read deadline). Not all writers support deadlines
-		// (test recorders); the server's ReadTimeout then still applies.
-		d := time.Now().Add(r.stall)
-		if d.After(r.deadline) {
-			d = r.deadline
-		}
-		_ = r.ctl.SetReadDeadline(d)
-	}
+	r.armStall()
 	n, err := r.src.Read(p)
 	if n > 0 {
 		if lerr := r.b.charge(r.client, int64(n)); lerr != nil {
@@ -361,6 +351,22 @@ func (r *budgetBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// armStall sets the read deadline for the next read: each read must bring
+// something within the stall timeout, and the whole body must be in by the
+// deadline (this replaces the server's own read deadline). Not all writers
+// support deadlines (test recorders); the server's ReadTimeout then still
+// applies.
+func (r *budgetBody) armStall() {
+	if r.stall <= 0 {
+		return
+	}
+	d := time.Now().Add(r.stall)
+	if d.After(r.deadline) {
+		d = r.deadline
+	}
+	_ = r.ctl.SetReadDeadline(d)
+}
+
 func (r *budgetBody) Close() error { return r.src.Close() }
 
 // discardRest reads and drops the rest of a body refused by a budget, up
@@ -373,13 +379,7 @@ func (r *budgetBody) discardRest(limit int64) bool {
 	defer r.mu.Unlock()
 	var buf [8 << 10]byte
 	for n := int64(0); n <= limit; {
-		if r.stall > 0 {
-			d := time.Now().Add(r.stall)
-			if d.After(r.deadline) {
-				d = r.deadline
-			}
-			_ = r.ctl.SetReadDeadline(d)
-		}
+		r.armStall()
 		k, err := r.src.Read(buf[:])
 		n += int64(k)
 		if err == io.EOF {

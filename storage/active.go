@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // Active returns the Storage of the set's active log of profile, for a
@@ -24,16 +25,22 @@ type active struct {
 	profile string
 	newLog  func(TreeState) LogInfo
 
-	mu  sync.Mutex
-	log Storage // nil until found
+	mu  sync.Mutex                // held while looking the log up
+	log atomic.Pointer[logHandle] // nil until found; then never changes
 }
+
+// logHandle boxes the found log for the atomic pointer.
+type logHandle struct{ Storage }
 
 // resolve returns the active log of the profile, or nil if there is none.
 func (a *active) resolve(ctx context.Context) (Storage, error) {
+	if h := a.log.Load(); h != nil {
+		return h.Storage, nil // every call after the first: no lock
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.log != nil {
-		return a.log, nil
+	if h := a.log.Load(); h != nil {
+		return h.Storage, nil
 	}
 	logs, err := a.set.Logs(ctx)
 	if err != nil {
@@ -45,7 +52,7 @@ func (a *active) resolve(ctx context.Context) (Storage, error) {
 			if err != nil {
 				return nil, err
 			}
-			a.log = s
+			a.log.Store(&logHandle{s})
 			return s, nil
 		}
 	}

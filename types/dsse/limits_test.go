@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/internal/envelope"
 	"github.com/tabularium/tabula/types/internal/envelope/envelopetest"
 )
@@ -34,16 +33,7 @@ func TestLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := envelopetest.Envelope(t, "text/plain", payload, keys[:tc.sigs]...)
 			_, err := canonicalize(t, proposed(t, envelopetest.JSON(t, env), tc.verifiers...))
-			if tc.wantErr == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var ie *types.InvalidError
-			if !errors.As(err, &ie) || err.Error() != tc.wantErr {
-				t.Fatalf("error %v (%T), want *types.InvalidError %q", err, err, tc.wantErr)
-			}
+			envelopetest.WantInvalid(t, err, tc.wantErr)
 		})
 	}
 }

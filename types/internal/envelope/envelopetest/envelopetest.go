@@ -279,3 +279,19 @@ func RekorKeys(keys []types.SearchKey) []string {
 	}
 	return out
 }
+
+// WantInvalid checks err: nil when want is empty, else a *types.InvalidError
+// (the API's 400) whose message is want.
+func WantInvalid(t testing.TB, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	var ie *types.InvalidError
+	if !errors.As(err, &ie) || err.Error() != want {
+		t.Fatalf("error %v (%T), want *types.InvalidError %q", err, err, want)
+	}
+}
