@@ -49,8 +49,10 @@ type outcome struct {
 // Add queues a leaf and waits until it is committed. It returns an
 // *EntryTooLargeError (before queueing anything) if the leaf's body is larger
 // than an entry bundle holds, a *DuplicateError if the leaf is already in the
-// log, a *RejectedError if the storage cannot hold its data, ErrPushback when
-// the queue is full, and ErrClosed after Close. If ctx ends first, Add returns
+// log (or, with Config.Locate, in another log of its set), a *RejectedError
+// if the storage cannot hold its data, ErrPushback when the queue is full,
+// ErrFrozen once the log is frozen (nothing of the leaf was written), and
+// ErrClosed after Close. If ctx ends first, Add returns
 // ctx's error; the leaf may still be integrated later.
 func (l *Log) Add(ctx context.Context, leaf Leaf) (Result, error) {
 	if len(leaf.Body) > merkle.MaxBundleEntry {
@@ -62,6 +64,9 @@ func (l *Log) Add(ctx context.Context, leaf Leaf) (Result, error) {
 	case l.closed:
 		l.qMu.Unlock()
 		return Result{}, ErrClosed
+	case l.frozen:
+		l.qMu.Unlock()
+		return Result{}, ErrFrozen
 	case len(l.queue) >= l.cfg.MaxPending:
 		l.qMu.Unlock()
 		return Result{}, ErrPushback
@@ -212,6 +217,19 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 				return
 			}
 			continue
+		case errors.Is(err, storage.ErrFrozen):
+			// The log was frozen (rotated) under us: nothing was written,
+			// and nothing ever will be. Every leaf, of this batch and
+			// queued, fails with ErrFrozen, to be added to the log that
+			// replaced this one.
+			l.metrics.integrations.WithLabelValues("frozen").Inc()
+			l.invalidateHead()
+			l.cfg.Logger.Info("the log is frozen: it takes no more entries", "origin", l.origin)
+			queued := l.freeze()
+			for _, p := range append(batch, queued...) {
+				p.done <- outcome{err: ErrFrozen}
+			}
+			return
 		case errors.Is(err, storage.ErrRejected), errors.Is(err, storage.ErrEntryRejected):
 			// The database refused the batch's data without saying whose.
 			// Each half is integrated as a batch of its own, and so on down
@@ -238,6 +256,17 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 			return
 		}
 	}
+}
+
+// freeze marks the log frozen and takes every queued leaf off the queue.
+func (l *Log) freeze() []*pending {
+	l.qMu.Lock()
+	defer l.qMu.Unlock()
+	l.frozen = true
+	queued := l.queue
+	l.queue = nil
+	l.metrics.pending.Set(0)
+	return queued
 }
 
 // refusedEntry is integrateOnce's error when the storage named the leaf whose
@@ -268,7 +297,7 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	for i, p := range batch {
 		hashes[i] = p.hash
 	}
-	existing, err := l.store.LookupLeafHashes(ctx, hashes)
+	existing, err := l.lookup(ctx, hashes)
 	if err != nil {
 		return nil, fmt.Errorf("looking up duplicates: %w", err)
 	}
@@ -281,12 +310,12 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	owners := make([]*pending, 0, len(batch)) // owners[i] sent entries[i]
 	leaves := make([]merkle.Hash, 0, len(batch))
 	for i, p := range batch {
-		if idx, ok := existing[p.hash]; ok {
-			outs[i].err = &DuplicateError{LeafHash: p.hash, Index: idx}
+		if at, ok := existing[p.hash]; ok {
+			outs[i].err = &DuplicateError{LeafHash: p.hash, TreeID: at.TreeID, Index: at.Index}
 			continue
 		}
 		if idx, ok := seen[p.hash]; ok {
-			outs[i].err = &DuplicateError{LeafHash: p.hash, Index: idx}
+			outs[i].err = &DuplicateError{LeafHash: p.hash, TreeID: l.treeID, Index: idx}
 			continue
 		}
 		seen[p.hash] = next
@@ -360,6 +389,23 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		}
 	}
 	return outs, nil
+}
+
+// lookup finds the leaves already stored: in every log of the set with
+// Config.Locate, else in this log.
+func (l *Log) lookup(ctx context.Context, hashes []merkle.Hash) (map[merkle.Hash]storage.LeafLocation, error) {
+	if l.cfg.Locate != nil {
+		return l.cfg.Locate(ctx, hashes)
+	}
+	found, err := l.store.LookupLeafHashes(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[merkle.Hash]storage.LeafLocation, len(found))
+	for h, idx := range found {
+		at[h] = storage.LeafLocation{TreeID: l.treeID, Index: idx}
+	}
+	return at, nil
 }
 
 // signEntries signs each entry with the profile's sign (over its body,

@@ -111,6 +111,10 @@ var (
 	ErrPushback = errors.New("log: too many pending entries")
 	// ErrClosed: the log is shutting down.
 	ErrClosed = errors.New("log: closed")
+	// ErrFrozen: the log is frozen (storage.ErrFrozen): it takes no more
+	// leaves. Nothing of the leaf was written; it belongs in the log that
+	// replaced this one.
+	ErrFrozen = errors.New("log: frozen")
 )
 
 // EntryTooLargeError reports a leaf whose body is larger than the log can
@@ -143,15 +147,23 @@ func (e *RejectedError) Error() string {
 
 func (e *RejectedError) Unwrap() error { return e.Err }
 
-// DuplicateError reports that a leaf is already in the log.
+// DuplicateError reports that a leaf is already stored: in this log or,
+// with Config.Locate, in another log of its set.
 type DuplicateError struct {
 	LeafHash merkle.Hash
-	Index    uint64
+	// TreeID is the tree ID of the log holding the leaf.
+	TreeID int64
+	// Index is the leaf's index in that log.
+	Index uint64
 }
 
 func (e *DuplicateError) Error() string {
-	return fmt.Sprintf("log: duplicate of entry %d", e.Index)
+	return fmt.Sprintf("log: duplicate of entry %d of tree %d", e.Index, e.TreeID)
 }
+
+// Locator finds leaves stored in any log of a set (storage.LogSet's
+// LocateLeafHashes): their log and their index in it.
+type Locator func(ctx context.Context, hashes []storage.Hash) (map[storage.Hash]storage.LeafLocation, error)
 
 // Config configures a Log. Zero values take the defaults above.
 type Config struct {
@@ -163,6 +175,16 @@ type Config struct {
 	// Profile is the checkpoint form and entry signing of the protocol the
 	// log speaks (see Profile). Required.
 	Profile Profile
+	// Frozen opens a log that takes no more leaves: Open neither creates
+	// nor integrates, Add fails with ErrFrozen, and Signer is only asked
+	// for its public key (signer.PublicOnly will do). The storage must hold
+	// the tree.
+	Frozen bool
+	// Locate, if not nil, looks up the leaves of each batch in every log of
+	// the set instead of this log alone, so a leaf stored in another log
+	// is answered with a DuplicateError naming that log. Nil: this log's
+	// storage alone.
+	Locate Locator
 
 	BatchMaxSize  int
 	BatchMaxKeys  int
@@ -268,6 +290,7 @@ type Log struct {
 	qMu     sync.Mutex
 	queue   []*pending
 	closed  bool
+	frozen  bool // the storage refused an append: ErrFrozen from now on
 	wake    chan struct{}
 	stopped chan struct{}
 }
@@ -278,7 +301,7 @@ type tileKey struct {
 }
 
 // Open loads the log from storage, creating an empty tree with a fresh random
-// tree ID on first use, checks that the stored checkpoint was signed by this
+// tree ID on first use (unless Frozen), checks that the stored checkpoint was signed by this
 // key for the profile's origin and key name and that the stored tiles
 // reproduce its root, registers the metrics, and starts the integrator.
 func Open(ctx context.Context, cfg Config) (*Log, error) {
@@ -312,7 +335,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		stopped: make(chan struct{}),
 	}
 	head, err := l.store.LatestTreeState(ctx)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) && !cfg.Frozen {
 		head, err = l.create(ctx)
 	}
 	if err != nil {
@@ -328,12 +351,35 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	}
 	l.setHead(head, nil, nil)
 	l.metrics.treeSize.Set(float64(head.Size))
+	l.frozen = cfg.Frozen
 	go l.integrator()
 	return l, nil
 }
 
 // create stores a new empty tree; if another process won the race it loads theirs.
 func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
+	st, err := NewTree(l.profile, l.signer)
+	if err != nil {
+		return storage.TreeState{}, err
+	}
+	err = l.store.CreateTree(ctx, st)
+	if errors.Is(err, storage.ErrTreeExists) {
+		return l.store.LatestTreeState(ctx)
+	}
+	if err != nil {
+		return storage.TreeState{}, err
+	}
+	l.cfg.Logger.Info("created new log", "treeID", st.TreeID, "profile", l.profile.Name, "origin", l.profile.Origin(st.TreeID))
+	return st, nil
+}
+
+// NewTree returns the head of a new, empty tree with a fresh random positive
+// 63-bit tree ID, its checkpoint signed by s for the profile, to store with
+// storage.LogSet.CreateLog or Rotate.
+func NewTree(profile Profile, s signer.Signer) (storage.TreeState, error) {
+	if err := profile.check(); err != nil {
+		return storage.TreeState{}, err
+	}
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return storage.TreeState{}, err
@@ -343,20 +389,11 @@ func (l *Log) create(ctx context.Context) (storage.TreeState, error) {
 		treeID = 1
 	}
 	root := sha256.Sum256(nil)
-	cp, err := l.signCheckpoint(l.profile.Origin(treeID), 0, root)
+	cp, err := SignCheckpoint(profile, s, profile.Origin(treeID), 0, root)
 	if err != nil {
 		return storage.TreeState{}, err
 	}
-	st := storage.TreeState{TreeID: treeID, Size: 0, Root: root, Checkpoint: cp}
-	err = l.store.CreateTree(ctx, st)
-	if errors.Is(err, storage.ErrTreeExists) {
-		return l.store.LatestTreeState(ctx)
-	}
-	if err != nil {
-		return storage.TreeState{}, err
-	}
-	l.cfg.Logger.Info("created new log", "treeID", treeID, "profile", l.profile.Name, "origin", l.profile.Origin(treeID))
-	return st, nil
+	return storage.TreeState{TreeID: treeID, Size: 0, Root: root, Checkpoint: cp}, nil
 }
 
 // checkHead refuses a stored state this process must not continue: a
@@ -398,3 +435,11 @@ func (l *Log) Profile() Profile { return l.profile }
 
 // KeyName is the key name on the checkpoint's signature line.
 func (l *Log) KeyName() string { return l.profile.KeyName }
+
+// Frozen reports whether the log takes no more leaves: it was opened Frozen,
+// or the storage refused an append because the log was frozen.
+func (l *Log) Frozen() bool {
+	l.qMu.Lock()
+	defer l.qMu.Unlock()
+	return l.frozen
+}

@@ -246,6 +246,13 @@ type LogSet interface {
 	// and Search see only this log's entries. Closing a handle closes the
 	// set.
 	OpenLog(ctx context.Context, treeID int64) (Storage, error)
+	// Rotate freezes the active log oldTreeID at its current head and
+	// creates next, the new active log of the same profile (TEMPORARY
+	// declaration until the storage branch lands).
+	Rotate(ctx context.Context, oldTreeID int64, next LogInfo, state TreeState) (LogInfo, error)
+	// LocateLeafHashes returns, for every given leaf hash stored in any log
+	// of the set, its log and its index in that log.
+	LocateLeafHashes(ctx context.Context, hashes []Hash) (map[Hash]LeafLocation, error)
 
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/log"
@@ -18,22 +19,47 @@ import (
 // Name is the profile's name.
 const Name = "rekor-v1"
 
-// Profile is the Rekor v1 profile of a log served as hostname: the
-// checkpoint origin is Origin(hostname, treeID) and the signature's key name
-// is hostname.
-func Profile(hostname string) log.Profile {
+// Profile is the Rekor v1 profile of the first (or only) log served as
+// hostname: ShardProfile(hostname, 0).
+func Profile(hostname string) log.Profile { return ShardProfile(hostname, 0) }
+
+// ShardProfile is the Rekor v1 profile of a log (a shard, in Rekor's words)
+// served as hostname whose first entry has virtual index start: the
+// checkpoint origin is Origin(hostname, treeID), the signature's key name is
+// hostname, and each entry's SET signs its virtual index, start + its index
+// in the log, as Rekor signs entries of a sharded log.
+func ShardProfile(hostname string, start uint64) log.Profile {
+	sign := SignEntry
+	if start != 0 {
+		sign = func(s signer.Signer, body []byte, integratedTime int64, logID [32]byte, index uint64) ([]byte, error) {
+			return SignEntry(s, body, integratedTime, logID, start+index)
+		}
+	}
 	return log.Profile{
 		Name:      Name,
 		Origin:    func(treeID int64) string { return Origin(hostname, treeID) },
 		KeyName:   hostname,
 		KeyIDForm: checkpoint.KeyIDRekorV1,
-		SignEntry: SignEntry,
+		SignEntry: sign,
 	}
 }
 
 // Origin is the Rekor v1 checkpoint origin "<hostname> - <treeID>".
 func Origin(hostname string, treeID int64) string {
 	return fmt.Sprintf("%s - %d", hostname, treeID)
+}
+
+// Hostname is the hostname of a Rekor v1 origin "<hostname> - <treeID>",
+// or "" if origin is not of that form.
+func Hostname(origin string) string {
+	i := strings.LastIndex(origin, " - ")
+	if i <= 0 {
+		return ""
+	}
+	if _, err := strconv.ParseInt(origin[i+3:], 10, 64); err != nil {
+		return ""
+	}
+	return origin[:i]
 }
 
 // SignEntry signs an entry's SET: s's signature over SETPayload.
