@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/verify"
@@ -20,15 +22,83 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	server string
-	logKey string
+	server  string
+	logKeys listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	c := &clientFlags{}
 	fs.StringVar(&c.server, "server", client.DefaultServer, "base URL of the log")
-	fs.StringVar(&c.logKey, "log-key", "", "the log's public key (PEM) to pin; without it the key is fetched from --server (trust on first use)")
+	fs.Var(&c.logKeys, "log-key", "a log's public key (PEM) to pin (repeatable: a server whose log was rotated to a new key has several); without it the key is fetched from --server (trust on first use)")
 	return c
+}
+
+// pinnedKeys reads the --log-key files.
+func (c *clientFlags) pinnedKeys() ([]verify.LogKey, error) {
+	var keys []verify.LogKey
+	for _, path := range c.logKeys {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading --log-key: %w", err)
+		}
+		k, err := verify.ParseLogKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("--log-key %s: %w", path, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// entryKey returns the key to verify an entry with: the pinned key whose
+// log ID is the entry's, or, with no key pinned, the key of the entry's log
+// fetched from the server (GET /api/v1/log/publicKey?treeID= with the tree
+// ID of the entry's UUID or, for a 64-hex UUID, of its checkpoint's origin)
+// with pinned false. cl may be nil when keys are pinned.
+func (c *clientFlags) entryKey(ctx context.Context, cl *client.Client, uuid string, e models.LogEntryAnon) (verify.LogKey, bool, error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, false, err
+	}
+	if len(keys) > 0 {
+		for _, k := range keys {
+			if k.LogID() == e.LogID {
+				return k, true, nil
+			}
+		}
+		return verify.LogKey{}, true, &verify.CheckError{Check: verify.CheckLogKnown,
+			Err: fmt.Errorf("the entry's log ID %s is none of the %d pinned keys' (pin its log's key with --log-key)", e.LogID, len(keys))}
+	}
+	if cl == nil {
+		return verify.LogKey{}, false, errors.New("no --log-key given and no server to ask")
+	}
+	treeID := entryTreeID(uuid, e)
+	b, err := cl.PublicKey(ctx, treeID)
+	if err != nil {
+		return verify.LogKey{}, false, fmt.Errorf("fetching the key of log %q: %w", treeID, err)
+	}
+	k, err := verify.ParseLogKeyPEM(b)
+	return k, false, err
+}
+
+// entryTreeID is the tree ID (decimal) of the log an entry names: the
+// first 16 hex digits of an 80-hex UUID, else the " - <treeID>" end of its
+// checkpoint's origin; "" (the active log) when neither says.
+func entryTreeID(uuid string, e models.LogEntryAnon) string {
+	if len(uuid) == 80 {
+		if id, err := strconv.ParseUint(uuid[:16], 16, 63); err == nil && id != 0 {
+			return strconv.FormatUint(id, 10)
+		}
+	}
+	if v := e.Verification; v != nil && v.InclusionProof != nil {
+		origin, _, _ := strings.Cut(v.InclusionProof.Checkpoint, "\n")
+		if _, id, ok := strings.Cut(origin, " - "); ok {
+			if _, err := strconv.ParseUint(id, 10, 63); err == nil {
+				return id
+			}
+		}
+	}
+	return ""
 }
 
 func (c *clientFlags) client() (*client.Client, error) {
@@ -38,14 +108,20 @@ func (c *clientFlags) client() (*client.Client, error) {
 // key returns the pinned log key, or the server's own with pinned false.
 // With a state directory, a fetched key is remembered per server on first
 // use and must not change afterwards (trust on first use, as ssh does).
-func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string) (k verify.LogKey, pinned bool, err error) {
-	if c.logKey != "" {
-		b, err := os.ReadFile(c.logKey)
-		if err != nil {
-			return verify.LogKey{}, false, fmt.Errorf("reading --log-key: %w", err)
+// With several keys pinned, it is the one that signs the server's active
+// checkpoint sth.
+func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string, sth []byte) (k verify.LogKey, pinned bool, err error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, false, err
+	}
+	for _, k := range keys {
+		if _, err := verify.Checkpoint(sth, "", k); err == nil || len(keys) == 1 {
+			return k, true, nil
 		}
-		k, err := verify.ParseLogKeyPEM(b)
-		return k, true, err
+	}
+	if len(keys) > 0 {
+		return verify.LogKey{}, true, fmt.Errorf("the log's checkpoint is signed by none of the %d pinned keys", len(keys))
 	}
 	b, err := cl.PublicKey(ctx, "")
 	if err != nil {
@@ -119,16 +195,16 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	key, pinned, err := cf.key(ctx, cl, dir)
+	li, err := cl.LogInfo(ctx)
+	if err != nil {
+		return err
+	}
+	key, pinned, err := cf.key(ctx, cl, dir, []byte(li.SignedTreeHead))
 	if err != nil {
 		return err
 	}
 	if !pinned {
 		fmt.Fprintln(stderr, "warning: the log key was fetched from the log itself (trusted on first use); pin it with --log-key")
-	}
-	li, err := cl.LogInfo(ctx)
-	if err != nil {
-		return err
 	}
 	cp, err := verify.Checkpoint([]byte(li.SignedTreeHead), "", key)
 	if err != nil {
