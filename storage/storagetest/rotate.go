@@ -328,7 +328,7 @@ func testRotateWhileAppending(t *testing.T, set storage.LogSet, _ func(*testing.
 					mu.Unlock()
 				case errors.Is(err, storage.ErrStaleTree):
 				default:
-					errs[w] = fmt.Errorf("Append: %w", err)
+					errs[w] = fmt.Errorf("append: %w", err)
 					return
 				}
 			}
