@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	root "github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
@@ -196,6 +199,19 @@ func TestClientsFollowRotation(t *testing.T) {
 				}
 			}
 
+			// sigstore-go reads both logs, the frozen one with an end.
+			sgRoot, err := root.NewTrustedRootFromPath(trPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range signers {
+				id := s.LogID()
+				l := sgRoot.RekorLogs()[hex.EncodeToString(id[:])]
+				if l == nil || l.ValidityPeriodStart.IsZero() || l.ValidityPeriodEnd.IsZero() != (i == 1) {
+					t.Errorf("sigstore-go's log %d: %+v", i+1, l)
+				}
+			}
+
 			// monitor and audit follow both logs, from the state of one.
 			args := []string{"--server", url, "--log-key", pubs[0], "--log-key", pubs[1], "--state-dir", state}
 			code, out, errOut := monRun(t, append([]string{"monitor", "--once"}, args...)...)
@@ -212,6 +228,25 @@ func TestClientsFollowRotation(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "frozen; its listed and served checkpoints are its final one") || !strings.Contains(out, "consistent with size 21; 5 new entries") {
 				t.Fatalf("monitor, third run: %d\n%s%s", code, out, errOut)
 			}
+
+			// A rotation that keeps the key: the trusted root still has one
+			// entry per key, the second valid until now; monitor reports the
+			// third log and reads the second to its final checkpoint.
+			out = mustTabula(t, append([]string{"log", "rotate", "--key", privs[1]}, dbArgs...)...)
+			if !strings.Contains(out, "at size 26") || !strings.Contains(out, "from virtual index 326") {
+				t.Fatalf("second log rotate:\n%s", out)
+			}
+			monUpload(t, url, plain, "fourth", 4) // 326..329
+			tr3 := parseTRN(t, mustTabula(t, "trusted-root", "--server", url), 2)
+			if tr3.Tlogs[1].PublicKey.ValidFor != tr.Tlogs[1].PublicKey.ValidFor || tr3.Tlogs[0].PublicKey.ValidFor != tr.Tlogs[0].PublicKey.ValidFor {
+				t.Errorf("trusted root after a rotation with the same key: %+v, want %+v", tr3.Tlogs, tr.Tlogs)
+			}
+			code, out, errOut = monRun(t, append([]string{"monitor", "--once"}, args...)...)
+			if code != 0 || strings.Count(out, "(frozen)") != 2 || !strings.Contains(out, "(active, new since the last check") ||
+				!strings.Contains(out, "consistent with size 0; 4 new entries") {
+				t.Fatalf("monitor after the second rotation: %d\n%s%s", code, out, errOut)
+			}
+			t.Logf("monitor after two rotations:\n%s", out)
 
 			// A server that signs another checkpoint of the frozen log (its
 			// key was stolen, or its operator lies) is caught.
