@@ -82,7 +82,7 @@ func TestSetMonitorFollowsRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	m, c := newSetMonitor(t, s, setVerifiers(t, s), dir, "")
+	m, _ := newSetMonitor(t, s, setVerifiers(t, s), dir, "")
 	res := mustCheckSet(t, m)
 	if len(res.Logs) != 1 || res.Logs[0].Checkpoint.Size != 300 || res.Logs[0].New || len(res.AllAlerts()) != 0 {
 		t.Fatalf("first check: %+v", res)
@@ -98,7 +98,7 @@ func TestSetMonitorFollowsRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The new key is pinned too; a new monitor reads the state from disk.
-	m, c = newSetMonitor(t, s, setVerifiers(t, s), dir, "")
+	m, c := newSetMonitor(t, s, setVerifiers(t, s), dir, "")
 	res = mustCheckSet(t, m)
 	if len(res.Logs) != 2 || len(res.AllAlerts()) != 0 || len(c.alerts) != 0 {
 		t.Fatalf("check after the rotation: %+v", res)

@@ -390,7 +390,7 @@ func fetchLogKeys(ctx context.Context, server string, stderr io.Writer) ([]serve
 				if err != nil {
 					return nil, err
 				}
-				l.end = last.Add(startMargin + time.Second - 1).UTC().Truncate(time.Second)
+				l.end = last.Add(startMargin).UTC()
 			}
 		} else if sh.frozen {
 			fmt.Fprintf(stderr, "tabula trusted-root: note: frozen log %s holds no entries; left out\n", sh.treeID)
