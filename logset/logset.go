@@ -61,7 +61,9 @@ type Config struct {
 	// private key (their public key is stored). Required.
 	Keys []Signer
 	// Log is the configuration every log is opened with; its Storage,
-	// Signer, Profile, Frozen and Locate are set per log.
+	// Signer, Profile, Frozen and Locate are set per log. The logs share
+	// one set of caches (Log.Caches, made from Log's cache sizes if nil),
+	// so the cache bounds hold for all logs together.
 	Log log.Config
 	// RefreshAge bounds how stale the list of logs may be (0: DefaultRefreshAge).
 	RefreshAge time.Duration
@@ -118,6 +120,13 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Log.Caches == nil {
+		caches, err := log.NewCaches(cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Log.Caches = caches
 	}
 	s := &Set{
 		cfg:    cfg,
