@@ -25,6 +25,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
@@ -187,43 +188,42 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
-	profile := rekorv1.Profile(c.Hostname)
-	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
-	if err != nil {
-		return err
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lg, err := log.Open(ctx, log.Config{
-		Storage:      store,
-		Signer:       sgn,
-		Profile:      profile,
-		BatchMaxSize: c.BatchMaxSize,
-		BatchMaxAge:  c.BatchMaxAge,
-		Logger:       logger,
-		Registerer:   reg,
+	logs, err := logset.Open(ctx, logset.Config{
+		Store:   set,
+		Name:    rekorv1.Name,
+		Profile: v1Profile(c.Hostname),
+		Keys:    []logset.Signer{sgn},
+		Logger:  logger,
+		Log: log.Config{
+			BatchMaxSize: c.BatchMaxSize,
+			BatchMaxAge:  c.BatchMaxAge,
+			Logger:       logger,
+			Registerer:   reg,
 
-		TileCacheSize:   c.TileCacheSize,
-		EntryCacheSize:  entryCount,
-		EntryCacheBytes: entryBytes,
+			TileCacheSize:   c.TileCacheSize,
+			EntryCacheSize:  entryCount,
+			EntryCacheBytes: entryBytes,
 
-		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+			BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+		},
 	})
 	if err != nil {
 		return err
 	}
-	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
-		lg.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
+	active, err := logs.Active(ctx)
+	if err != nil {
+		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
+	lg := logs
 	handler := api.New(api.Config{
-		Log:                lg,
+		Logs:               logs,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
-		Storage:            store,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
 		Registerer:         reg,
@@ -275,10 +275,10 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		go func() { errc <- msrv.Serve(mln) }()
 	}
 
-	head, _ := lg.Head(ctx)
+	head, _ := active.Log.Head(ctx)
 	logger.Info("tabula serving",
 		"url", scheme+"://"+ln.Addr().String(),
-		"origin", lg.Origin(),
+		"origin", active.Log.Origin(),
 		"engine", engine,
 		"publicKey", keyPath,
 		"treeSize", head.Size,
@@ -308,7 +308,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		_ = msrv.Shutdown(sctx)
 	}
 	if err := lg.Close(sctx); err != nil {
-		logger.Warn("closing log", "err", err)
+		logger.Warn("closing logs", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -364,6 +364,19 @@ func loadKey(c *serveConfig, logger *slog.Logger) (*signer.Local, string, error)
 		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
 	}
 	return s, pub, nil
+}
+
+// v1Profile gives each Rekor v1 log of the set its profile: the active log
+// is served as hostname (log.Open refuses a stored checkpoint of another
+// origin), a frozen log as the hostname of its stored origin.
+func v1Profile(hostname string) func(storage.LogInfo) log.Profile {
+	return func(info storage.LogInfo) log.Profile {
+		host := hostname
+		if h := rekorv1.Hostname(info.Origin); h != "" && info.State == storage.LogFrozen {
+			host = h
+		}
+		return rekorv1.ShardProfile(host, info.StartIndex)
+	}
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.
