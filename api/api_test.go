@@ -465,8 +465,15 @@ func TestConcurrentUploads(t *testing.T) {
 // and checks every entry bundle against the level-0 tiles.
 func checkTiles(t *testing.T, s *server, cp checkpoint.Checkpoint) {
 	t.Helper()
+	checkTilesAt(t, s, "", cp)
+}
+
+// checkTilesAt is checkTiles for the tiles and checkpoint served under
+// prefix (a log's /logs/<treeID>).
+func checkTilesAt(t *testing.T, s *server, prefix string, cp checkpoint.Checkpoint) {
+	t.Helper()
 	fetch := func(p merkle.TilePath) []byte {
-		resp, b := s.do("GET", "/"+p.String(), nil)
+		resp, b := s.do("GET", prefix+"/"+p.String(), nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET /%s: %d %s", p, resp.StatusCode, b)
 		}
@@ -511,7 +518,7 @@ func checkTiles(t *testing.T, s *server, cp checkpoint.Checkpoint) {
 			}
 		}
 	}
-	resp, b := s.do("GET", "/checkpoint", nil)
+	resp, b := s.do("GET", prefix+"/checkpoint", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), cp.Origin+"\n") {
 		t.Fatalf("/checkpoint: %d %q", resp.StatusCode, b)
 	}
