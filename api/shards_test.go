@@ -324,6 +324,27 @@ func TestShards(t *testing.T) {
 					}
 				}
 			})
+
+			// Last, as it rotates again: to a key this server does not hold.
+			// It cannot write (503, retry: another replica may hold the
+			// key), and still serves every log.
+			t.Run("no key", func(t *testing.T) {
+				d := logsettest.Rotate(t, set, logsettest.Key(t))
+				resp, body := s.do("POST", "/api/v1/log/entries", newEntry(t, sgn, "no key"))
+				apiError(t, resp, body, http.StatusServiceUnavailable)
+				if resp.Header.Get("Retry-After") == "" {
+					t.Fatal("503 without Retry-After")
+				}
+				info := s.logInfo()
+				if info.TreeID != strconv.FormatInt(d.TreeID, 10) || info.TreeSize != 0 || len(info.InactiveShards) != 3 {
+					t.Fatalf("log info after rotating to an unknown key: %+v", info)
+				}
+				resp, body = s.do("GET", "/api/v1/log/entries?logIndex=7", nil)
+				if resp.StatusCode != 200 {
+					t.Fatalf("reading after rotating to an unknown key: %d %s", resp.StatusCode, body)
+				}
+				checkShardEntry(t, all[7], oneEntry(t, body))
+			})
 		})
 	}
 }
