@@ -108,15 +108,16 @@ func (c *clientFlags) client() (*client.Client, error) {
 // key returns the pinned log key, or the server's own with pinned false.
 // With a state directory, a fetched key is remembered per server on first
 // use and must not change afterwards (trust on first use, as ssh does).
-// With several keys pinned, it is the one that signs the server's active
-// checkpoint sth.
-func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string, sth []byte) (k verify.LogKey, pinned bool, err error) {
+// A rotation to a new key is no change: the remembered key must then be the
+// key of one of the frozen logs li lists. With several keys pinned, it is
+// the one that signs the active checkpoint li lists.
+func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string, li models.LogInfo) (k verify.LogKey, pinned bool, err error) {
 	keys, err := c.pinnedKeys()
 	if err != nil {
 		return verify.LogKey{}, false, err
 	}
 	for _, k := range keys {
-		if _, err := verify.Checkpoint(sth, "", k); err == nil || len(keys) == 1 {
+		if _, err := verify.Checkpoint([]byte(li.SignedTreeHead), "", k); err == nil || len(keys) == 1 {
 			return k, true, nil
 		}
 	}
@@ -146,10 +147,39 @@ func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir strin
 			return verify.LogKey{}, false, fmt.Errorf("the remembered log key %s: %w", path, err)
 		}
 		if old.LogID() != k.LogID() {
-			return verify.LogKey{}, false, fmt.Errorf("LOG KEY CHANGED: %s now serves key %s, but key %s was seen first (remembered in %s)", cl.Server(), k.LogID(), old.LogID(), path)
+			if !frozenKey(ctx, cl, li, old) {
+				return verify.LogKey{}, false, fmt.Errorf("LOG KEY CHANGED: %s now serves key %s, but key %s was seen first (remembered in %s)", cl.Server(), k.LogID(), old.LogID(), path)
+			}
+			// The log rotated to a new key: the new one is trusted on
+			// first use in its turn.
+			if err := writeFileAtomic(path, b); err != nil {
+				return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
+			}
 		}
 	}
 	return k, false, nil
+}
+
+// frozenKey reports whether k is the key of one of the frozen logs li
+// lists (it signs that log's listed checkpoint and the server names it as
+// that log's key).
+func frozenKey(ctx context.Context, cl *client.Client, li models.LogInfo, k verify.LogKey) bool {
+	for _, sh := range li.InactiveShards {
+		if sh == nil {
+			continue
+		}
+		if _, err := verify.Checkpoint([]byte(sh.SignedTreeHead), "", k); err != nil {
+			continue
+		}
+		b, err := cl.PublicKey(ctx, sh.TreeID)
+		if err != nil {
+			continue
+		}
+		if got, err := verify.ParseLogKeyPEM(b); err == nil && got.LogID() == k.LogID() {
+			return true
+		}
+	}
+	return false
 }
 
 // clientStateDir is where client commands remember verified checkpoints:
@@ -173,10 +203,11 @@ func checkpointPath(dir string, k verify.LogKey, origin string) string {
 	return filepath.Join(dir, "checkpoints", hex.EncodeToString(k.ID[:8])+"-"+hex.EncodeToString(h[:8]))
 }
 
-const logInfoUsage = `Usage: tabula loginfo [--server URL] [--log-key KEY.pem]
+const logInfoUsage = `Usage: tabula loginfo [--server URL] [--log-key KEY.pem]…
 
 Prints the log's size, root and origin after verifying its checkpoint, and proves it
-consistent with the last checkpoint verified from this log, which it then remembers.`
+consistent with the last checkpoint verified from this log, which it then remembers. A server
+with several logs (after a rotation) has each frozen log checked the same way, and the total.`
 
 func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("loginfo", stderr, logInfoUsage)
@@ -199,39 +230,16 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	key, pinned, err := cf.key(ctx, cl, dir, []byte(li.SignedTreeHead))
+	key, pinned, err := cf.key(ctx, cl, dir, li)
 	if err != nil {
 		return err
 	}
 	if !pinned {
 		fmt.Fprintln(stderr, "warning: the log key was fetched from the log itself (trusted on first use); pin it with --log-key")
 	}
-	cp, err := verify.Checkpoint([]byte(li.SignedTreeHead), "", key)
+	cp, consistency, err := checkHead(ctx, cl, dir, key, li.TreeID, li.SignedTreeHead, li.RootHash, li.TreeSize)
 	if err != nil {
-		return fmt.Errorf("log's checkpoint does not verify: %w", err)
-	}
-	if hex.EncodeToString(cp.Root[:]) != li.RootHash || int64(cp.Size) != li.TreeSize {
-		return fmt.Errorf("log info (size %d, root %s) disagrees with its signed checkpoint (size %d, root %x)", li.TreeSize, li.RootHash, cp.Size, cp.Root)
-	}
-	path := checkpointPath(dir, key, cp.Origin)
-	prev, err := os.ReadFile(path)
-	consistency := "first checkpoint seen from this log: remembered"
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("reading the last verified checkpoint: %w", err)
-	default:
-		old, err := verify.Checkpoint(prev, cp.Origin, key)
-		if err != nil {
-			return fmt.Errorf("the remembered checkpoint %s does not verify: %w", path, err)
-		}
-		if err := proveConsistency(ctx, cl, li.TreeID, old, cp); err != nil {
-			return fmt.Errorf("LOG INCONSISTENT with the checkpoint verified before (size %d, root %x): %w", old.Size, old.Root, err)
-		}
-		consistency = fmt.Sprintf("consistent with the last verified checkpoint (size %d)", old.Size)
-	}
-	if err := writeFileAtomic(path, []byte(li.SignedTreeHead)); err != nil {
-		return fmt.Errorf("saving the checkpoint: %w", err)
+		return err
 	}
 	fmt.Fprintf(stdout, "Origin:       %s\n", cp.Origin)
 	fmt.Fprintf(stdout, "Tree size:    %d\n", cp.Size)
@@ -240,7 +248,87 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "Log ID:       %s\n", key.LogID())
 	fmt.Fprintf(stdout, "Checkpoint:   signature verified\n")
 	fmt.Fprintf(stdout, "Consistency:  %s\n", consistency)
+	if len(li.InactiveShards) == 0 {
+		return nil
+	}
+	// The frozen logs (Rekor's inactive shards), each checked as the
+	// active one, with its own key.
+	total := cp.Size
+	fmt.Fprintf(stdout, "Frozen logs:  %d (oldest first)\n", len(li.InactiveShards))
+	for _, sh := range li.InactiveShards {
+		if sh == nil {
+			return errors.New("log info: null inactive shard")
+		}
+		fkey, err := cf.frozenLogKey(ctx, cl, sh.TreeID, []byte(sh.SignedTreeHead))
+		if err != nil {
+			return fmt.Errorf("frozen log %s: %w", sh.TreeID, err)
+		}
+		fcp, consistency, err := checkHead(ctx, cl, dir, fkey, sh.TreeID, sh.SignedTreeHead, sh.RootHash, sh.TreeSize)
+		if err != nil {
+			return fmt.Errorf("frozen log %s: %w", sh.TreeID, err)
+		}
+		total += fcp.Size
+		fmt.Fprintf(stdout, "  %s: size %d, root %x, log ID %s; signature verified, %s\n", sh.TreeID, fcp.Size, fcp.Root, fkey.LogID(), consistency)
+	}
+	fmt.Fprintf(stdout, "Total size:   %d (all logs)\n", total)
 	return nil
+}
+
+// frozenLogKey returns the key of a frozen log: the pinned key that signs
+// its checkpoint sth, or the server's key for it (publicKey?treeID=) when
+// no key is pinned.
+func (c *clientFlags) frozenLogKey(ctx context.Context, cl *client.Client, treeID string, sth []byte) (verify.LogKey, error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, err
+	}
+	for _, k := range keys {
+		if _, err := verify.Checkpoint(sth, "", k); err == nil {
+			return k, nil
+		}
+	}
+	if len(keys) > 0 {
+		return verify.LogKey{}, fmt.Errorf("its checkpoint is signed by none of the %d pinned keys (pin its key with --log-key)", len(keys))
+	}
+	b, err := cl.PublicKey(ctx, treeID)
+	if err != nil {
+		return verify.LogKey{}, fmt.Errorf("fetching its key: %w", err)
+	}
+	return verify.ParseLogKeyPEM(b)
+}
+
+// checkHead verifies a log's signed checkpoint sth with key, checks that
+// the listed root and size are its, proves it consistent with the last one
+// verified from that log (by key and origin), and remembers it.
+func checkHead(ctx context.Context, cl *client.Client, dir string, key verify.LogKey, treeID, sth, rootHash string, size int64) (checkpoint.Checkpoint, string, error) {
+	cp, err := verify.Checkpoint([]byte(sth), "", key)
+	if err != nil {
+		return cp, "", fmt.Errorf("log's checkpoint does not verify: %w", err)
+	}
+	if hex.EncodeToString(cp.Root[:]) != rootHash || int64(cp.Size) != size {
+		return cp, "", fmt.Errorf("log info (size %d, root %s) disagrees with its signed checkpoint (size %d, root %x)", size, rootHash, cp.Size, cp.Root)
+	}
+	path := checkpointPath(dir, key, cp.Origin)
+	prev, err := os.ReadFile(path)
+	consistency := "first checkpoint seen from this log: remembered"
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return cp, "", fmt.Errorf("reading the last verified checkpoint: %w", err)
+	default:
+		old, err := verify.Checkpoint(prev, cp.Origin, key)
+		if err != nil {
+			return cp, "", fmt.Errorf("the remembered checkpoint %s does not verify: %w", path, err)
+		}
+		if err := proveConsistency(ctx, cl, treeID, old, cp); err != nil {
+			return cp, "", fmt.Errorf("LOG INCONSISTENT with the checkpoint verified before (size %d, root %x): %w", old.Size, old.Root, err)
+		}
+		consistency = fmt.Sprintf("consistent with the last verified checkpoint (size %d)", old.Size)
+	}
+	if err := writeFileAtomic(path, []byte(sth)); err != nil {
+		return cp, "", fmt.Errorf("saving the checkpoint: %w", err)
+	}
+	return cp, consistency, nil
 }
 
 // proveConsistency fetches and checks a consistency proof from old to cp.

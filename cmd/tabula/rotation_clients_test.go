@@ -116,6 +116,11 @@ func TestClientsFollowRotation(t *testing.T) {
 			if _, err := monitor.Audit(context.Background(), monitor.AuditConfig{Log: cl, Verifier: v1, StatePath: filepath.Join(state, "audit", v1.KeyID()[:16]+".json")}); err != nil {
 				t.Fatal(err)
 			}
+			// loginfo trusts the key on first use, and remembers it.
+			liState := t.TempDir()
+			if code, out, errOut := tabula(t, "loginfo", "--server", url, "--state-dir", liState); code != 0 || !strings.Contains(out, "Tree size:    291") {
+				t.Fatalf("loginfo before the rotation: %d\n%s%s", code, out, errOut)
+			}
 			monUpload(t, url, plain, "last", 9) // 291..299
 
 			out := mustTabula(t, append([]string{"log", "rotate", "--key", privs[1]}, dbArgs...)...)
@@ -199,6 +204,22 @@ func TestClientsFollowRotation(t *testing.T) {
 				}
 			}
 
+			// loginfo: the new key is no key change (the remembered one is
+			// the frozen log's), the frozen log is proved consistent with
+			// what it saw, and the total counts both logs; pinned keys too.
+			code, out, errOut := tabula(t, "loginfo", "--server", url, "--state-dir", liState)
+			if code != 0 || !strings.Contains(out, "Tree size:    21") || !strings.Contains(out, "Frozen logs:  1") ||
+				!strings.Contains(out, "  "+tree1+": size 300") || !strings.Contains(out, "consistent with the last verified checkpoint (size 291)") ||
+				!strings.Contains(out, "Total size:   321") {
+				t.Fatalf("loginfo after the rotation: %d\n%s%s", code, out, errOut)
+			}
+			if code, out, errOut := tabula(t, "loginfo", "--server", url, "--state-dir", t.TempDir(), "--log-key", pubs[1], "--log-key", pubs[0]); code != 0 || !strings.Contains(out, "Total size:   321") {
+				t.Fatalf("loginfo with pinned keys: %d\n%s%s", code, out, errOut)
+			}
+			if code, out, errOut := tabula(t, "loginfo", "--server", url, "--state-dir", t.TempDir(), "--log-key", pubs[1]); code != 1 || !strings.Contains(errOut, "none of the 1 pinned keys") {
+				t.Fatalf("loginfo without the frozen log's key: %d\n%s%s", code, out, errOut)
+			}
+
 			// sigstore-go reads both logs, the frozen one with an end.
 			sgRoot, err := root.NewTrustedRootFromPath(trPath)
 			if err != nil {
@@ -214,7 +235,7 @@ func TestClientsFollowRotation(t *testing.T) {
 
 			// monitor and audit follow both logs, from the state of one.
 			args := []string{"--server", url, "--log-key", pubs[0], "--log-key", pubs[1], "--state-dir", state}
-			code, out, errOut := monRun(t, append([]string{"monitor", "--once"}, args...)...)
+			code, out, errOut = monRun(t, append([]string{"monitor", "--once"}, args...)...)
 			if code != 0 || !strings.Contains(out, "Log:          "+tree1+" (frozen)") || !strings.Contains(out, "consistent with size 291; 9 new entries") ||
 				!strings.Contains(out, "Log:          "+tree2+" (active, new since the last check") || !strings.Contains(out, "consistent with size 0; 21 new entries") {
 				t.Fatalf("monitor after the rotation: %d\n%s%s", code, out, errOut)
