@@ -99,9 +99,25 @@ func (f *logFlags) open(cmd string, stderr io.Writer) (*opened, error) {
 			return nil, err
 		}
 	}
-	id := o.verifiers[0].KeyID()[:16]
-	o.stateDir, o.legacy = filepath.Join(dir, cmd, id), filepath.Join(dir, cmd, id+".json")
+	o.stateDir, o.legacy = stateDirOf(filepath.Join(dir, cmd), o.verifiers)
 	return o, nil
+}
+
+// stateDirOf picks the state of monitor or audit in dir: named after the
+// first pinned key that has one (the keys may be given in another order
+// after a rotation), or that has a one-log state file of an earlier
+// release, else after the first key.
+func stateDirOf(dir string, vs []*monitor.Verifier) (stateDir, legacy string) {
+	for _, suffix := range []string{"", ".json"} {
+		for _, v := range vs {
+			id := v.KeyID()[:16]
+			if _, err := os.Stat(filepath.Join(dir, id+suffix)); err == nil {
+				return filepath.Join(dir, id), filepath.Join(dir, id+".json")
+			}
+		}
+	}
+	id := vs[0].KeyID()[:16]
+	return filepath.Join(dir, id), filepath.Join(dir, id+".json")
 }
 
 // serverSet is the log set of a Tabula (or Rekor) server: GET /api/v1/log

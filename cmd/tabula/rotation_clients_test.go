@@ -249,6 +249,20 @@ func TestClientsFollowRotation(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "frozen; its listed and served checkpoints are its final one") || !strings.Contains(out, "consistent with size 21; 5 new entries") {
 				t.Fatalf("monitor, third run: %d\n%s%s", code, out, errOut)
 			}
+			// The keys in another order: the same state.
+			swapped := []string{"--server", url, "--log-key", pubs[1], "--log-key", pubs[0], "--state-dir", state}
+			code, out, errOut = monRun(t, append([]string{"monitor", "--once"}, swapped...)...)
+			if code != 0 || !strings.Contains(out, "frozen; its listed and served checkpoints are its final one") || !strings.Contains(out, "no new entries since size 26") {
+				t.Fatalf("monitor with the keys swapped: %d\n%s%s", code, out, errOut)
+			}
+			// verify --online finds each bundle's entry in the live logs.
+			for _, b := range []string{bundle1, bundle2} {
+				out := mustTabula(t, "verify", "--bundle", b, "--log-key", pubs[0], "--log-key", pubs[1], "--key", pub,
+					"--artifact", strings.TrimSuffix(b, ".bundle.json")+".txt", "--online", "--server", url)
+				if !strings.Contains(out, "✓ entry is in the live log") {
+					t.Errorf("verify --online %s:\n%s", filepath.Base(b), out)
+				}
+			}
 
 			// A rotation that keeps the key: the trusted root still has one
 			// entry per key, the second valid until now; monitor reports the

@@ -161,10 +161,25 @@ func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions
 	if err != nil {
 		return err
 	}
+	// The leaf hash alone is looked up in every log of the server: the same
+	// body may be logged again after a rotation; the bundle's is the one at
+	// its virtual index.
 	leaf := verify.LeafHash(r.Body)
-	uuid, e, err := cl.EntryByUUID(ctx, fmt.Sprintf("%x", leaf))
+	found, err := cl.RetrieveEntries(ctx, models.SearchLogQuery{EntryUUIDs: []string{fmt.Sprintf("%x", leaf)}})
 	if err != nil {
 		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("looking the entry up at %s: %w", cl.Server(), err)}
+	}
+	var uuid string
+	var e models.LogEntryAnon
+	for _, le := range found {
+		for id, x := range le {
+			if x.LogIndex == r.LogIndex || uuid == "" {
+				uuid, e = id, x
+			}
+		}
+	}
+	if uuid == "" {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the entry is not in the live log at %s", cl.Server())}
 	}
 	if !bytes.Equal(e.Body, r.Body) || e.IntegratedTime != r.IntegratedTime || e.LogIndex != r.LogIndex {
 		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the live log's entry %s differs from the bundle's", uuid)}
