@@ -326,6 +326,8 @@ func TestStaleList(t *testing.T) {
 			defer stale.Close(ctx)
 			next := rotate(t, store, key)
 			add(t, writer, leaf(1))
+			// A lookup reloads a list at least 100 ms old (lookupReloadAge).
+			time.Sleep(150 * time.Millisecond)
 
 			sh, local, err := stale.ByVirtualIndex(ctx, 1)
 			if err != nil || sh.TreeID() != next.TreeID || local != 0 {
