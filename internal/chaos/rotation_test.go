@@ -1,19 +1,25 @@
 package chaos
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/pgtest"
+	"github.com/tabularium/tabula/profile/rekorv1"
+	"github.com/tabularium/tabula/signer"
 )
 
 // envRotationTime is how long the writers run in TestRotation; the two
@@ -177,6 +183,7 @@ func TestRotation(t *testing.T) {
 					t.Errorf("%s reported data races: see %v", s.name, races)
 				}
 			}
+			auditShardsCatches(t, urls, logs, []string{oldKey, oldKey, newKey}, rt.rec)
 			t.Logf("FIGURES rotation/%s: %d server(s), %d writers for %s, 2 rotations (frozen at sizes %d and %d; the second to a new key); "+
 				"POSTs by status %v; acknowledged per log and server %s; %s",
 				tc.engine, len(urls), writers, d, rotations[0].size, rotations[1].size, codes, strings.Join(perLogFig, " "), f)
@@ -317,4 +324,100 @@ func (rt *rotationRun) waitWrites(treeID string) {
 // treeHex is a tree ID as the 16 hex digits that start its entries' IDs.
 func treeHex(t *testing.T, treeID string) string {
 	return fmt.Sprintf("%016x", uint64(mustInt(t, treeID)))
+}
+
+// auditShardsCatches shows auditShards can fail on what a rotation may
+// break: it audits copies of a sample of the run's record (a few entries of
+// each log), each with one promise broken. keys are the logs' private key
+// files.
+func auditShardsCatches(t *testing.T, urls []string, logs []logKey, keys []string, rec *record) {
+	t.Helper()
+	acks, _ := rec.snapshot()
+	var sample []ack
+	perLog := make(map[string]int)
+	var inLog1 int // an entry of the second log in sample
+	for _, k := range acks {
+		for i, lk := range logs {
+			if strings.HasPrefix(k.uuid, treeHex(t, lk.treeID)) && perLog[lk.treeID] < 5 {
+				perLog[lk.treeID]++
+				if i == 1 {
+					inLog1 = len(sample)
+				}
+				sample = append(sample, k)
+			}
+		}
+	}
+	if perLog[logs[1].treeID] == 0 {
+		t.Fatalf("no acknowledged entry in log %s", logs[1].treeID)
+	}
+	sign := func(file string) signer.Signer {
+		s, err := signer.LoadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	// checkpoint makes a checkpoint of log i's origin, signed by the key file.
+	checkpointOf := func(i int, file string, size uint64) string {
+		ns, err := checkpoint.NewSigner(hostname, checkpoint.KeyIDRekorV1, sign(file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := checkpoint.Sign(checkpoint.Checkpoint{Origin: hostname + " - " + logs[i].treeID, Size: size, Root: sha256.Sum256([]byte("another tree"))}, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	for _, tc := range []struct {
+		name   string
+		tamper func(a []ack, cps map[string]string) []ack
+		want   string // one of these, separated by |
+	}{
+		{"virtual index not applied", func(a []ack, _ map[string]string) []ack {
+			a[inLog1].index = a[inLog1].local
+			return a
+		}, "LOST|another entry|another body"},
+		{"entry ID of another log", func(a []ack, _ map[string]string) []ack {
+			a[inLog1].uuid = treeHex(t, logs[0].treeID) + a[inLog1].uuid[16:]
+			return a
+		}, "another entry"},
+		{"SET over the local index", func(a []ack, _ map[string]string) []ack {
+			k := &a[inLog1]
+			var id [32]byte
+			hex.Decode(id[:], []byte(k.logID)) //nolint:errcheck // checked by the untampered audit
+			set, err := rekorv1.SignEntry(sign(keys[1]), k.body, k.time, id, k.local)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k.set = set
+			return a
+		}, "SET"},
+		{"frozen log grew", func(a []ack, cps map[string]string) []ack {
+			cps[checkpointOf(0, keys[0], 1<<20)] = "grown"
+			return a
+		}, "LOST"},
+		{"checkpoint signed by another log's key", func(a []ack, cps map[string]string) []ack {
+			cps[checkpointOf(1, keys[2], 1)] = "wrong key"
+			return a
+		}, "does not verify"},
+	} {
+		t.Run("audit catches/"+tc.name, func(t *testing.T) {
+			a := make([]ack, len(sample))
+			for i, k := range sample {
+				k.hashes = append([]string(nil), k.hashes...)
+				a[i] = k
+			}
+			r := newRecord()
+			r.acks = tc.tamper(a, r.checkpoints)
+			_, _, fails := auditShards(t, urls, logs, r)
+			if len(fails) == 0 {
+				t.Fatal("the audit found nothing wrong")
+			}
+			all := strings.Join(fails, "\n")
+			if !slices.ContainsFunc(strings.Split(tc.want, "|"), func(w string) bool { return strings.Contains(all, w) }) {
+				t.Fatalf("the audit failed, but not with %q: %v", tc.want, fails)
+			}
+		})
+	}
 }
