@@ -258,6 +258,16 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 	}
 }
 
+// Freeze makes the log take no more leaves, as when its storage refuses an
+// append because the log is frozen: Add fails with ErrFrozen from now on,
+// and so do the leaves queued (a batch being integrated meets the frozen
+// storage and fails the same way). For a log its storage has frozen.
+func (l *Log) Freeze() {
+	for _, p := range l.freeze() {
+		p.done <- outcome{err: ErrFrozen}
+	}
+}
+
 // freeze marks the log frozen and takes every queued leaf off the queue.
 func (l *Log) freeze() []*pending {
 	l.qMu.Lock()

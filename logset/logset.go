@@ -227,6 +227,9 @@ func (s *Set) refresh(ctx context.Context, frozen *Shard) (*view, error) {
 		if err != nil {
 			return nil, err
 		}
+		if info.State == storage.LogFrozen && !lg.Frozen() {
+			lg.Freeze() // rotated by another process, and not yet met here
+		}
 		v.shards = append(v.shards, &Shard{Info: info, Log: lg})
 	}
 	if old != nil && old.active() != nil && v.active() != nil && old.active().TreeID() != v.active().TreeID() {

@@ -13,7 +13,9 @@ import (
 // every read find nothing and Append fails with ErrNotFound, and CreateTree
 // creates it (CreateLog with newLog(state), StartIndex after every log of
 // the set), failing with ErrTreeExists if an active log of profile exists.
-// Once found or created, the handle stays on that log. newLog may be nil:
+// Once found or created, the handle stays on that log: it does not follow a
+// rotation (LogSet.Rotate), after which its Append fails with ErrFrozen and
+// its reads see the frozen log. newLog may be nil:
 // the log then gets no origin or public key. Closing the handle closes the
 // set.
 func Active(set LogSet, profile string, newLog func(TreeState) LogInfo) Storage {

@@ -7,7 +7,11 @@
 // A LogSet is one database holding several logs (see LogInfo); OpenLog gives
 // each its Storage. Entries of every log share one table under virtual
 // indexes (the log's StartIndex + its own index), so a leaf hash is unique
-// across the set. Active gives a program that runs one log its Storage.
+// across the set, and LocateLeafHashes finds a leaf in whichever log holds
+// it. Rotate freezes a profile's active log at its head and starts its
+// successor in one transaction, while other processes append: a batch lands
+// in the old log before it froze or fails with ErrFrozen, never in between.
+// Active gives a program that runs one log its Storage.
 //
 // The durability contract: when Append returns nil, the batch, its tiles and the
 // new tree state are durably committed together; when it returns an error, either
@@ -222,6 +226,12 @@ type LogInfo struct {
 	CreatedAt time.Time
 }
 
+// LeafLocation is where a stored leaf is: its log and its index in that log.
+type LeafLocation struct {
+	TreeID int64
+	Index  uint64 // the log's own index (not the virtual one)
+}
+
 // LogSet is a database holding several logs, each a Storage with its own
 // tree state and tiles, sharing one entry table under virtual indexes
 // (LogInfo.StartIndex). At most one log of a profile is active.
@@ -240,19 +250,33 @@ type LogSet interface {
 	// if the log holds a different public key, and does nothing if it holds
 	// the same one.
 	SetPublicKey(ctx context.Context, treeID int64, origin string, publicKey []byte) error
+	// Rotate freezes the active log oldTreeID at its current head and creates
+	// next, the new active log of the same profile, in one transaction: the
+	// old log's state becomes frozen with FinalSize and FinalCheckpoint its
+	// stored tree state's size and checkpoint, and next gets StartIndex = the
+	// old log's StartIndex + FinalSize (next.StartIndex is ignored) and its
+	// initial tree state (state: Size 0, TreeID next.TreeID). It takes the old
+	// log's tree-state lock, so an Append to the old log either commits before
+	// (and its entries are in FinalSize) or fails with ErrFrozen after. It
+	// fails with ErrNotFound when oldTreeID is not a log, ErrFrozen when it is
+	// not active, ErrTreeExists when next.TreeID is taken; then nothing was
+	// written. It returns next as stored.
+	//
+	// next.Profile empty means the old log's profile; another profile is an
+	// error. next.PublicKey must not be empty; next.Origin is stored as
+	// given. next must pass CheckNewLog, and its range must not overlap
+	// another log's (as in CreateLog). The new log is listed after the old
+	// one even when the old one is empty (both start at the same index).
+	Rotate(ctx context.Context, oldTreeID int64, next LogInfo, state TreeState) (LogInfo, error)
+	// LocateLeafHashes returns, for every given leaf hash stored in any log
+	// of the set, its log and its index in that log; absent hashes are absent.
+	LocateLeafHashes(ctx context.Context, hashes []Hash) (map[Hash]LeafLocation, error)
 	// OpenLog returns the log's Storage, or ErrNotFound. The handle speaks
 	// the log's own indexes (0, 1, …): it stores entries under StartIndex +
 	// index and reads only entries of its own range. Its LookupLeafHashes
 	// and Search see only this log's entries. Closing a handle closes the
 	// set.
 	OpenLog(ctx context.Context, treeID int64) (Storage, error)
-	// Rotate freezes the active log oldTreeID at its current head and
-	// creates next, the new active log of the same profile (TEMPORARY
-	// declaration until the storage branch lands).
-	Rotate(ctx context.Context, oldTreeID int64, next LogInfo, state TreeState) (LogInfo, error)
-	// LocateLeafHashes returns, for every given leaf hash stored in any log
-	// of the set, its log and its index in that log.
-	LocateLeafHashes(ctx context.Context, hashes []Hash) (map[Hash]LeafLocation, error)
 
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
@@ -280,6 +304,20 @@ func CheckNewLog(info LogInfo, state TreeState) error {
 	return nil
 }
 
+// CheckRotation checks what a LogSet.Rotate is given, once the old log is
+// read: next (its Profile and StartIndex filled in from the old log) must
+// pass CheckNewLog, be of the old log's profile and carry a public key.
+// profile is the old log's.
+func CheckRotation(next LogInfo, state TreeState, profile string) error {
+	if next.Profile != profile {
+		return fmt.Errorf("profile %q: the log rotated is a %q log", next.Profile, profile)
+	}
+	if len(next.PublicKey) == 0 {
+		return errors.New("no public key")
+	}
+	return CheckNewLog(next, state)
+}
+
 // VirtualIndex maps a log's local index or size i onto the stored (virtual)
 // index, start + i, clamped to the int64 range of both engines' columns.
 func VirtualIndex(start int64, i uint64) int64 {
@@ -287,4 +325,28 @@ func VirtualIndex(start int64, i uint64) int64 {
 		return math.MaxInt64
 	}
 	return start + int64(i)
+}
+
+// AddLocation records in found where a leaf of LocateLeafHashes is: the
+// stored (virtual) index idx in the log treeID whose range starts at start,
+// both nil when no log's range holds idx. It fails on what a consistent
+// set never holds: an entry outside every log, or inside two. (A leaf found
+// twice at one location, as when the caller repeats a hash, is fine.)
+func AddLocation(found map[Hash]LeafLocation, leaf []byte, idx int64, treeID, start *int64) error {
+	var h Hash
+	switch {
+	case len(leaf) != len(h):
+		return fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
+	case treeID == nil || start == nil:
+		return fmt.Errorf("the entry at index %d lies in no log's range", idx)
+	case idx < *start:
+		return fmt.Errorf("corrupt entry row (index %d before its log's start %d)", idx, *start)
+	}
+	copy(h[:], leaf)
+	loc := LeafLocation{TreeID: *treeID, Index: uint64(idx - *start)}
+	if l, ok := found[h]; ok && l != loc {
+		return fmt.Errorf("the entry at index %d lies in the ranges of logs %d and %d", idx, l.TreeID, loc.TreeID)
+	}
+	found[h] = loc
+	return nil
 }

@@ -3,6 +3,7 @@
 //	tabula serve         run the log (embedded SQLite by default, PostgreSQL with --database-url)
 //	tabula keygen        write a new log signing key
 //	tabula migrate       apply the database migrations and exit
+//	tabula log           list the logs of the database, or rotate the active one
 //	tabula bench         load a Rekor-compatible server and measure it
 //	tabula trusted-root  print a Sigstore trusted root for this log's key
 //	tabula upload        log a signature or DSSE envelope
@@ -45,6 +46,7 @@ func commands() []command {
 		{"serve", "run the log server", runServe},
 		{"keygen", "write a new log signing key (PEM, mode 0600) and its public key", runKeygen},
 		{"migrate", "apply the database migrations and exit", runMigrate},
+		{"log", "list the database's logs (log list), or freeze the active log and start the next (log rotate)", runLog},
 		{"bench", "load a Rekor-compatible server over HTTP and report throughput and latency", runBench},
 		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
 		{"monitor", "follow the log: prove each new checkpoint consistent, check new entries, alert on a lying log or a watched identity", runMonitor},

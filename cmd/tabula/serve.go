@@ -25,6 +25,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
@@ -44,7 +45,9 @@ type serveConfig struct {
 	DataDir string
 	// DatabaseURL selects PostgreSQL; empty means embedded SQLite in DataDir.
 	DatabaseURL string
-	// Key is the private key PEM; empty means DataDir's own, created on first start.
+	// Key lists private key PEM files, comma-separated: the active log is
+	// served with the one whose public key it stores, and the first creates
+	// the first log. Empty means DataDir's own, created on first start.
 	Key string
 	// Hostname is the checkpoint origin's host part and signature key name.
 	Hostname string
@@ -96,7 +99,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:2112", "Prometheus /metrics listen address (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
-	fs.StringVar(&c.Key, "key", "", "log private key (PEM); empty: <data-dir>/log-key.pem, created on first start")
+	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
 	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", log.DefaultBatchMaxSize, "most entries integrated in one transaction")
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
@@ -183,47 +186,53 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	defer set.Close()
 
-	sgn, keyPath, err := loadKey(c, logger)
-	if err != nil {
-		return err
-	}
-	profile := rekorv1.Profile(c.Hostname)
-	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
+	keys, keyPath, err := loadKeys(c, logger)
 	if err != nil {
 		return err
 	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	lg, err := log.Open(ctx, log.Config{
-		Storage:      store,
-		Signer:       sgn,
-		Profile:      profile,
-		BatchMaxSize: c.BatchMaxSize,
-		BatchMaxAge:  c.BatchMaxAge,
-		Logger:       logger,
-		Registerer:   reg,
+	logs, err := logset.Open(ctx, logset.Config{
+		Store:   set,
+		Name:    rekorv1.Name,
+		Profile: v1Profile(c.Hostname),
+		Keys:    keys,
+		Logger:  logger,
+		Log: log.Config{
+			BatchMaxSize: c.BatchMaxSize,
+			BatchMaxAge:  c.BatchMaxAge,
+			Logger:       logger,
+			Registerer:   reg,
 
-		TileCacheSize:   c.TileCacheSize,
-		EntryCacheSize:  entryCount,
-		EntryCacheBytes: entryBytes,
+			TileCacheSize:   c.TileCacheSize,
+			EntryCacheSize:  entryCount,
+			EntryCacheBytes: entryBytes,
 
-		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+			BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+		},
 	})
 	if err != nil {
 		return err
 	}
-	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
-		lg.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
+	active, err := logs.Active(ctx)
+	if err != nil {
+		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
+	activeStore, err := set.OpenLog(ctx, active.TreeID())
+	if err != nil {
+		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
+		return err
+	}
+	lg := active.Log
 	handler := api.New(api.Config{
 		Log:                lg,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
-		Storage:            store,
+		Storage:            activeStore,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
 		Registerer:         reg,
@@ -276,9 +285,11 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 
 	head, _ := lg.Head(ctx)
+	shards, _ := logs.Shards(ctx)
 	logger.Info("tabula serving",
 		"url", scheme+"://"+ln.Addr().String(),
 		"origin", lg.Origin(),
+		"logs", len(shards),
 		"engine", engine,
 		"publicKey", keyPath,
 		"treeSize", head.Size,
@@ -307,8 +318,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx)
 	}
-	if err := lg.Close(sctx); err != nil {
-		logger.Warn("closing log", "err", err)
+	if err := logs.Close(sctx); err != nil {
+		logger.Warn("closing logs", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -347,12 +358,36 @@ func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, e
 	return s, "sqlite (" + path + ")", nil
 }
 
-// loadKey loads --key, or the data directory's key, creating that one on
-// first start. It returns the signer and the public key's path.
+// loadKey loads the first of --key, or the data directory's key, creating
+// that one on first start. It returns the signer and the public key's path.
 func loadKey(c *serveConfig, logger *slog.Logger) (*signer.Local, string, error) {
+	keys, path, err := loadKeys(c, logger)
+	if err != nil {
+		return nil, "", err
+	}
+	return keys[0].(*signer.Local), path, nil
+}
+
+// loadKeys loads every key of --key (comma-separated), or the data
+// directory's key, creating that one on first start. It returns the signers
+// and the first public key's path.
+func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, error) {
 	if c.Key != "" {
-		s, err := signer.LoadFile(c.Key)
-		return s, publicKeyPath(c.Key) + " (or GET /api/v1/log/publicKey)", err
+		var keys []logset.Signer
+		for _, f := range strings.Split(c.Key, ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			s, err := signer.LoadFile(f)
+			if err != nil {
+				return nil, "", err
+			}
+			keys = append(keys, s)
+		}
+		if len(keys) == 0 {
+			return nil, "", errors.New("--key: no key file named")
+		}
+		return keys, publicKeyPath(strings.TrimSpace(strings.Split(c.Key, ",")[0])) + " (or GET /api/v1/log/publicKey)", nil
 	}
 	priv := filepath.Join(c.DataDir, "log-key.pem")
 	pub := publicKeyPath(priv)
@@ -363,7 +398,20 @@ func loadKey(c *serveConfig, logger *slog.Logger) (*signer.Local, string, error)
 	if created {
 		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
 	}
-	return s, pub, nil
+	return []logset.Signer{s}, pub, nil
+}
+
+// v1Profile gives each Rekor v1 log of the set its profile: the active log
+// is served as hostname (log.Open refuses a stored checkpoint of another
+// origin), a frozen log as the hostname of its stored origin.
+func v1Profile(hostname string) func(storage.LogInfo) log.Profile {
+	return func(info storage.LogInfo) log.Profile {
+		host := hostname
+		if h := rekorv1.Hostname(info.Origin); h != "" && info.State == storage.LogFrozen {
+			host = h
+		}
+		return rekorv1.ShardProfile(host, info.StartIndex)
+	}
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.

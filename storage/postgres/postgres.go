@@ -13,6 +13,10 @@
 //     processes may therefore append to one database; the row lock puts their
 //     batches in a single total order and the size check refuses a batch built
 //     on a head that moved (storage.ErrStaleTree).
+//   - Rotate takes CreateLog's advisory lock, then the same rows Append
+//     locks, and freezes the log and creates its successor in that one
+//     transaction: an Append is either in the final size or gets
+//     storage.ErrFrozen, from any process.
 //   - Every error is wrapped with "postgres: <operation>:" and, where callers
 //     branch, with a storage sentinel error.
 //   - Only bound parameters reach SQL; no input is ever spliced into a query.

@@ -14,6 +14,9 @@
 //     OldSize (storage.ErrStaleTree), writes the entries, search keys, tiles
 //     and new head, and commits. BEGIN IMMEDIATE takes SQLite's write lock up
 //     front, so even two processes sharing the file cannot fork the tree.
+//   - Rotate runs in the same kind of transaction, so a rotation from
+//     another process (tabula log rotate) is seen by this one's next
+//     Append: the store keeps no log state in memory.
 //   - Reads go through a separate pool of read-only connections and, thanks
 //     to WAL, never wait for a writer.
 //   - Every error is wrapped with "sqlite: <operation>:" and, where callers

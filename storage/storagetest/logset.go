@@ -11,7 +11,7 @@ import (
 
 // OpenLogSet returns a fresh, empty LogSet and a function that freezes one
 // of its logs behind its back (state 'frozen', final size and checkpoint
-// those of its tree state), as rotation will.
+// those of its tree state), as Rotate does but without a successor.
 type OpenLogSet func(t *testing.T) (set storage.LogSet, freeze func(t *testing.T, treeID int64))
 
 // FreezeSQL is the statement a test's freeze runs, with param the
@@ -35,6 +35,11 @@ func RunLogSet(t *testing.T, open OpenLogSet) {
 		{"TwoLogs", testTwoLogs},
 		{"FrozenRefusesAppend", testFrozenRefusesAppend},
 		{"Active", testActive},
+		{"Rotate", testRotate},
+		{"RotateRefused", testRotateRefused},
+		{"RotateEmpty", testRotateEmpty},
+		{"LocateThreeLogs", testLocateThreeLogs},
+		{"RotateWhileAppending", testRotateWhileAppending},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set, freeze := open(t)
@@ -171,18 +176,16 @@ func testSetPublicKey(t *testing.T, set storage.LogSet, _ func(*testing.T, int64
 	checkInfo(t, got[0], info)
 }
 
-// testTwoLogs grows a log, freezes it, grows its successor, and checks that
+// testTwoLogs grows a log, rotates it, grows its successor, and checks that
 // each sees its own tree state, tiles, entries and search keys, under its
 // own indexes.
-func testTwoLogs(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)) {
+func testTwoLogs(t *testing.T, set storage.LogSet, _ func(*testing.T, int64)) {
 	ctx := context.Background()
 	a := createLog(t, set, newLog(10, "p", 0))
 	ma := newModel()
 	ma.created, ma.state = true, initialState(10)
 	ma.grow(t, a, "a", 1, 300, 7) // 308 entries: level-0 tiles 0 and 1
-	freeze(t, 10)
-
-	b := createLog(t, set, newLog(20, "p", 308))
+	b := rotate(t, set, 10, newLog(20, "p", 0))
 	mb := newModel()
 	mb.created, mb.state = true, initialState(20)
 	mb.grow(t, b, "b", 5, 2) // 7 entries: tile 0 only
@@ -223,13 +226,13 @@ func testTwoLogs(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64
 	}
 }
 
-func testFrozenRefusesAppend(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)) {
+func testFrozenRefusesAppend(t *testing.T, set storage.LogSet, _ func(*testing.T, int64)) {
 	ctx := context.Background()
 	a := createLog(t, set, newLog(1, "p", 0))
 	m := newModel()
 	m.created, m.state = true, initialState(1)
 	m.grow(t, a, "a", 3)
-	freeze(t, 1)
+	rotate(t, set, 1, nextLog(2))
 	for _, n := range []int{1, 0} {
 		req := m.batch(n, "after-freeze")
 		if err := a.Append(ctx, req); !errors.Is(err, storage.ErrFrozen) {
@@ -255,7 +258,8 @@ func testActive(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)
 	mo.created, mo.state = true, initialState(1)
 	mo.grow(t, other, "o", 4)
 	// Entries of every log share one index space: a log that still grows
-	// would run into the next one's range.
+	// would run into the next one's range. (Frozen without a successor of
+	// its profile, which Rotate cannot do.)
 	freeze(t, 1)
 
 	s := storage.Active(set, "p", nil)
