@@ -13,7 +13,6 @@ import (
 
 	"github.com/tabularium/tabula/internal/bulkload"
 	"github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/profile/rekorv1"
 )
 
 // runBenchLoad is `tabula bench load`: build a large log directly in its
@@ -55,12 +54,7 @@ func runBenchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	defer set.Close()
-	sgn, _, err := loadKey(&c, logger)
-	if err != nil {
-		return err
-	}
-	profile := rekorv1.Profile(c.Hostname)
-	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
+	keys, _, err := loadKeys(&c, logger)
 	if err != nil {
 		return err
 	}
@@ -68,27 +62,26 @@ func runBenchLoad(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	lg, err := log.Open(ctx, log.Config{
-		Storage:      store,
-		Signer:       sgn,
-		Profile:      profile,
+	logs, err := openLogs(ctx, set, c.Hostname, keys, log.Config{
 		BatchMaxSize: c.BatchMaxSize,
 		MaxPending:   max(4*c.BatchMaxSize, lc.Workers),
 		Logger:       logger,
-	})
+	}, logger)
 	if err != nil {
 		return err
 	}
-	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
-		lg.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
+	active, err := logs.Active(ctx)
+	if err != nil {
+		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
+	lg := active.Log
 	lc.Log, lc.Types, lc.Progress = lg, kinds, stderr
 	fmt.Fprintf(stderr, "bench load: adding %d entries to %s\n", lc.Entries, engine)
 	res, runErr := bulkload.Run(ctx, lc)
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if err := lg.Close(closeCtx); err != nil && runErr == nil {
+	if err := logs.Close(closeCtx); err != nil && runErr == nil {
 		runErr = err
 	}
 	fmt.Fprintf(stdout, "added %d entries in %.1f s (%.0f/s), tree size %d → %d, %d checked in full, %d duplicates\n",

@@ -1,40 +1,39 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"fmt"
+	"log/slog"
 
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/storage"
 )
 
-// activeLog returns the Storage of the set's active log of the profile,
-// which log.Open creates (after every log of the set) on a fresh database.
-// It refuses a log whose stored public key is not the configured key's.
-func activeLog(ctx context.Context, set storage.LogSet, profile log.Profile, publicKeyDER []byte) (storage.Storage, error) {
-	logs, err := set.Logs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, l := range logs {
-		if l.Profile == profile.Name && l.State == storage.LogActive &&
-			l.PublicKey != nil && !bytes.Equal(l.PublicKey, publicKeyDER) {
-			return nil, fmt.Errorf("the active %s log (tree %d) was created with another public key "+
-				"than the configured key's: start it with its own key", profile.Name, l.TreeID)
-		}
-	}
-	return storage.Active(set, profile.Name, func(st storage.TreeState) storage.LogInfo {
-		return storage.LogInfo{Origin: profile.Origin(st.TreeID), PublicKey: publicKeyDER}
-	}), nil
+// openLogs opens the Rekor v1 logs of the database as hostname, with keys
+// (the active log's must be among them; the first creates a new database's
+// log) and every log's configuration cfg.
+func openLogs(ctx context.Context, set storage.LogSet, hostname string, keys []logset.Signer, cfg log.Config, logger *slog.Logger) (*logset.Set, error) {
+	return logset.Open(ctx, logset.Config{
+		Store:   set,
+		Name:    rekorv1.Name,
+		Profile: v1Profile(hostname),
+		Keys:    keys,
+		Log:     cfg,
+		Logger:  logger,
+	})
 }
 
-// recordPublicKey stores the public key and origin of a log migrated from a
-// one-tree database, which has none, once log.Open has verified the stored
-// checkpoint with the configured key.
-func recordPublicKey(ctx context.Context, set storage.LogSet, lg *log.Log, publicKeyDER []byte) error {
-	if err := set.SetPublicKey(ctx, lg.TreeID(), lg.Origin(), publicKeyDER); err != nil {
-		return fmt.Errorf("recording the log's public key: %w", err)
+// v1Profile gives each Rekor v1 log of the set its profile: a log is served
+// as the hostname of its stored origin (a rotation may name the next log
+// anew); hostname names a log created here, or one whose origin is not
+// recorded yet (migrated from a one-tree database).
+func v1Profile(hostname string) func(storage.LogInfo) log.Profile {
+	return func(info storage.LogInfo) log.Profile {
+		host := hostname
+		if h := rekorv1.Hostname(info.Origin); h != "" {
+			host = h
+		}
+		return rekorv1.ShardProfile(host, info.StartIndex)
 	}
-	return nil
 }

@@ -27,7 +27,6 @@ import (
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
-	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -193,25 +192,18 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	logs, err := logset.Open(ctx, logset.Config{
-		Store:   set,
-		Name:    rekorv1.Name,
-		Profile: v1Profile(c.Hostname),
-		Keys:    keys,
-		Logger:  logger,
-		Log: log.Config{
-			BatchMaxSize: c.BatchMaxSize,
-			BatchMaxAge:  c.BatchMaxAge,
-			Logger:       logger,
-			Registerer:   reg,
+	logs, err := openLogs(ctx, set, c.Hostname, keys, log.Config{
+		BatchMaxSize: c.BatchMaxSize,
+		BatchMaxAge:  c.BatchMaxAge,
+		Logger:       logger,
+		Registerer:   reg,
 
-			TileCacheSize:   c.TileCacheSize,
-			EntryCacheSize:  entryCount,
-			EntryCacheBytes: entryBytes,
+		TileCacheSize:   c.TileCacheSize,
+		EntryCacheSize:  entryCount,
+		EntryCacheBytes: entryBytes,
 
-			BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
-		},
-	})
+		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+	}, logger)
 	if err != nil {
 		return err
 	}
@@ -220,19 +212,13 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
-	activeStore, err := set.OpenLog(ctx, active.TreeID())
-	if err != nil {
-		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
-		return err
-	}
 	lg := active.Log
 	handler := api.New(api.Config{
-		Log:                lg,
+		Logs:               logs,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
-		Storage:            activeStore,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
 		Registerer:         reg,
@@ -358,16 +344,6 @@ func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, e
 	return s, "sqlite (" + path + ")", nil
 }
 
-// loadKey loads the first of --key, or the data directory's key, creating
-// that one on first start. It returns the signer and the public key's path.
-func loadKey(c *serveConfig, logger *slog.Logger) (*signer.Local, string, error) {
-	keys, path, err := loadKeys(c, logger)
-	if err != nil {
-		return nil, "", err
-	}
-	return keys[0].(*signer.Local), path, nil
-}
-
 // loadKeys loads every key of --key (comma-separated), or the data
 // directory's key, creating that one on first start. It returns the signers
 // and the first public key's path.
@@ -399,19 +375,6 @@ func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, err
 		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
 	}
 	return []logset.Signer{s}, pub, nil
-}
-
-// v1Profile gives each Rekor v1 log of the set its profile: the active log
-// is served as hostname (log.Open refuses a stored checkpoint of another
-// origin), a frozen log as the hostname of its stored origin.
-func v1Profile(hostname string) func(storage.LogInfo) log.Profile {
-	return func(info storage.LogInfo) log.Profile {
-		host := hostname
-		if h := rekorv1.Hostname(info.Origin); h != "" && info.State == storage.LogFrozen {
-			host = h
-		}
-		return rekorv1.ShardProfile(host, info.StartIndex)
-	}
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.

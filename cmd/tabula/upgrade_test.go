@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
@@ -178,20 +180,22 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 		logs[0].StartIndex != 0 || logs[0].PublicKey != nil {
 		t.Fatalf("logs after the upgrade = %+v, want one active rekor-v1 log from 0, no key yet", logs)
 	}
-	store, err := activeLog(ctx, set, profile, sgn.PublicKeyDER())
+	logs2, err := openLogs(ctx, set, "upgrade.test", []logset.Signer{sgn}, tlog.Config{}, nil)
+	if err != nil {
+		t.Fatalf("opening the upgraded database: %v", err)
+	}
+	defer logs2.Close(ctx)
+	active, err := logs2.Active(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lg, err = tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: profile})
-	if err != nil {
-		t.Fatalf("log.Open on the upgraded database: %v", err)
-	}
-	defer lg.Close(ctx)
-	if err := recordPublicKey(ctx, set, lg, sgn.PublicKeyDER()); err != nil {
-		t.Fatal(err)
-	}
+	lg = active.Log
 	if lg.TreeID() != logs[0].TreeID {
 		t.Fatalf("the log opened tree %d, want the migrated %d", lg.TreeID(), logs[0].TreeID)
+	}
+	store, err := set.OpenLog(ctx, lg.TreeID())
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	head, err := lg.Head(ctx)
@@ -238,9 +242,23 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 	}
 
 	// The upgraded log grows.
-	res, err := lg.Add(ctx, tlog.Leaf{Body: []byte(`{"entry":"after"}`)})
-	if err != nil || res.Entry.Index != upgradeEntries {
-		t.Fatalf("Add after the upgrade = index %d, %v; want %d", res.Entry.Index, err, upgradeEntries)
+	res0, err := lg.Add(ctx, tlog.Leaf{Body: []byte(`{"entry":"after"}`)})
+	if err != nil || res0.Entry.Index != upgradeEntries {
+		t.Fatalf("Add after the upgrade = index %d, %v; want %d", res0.Entry.Index, err, upgradeEntries)
+	}
+
+	// The upgraded log rotates: it freezes with every entry, and the next
+	// log takes the next virtual index.
+	if err := rotateLog(ctx, set, sgn, "", io.Discard); err != nil {
+		t.Fatalf("rotating the upgraded log: %v", err)
+	}
+	sh, res, err := logs2.Add(ctx, tlog.Leaf{Body: []byte(`{"entry":"rotated"}`)})
+	if err != nil || sh.TreeID() == lg.TreeID() || sh.Virtual(res.Entry.Index) != upgradeEntries+1 {
+		t.Fatalf("Add after rotating the upgraded log: %v; want the next log at virtual index %d", err, upgradeEntries+1)
+	}
+	if old, local, err := logs2.ByVirtualIndex(ctx, 17); err != nil || old.TreeID() != lg.TreeID() || local != 17 ||
+		old.Info.FinalSize != upgradeEntries+1 || !bytes.Equal(old.Info.FinalCheckpoint, res0.Head.Checkpoint) {
+		t.Fatalf("the frozen upgraded log: %+v, %d, %v", old, local, err)
 	}
 
 	// The key is recorded, and another key is refused.
@@ -251,9 +269,12 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 	if !bytes.Equal(logs[0].PublicKey, sgn.PublicKeyDER()) || logs[0].Origin != lg.Origin() {
 		t.Errorf("the log's public key and origin are not recorded: %+v", logs[0])
 	}
-	if _, err := activeLog(ctx, set, profile, newTestSigner(t).PublicKeyDER()); err == nil ||
-		!strings.Contains(err.Error(), "another public key") {
-		t.Errorf("activeLog with another key = %v, want a refusal", err)
+	if other, err := openLogs(ctx, set, "upgrade.test", []logset.Signer{newTestSigner(t)}, tlog.Config{}, nil); err == nil ||
+		!strings.Contains(err.Error(), "none of the configured keys") {
+		if other != nil {
+			other.Close(ctx)
+		}
+		t.Errorf("opening the logs with another key = %v, want a refusal", err)
 	}
 }
 
