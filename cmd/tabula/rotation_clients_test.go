@@ -220,6 +220,30 @@ func TestClientsFollowRotation(t *testing.T) {
 				t.Fatalf("loginfo without the frozen log's key: %d\n%s%s", code, out, errOut)
 			}
 
+			// The frozen log's end matters: with an end before its entries,
+			// its bundle no longer verifies (sigstore-go checks the SET's time
+			// against it); the other log's still does.
+			var early map[string]any
+			if err := json.Unmarshal(readTestFile(t, trPath), &early); err != nil {
+				t.Fatal(err)
+			}
+			vf := early["tlogs"].([]any)[0].(map[string]any)["publicKey"].(map[string]any)["validFor"].(map[string]any)
+			vf["end"] = vf["start"]
+			earlyJSON, err := json.Marshal(early)
+			if err != nil {
+				t.Fatal(err)
+			}
+			earlyPath := writeFile(t, dir, "trusted_root_early_end.json", earlyJSON)
+			for _, tc := range []struct {
+				bundle string
+				ok     bool
+			}{{bundle1, false}, {bundle2, true}} {
+				code, out, _ := tabula(t, "verify", "--bundle", tc.bundle, "--key", pub, "--artifact", strings.TrimSuffix(tc.bundle, ".bundle.json")+".txt", "--trusted-root", earlyPath)
+				if (code == 0) != tc.ok || (!tc.ok && !strings.Contains(out, "not enough verified log entries from transparency log: 0 < 1")) {
+					t.Errorf("verify %s with the frozen log's key ending before its entries: exit %d\n%s", filepath.Base(tc.bundle), code, out)
+				}
+			}
+
 			// sigstore-go reads both logs, the frozen one with an end.
 			sgRoot, err := root.NewTrustedRootFromPath(trPath)
 			if err != nil {
