@@ -57,10 +57,12 @@ type Config struct {
 	// Name is the profile of the logs served (storage.LogInfo.Profile,
 	// log.Profile.Name). Required.
 	Name string
-	// Profile gives the profile of one log of the set: the active log's
-	// origin and key name must follow the configuration, a frozen log's
-	// the origin stored with it. Required.
+	// Profile gives the profile of one log of the set (its origin, key
+	// name and entry signing, from what the set stores of it). Required.
 	Profile func(info storage.LogInfo) log.Profile
+	// Base is the virtual index of the profile's first log: the logs of a
+	// profile share an index space of their own (see storage.LogInfo).
+	Base uint64
 	// Keys are the private keys this server holds. The active log is
 	// served with the one whose public key it stores (the first key
 	// creates the first log of an empty database); frozen logs need no
@@ -189,19 +191,19 @@ func hasActive(logs []storage.LogInfo) bool {
 	return len(logs) > 0 && logs[len(logs)-1].State == storage.LogActive
 }
 
-// create makes the first active log of the profile, with the first key,
-// after every log of the set (log.Open creates it through storage.Active).
-// If another process creates it first, that one is used.
+// create makes the first active log of the profile, with the first key, at
+// the profile's base or after its other logs (log.Open creates it through
+// storage.Active). If another process creates it first, that one is used.
 func (s *Set) create(ctx context.Context, logs []storage.LogInfo) error {
 	key := s.cfg.Keys[0]
-	var start uint64
+	start := s.cfg.Base
 	for _, l := range logs {
 		start = max(start, l.StartIndex+l.FinalSize)
 	}
 	info := storage.LogInfo{Profile: s.cfg.Name, StartIndex: start}
 	profile := s.cfg.Profile(info)
 	store := storage.Active(s.cfg.Store, s.cfg.Name, func(st storage.TreeState) storage.LogInfo {
-		return storage.LogInfo{Origin: profile.Origin(st.TreeID), PublicKey: key.PublicKeyDER()}
+		return storage.LogInfo{Origin: profile.Origin(st.TreeID), PublicKey: key.PublicKeyDER(), StartIndex: start}
 	})
 	cfg := s.cfg.Log
 	cfg.Storage, cfg.Signer, cfg.Profile, cfg.Frozen, cfg.Locate = store, key, profile, false, s.cfg.Store.LocateLeafHashes
