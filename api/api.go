@@ -41,6 +41,10 @@ type Config struct {
 	// Logs are the logs served (Rekor v1's shards): new entries go to the
 	// active one, every one is read. /readyz pings its database. Required.
 	Logs *logset.Set
+	// V2Logs are the Rekor v2 logs served, if any (nil: none): the active
+	// one's C2SP tiles are read under /api/v2/, every one's under
+	// /logs/{treeID}/.
+	V2Logs *logset.Set
 	// Types are the entry kinds accepted for new entries. Required.
 	Types *types.Registry
 	// MaxRequestBody bounds request bodies; beyond it requests get 413.
@@ -67,6 +71,7 @@ type Config struct {
 // Server serves the APIs.
 type Server struct {
 	logs    *logset.Set
+	v2logs  *logset.Set
 	types   *types.Registry
 	maxBody int64
 	maxAtt  int
@@ -83,6 +88,7 @@ type Server struct {
 func New(cfg Config) http.Handler {
 	s := &Server{
 		logs:    cfg.Logs,
+		v2logs:  cfg.V2Logs,
 		types:   cfg.Types,
 		maxBody: cfg.MaxRequestBody,
 		maxAtt:  cfg.MaxAttestationSize,
@@ -136,6 +142,10 @@ func (s *Server) routes() http.Handler {
 	limited.Get("/tile/*", s.getTile)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
+	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles
+	// clients and witnesses read them (<base>/api/v2/).
+	limited.Get("/api/v2/checkpoint", s.getCheckpoint)
+	limited.Get("/api/v2/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

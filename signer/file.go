@@ -76,6 +76,12 @@ func WriteFiles(priv crypto.Signer, privPath, pubPath string) error {
 // public key at pubPath) when the file does not exist. It reports whether it
 // created the key.
 func LoadOrCreate(privPath, pubPath string) (*Local, bool, error) {
+	return LoadOrCreateAlg(privPath, pubPath, ECDSAP256)
+}
+
+// LoadOrCreateAlg is LoadOrCreate creating a key of algorithm alg (see
+// Generate).
+func LoadOrCreateAlg(privPath, pubPath, alg string) (*Local, bool, error) {
 	s, err := LoadFile(privPath)
 	if err == nil {
 		return s, false, nil
@@ -83,7 +89,7 @@ func LoadOrCreate(privPath, pubPath string) (*Local, bool, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
-	priv, err := Generate(ECDSAP256)
+	priv, err := Generate(alg)
 	if err != nil {
 		return nil, false, err
 	}

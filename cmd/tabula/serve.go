@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
+	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -48,6 +50,9 @@ type serveConfig struct {
 	// served with the one whose public key it stores, and the first creates
 	// the first log. Empty means DataDir's own, created on first start.
 	Key string
+	// V2Key lists the private key PEM files of the Rekor v2 logs (see Key);
+	// empty means DataDir's own v2 key, if it exists.
+	V2Key string
 	// Hostname is the checkpoint origin's host part and signature key name.
 	Hostname string
 	// BatchMaxSize, BatchMaxAge: see log.DefaultBatchMaxSize, log.DefaultBatchMaxAge.
@@ -99,6 +104,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
+	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+" if it exists)")
 	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", log.DefaultBatchMaxSize, "most entries integrated in one transaction")
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
@@ -192,7 +198,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	logs, err := openLogs(ctx, set, c.Hostname, keys, log.Config{
+	logCfg := log.Config{
 		BatchMaxSize: c.BatchMaxSize,
 		BatchMaxAge:  c.BatchMaxAge,
 		Logger:       logger,
@@ -203,18 +209,30 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		EntryCacheBytes: entryBytes,
 
 		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
-	}, logger)
+	}
+	if logCfg.Caches, err = log.NewCaches(logCfg); err != nil { // one set for every log
+		return err
+	}
+	logs, err := openLogs(ctx, set, c.Hostname, keys, logCfg, logger)
 	if err != nil {
 		return err
 	}
+	defer logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	active, err := logs.Active(ctx)
 	if err != nil {
-		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
+	}
+	v2logs, err := openV2Logs(ctx, set, c, logCfg, logger)
+	if err != nil {
+		return err
+	}
+	if v2logs != nil {
+		defer v2logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	}
 	lg := active.Log
 	handler := api.New(api.Config{
 		Logs:               logs,
+		V2Logs:             v2logs,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
@@ -307,6 +325,11 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err := logs.Close(sctx); err != nil {
 		logger.Warn("closing logs", "err", err)
 	}
+	if v2logs != nil {
+		if err := v2logs.Close(sctx); err != nil {
+			logger.Warn("closing Rekor v2 logs", "err", err)
+		}
+	}
 	logger.Info("stopped")
 	return nil
 }
@@ -349,23 +372,13 @@ func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, e
 // and the first public key's path.
 func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, error) {
 	if c.Key != "" {
-		var keys []logset.Signer
-		for _, f := range strings.Split(c.Key, ",") {
-			if f = strings.TrimSpace(f); f == "" {
-				continue
-			}
-			s, err := signer.LoadFile(f)
-			if err != nil {
-				return nil, "", err
-			}
-			keys = append(keys, s)
-		}
-		if len(keys) == 0 {
-			return nil, "", errors.New("--key: no key file named")
+		keys, err := loadKeyFiles(c.Key)
+		if err != nil {
+			return nil, "", fmt.Errorf("--key: %w", err)
 		}
 		return keys, publicKeyPath(strings.TrimSpace(strings.Split(c.Key, ",")[0])) + " (or GET /api/v1/log/publicKey)", nil
 	}
-	priv := filepath.Join(c.DataDir, "log-key.pem")
+	priv := filepath.Join(c.DataDir, v1KeyFile)
 	pub := publicKeyPath(priv)
 	s, created, err := signer.LoadOrCreate(priv, pub)
 	if err != nil {
@@ -375,6 +388,55 @@ func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, err
 		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
 	}
 	return []logset.Signer{s}, pub, nil
+}
+
+// loadKeyFiles loads the private keys of a comma-separated list of files.
+func loadKeyFiles(list string) ([]logset.Signer, error) {
+	var keys []logset.Signer
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		s, err := signer.LoadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, s)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key file named")
+	}
+	return keys, nil
+}
+
+// openV2Logs opens the Rekor v2 logs of the database, if it holds any
+// (nil otherwise: `tabula log create --api v2` makes the first), with the
+// keys of --v2-key or the data directory's v2 key.
+func openV2Logs(ctx context.Context, set storage.LogSet, c *serveConfig, cfg log.Config, logger *slog.Logger) (*logset.Set, error) {
+	logs, err := set.Logs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(logs, func(l storage.LogInfo) bool { return l.Profile == rekorv2.Name }) {
+		return nil, nil
+	}
+	files := c.V2Key
+	if files == "" {
+		files = filepath.Join(c.DataDir, v2KeyFile)
+	}
+	keys, err := loadKeyFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("the database holds Rekor v2 logs; their key (--v2-key): %w", err)
+	}
+	return logset.Open(ctx, logset.Config{
+		Store:   set,
+		Name:    rekorv2.Name,
+		Profile: rekorv2.LogProfiles,
+		Base:    rekorv2.Base,
+		Keys:    keys,
+		Log:     cfg,
+		Logger:  logger,
+	})
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.
