@@ -247,7 +247,7 @@ func TestTimestampHostile(t *testing.T) {
 		status            int
 		message           string
 	}{
-		{"garbage", "application/timestamp-query", strings.NewReader("garbage"), 400, "Error generating timestamp response: parsing the DER TimeStampReq: asn1: "},
+		{"garbage", "application/timestamp-query", strings.NewReader("garbage"), 400, "Error generating timestamp response: parsing the DER TimeStampReq: the body is not a DER TimeStampReq (ASN.1 structure mismatch)"},
 		{"empty", "application/timestamp-query", nil, 400, "Error generating timestamp response: parsing the DER TimeStampReq"},
 		{"truncated DER", "application/timestamp-query", bytes.NewReader(good[:len(good)/2]), 400, "Error generating timestamp response: parsing the DER TimeStampReq"},
 		{"wrong content type", "text/plain", bytes.NewReader(good), 415, `unsupported media type "text/plain", only [application/json application/timestamp-query] are allowed`},

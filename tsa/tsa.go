@@ -209,7 +209,7 @@ func (a *Authority) ParseRequest(contentType string, body []byte) (*timestamp.Re
 			return nil, badRequest(msgFailed, fmt.Errorf("unsupported hash algorithm (%s)", errUnsupportedHashOK))
 		}
 		if err != nil {
-			return nil, badRequest(msgFailed, fmt.Errorf("parsing the DER TimeStampReq: %w", err))
+			return nil, badRequest(msgFailed, fmt.Errorf("parsing the DER TimeStampReq: %w", derError(err)))
 		}
 	case JSONContentType:
 		req, err = parseJSONRequest(body)
@@ -224,6 +224,16 @@ func (a *Authority) ParseRequest(contentType string, body []byte) (*timestamp.Re
 		return nil, err
 	}
 	return req, nil
+}
+
+// derError shortens encoding/asn1's structure errors, which print Go
+// struct tags, to what a client can act on.
+func derError(err error) error {
+	var structural asn1.StructuralError
+	if errors.As(err, &structural) {
+		return errors.New("the body is not a DER TimeStampReq (ASN.1 structure mismatch)")
+	}
+	return err
 }
 
 // check is timestamp-authority's verifyTimestampRequest.
