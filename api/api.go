@@ -1,11 +1,13 @@
 // Package api is Tabula's HTTP surface: the Rekor v1 REST API, the C2SP
-// tlog-tiles read API, and the health probes. Handlers are plain chi
-// handlers; openapi.yaml at the repository root is the contract for the JSON
-// API, and a test checks the router and the spec agree.
+// tlog-tiles read API, sigstore/timestamp-authority's API, and the health
+// probes. Handlers are plain chi handlers; openapi.yaml at the repository
+// root is the contract for the JSON API, and a test checks the router and
+// the spec agree.
 //
 // Every error is a JSON {"code":…,"message":…} with a 4xx status for bad input
 // (never a 500), except the entry GETs' 404, which has an empty body as in
-// Rekor.
+// Rekor. The timestamp paths answer with timestamp-authority's statuses and
+// messages (see timestamp.go).
 package api
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabularium/tabula/logset"
+	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/types"
 )
 
@@ -47,6 +50,9 @@ type Config struct {
 	V2Logs *logset.Set
 	// Types are the entry kinds accepted for new entries. Required.
 	Types *types.Registry
+	// TSA, if not nil, is served at /api/v1/timestamp and
+	// /api/v1/timestamp/certchain.
+	TSA *tsa.Authority
 	// MaxRequestBody bounds request bodies; beyond it requests get 413.
 	MaxRequestBody int64
 	// MaxAttestationSize bounds the attestation stored beside an entry; a
@@ -73,6 +79,7 @@ type Server struct {
 	logs    *logset.Set
 	v2logs  *logset.Set
 	types   *types.Registry
+	tsa     *tsa.Authority
 	maxBody int64
 	maxAtt  int
 	wait    time.Duration
@@ -90,6 +97,7 @@ func New(cfg Config) http.Handler {
 		logs:    cfg.Logs,
 		v2logs:  cfg.V2Logs,
 		types:   cfg.Types,
+		tsa:     cfg.TSA,
 		maxBody: cfg.MaxRequestBody,
 		maxAtt:  cfg.MaxAttestationSize,
 		wait:    cfg.WriteWait,
@@ -136,6 +144,10 @@ func (s *Server) routes() http.Handler {
 		r.Get("/log/proof", s.getLogProof)
 		r.Post("/log/entries/retrieve", s.searchLogQuery)
 		r.Post("/index/retrieve", s.searchIndex)
+		if s.tsa != nil {
+			r.With(middleware.NoCache).Post("/timestamp", s.timestamp)
+			r.Get("/timestamp/certchain", s.timestampCertChain)
+		}
 	})
 
 	limited.Get("/checkpoint", s.getCheckpoint)

@@ -13,6 +13,16 @@ import (
 // than its owner can read or write: a leaked log key lets anyone forge
 // checkpoints.
 func LoadFile(path string) (*Local, error) {
+	priv, err := LoadPrivateKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(priv)
+}
+
+// LoadPrivateKeyFile reads a PEM private key of any type ParsePrivateKeyPEM
+// knows, refusing, as LoadFile does, a file others can read or write.
+func LoadPrivateKeyFile(path string) (crypto.Signer, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("signer: %w", err)
@@ -28,7 +38,7 @@ func LoadFile(path string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: %s: %w", path, err)
 	}
-	return New(priv)
+	return priv, nil
 }
 
 // WriteFiles writes priv to privPath (PKCS #8 PEM, mode 0600) and its public

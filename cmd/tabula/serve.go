@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +37,7 @@ import (
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
+	"github.com/tabularium/tabula/tsa"
 )
 
 // serveConfig is everything `tabula serve` takes; each field is a flag with a
@@ -55,6 +60,10 @@ type serveConfig struct {
 	V2Key string
 	// Hostname is the checkpoint origin's host part and signature key name.
 	Hostname string
+	// TSAKey and TSACertChain are the timestamp authority's private key and
+	// PEM chain (signing certificate first); both empty: DataDir's own,
+	// created on first start. TSAPolicyOID is its policy.
+	TSAKey, TSACertChain, TSAPolicyOID string
 	// BatchMaxSize, BatchMaxAge: see log.DefaultBatchMaxSize, log.DefaultBatchMaxAge.
 	BatchMaxSize int
 	BatchMaxAge  time.Duration
@@ -106,6 +115,9 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
 	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+" if it exists)")
 	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
+	fs.StringVar(&c.TSAKey, "tsa-key", "", "timestamp authority private key (PEM), with --tsa-cert-chain (empty: <data-dir>/"+tsa.KeyFile+", created on first start)")
+	fs.StringVar(&c.TSACertChain, "tsa-cert-chain", "", "timestamp authority certificate chain (PEM, signing certificate first, root last), with --tsa-key (empty: <data-dir>/"+tsa.ChainFile+", created on first start)")
+	fs.StringVar(&c.TSAPolicyOID, "tsa-policy-oid", tsa.DefaultPolicy.String(), "timestamp authority policy OID, put in every timestamp; requests may name no other")
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", log.DefaultBatchMaxSize, "most entries integrated in one transaction")
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", api.DefaultMaxRequestBody, "largest request body in bytes (larger: 413)")
@@ -195,6 +207,10 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
+	authority, tsaChainPath, err := loadTSA(c, logger)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -234,6 +250,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		Logs:               logs,
 		V2Logs:             v2logs,
 		Types:              kinds,
+		TSA:                authority,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
@@ -296,6 +313,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		"logs", len(shards),
 		"engine", engine,
 		"publicKey", keyPath,
+		"tsaCertChain", tsaChainPath,
 		"treeSize", head.Size,
 		"metrics", c.MetricsListen,
 		"pprof", c.Pprof && c.MetricsListen != "")
@@ -437,6 +455,60 @@ func openV2Logs(ctx context.Context, set storage.LogSet, c *serveConfig, cfg log
 		Log:     cfg,
 		Logger:  logger,
 	})
+}
+
+// loadTSA loads the timestamp authority of --tsa-key and --tsa-cert-chain,
+// or the data directory's, creating that on first start. It returns the
+// authority and the chain's path.
+func loadTSA(c *serveConfig, logger *slog.Logger) (*tsa.Authority, string, error) {
+	policy, err := parseOID(c.TSAPolicyOID)
+	if err != nil {
+		return nil, "", fmt.Errorf("--tsa-policy-oid: %w", err)
+	}
+	var (
+		key       crypto.Signer
+		chain     []*x509.Certificate
+		chainPath = c.TSACertChain
+	)
+	switch {
+	case c.TSAKey != "" && c.TSACertChain != "":
+		if key, chain, err = tsa.LoadFiles(c.TSAKey, c.TSACertChain); err != nil {
+			return nil, "", err
+		}
+	case c.TSAKey != "" || c.TSACertChain != "":
+		return nil, "", errors.New("--tsa-key and --tsa-cert-chain go together")
+	default:
+		var created bool
+		key, chain, created, err = tsa.LoadOrCreate(c.DataDir, c.Hostname, time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		chainPath = filepath.Join(c.DataDir, tsa.ChainFile)
+		if created {
+			logger.Info("created a timestamp authority certificate chain", "privateKey", filepath.Join(c.DataDir, tsa.KeyFile), "certChain", chainPath)
+		}
+	}
+	a, err := tsa.New(tsa.Config{Signer: key, Chain: chain, Policy: policy})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", chainPath, err)
+	}
+	return a, chainPath, nil
+}
+
+// parseOID parses a dotted-decimal object identifier.
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	var oid asn1.ObjectIdentifier
+	for _, v := range strings.Split(s, ".") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a dotted-decimal OID", s)
+		}
+		oid = append(oid, n)
+	}
+	if len(oid) < 2 {
+		return nil, fmt.Errorf("%q is not a dotted-decimal OID", s)
+	}
+	return oid, nil
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.
