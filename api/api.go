@@ -152,6 +152,7 @@ func (s *Server) routes() http.Handler {
 
 	limited.Get("/checkpoint", s.getCheckpoint)
 	limited.Get("/tile/*", s.getTile)
+	limited.Get("/logs", s.getLogs)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
 	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -104,6 +105,34 @@ func TestV2Logs(t *testing.T) {
 	verify("/api/v2/checkpoint", next)
 	logs = listedLogs(t, c)
 	verify("/logs/"+logs[origin]+"/checkpoint", origin)
+	// GET /logs describes all three logs, each with its key ID.
+	resp, body := httpDo(t, http.MethodGet, u+"/logs", nil)
+	var listed struct {
+		Logs []struct {
+			TreeID, API, Origin, State string
+			StartIndex                 *uint64
+			KeyID                      []byte
+		}
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &listed) != nil || len(listed.Logs) != 3 {
+		t.Fatalf("GET /logs: %d %s", resp.StatusCode, body)
+	}
+	for i, want := range []struct{ api, origin, state string }{
+		{"v1", "", "active"}, {"v2", origin, "frozen"}, {"v2", next, "active"},
+	} {
+		got := listed.Logs[i]
+		if got.API != want.api || (want.origin != "" && got.Origin != want.origin) || got.State != want.state ||
+			(got.StartIndex != nil) != (want.api == "v1") {
+			t.Errorf("GET /logs [%d] = %+v, want %+v", i, got, want)
+		}
+		if want.api == "v2" {
+			id, err := checkpoint.KeyIDC2SP.KeyID(want.origin, key.Public())
+			if err != nil || !bytes.Equal(got.KeyID, id[:]) {
+				t.Errorf("GET /logs [%d]: key ID %x, want the C2SP one %x (%v)", i, got.KeyID, id, err)
+			}
+		}
+	}
+
 	// The v1 log is untouched.
 	if resp, body := httpDo(t, http.MethodGet, u+"/checkpoint", nil); resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte(c.Hostname+" - ")) {
 		t.Fatalf("/checkpoint: %d %q", resp.StatusCode, body)
