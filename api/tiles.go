@@ -32,7 +32,11 @@ func (s *Server) tileLog(w http.ResponseWriter, r *http.Request) (*logset.Shard,
 			}
 		}
 		sh, err := set.Active(r.Context())
-		if err != nil {
+		switch {
+		case errors.Is(err, logset.ErrNoLog):
+			writeError(w, http.StatusNotFound, "this server has no active log of that API")
+			return nil, false
+		case err != nil:
 			s.unavailable(w, r, err)
 			return nil, false
 		}

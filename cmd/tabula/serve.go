@@ -18,7 +18,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,7 +55,7 @@ type serveConfig struct {
 	// the first log. Empty means DataDir's own, created on first start.
 	Key string
 	// V2Key lists the private key PEM files of the Rekor v2 logs (see Key);
-	// empty means DataDir's own v2 key, if it exists.
+	// empty means DataDir's own v2 key, created on first start.
 	V2Key string
 	// Hostname is the checkpoint origin's host part and signature key name.
 	Hostname string
@@ -113,7 +112,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
-	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+" if it exists)")
+	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+", an Ed25519 key created on first start)")
 	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
 	fs.StringVar(&c.TSAKey, "tsa-key", "", "timestamp authority private key (PEM), with --tsa-cert-chain (empty: <data-dir>/"+tsa.KeyFile+", created on first start)")
 	fs.StringVar(&c.TSACertChain, "tsa-cert-chain", "", "timestamp authority certificate chain (PEM, signing certificate first, root last), with --tsa-key (empty: <data-dir>/"+tsa.ChainFile+", created on first start)")
@@ -242,9 +241,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
-	if v2logs != nil {
-		defer v2logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
-	}
+	defer v2logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	lg := active.Log
 	handler := api.New(api.Config{
 		Logs:               logs,
@@ -343,10 +340,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err := logs.Close(sctx); err != nil {
 		logger.Warn("closing logs", "err", err)
 	}
-	if v2logs != nil {
-		if err := v2logs.Close(sctx); err != nil {
-			logger.Warn("closing Rekor v2 logs", "err", err)
-		}
+	if err := v2logs.Close(sctx); err != nil {
+		logger.Warn("closing Rekor v2 logs", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -427,33 +422,37 @@ func loadKeyFiles(list string) ([]logset.Signer, error) {
 	return keys, nil
 }
 
-// openV2Logs opens the Rekor v2 logs of the database, if it holds any
-// (nil otherwise: `tabula log create --api v2` makes the first), with the
-// keys of --v2-key or the data directory's v2 key.
+// openV2Logs opens the Rekor v2 logs of the database, with the keys of
+// --v2-key or the data directory's v2 key (Ed25519, created on first
+// start). It creates none: until `tabula log create --api v2` makes the
+// first, which the server then finds within a second, it serves no v2 log.
 func openV2Logs(ctx context.Context, set storage.LogSet, c *serveConfig, cfg log.Config, logger *slog.Logger) (*logset.Set, error) {
-	logs, err := set.Logs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.ContainsFunc(logs, func(l storage.LogInfo) bool { return l.Profile == rekorv2.Name }) {
-		return nil, nil
-	}
-	files := c.V2Key
-	if files == "" {
-		files = filepath.Join(c.DataDir, v2KeyFile)
-	}
-	keys, err := loadKeyFiles(files)
-	if err != nil {
-		return nil, fmt.Errorf("the database holds Rekor v2 logs; their key (--v2-key): %w", err)
+	var keys []logset.Signer
+	if c.V2Key != "" {
+		var err error
+		if keys, err = loadKeyFiles(c.V2Key); err != nil {
+			return nil, fmt.Errorf("--v2-key: %w", err)
+		}
+	} else {
+		priv := filepath.Join(c.DataDir, v2KeyFile)
+		s, created, err := signer.LoadOrCreateAlg(priv, publicKeyPath(priv), signer.Ed25519)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Info("created a new Rekor v2 log signing key", "privateKey", priv, "publicKey", publicKeyPath(priv))
+		}
+		keys = []logset.Signer{s}
 	}
 	return logset.Open(ctx, logset.Config{
-		Store:   set,
-		Name:    rekorv2.Name,
-		Profile: rekorv2.LogProfiles,
-		Base:    rekorv2.Base,
-		Keys:    keys,
-		Log:     cfg,
-		Logger:  logger,
+		Store:    set,
+		Name:     rekorv2.Name,
+		Profile:  rekorv2.LogProfiles,
+		Base:     rekorv2.Base,
+		Keys:     keys,
+		NoCreate: true,
+		Log:      cfg,
+		Logger:   logger,
 	})
 }
 

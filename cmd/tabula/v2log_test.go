@@ -28,12 +28,12 @@ func TestV2Logs(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	// The first start makes the v1 log; no v2 log is served yet.
-	u, stop := startServe(t, c)
+	// The first start makes the v1 log (and the v2 key); no v2 log is
+	// served yet.
+	u, _ := startServe(t, c)
 	if resp, _ := httpDo(t, http.MethodGet, u+"/api/v2/checkpoint", nil); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("/api/v2/checkpoint without a v2 log: %d", resp.StatusCode)
 	}
-	stop()
 
 	refusals := []struct {
 		name string
@@ -62,10 +62,24 @@ func TestV2Logs(t *testing.T) {
 	}
 	key, err := signer.LoadFile(filepath.Join(c.DataDir, v2KeyFile))
 	if err != nil {
-		t.Fatalf("the v2 key log create made: %v", err)
+		t.Fatalf("the v2 key serve made: %v", err)
 	}
-
-	u, _ = startServe(t, c)
+	// The server started before the log was created finds it.
+	waitFor := func(origin string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, body := httpDo(t, http.MethodGet, u+"/api/v2/checkpoint", nil)
+			if resp.StatusCode == http.StatusOK && bytes.HasPrefix(body, []byte(origin+"\n")) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the server serves %d %q, not %s's checkpoint", resp.StatusCode, body, origin)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(origin)
 	verify := func(path, origin string) checkpoint.Checkpoint {
 		t.Helper()
 		resp, body := httpDo(t, http.MethodGet, u+path, nil)
@@ -91,17 +105,7 @@ func TestV2Logs(t *testing.T) {
 	if code, out, errOut := logCmd("rotate", "--api", "v2", "--origin", next); code != 0 || !strings.Contains(out, "("+next+")") {
 		t.Fatalf("log rotate --api v2: exit %d, %q, %q", code, out, errOut)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, body := httpDo(t, http.MethodGet, u+"/api/v2/checkpoint", nil)
-		if resp.StatusCode == http.StatusOK && bytes.HasPrefix(body, []byte(next+"\n")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server still serves %q", body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(next)
 	verify("/api/v2/checkpoint", next)
 	logs = listedLogs(t, c)
 	verify("/logs/"+logs[origin]+"/checkpoint", origin)
