@@ -414,6 +414,51 @@ func TestSearchKeysMatchV1(t *testing.T) {
 // where names matter. want is the whole message, or its start when it ends
 // with "…".
 func TestRefuses(t *testing.T) {
+	for _, c := range refuseCases(t) {
+		for style, body := range c.bodies(t) {
+			t.Run(c.name+"/"+style, func(t *testing.T) {
+				e, err := rekorv2.CanonicalizeJSON(body)
+				if err == nil {
+					t.Fatalf("accepted: %s", e.Body)
+				}
+				var re *rekorv2.Error
+				if !errors.As(err, &re) || re.Code != rekorv2.CodeInvalidArgument {
+					t.Fatalf("error %v (%T) is not an *Error with code 3", err, err)
+				}
+				msg := strings.ReplaceAll(re.Message, "\u00a0", " ")
+				if prefix, cut := strings.CutSuffix(c.want, "…"); cut {
+					if !strings.HasPrefix(msg, prefix) {
+						t.Fatalf("message %q\nwant prefix %q", msg, prefix)
+					}
+				} else if msg != c.want {
+					t.Fatalf("message %q\n     want %q", msg, c.want)
+				}
+			})
+		}
+	}
+}
+
+// refuseCase is a request Tabula refuses, with the message, and what
+// rekor-tiles v2.3.0's ToLogEntry does with it: "" refuses, "accepts" (a
+// keyDetails that does not describe the key but whose hash, with the key,
+// is an allowed pair), "panics" (pure Ed25519).
+type refuseCase struct {
+	name     string
+	body     string  // a raw body; else req
+	req      request // rendered in both name styles
+	want     string
+	upstream string
+}
+
+// bodies are the case's request bodies, by name style.
+func (c refuseCase) bodies(t testing.TB) map[string][]byte {
+	if c.body != "" || c.name == "empty body" {
+		return map[string][]byte{"raw": []byte(c.body)}
+	}
+	return map[string][]byte{"camel": c.req.json(t, camel), "snake": c.req.json(t, snake)}
+}
+
+func refuseCases(t testing.TB) []refuseCase {
 	p256, p384, p521 := keyByName(t, "ecdsa-P-256"), keyByName(t, "ecdsa-P-384"), keyByName(t, "ecdsa-P-521")
 	rsa2048, ed := keyByName(t, "rsa2048"), keyByName(t, "ed25519ph")
 	ok := signed(t, p256, false)
@@ -433,13 +478,7 @@ func TestRefuses(t *testing.T) {
 		return request{digest: d, content: key{signer: k.signer, hash: h}.sign(t, d), spki: k.spki(t), keyDetails: kd}
 	}
 	const inv = "invalid hashedrekord request: "
-	type tc struct {
-		name string
-		body string  // a raw body; else req
-		req  request // rendered in both name styles
-		want string
-	}
-	cases := []tc{
+	return []refuseCase{
 		{name: "empty body", body: "", want: "invalid type, must be hashedrekord: the request has no hashedRekordRequestV002"},
 		{name: "blank body", body: " \n\t", want: "invalid type, must be hashedrekord: the request has no hashedRekordRequestV002"},
 		{name: "empty object", body: "{}", want: "invalid type, must be hashedrekord: the request has no hashedRekordRequestV002"},
@@ -477,14 +516,14 @@ func TestRefuses(t *testing.T) {
 		{name: "no keyDetails", req: with(func(r *request) { r.keyDetails = nil }), want: inv + "getting key algorithm details: keyDetails PUBLIC_KEY_DETAILS_UNSPECIFIED is not a signing algorithm; this log accepts PKIX_RSA_PKCS1V15_2048_SHA256, PKIX_RSA_PKCS1V15_3072_SHA256, PKIX_RSA_PKCS1V15_4096_SHA256, PKIX_ECDSA_P256_SHA_256, PKIX_ECDSA_P384_SHA_384, PKIX_ECDSA_P521_SHA_512, PKIX_ED25519_PH"},
 		{name: "keyDetails number unknown", req: with(func(r *request) { r.keyDetails = 999 }), want: inv + "getting key algorithm details: keyDetails 999 is not a signing algorithm; …"},
 		{name: "keyDetails ML-DSA", req: with(func(r *request) { r.keyDetails = "ML_DSA_65" }), want: inv + "getting key algorithm details: keyDetails ML_DSA_65 is not a signing algorithm; …"},
-		{name: "pure Ed25519", req: pureEd, want: inv + "unsupported entry algorithm: keyDetails PKIX_ED25519 is pure Ed25519, which signs a message, not a digest; sign the digest with Ed25519ph and send PKIX_ED25519_PH"},
-		{name: "RSA-PSS keyDetails", req: mismatch(rsa2048, "PKIX_RSA_PSS_2048_SHA256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_RSA_PSS_2048_SHA256 is not accepted; …"},
+		{name: "pure Ed25519", req: pureEd, want: inv + "unsupported entry algorithm: keyDetails PKIX_ED25519 is pure Ed25519, which signs a message, not a digest; sign the digest with Ed25519ph and send PKIX_ED25519_PH", upstream: "panics"},
+		{name: "RSA-PSS keyDetails", req: mismatch(rsa2048, "PKIX_RSA_PSS_2048_SHA256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_RSA_PSS_2048_SHA256 is not accepted; …", upstream: "accepts"},
 		{name: "P-384 with SHA-256", req: mismatch(p384, "PKIX_ECDSA_P384_SHA_256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P384_SHA_256 is not accepted; …"},
-		{name: "keyDetails of another curve, same hash", req: mismatch(p256, "PKIX_ECDSA_P384_SHA_256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P384_SHA_256 is not accepted; …"},
+		{name: "keyDetails of another curve, same hash", req: mismatch(p256, "PKIX_ECDSA_P384_SHA_256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P384_SHA_256 is not accepted; …", upstream: "accepts"},
 		{name: "P-384 keyDetails for a P-256 key", req: mismatch(p256, "PKIX_ECDSA_P384_SHA_384", crypto.SHA384), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P384_SHA_384 does not describe the verifier's key, an ECDSA P-256 key"},
-		{name: "RSA 3072 keyDetails for a 2048-bit key", req: mismatch(rsa2048, "PKIX_RSA_PKCS1V15_3072_SHA256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_RSA_PKCS1V15_3072_SHA256 does not describe the verifier's key, an RSA 2048-bit key"},
-		{name: "ECDSA keyDetails for an RSA key", req: mismatch(rsa2048, "PKIX_ECDSA_P256_SHA_256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P256_SHA_256 does not describe the verifier's key, an RSA 2048-bit key"},
-		{name: "Ed25519ph keyDetails for a P-521 key", req: mismatch(p521, "PKIX_ED25519_PH", crypto.SHA512), want: inv + "unsupported entry algorithm: keyDetails PKIX_ED25519_PH does not describe the verifier's key, an ECDSA P-521 key"},
+		{name: "RSA 3072 keyDetails for a 2048-bit key", req: mismatch(rsa2048, "PKIX_RSA_PKCS1V15_3072_SHA256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_RSA_PKCS1V15_3072_SHA256 does not describe the verifier's key, an RSA 2048-bit key", upstream: "accepts"},
+		{name: "ECDSA keyDetails for an RSA key", req: mismatch(rsa2048, "PKIX_ECDSA_P256_SHA_256", crypto.SHA256), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P256_SHA_256 does not describe the verifier's key, an RSA 2048-bit key", upstream: "accepts"},
+		{name: "Ed25519ph keyDetails for a P-521 key", req: mismatch(p521, "PKIX_ED25519_PH", crypto.SHA512), want: inv + "unsupported entry algorithm: keyDetails PKIX_ED25519_PH does not describe the verifier's key, an ECDSA P-521 key", upstream: "accepts"},
 		{name: "P-256 keyDetails for an Ed25519 key", req: mismatch(ed, "PKIX_ECDSA_P256_SHA_256", crypto.SHA512), want: inv + "unsupported entry algorithm: keyDetails PKIX_ECDSA_P256_SHA_256 does not describe the verifier's key, an Ed25519 key"},
 		{name: "digest short", req: with(func(r *request) { r.digest = r.digest[:31] }), want: inv + "the digest is 31 bytes; PKIX_ECDSA_P256_SHA_256 needs 32 (SHA-256)"},
 		{name: "digest long", req: with(func(r *request) { r.digest = append(slices.Clone(r.digest), 0) }), want: inv + "the digest is 33 bytes; PKIX_ECDSA_P256_SHA_256 needs 32 (SHA-256)"},
@@ -506,32 +545,6 @@ func TestRefuses(t *testing.T) {
 			return r
 		}(), want: inv + "verifying signature: …"},
 		{name: "oversize signature", req: with(func(r *request) { r.content = make([]byte, 49_000) }), want: inv + "the entry would be 65729 bytes; this log holds entries of at most 65535 bytes (a C2SP entry bundle's limit)"},
-	}
-	for _, c := range cases {
-		bodies := map[string][]byte{"raw": []byte(c.body)}
-		if c.body == "" && c.name != "empty body" {
-			bodies = map[string][]byte{"camel": c.req.json(t, camel), "snake": c.req.json(t, snake)}
-		}
-		for style, body := range bodies {
-			t.Run(c.name+"/"+style, func(t *testing.T) {
-				e, err := rekorv2.CanonicalizeJSON(body)
-				if err == nil {
-					t.Fatalf("accepted: %s", e.Body)
-				}
-				var re *rekorv2.Error
-				if !errors.As(err, &re) || re.Code != rekorv2.CodeInvalidArgument {
-					t.Fatalf("error %v (%T) is not an *Error with code 3", err, err)
-				}
-				msg := strings.ReplaceAll(re.Message, "\u00a0", " ")
-				if prefix, cut := strings.CutSuffix(c.want, "…"); cut {
-					if !strings.HasPrefix(msg, prefix) {
-						t.Fatalf("message %q\nwant prefix %q", msg, prefix)
-					}
-				} else if msg != c.want {
-					t.Fatalf("message %q\n     want %q", msg, c.want)
-				}
-			})
-		}
 	}
 }
 
