@@ -97,9 +97,18 @@ type Error struct {
 	// request with (MsgInvalidRequest, MsgInvalidType, or the decoder's
 	// own message) and says what was wrong.
 	Message string
+	// err is what errors.Is finds: ErrEntryTooLarge, or nil.
+	err error
 }
 
 func (e *Error) Error() string { return e.Message }
+
+// Unwrap returns ErrEntryTooLarge for an entry too large, else nil.
+func (e *Error) Unwrap() error { return e.err }
+
+// ErrEntryTooLarge is wrapped by the *Error refusing an entry longer than
+// merkle.MaxBundleEntry, which a door may answer with 413 as the v1 API does.
+var ErrEntryTooLarge = errors.New("entry too large")
 
 // invalid is a failed check of a hashedrekord request.
 func invalid(format string, args ...any) *Error {
@@ -278,7 +287,9 @@ func Canonicalize(req *pb.CreateEntryRequest) (*Entry, error) {
 		return nil, err
 	}
 	if len(body) > merkle.MaxBundleEntry {
-		return nil, invalid("the entry would be %d bytes; this log holds entries of at most %d bytes (a C2SP entry bundle's limit)", len(body), merkle.MaxBundleEntry)
+		e := invalid("the entry would be %d bytes; this log holds entries of at most %d bytes (a C2SP entry bundle's limit)", len(body), merkle.MaxBundleEntry)
+		e.err = ErrEntryTooLarge
+		return nil, e
 	}
 
 	if err := key.VerifyDigest(sig.GetContent(), hr.GetDigest(), hash); err != nil {

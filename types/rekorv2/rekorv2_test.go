@@ -425,6 +425,9 @@ func TestRefuses(t *testing.T) {
 				if !errors.As(err, &re) || re.Code != rekorv2.CodeInvalidArgument {
 					t.Fatalf("error %v (%T) is not an *Error with code 3", err, err)
 				}
+				if errors.Is(err, rekorv2.ErrEntryTooLarge) != strings.HasPrefix(c.name, "oversize") {
+					t.Errorf("errors.Is(err, ErrEntryTooLarge) = %v", !strings.HasPrefix(c.name, "oversize"))
+				}
 				msg := strings.ReplaceAll(re.Message, "\u00a0", " ")
 				if prefix, cut := strings.CutSuffix(c.want, "…"); cut {
 					if !strings.HasPrefix(msg, prefix) {
@@ -578,8 +581,8 @@ func TestSizeLimit(t *testing.T) {
 	}
 	_, _, err = size(pad + 3)
 	want := fmt.Sprintf("invalid hashedrekord request: the entry would be %d bytes; this log holds entries of at most %d bytes (a C2SP entry bundle's limit)", n+4, merkle.MaxBundleEntry)
-	if err == nil || err.Error() != want {
-		t.Fatalf("one step over: %v\nwant %s", err, want)
+	if err == nil || err.Error() != want || !errors.Is(err, rekorv2.ErrEntryTooLarge) {
+		t.Fatalf("one step over: %v\nwant %s, wrapping ErrEntryTooLarge", err, want)
 	}
 }
 
@@ -606,5 +609,56 @@ func TestCanonicalizeProto(t *testing.T) {
 	}
 	if fp := sha256.Sum256(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: r.spki})); e.LogValue().Group()[3].Value.String() != hex.EncodeToString(fp[:]) {
 		t.Fatalf("LogValue: %v", e.LogValue())
+	}
+}
+
+// TestTestentryV2: the requests the load tools make with
+// testentry.HashedRekordV2 are accepted, for every key type.
+func TestTestentryV2(t *testing.T) {
+	for _, k := range testKeys(t) {
+		t.Run(k.name, func(t *testing.T) {
+			s, err := testentry.NewSignerFromKey(k.signer, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.spki(t)}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, err := s.HashedRekordV2(artifact)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := rekorv2.CanonicalizeJSON(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.KeyDetails.String() != k.keyDetails {
+				t.Fatalf("keyDetails %s, want %s", e.KeyDetails, k.keyDetails)
+			}
+		})
+	}
+}
+
+func BenchmarkCanonicalizeJSON(b *testing.B) {
+	for _, name := range []string{"ecdsa-p256-key", "ecdsa-p256-certificate"} {
+		var s *testentry.Signer
+		var err error
+		if name == "ecdsa-p256-key" {
+			s, err = testentry.NewSigner()
+		} else {
+			s, err = testentry.NewCertSigner("bench@example.com")
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := s.HashedRekordV2(artifact)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := rekorv2.CanonicalizeJSON(body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
