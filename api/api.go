@@ -155,6 +155,7 @@ func (s *Server) routes() http.Handler {
 	limited.Get("/logs", s.getLogs)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
+	limited.Post("/api/v2/log/entries", s.createV2Entry)
 	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles
 	// clients and witnesses read them (<base>/api/v2/).
 	limited.Get("/api/v2/checkpoint", s.getCheckpoint)
