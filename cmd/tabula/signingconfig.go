@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
@@ -30,6 +31,7 @@ type signingConfigConfig struct {
 	Fulcio   string // Fulcio base URL (optional)
 	OIDC     string // OIDC issuer URL (optional)
 	Operator string // operator of every service (default: the server's host)
+	APIs     string // Rekor APIs to offer, comma-separated: v1, v2
 	Out      string
 }
 
@@ -40,7 +42,8 @@ write entries and get timestamps. It names the server's active Rekor v2 log (maj
 if it has one, first, and its Rekor v1 log (majorApiVersion 1), both at the server's URL, its
 timestamp authority (<server>/api/v1/timestamp), and Fulcio and the OIDC issuer when given.
 Clients write to the highest API version they support: cosign v3 and sigstore-go to Rekor v2,
-older ones to Rekor v1. Pair it with 'tabula trusted-root --server URL'.`
+older ones to Rekor v1; --api v1 offers Rekor v1 alone. Pair it with
+'tabula trusted-root --server URL'.`
 
 func runSigningConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("signing-config", stderr, signingConfigUsage)
@@ -49,6 +52,7 @@ func runSigningConfig(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.StringVar(&c.Fulcio, "fulcio", "", "URL of a Fulcio certificate authority for keyless signing (optional)")
 	fs.StringVar(&c.OIDC, "oidc", "", "URL of the OIDC issuer for keyless signing (optional)")
 	fs.StringVar(&c.Operator, "operator", "", "operator of the services, a scheme-less URI (default: the host of --server)")
+	fs.StringVar(&c.APIs, "api", "v1,v2", "the Rekor APIs to offer, comma-separated (v1, v2): clients write to the highest they support")
 	fs.StringVar(&c.Out, "out", "", "file to write (default: standard output)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,6 +109,14 @@ func signingConfig(ctx context.Context, c *signingConfigConfig, stderr io.Writer
 		}
 	}
 
+	offer := map[string]bool{}
+	for _, api := range strings.Split(c.APIs, ",") {
+		if api = strings.TrimSpace(api); api != "v1" && api != "v2" {
+			return nil, fmt.Errorf("--api %q: want v1, v2 or v1,v2", c.APIs)
+		}
+		offer[api] = true
+	}
+
 	logs, err := cl.Logs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the server's logs (GET /logs): %w", err)
@@ -119,13 +131,13 @@ func signingConfig(ctx context.Context, c *signingConfigConfig, stderr io.Writer
 		version uint32
 	}{{"v2", 2}, {"v1", 1}} {
 		for _, d := range logs {
-			if d.API == api.name && d.State == "active" {
+			if offer[api.name] && d.API == api.name && d.State == "active" {
 				sc.RekorTlogUrls = append(sc.RekorTlogUrls, service(server, api.version, d.CreatedAt.Add(-startMargin)))
 			}
 		}
 	}
 	if len(sc.RekorTlogUrls) == 0 {
-		return nil, fmt.Errorf("GET /logs: the server has no active log")
+		return nil, fmt.Errorf("GET /logs: the server has no active log of API %s", c.APIs)
 	}
 
 	chainPEM, err := cl.TimestampCertChain(ctx)

@@ -101,6 +101,12 @@ func TestClientConfig(t *testing.T) {
 
 			scJSON := mustTabula(t, "signing-config", "--server", u, "--fulcio", "https://fulcio.tabula.test", "--oidc", "https://oidc.tabula.test")
 			checkSigningConfig(t, u, scJSON, logs, tt.v2)
+			// --api v1 offers Rekor v1 alone; --api v2 needs a v2 log.
+			scJSON = mustTabula(t, "signing-config", "--server", u, "--api", "v1", "--fulcio", "https://fulcio.tabula.test", "--oidc", "https://oidc.tabula.test")
+			checkSigningConfig(t, u, scJSON, logs, false)
+			if code, _, errOut := tabula(t, "signing-config", "--server", u, "--api", "v2"); (code == 0) != tt.v2 {
+				t.Errorf("signing-config --api v2: exit %d, %s", code, errOut)
+			}
 		})
 	}
 }
@@ -283,6 +289,8 @@ func TestSigningConfigRefuses(t *testing.T) {
 		{"not a URL", []string{"--server", "ftp://x"}, 1, "scheme"},
 		{"fulcio not http", []string{"--server", u, "--fulcio", "fulcio.example"}, 1, "--fulcio"},
 		{"oidc not http", []string{"--server", u, "--oidc", "ftp://oidc.example"}, 1, "--oidc"},
+		{"an unknown API", []string{"--server", u, "--api", "v1,v3"}, 1, "want v1, v2 or v1,v2"},
+		{"no v2 log", []string{"--server", u, "--api", "v2"}, 1, "no active log of API v2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
