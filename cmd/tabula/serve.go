@@ -113,7 +113,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
 	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+", an Ed25519 key created on first start)")
-	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
+	fs.StringVar(&c.Hostname, "hostname", defaultHostname, "log name: the checkpoint origin is '<hostname> - <treeID>'")
 	fs.StringVar(&c.TSAKey, "tsa-key", "", "timestamp authority private key (PEM), with --tsa-cert-chain (empty: <data-dir>/"+tsa.KeyFile+", created on first start)")
 	fs.StringVar(&c.TSACertChain, "tsa-cert-chain", "", "timestamp authority certificate chain (PEM, signing certificate first, root last), with --tsa-key (empty: <data-dir>/"+tsa.ChainFile+", created on first start)")
 	fs.StringVar(&c.TSAPolicyOID, "tsa-policy-oid", tsa.DefaultPolicy.String(), "timestamp authority policy OID, put in every timestamp; requests may name no other")
@@ -564,6 +564,10 @@ func apiLimits(c *serveConfig) (api.Limits, error) {
 		TrustedProxies:    proxies,
 	}, nil
 }
+
+// defaultHostname is --hostname's default: the key name of the Rekor v1
+// logs' checkpoints, and so the host of their trusted root baseUrl.
+const defaultHostname = "tabula.local"
 
 // defaultMemoryLimitMiB is --memory-limit-mib's default.
 const defaultMemoryLimitMiB = 0
