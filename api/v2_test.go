@@ -37,8 +37,7 @@ func TestV2Write(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var s *server
-			s = newServerWith(t, e, func(c *api.Config) {
+			s := newServerWith(t, e, func(c *api.Config) {
 				store := e.open(t)
 				c.Logs = logsettest.Open(t, store)
 				c.V2Logs = logsettest.OpenV2(t, store, key)
