@@ -17,8 +17,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/types"
 )
 
@@ -39,12 +38,11 @@ const DefaultWriteWait = 30 * time.Second
 
 // Config configures the HTTP handler.
 type Config struct {
-	// Log is the log served. Required.
-	Log *log.Log
+	// Logs are the logs served (Rekor v1's shards): new entries go to the
+	// active one, every one is read. /readyz pings its database. Required.
+	Logs *logset.Set
 	// Types are the entry kinds accepted for new entries. Required.
 	Types *types.Registry
-	// Storage is pinged by /readyz. Required.
-	Storage storage.Storage
 	// MaxRequestBody bounds request bodies; beyond it requests get 413.
 	MaxRequestBody int64
 	// MaxAttestationSize bounds the attestation stored beside an entry; a
@@ -68,15 +66,14 @@ type Config struct {
 
 // Server serves the APIs.
 type Server struct {
-	log     *log.Log
+	logs    *logset.Set
 	types   *types.Registry
-	store   storage.Storage
 	maxBody int64
 	maxAtt  int
 	wait    time.Duration
 	logger  *slog.Logger
 	metrics *httpMetrics
-	enc     *encoder
+	enc     *encoders
 
 	keyCanonicalizer func(format string, content []byte) ([]byte, error)
 	limits           Limits
@@ -85,15 +82,14 @@ type Server struct {
 // New builds the HTTP handler.
 func New(cfg Config) http.Handler {
 	s := &Server{
-		log:     cfg.Log,
+		logs:    cfg.Logs,
 		types:   cfg.Types,
-		store:   cfg.Storage,
 		maxBody: cfg.MaxRequestBody,
 		maxAtt:  cfg.MaxAttestationSize,
 		wait:    cfg.WriteWait,
 		logger:  cfg.Logger,
 		metrics: newHTTPMetrics(cfg.Registerer),
-		enc:     newEncoder(cfg.Log.TreeID(), cfg.Log.LogID()),
+		enc:     newEncoders(),
 
 		keyCanonicalizer: cfg.CanonicalKey,
 		limits:           cfg.Limits,
@@ -138,6 +134,8 @@ func (s *Server) routes() http.Handler {
 
 	limited.Get("/checkpoint", s.getCheckpoint)
 	limited.Get("/tile/*", s.getTile)
+	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
+	limited.Get("/logs/{treeID}/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -157,7 +155,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := contextWithTimeout(r, 2*time.Second)
 	defer cancel()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if err := s.store.Ping(ctx); err != nil {
+	if err := s.logs.Ping(ctx); err != nil {
 		s.logger.Warn("not ready", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("database unreachable\n"))

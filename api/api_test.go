@@ -22,9 +22,9 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/internal/testentry"
-	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
@@ -37,25 +37,25 @@ import (
 
 type engine struct {
 	name string
-	open func(t *testing.T) storage.Storage
+	open func(t *testing.T) storage.LogSet
 }
 
 var engines = []engine{
-	{"sqlite", func(t *testing.T) storage.Storage {
+	{"sqlite", func(t *testing.T) storage.LogSet {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tabula.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return storage.Active(s, "rekor-v1", nil)
+		return s
 	}},
-	{"postgres", func(t *testing.T) storage.Storage {
+	{"postgres", func(t *testing.T) storage.LogSet {
 		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return storage.Active(s, "rekor-v1", nil)
+		return s
 	}},
 }
 
@@ -73,27 +73,11 @@ func newServer(t *testing.T, e engine, maxBody int64) *server {
 // newServerWith is newServer with the API configuration adjusted by edit.
 func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
 	t.Helper()
-	s, err := signer.Generate(signer.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sgn, err := signer.New(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := e.open(t)
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store}
+	logs := logsettest.Open(t, e.open(t))
+	cfg := api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New())}
 	edit(&cfg)
-	h := api.New(cfg)
-	ts := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ts.Close()
-		l.Close(context.Background())
-	})
+	ts := httptest.NewServer(api.New(cfg))
+	t.Cleanup(ts.Close) // before the logs close (cleanups run last first)
 	return &server{Server: ts, t: t}
 }
 
@@ -481,8 +465,15 @@ func TestConcurrentUploads(t *testing.T) {
 // and checks every entry bundle against the level-0 tiles.
 func checkTiles(t *testing.T, s *server, cp checkpoint.Checkpoint) {
 	t.Helper()
+	checkTilesAt(t, s, "", cp)
+}
+
+// checkTilesAt is checkTiles for the tiles and checkpoint served under
+// prefix (a log's /logs/<treeID>).
+func checkTilesAt(t *testing.T, s *server, prefix string, cp checkpoint.Checkpoint) {
+	t.Helper()
 	fetch := func(p merkle.TilePath) []byte {
-		resp, b := s.do("GET", "/"+p.String(), nil)
+		resp, b := s.do("GET", prefix+"/"+p.String(), nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET /%s: %d %s", p, resp.StatusCode, b)
 		}
@@ -527,7 +518,7 @@ func checkTiles(t *testing.T, s *server, cp checkpoint.Checkpoint) {
 			}
 		}
 	}
-	resp, b := s.do("GET", "/checkpoint", nil)
+	resp, b := s.do("GET", prefix+"/checkpoint", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(string(b), cp.Origin+"\n") {
 		t.Fatalf("/checkpoint: %d %q", resp.StatusCode, b)
 	}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"unicode/utf8"
 
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
@@ -20,9 +21,11 @@ import (
 // (field order, omitempty, HTML-safe string escaping, strfmt.Base64 as
 // standard base64), which a test checks against json.Marshal.
 
-// entryAnswer is one entry of a LogEntry answer: the stored entry, the head
-// its inclusion proof is against, and the proof.
+// entryAnswer is one entry of a LogEntry answer: the encoder of the log
+// (shard) holding it, the stored entry (its Index is the log's own), the
+// head its inclusion proof is against, and the proof.
 type entryAnswer struct {
+	enc   *encoder
 	e     storage.Entry
 	head  storage.TreeState
 	proof []merkle.Hash
@@ -39,28 +42,63 @@ type headJSON struct {
 	post []byte // ,"rootHash":"…","treeSize":N}
 }
 
-// encoder encodes LogEntry answers into pooled buffers.
+// encoder encodes the LogEntry answers of one log of the set (a shard):
+// its EntryID prefix and logID, the virtual index of its first entry, and
+// the encoded parts of its last head.
 type encoder struct {
 	idPrefix string // the tree ID as 16 hex digits, the EntryID's prefix
 	logID    string // `"logID":"<hex>",`
+	start    uint64 // the log's StartIndex: entry i has virtual index start+i
 	head     atomic.Pointer[headJSON]
-	bufs     sync.Pool
 }
 
-func newEncoder(treeID int64, logID [32]byte) *encoder {
+func newEncoder(treeID int64, logID [32]byte, start uint64) *encoder {
 	return &encoder{
 		idPrefix: hex.EncodeToString(be64(uint64(treeID))),
 		logID:    `"logID":"` + hex.EncodeToString(logID[:]) + `",`,
-		bufs:     sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }},
+		start:    start,
 	}
+}
+
+// encoders holds one encoder per log of the set, by tree ID (what an
+// encoder holds never changes for a log), and the pool of answer buffers.
+type encoders struct {
+	mu     sync.RWMutex
+	byTree map[int64]*encoder
+	bufs   sync.Pool
+}
+
+func newEncoders() *encoders {
+	return &encoders{
+		byTree: map[int64]*encoder{},
+		bufs:   sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }},
+	}
+}
+
+// of returns the encoder of sh.
+func (c *encoders) of(sh *logset.Shard) *encoder {
+	id := sh.TreeID()
+	c.mu.RLock()
+	e := c.byTree[id]
+	c.mu.RUnlock()
+	if e != nil {
+		return e
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e = c.byTree[id]; e == nil {
+		e = newEncoder(id, sh.Log.LogID(), sh.Info.StartIndex)
+		c.byTree[id] = e
+	}
+	return e
 }
 
 func be64(v uint64) []byte {
 	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
 }
 
-// entryID is Rekor's EntryID: the tree ID as 16 zero-padded hex digits
-// followed by the 64-hex leaf hash.
+// appendEntryID appends Rekor's EntryID: the tree ID as 16 zero-padded hex
+// digits followed by the 64-hex leaf hash.
 func (c *encoder) appendEntryID(b []byte, leafHash merkle.Hash) []byte {
 	b = append(b, c.idPrefix...)
 	return hex.AppendEncode(b, leafHash[:])
@@ -86,8 +124,10 @@ func (c *encoder) headParts(head storage.TreeState) *headJSON {
 }
 
 // appendEntry appends {"<EntryID>":{…}}, as json.Marshal encodes a
-// models.LogEntry with one key.
-func (c *encoder) appendEntry(b []byte, a *entryAnswer) []byte {
+// models.LogEntry with one key. The top-level logIndex is the entry's
+// virtual index; the inclusion proof's is its index in its log.
+func appendEntry(b []byte, a *entryAnswer) []byte {
+	c := a.enc
 	b = append(b, `{"`...)
 	b = c.appendEntryID(b, a.e.LeafHash)
 	b = append(b, `":{`...)
@@ -103,7 +143,7 @@ func (c *encoder) appendEntry(b []byte, a *entryAnswer) []byte {
 	b = append(b, ',')
 	b = append(b, c.logID...)
 	b = append(b, `"logIndex":`...)
-	b = strconv.AppendInt(b, int64(a.e.Index), 10)
+	b = strconv.AppendInt(b, int64(c.start+a.e.Index), 10)
 	b = append(b, `,"verification":{"inclusionProof":`...)
 	h := c.headParts(a.head)
 	b = append(b, h.pre...)
@@ -127,13 +167,13 @@ func (c *encoder) appendEntry(b []byte, a *entryAnswer) []byte {
 }
 
 // appendEntries appends a JSON array of LogEntry answers.
-func (c *encoder) appendEntries(b []byte, as []entryAnswer) []byte {
+func appendEntries(b []byte, as []entryAnswer) []byte {
 	b = append(b, '[')
 	for i := range as {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = c.appendEntry(b, &as[i])
+		b = appendEntry(b, &as[i])
 	}
 	return append(b, ']')
 }
@@ -159,7 +199,7 @@ func appendConsistencyProof(b []byte, proof []merkle.Hash, root merkle.Hash) []b
 // writeJSON does (Content-Type, status, body, newline). It also sets
 // Content-Length: net/http would otherwise send an answer over 2 KiB
 // chunked, a larger write and often one more syscall.
-func (c *encoder) write(w http.ResponseWriter, code int, fill func([]byte) []byte) {
+func (c *encoders) write(w http.ResponseWriter, code int, fill func([]byte) []byte) {
 	p := c.bufs.Get().(*[]byte)
 	b := append(fill((*p)[:0]), '\n')
 	w.Header().Set("Content-Type", "application/json")

@@ -16,7 +16,9 @@ import (
 
 // refLogEntry is how the LogEntry answer was built before the hand-written
 // encoder: models filled in, then json.Marshal. The encoder must match it.
-func refLogEntry(treeID int64, logID [32]byte, a entryAnswer) models.LogEntry {
+// start is the log's StartIndex: the top-level logIndex is start + the
+// entry's index in its log, the proof's is the latter.
+func refLogEntry(treeID int64, logID [32]byte, start uint64, a entryAnswer) models.LogEntry {
 	hashes := make([]string, len(a.proof))
 	for i, h := range a.proof {
 		hashes[i] = hex.EncodeToString(h[:])
@@ -25,7 +27,7 @@ func refLogEntry(treeID int64, logID [32]byte, a entryAnswer) models.LogEntry {
 		Body:           a.e.Body,
 		IntegratedTime: a.e.IntegratedTime,
 		LogID:          hex.EncodeToString(logID[:]),
-		LogIndex:       int64(a.e.Index),
+		LogIndex:       int64(start + a.e.Index),
 		Verification: &models.Verification{
 			InclusionProof: &models.InclusionProof{
 				Checkpoint: string(a.head.Checkpoint),
@@ -65,7 +67,7 @@ func randomAnswer(rng *mrand.Rand) entryAnswer {
 		return b
 	}
 	var a entryAnswer
-	a.e.Index = rng.Uint64N(1 << uint(rng.IntN(63)+1))
+	a.e.Index = rng.Uint64N(1 << uint(rng.IntN(62)+1))
 	copy(a.e.LeafHash[:], bytesN(32))
 	switch rng.IntN(4) {
 	case 0: // nil body
@@ -99,22 +101,24 @@ func randomAnswer(rng *mrand.Rand) entryAnswer {
 
 func TestEncoderMatchesJSONMarshal(t *testing.T) {
 	rng := mrand.New(mrand.NewPCG(5, 5))
-	for _, treeID := range []int64{0, 1, 0x0123456789abcdef, 1<<63 - 1} {
+	for i, treeID := range []int64{0, 1, 0x0123456789abcdef, 1<<63 - 1} {
 		var logID [32]byte
 		copy(logID[:], fmt.Sprint(treeID, "log id bytes......................"))
-		enc := newEncoder(treeID, logID)
+		start := []uint64{0, 1, 1 << 40, 1<<62 - 1}[i]
+		enc := newEncoder(treeID, logID, start)
 		var all []entryAnswer
 		var allRef []models.LogEntry
 		for range 500 {
 			a := randomAnswer(rng)
-			ref := refLogEntry(treeID, logID, a)
+			a.enc = enc
+			ref := refLogEntry(treeID, logID, start, a)
 			want, err := json.Marshal(ref)
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Twice: the second time the head's parts come from the cache.
 			for range 2 {
-				if got := enc.appendEntry(nil, &a); !bytes.Equal(got, want) {
+				if got := appendEntry(nil, &a); !bytes.Equal(got, want) {
 					t.Fatalf("treeID %d: encoder differs from json.Marshal:\ngot  %s\nwant %s", treeID, got, want)
 				}
 			}
@@ -125,7 +129,7 @@ func TestEncoderMatchesJSONMarshal(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := enc.appendEntries(nil, all[:n]); !bytes.Equal(got, want) {
+			if got := appendEntries(nil, all[:n]); !bytes.Equal(got, want) {
 				t.Fatalf("%d entries: encoder differs from json.Marshal:\ngot  %s\nwant %s", n, got, want)
 			}
 		}
@@ -177,12 +181,13 @@ func TestAppendJSONString(t *testing.T) {
 }
 
 func TestEncoderWrite(t *testing.T) {
-	enc := newEncoder(7, [32]byte{1})
+	encs := newEncoders()
 	a := randomAnswer(mrand.New(mrand.NewPCG(1, 2)))
+	a.enc = newEncoder(7, [32]byte{1}, 3)
 	for range 3 { // pooled buffers are reused
 		rec := httptest.NewRecorder()
-		enc.write(rec, 201, func(b []byte) []byte { return enc.appendEntry(b, &a) })
-		want := append(enc.appendEntry(nil, &a), '\n')
+		encs.write(rec, 201, func(b []byte) []byte { return appendEntry(b, &a) })
+		want := append(appendEntry(nil, &a), '\n')
 		if rec.Code != 201 || rec.Header().Get("Content-Type") != "application/json" ||
 			rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) || !bytes.Equal(rec.Body.Bytes(), want) {
 			t.Fatalf("write: %d %q %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes())
@@ -201,15 +206,16 @@ func BenchmarkEncodeLogEntry(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			rec := httptest.NewRecorder()
-			writeJSON(rec, 200, refLogEntry(1, logID, a))
+			writeJSON(rec, 200, refLogEntry(1, logID, 0, a))
 		}
 	})
 	b.Run("encoder", func(b *testing.B) {
-		enc := newEncoder(1, logID)
+		encs := newEncoders()
+		a.enc = newEncoder(1, logID, 0)
 		b.ReportAllocs()
 		for b.Loop() {
 			rec := httptest.NewRecorder()
-			enc.write(rec, 200, func(buf []byte) []byte { return enc.appendEntry(buf, &a) })
+			encs.write(rec, 200, func(buf []byte) []byte { return appendEntry(buf, &a) })
 		}
 	})
 }

@@ -19,11 +19,8 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/testentry"
-	tlog "github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/profile/rekorv1"
-	"github.com/tabularium/tabula/signer"
-	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
@@ -47,24 +44,15 @@ func newFuzzHandler(f *testing.F, entries int) *fuzzHandler {
 	if err != nil {
 		f.Fatal(err)
 	}
-	store := storage.Active(set, "rekor-v1", nil)
-	f.Cleanup(func() { store.Close() })
-	key, err := signer.Generate(signer.ECDSAP256)
+	f.Cleanup(func() { set.Close() })
+	logs := logsettest.Open(f, set)
+	active, err := logs.Active(ctx)
 	if err != nil {
 		f.Fatal(err)
 	}
-	sgn, err := signer.New(key)
-	if err != nil {
-		f.Fatal(err)
-	}
-	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { l.Close(context.Background()) })
 	h := &fuzzHandler{
-		Handler: api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store, MaxRequestBody: fuzzMaxBody}),
-		treeID:  l.TreeID(),
+		Handler: api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New()), MaxRequestBody: fuzzMaxBody}),
+		treeID:  active.TreeID(),
 	}
 	es, err := testentry.NewSigner()
 	if err != nil {

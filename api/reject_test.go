@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
@@ -155,8 +156,10 @@ func TestRejectedEntry(t *testing.T) {
 	for _, e := range engines {
 		for _, entryLevel := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/entryLevel=%t", e.name, entryLevel), func(t *testing.T) {
-				store := &refusingStore{Storage: e.open(t), marker: marker, entryLevel: entryLevel}
-				s := newServer(t, engine{e.name, func(*testing.T) storage.Storage { return store }}, 0)
+				set := logsettest.WrapLogs(e.open(t), func(s storage.Storage) storage.Storage {
+					return &refusingStore{Storage: s, marker: marker, entryLevel: entryLevel}
+				})
+				s := newServer(t, engine{e.name, func(*testing.T) storage.LogSet { return set }}, 0)
 				const good = 12
 				var wg sync.WaitGroup
 				codes := make([]int, good)

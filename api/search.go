@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/go-openapi/strfmt"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/storage"
@@ -62,21 +62,21 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Rekor fetches an 80-hex entry ID at once, and collects 64-hex UUIDs
-	// and entries as leaf hashes searched afterwards: their results follow.
-	var direct, hashes []merkle.Hash
+	// Rekor fetches an 80-hex entry ID at once (from the log of its tree
+	// ID), and collects 64-hex UUIDs and entries as leaf hashes searched in
+	// every log afterwards: their results follow. A leaf is in at most one
+	// log of the set, so each gives at most one result.
+	var direct, hashes []entryRef
 	for _, id := range q.EntryUUIDs {
-		h, ours, err := s.parseEntryID(id)
+		ref, err := parseEntryID(id)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		switch {
-		case !ours:
-		case len(id) == 80:
-			direct = append(direct, h)
-		default:
-			hashes = append(hashes, h)
+		if ref.treeID != 0 {
+			direct = append(direct, ref)
+		} else {
+			hashes = append(hashes, ref)
 		}
 	}
 	for _, e := range entries {
@@ -87,15 +87,17 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
-		hashes = append(hashes, merkle.LeafHash(body))
+		hashes = append(hashes, entryRef{hash: merkle.LeafHash(body)})
 	}
 
 	var results []entryAnswer
-	add := func(e storage.Entry) bool {
-		head, err := s.log.HeadCovering(r.Context(), e.Index)
+	add := func(sh *logset.Shard, e storage.Entry, err error) bool {
+		if errors.Is(err, storage.ErrNotFound) {
+			return true // misses are skipped
+		}
 		if err == nil {
 			var a entryAnswer
-			if a, err = s.answer(r.Context(), e, head); err == nil {
+			if a, err = s.freshAnswer(r.Context(), sh, e); err == nil {
 				results = append(results, a)
 				return true
 			}
@@ -103,16 +105,8 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return false
 	}
-	for _, h := range append(direct, hashes...) {
-		e, err := s.log.EntryByLeafHash(r.Context(), h)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			s.unavailable(w, r, err)
-			return
-		}
-		if !add(e) {
+	for _, ref := range append(direct, hashes...) {
+		if !add(s.lookup(r.Context(), ref)) {
 			return
 		}
 	}
@@ -121,19 +115,11 @@ func (s *Server) searchLogQuery(w http.ResponseWriter, r *http.Request) {
 		if idx != nil {
 			i = *idx
 		}
-		e, err := s.log.Entry(r.Context(), uint64(i))
-		if errors.Is(err, storage.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			s.unavailable(w, r, err)
-			return
-		}
-		if !add(e) {
+		if !add(s.entryAt(r.Context(), uint64(i))) {
 			return
 		}
 	}
-	s.enc.write(w, http.StatusOK, func(b []byte) []byte { return s.enc.appendEntries(b, results) })
+	s.enc.write(w, http.StatusOK, func(b []byte) []byte { return appendEntries(b, results) })
 }
 
 // validateSearchQuery is the generated SearchLogQuery.Validate: entries,
@@ -368,14 +354,48 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	shards, err := s.logs.Shards(r.Context())
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	// Every log is searched, oldest first: an entry's keys are all in the
+	// log holding it, so "and" is decided in each log, and the answer is in
+	// ascending virtual index.
+	ids := []string{}
+	for _, sh := range shards {
+		found, err := searchLog(r.Context(), sh, terms, op == "and")
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+		if len(found) == 0 {
+			continue
+		}
+		hashes, err := sh.Log.LeafHashes(r.Context(), found)
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+		enc := s.enc.of(sh)
+		for _, h := range hashes {
+			ids = append(ids, string(enc.appendEntryID(make([]byte, 0, 80), h)))
+		}
+	}
+	writeJSON(w, http.StatusOK, ids)
+}
+
+// searchLog returns the indexes, in sh's log and ascending, of the entries
+// matching any of the terms (all of them with and), each term matching
+// any of its keys.
+func searchLog(ctx context.Context, sh *logset.Shard, terms [][]types.SearchKey, and bool) ([]uint64, error) {
 	counts := map[uint64]int{}
 	for _, term := range terms {
 		matched := map[uint64]bool{}
 		for _, k := range term {
-			idxs, err := s.log.Search(r.Context(), k.Hash())
+			idxs, err := sh.Log.Search(ctx, k.Hash())
 			if err != nil {
-				s.unavailable(w, r, err)
-				return
+				return nil, fmt.Errorf("searching tree %d: %w", sh.TreeID(), err)
 			}
 			for _, i := range idxs {
 				matched[i] = true
@@ -387,21 +407,12 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	var found []uint64
 	for i, c := range counts {
-		if op == "or" || c == len(terms) {
+		if !and || c == len(terms) {
 			found = append(found, i)
 		}
 	}
-	sort.Slice(found, func(a, b int) bool { return found[a] < found[b] })
-	hashes, err := s.log.LeafHashes(r.Context(), found)
-	if err != nil {
-		s.unavailable(w, r, err)
-		return
-	}
-	ids := make([]string, len(hashes))
-	for i, h := range hashes {
-		ids[i] = s.entryID(h)
-	}
-	writeJSON(w, http.StatusOK, ids)
+	slices.Sort(found)
+	return found, nil
 }
 
 // canonicalKey returns the canonical bytes of a public key in one of the

@@ -3,18 +3,57 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strings"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
+	"github.com/tabularium/tabula/storage"
 )
 
 // Full tiles and bundles never change: any cache may keep them forever.
 const immutable = "public, max-age=31536000, immutable"
 
-// getCheckpoint is GET /checkpoint (C2SP tlog-tiles).
+// tileLog returns the log a C2SP read names: the one of the {treeID} path
+// parameter under /logs/{treeID}/ (any log of the set, frozen ones
+// included; 404 for no log of the set), else the active log.
+func (s *Server) tileLog(w http.ResponseWriter, r *http.Request) (*logset.Shard, bool) {
+	q := chi.URLParam(r, "treeID")
+	if q == "" {
+		sh, err := s.logs.Active(r.Context())
+		if err != nil {
+			s.unavailable(w, r, err)
+			return nil, false
+		}
+		return sh, true
+	}
+	id, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || id <= 0 || !treeIDPattern.MatchString(q) {
+		writeError(w, http.StatusNotFound, "no log with tree ID "+strconv.Quote(q))
+		return nil, false
+	}
+	sh, err := s.logs.Shard(r.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no log with tree ID "+strconv.Quote(q))
+		return nil, false
+	case err != nil:
+		s.unavailable(w, r, err)
+		return nil, false
+	}
+	return sh, true
+}
+
+// getCheckpoint is GET /checkpoint and /logs/{treeID}/checkpoint (C2SP
+// tlog-tiles); a frozen log's is its final checkpoint.
 func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) {
-	head, err := s.log.Head(r.Context())
+	sh, ok := s.tileLog(w, r)
+	if !ok {
+		return
+	}
+	head, err := shardHead(r.Context(), sh)
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
@@ -24,18 +63,23 @@ func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(head.Checkpoint)
 }
 
-// getTile is GET /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>].
+// getTile is GET /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>], and
+// the same under /logs/{treeID}/.
 func (s *Server) getTile(w http.ResponseWriter, r *http.Request) {
-	p, err := merkle.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/"))
+	p, err := merkle.ParseTilePath("tile/" + chi.URLParam(r, "*"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid tile path: "+err.Error())
 		return
 	}
+	sh, ok := s.tileLog(w, r)
+	if !ok {
+		return
+	}
 	var b []byte
 	if p.Entries {
-		b, err = s.log.EntryBundle(r.Context(), p.Index, p.Width)
+		b, err = sh.Log.EntryBundle(r.Context(), p.Index, p.Width)
 	} else {
-		b, err = s.log.Tile(r.Context(), p.Level, p.Index, p.Width)
+		b, err = sh.Log.Tile(r.Context(), p.Level, p.Index, p.Width)
 	}
 	switch {
 	case errors.Is(err, log.ErrOutOfRange):

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -25,10 +27,11 @@ import (
 
 const entriesPath = "/api/v1/log/entries/"
 
-// entryID is Rekor's EntryID: the tree ID as 16 zero-padded hex digits
-// followed by the 64-hex leaf hash.
-func (s *Server) entryID(leafHash merkle.Hash) string {
-	return string(s.enc.appendEntryID(make([]byte, 0, 80), leafHash))
+// entryID is Rekor's EntryID of a leaf of log treeID: the tree ID as 16
+// zero-padded hex digits followed by the 64-hex leaf hash.
+func entryID(treeID int64, leafHash merkle.Hash) string {
+	b := hex.AppendEncode(make([]byte, 0, 80), be64(uint64(treeID)))
+	return string(hex.AppendEncode(b, leafHash[:]))
 }
 
 // readBody reads a request body within the limit, answering 413 beyond it,
@@ -102,7 +105,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	// write timeout (see DefaultWriteWait).
 	ctx, cancel := context.WithTimeout(r.Context(), s.wait)
 	defer cancel()
-	res, err := s.log.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: types.SearchKeyHashes(can.SearchKeys), Attestation: can.Attestation})
+	sh, res, err := s.logs.Add(ctx, log.Leaf{Body: can.Body, SearchKeys: types.SearchKeyHashes(can.SearchKeys), Attestation: can.Attestation})
 	var (
 		dup      *log.DuplicateError
 		tooLarge *log.EntryTooLargeError
@@ -111,7 +114,9 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 	case errors.As(err, &dup):
-		id := s.entryID(dup.LeafHash)
+		// The entry may be in any log of the set, a frozen one too (Rekor
+		// finds duplicates in the active shard only).
+		id := entryID(dup.TreeID, dup.LeafHash)
 		w.Header().Set("Location", entriesPath+id)
 		writeError(w, http.StatusConflict, "an equivalent entry already exists in the transparency log with UUID "+id)
 		return
@@ -132,17 +137,17 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	a, err := s.answer(ctx, res.Entry, res.Head)
+	a, err := s.answer(ctx, sh, res.Entry, res.Head)
 	if err != nil {
 		// The entry is committed; only building the proof failed. A retry
 		// gets 409 and the entry's location.
 		s.unavailable(w, r, err)
 		return
 	}
-	id := s.entryID(res.Entry.LeafHash)
+	id := string(a.enc.appendEntryID(make([]byte, 0, 80), res.Entry.LeafHash))
 	w.Header().Set("ETag", id)
 	w.Header().Set("Location", entriesPath+id)
-	s.enc.write(w, http.StatusCreated, func(b []byte) []byte { return s.enc.appendEntry(b, &a) })
+	s.enc.write(w, http.StatusCreated, func(b []byte) []byte { return appendEntry(b, &a) })
 }
 
 // unavailable answers for a failure of the log or its database: 503 with
@@ -155,6 +160,17 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, log.ErrClosed):
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "the server is shutting down; retry later")
+	case errors.Is(err, logset.ErrNoKey):
+		// The active log is one this server holds no key for (rotated to a
+		// new key not configured here yet): other replicas may write.
+		s.logger.Error("cannot write", "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "this server cannot write to the active log; retry later")
+	case errors.Is(err, log.ErrFrozen):
+		// The active log changed again and again under one write.
+		s.logger.Warn("write gave up following log rotations", "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "the log is rotating; retry later")
 	case r.Context().Err() != nil:
 		// The client is gone; nothing it could read.
 		writeError(w, 499, "client disconnected during request")
@@ -165,27 +181,45 @@ func (s *Server) unavailable(w http.ResponseWriter, r *http.Request, err error) 
 	}
 }
 
-// answer builds the answer for e with an inclusion proof against head
-// (which must cover e).
-func (s *Server) answer(ctx context.Context, e storage.Entry, head storage.TreeState) (entryAnswer, error) {
-	proof, err := s.log.InclusionProof(ctx, e.Index, head.Size)
+// answer builds the answer for e, an entry of sh, with an inclusion proof
+// against head (which must cover e).
+func (s *Server) answer(ctx context.Context, sh *logset.Shard, e storage.Entry, head storage.TreeState) (entryAnswer, error) {
+	proof, err := sh.Log.InclusionProof(ctx, e.Index, head.Size)
 	if err != nil {
-		return entryAnswer{}, fmt.Errorf("building inclusion proof: %w", err)
+		return entryAnswer{}, fmt.Errorf("building inclusion proof in tree %d: %w", sh.TreeID(), err)
 	}
-	return entryAnswer{e: e, head: head, proof: proof}, nil
+	return entryAnswer{enc: s.enc.of(sh), e: e, head: head, proof: proof}, nil
 }
 
-// writeEntry answers a GET with one stored entry and a fresh proof.
-func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, e storage.Entry) {
-	head, err := s.log.HeadCovering(r.Context(), e.Index)
-	if err == nil {
-		var a entryAnswer
-		if a, err = s.answer(r.Context(), e, head); err == nil {
-			s.enc.write(w, http.StatusOK, func(b []byte) []byte { return s.enc.appendEntry(b, &a) })
-			return
-		}
+// freshAnswer builds the answer for a stored entry of sh with a proof
+// against sh's latest head.
+func (s *Server) freshAnswer(ctx context.Context, sh *logset.Shard, e storage.Entry) (entryAnswer, error) {
+	head, err := sh.Log.HeadCovering(ctx, e.Index)
+	if err != nil {
+		return entryAnswer{}, fmt.Errorf("reading the head of tree %d: %w", sh.TreeID(), err)
 	}
-	s.unavailable(w, r, err)
+	return s.answer(ctx, sh, e, head)
+}
+
+// writeEntry answers a GET with one stored entry of sh and a fresh proof.
+func (s *Server) writeEntry(w http.ResponseWriter, r *http.Request, sh *logset.Shard, e storage.Entry) {
+	a, err := s.freshAnswer(r.Context(), sh, e)
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
+	}
+	s.enc.write(w, http.StatusOK, func(b []byte) []byte { return appendEntry(b, &a) })
+}
+
+// entryAt returns the entry of virtual index vi and its log, or
+// storage.ErrNotFound.
+func (s *Server) entryAt(ctx context.Context, vi uint64) (*logset.Shard, storage.Entry, error) {
+	sh, local, err := s.logs.ByVirtualIndex(ctx, vi)
+	if err != nil {
+		return nil, storage.Entry{}, err
+	}
+	e, err := sh.Log.Entry(ctx, local)
+	return sh, e, err
 }
 
 // notFound is the entry GETs' 404: no body, as in Rekor.
@@ -207,14 +241,14 @@ func (s *Server) getLogEntryByIndex(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "logIndex in query should be greater than or equal to 0")
 		return
 	}
-	e, err := s.log.Entry(r.Context(), uint64(idx))
+	sh, e, err := s.entryAt(r.Context(), uint64(idx))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		notFound(w)
 	case err != nil:
 		s.unavailable(w, r, err)
 	default:
-		s.writeEntry(w, r, e)
+		s.writeEntry(w, r, sh, e)
 	}
 }
 
@@ -223,28 +257,58 @@ func (s *Server) getLogEntryByIndex(w http.ResponseWriter, r *http.Request) {
 // Rekor before the handler runs.
 var entryIDPattern = regexp.MustCompile(`^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$`)
 
-// parseEntryID accepts a 64-hex UUID or an 80-hex EntryID; the latter's tree
-// ID must be this log's (ok=false otherwise: not found).
-func (s *Server) parseEntryID(id string) (h merkle.Hash, ours bool, err error) {
-	var uuid string
+// entryRef is a parsed entryUUID: the leaf hash, and the tree ID of an
+// 80-hex EntryID, or 0 for a 64-hex UUID (and for an EntryID with the tree
+// ID 0, which Rekor reads as a plain UUID).
+type entryRef struct {
+	hash   merkle.Hash
+	treeID uint64
+}
+
+// parseEntryID parses a 64-hex UUID or an 80-hex EntryID.
+func parseEntryID(id string) (entryRef, error) {
+	var ref entryRef
+	uuid := id
 	switch len(id) {
 	case 64:
-		uuid, ours = id, true
 	case 80:
 		tree, err := strconv.ParseUint(id[:16], 16, 64)
 		if err != nil {
-			return h, false, fmt.Errorf("invalid entryID %s", id)
+			return ref, fmt.Errorf("invalid entryID %s", id)
 		}
-		uuid, ours = id[16:], tree == uint64(s.log.TreeID())
+		uuid, ref.treeID = id[16:], tree
 	default:
-		return h, false, fmt.Errorf("invalid entryID %s", id)
+		return ref, fmt.Errorf("invalid entryID %s", id)
 	}
 	b, err := hex.DecodeString(uuid)
 	if err != nil {
-		return h, false, fmt.Errorf("invalid uuid %s", uuid)
+		return ref, fmt.Errorf("invalid uuid %s", uuid)
 	}
-	copy(h[:], b)
-	return h, ours, nil
+	copy(ref.hash[:], b)
+	return ref, nil
+}
+
+// lookup finds an entry by reference: an EntryID in the log of its tree ID
+// (storage.ErrNotFound for a tree that is none of the set's), a UUID in
+// whichever log holds it.
+func (s *Server) lookup(ctx context.Context, ref entryRef) (*logset.Shard, storage.Entry, error) {
+	if ref.treeID == 0 {
+		sh, local, err := s.logs.Locate(ctx, ref.hash)
+		if err != nil {
+			return nil, storage.Entry{}, err
+		}
+		e, err := sh.Log.Entry(ctx, local)
+		return sh, e, err
+	}
+	if ref.treeID > math.MaxInt64 {
+		return nil, storage.Entry{}, fmt.Errorf("tree %d: %w", ref.treeID, storage.ErrNotFound)
+	}
+	sh, err := s.logs.Shard(ctx, int64(ref.treeID))
+	if err != nil {
+		return nil, storage.Entry{}, err
+	}
+	e, err := sh.Log.EntryByLeafHash(ctx, ref.hash)
+	return sh, e, err
 }
 
 // getLogEntryByUUID is GET /api/v1/log/entries/{entryUUID}.
@@ -254,70 +318,116 @@ func (s *Server) getLogEntryByUUID(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "entryUUID in path should match '"+entryIDPattern.String()+"'")
 		return
 	}
-	h, ours, err := s.parseEntryID(id)
+	ref, err := parseEntryID(id)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if !ours {
-		notFound(w)
-		return
-	}
-	e, err := s.log.EntryByLeafHash(r.Context(), h)
+	sh, e, err := s.lookup(r.Context(), ref)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		notFound(w)
 	case err != nil:
 		s.unavailable(w, r, err)
 	default:
-		s.writeEntry(w, r, e)
+		s.writeEntry(w, r, sh, e)
 	}
 }
 
-// getLogInfo is GET /api/v1/log.
+// getLogInfo is GET /api/v1/log: the active log's head, and each frozen
+// log's final one under inactiveShards (oldest first; null when none, as
+// Rekor encodes it).
 func (s *Server) getLogInfo(w http.ResponseWriter, r *http.Request) {
-	head, err := s.log.Head(r.Context())
+	shards, err := s.logs.Shards(r.Context())
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
 	}
+	var info models.LogInfo
+	for _, sh := range shards {
+		head, err := shardHead(r.Context(), sh)
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+		if !sh.Active() {
+			info.InactiveShards = append(info.InactiveShards, &models.InactiveShardLogInfo{
+				RootHash:       hex.EncodeToString(head.Root[:]),
+				SignedTreeHead: string(head.Checkpoint),
+				TreeID:         strconv.FormatInt(sh.TreeID(), 10),
+				TreeSize:       int64(head.Size),
+			})
+			continue
+		}
+		info.RootHash = hex.EncodeToString(head.Root[:])
+		info.SignedTreeHead = string(head.Checkpoint)
+		info.TreeID = strconv.FormatInt(sh.TreeID(), 10)
+		info.TreeSize = int64(head.Size)
+	}
+	if info.TreeID == "" {
+		s.unavailable(w, r, errors.New("no active log"))
+		return
+	}
 	w.Header().Set("Cache-Control", "no-cache")
-	writeJSON(w, http.StatusOK, models.LogInfo{
-		RootHash:       hex.EncodeToString(head.Root[:]),
-		SignedTreeHead: string(head.Checkpoint),
-		TreeID:         strconv.FormatInt(head.TreeID, 10),
-		TreeSize:       int64(head.Size),
-	})
+	writeJSON(w, http.StatusOK, info)
+}
+
+// shardHead returns the log's latest head; a frozen log's is its final one
+// (read again if the log was frozen, by another process, after its cached
+// head).
+func shardHead(ctx context.Context, sh *logset.Shard) (storage.TreeState, error) {
+	head, err := sh.Log.Head(ctx)
+	if err != nil || sh.Active() || head.Size >= sh.Info.FinalSize {
+		return head, err
+	}
+	return sh.Log.HeadCovering(ctx, sh.Info.FinalSize-1)
 }
 
 // treeIDPattern is the schema of the treeID query parameter.
 var treeIDPattern = regexp.MustCompile(`^[0-9]+$`)
 
-// checkTreeID validates an optional treeID query parameter: only this log's
-// tree is served. A treeID that is not a decimal gets 422 (Rekor's schema), an
-// unknown one 400.
-func (s *Server) checkTreeID(w http.ResponseWriter, query url.Values) bool {
+// shardParam returns the log an optional treeID query parameter names, or
+// the active log without one, answering when it cannot: a treeID that is
+// not a decimal gets 422 (Rekor's schema), one that is no log of the set
+// 400 (as in Rekor).
+func (s *Server) shardParam(w http.ResponseWriter, r *http.Request, query url.Values) (*logset.Shard, bool) {
 	q := query.Get("treeID")
 	if q == "" {
-		return true
+		sh, err := s.logs.Active(r.Context())
+		if err != nil {
+			s.unavailable(w, r, err)
+			return nil, false
+		}
+		return sh, true
 	}
 	if !treeIDPattern.MatchString(q) {
 		writeError(w, http.StatusUnprocessableEntity, "treeID in query should match '"+treeIDPattern.String()+"'")
-		return false
+		return nil, false
 	}
-	if id, err := strconv.ParseInt(q, 10, 64); err != nil || id != s.log.TreeID() {
+	id, err := strconv.ParseInt(q, 10, 64)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown treeID %q", q))
-		return false
+		return nil, false
 	}
-	return true
+	sh, err := s.logs.Shard(r.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown treeID %q", q))
+		return nil, false
+	case err != nil:
+		s.unavailable(w, r, err)
+		return nil, false
+	}
+	return sh, true
 }
 
-// getPublicKey is GET /api/v1/log/publicKey.
+// getPublicKey is GET /api/v1/log/publicKey[?treeID=].
 func (s *Server) getPublicKey(w http.ResponseWriter, r *http.Request) {
-	if !s.checkTreeID(w, r.URL.Query()) {
+	sh, ok := s.shardParam(w, r, r.URL.Query())
+	if !ok {
 		return
 	}
-	pem, err := signer.PublicKeyPEM(s.log.Signer().Public())
+	pem, err := signer.PublicKeyPEM(sh.Log.Signer().Public())
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
@@ -346,10 +456,13 @@ func sizeParam(query url.Values, name string, def int64) (uint64, error) {
 	return uint64(v), nil
 }
 
-// getLogProof is GET /api/v1/log/proof?firstSize=&lastSize=.
+// getLogProof is GET /api/v1/log/proof?firstSize=&lastSize=[&treeID=]: a
+// consistency proof in the named log (a frozen one's sizes go up to its
+// final size), or in the active log.
 func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
 	query := r.URL.Query() // parsed once
-	if !s.checkTreeID(w, query) {
+	sh, ok := s.shardParam(w, r, query)
+	if !ok {
 		return
 	}
 	first, err := sizeParam(query, "firstSize", 1)
@@ -366,13 +479,13 @@ func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("firstSize(%d) must be less than lastSize(%d)", first, last))
 		return
 	}
-	head, err := s.log.Head(r.Context())
+	head, err := sh.Log.Head(r.Context())
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
 	}
 	if last > head.Size {
-		if head, err = s.log.HeadCovering(r.Context(), last-1); errors.Is(err, log.ErrOutOfRange) {
+		if head, err = sh.Log.HeadCovering(r.Context(), last-1); errors.Is(err, log.ErrOutOfRange) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("the tree size requested(%d) was greater than what is currently observable(%d)", last, head.Size))
 			return
 		} else if err != nil {
@@ -380,12 +493,12 @@ func (s *Server) getLogProof(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	proof, err := s.log.ConsistencyProof(r.Context(), first, last)
+	proof, err := sh.Log.ConsistencyProof(r.Context(), first, last)
 	if err != nil {
 		s.unavailable(w, r, err)
 		return
 	}
-	root, err := s.log.RootHash(r.Context(), last)
+	root, err := sh.Log.RootHash(r.Context(), last)
 	if err != nil {
 		s.unavailable(w, r, err)
 		return

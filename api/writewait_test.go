@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/storage"
 )
@@ -16,8 +17,7 @@ import (
 // released: a database that stopped answering mid-COMMIT.
 type hungStore struct {
 	storage.Storage
-	hang    chan struct{}
-	release func()
+	hang chan struct{}
 }
 
 func (h *hungStore) Append(ctx context.Context, req storage.AppendRequest) error {
@@ -29,12 +29,15 @@ func (h *hungStore) Append(ctx context.Context, req storage.AppendRequest) error
 // WriteWait rather than holding the client; the entry may still commit, and a
 // retry then gets 409.
 func TestWriteWaitBounded(t *testing.T) {
-	h := &hungStore{Storage: engines[0].open(t), hang: make(chan struct{})}
+	hang := make(chan struct{})
 	var once sync.Once
-	h.release = func() { once.Do(func() { close(h.hang) }) }
-	t.Cleanup(h.release)
+	release := func() { once.Do(func() { close(hang) }) }
+	t.Cleanup(release)
+	set := logsettest.WrapLogs(engines[0].open(t), func(s storage.Storage) storage.Storage {
+		return &hungStore{Storage: s, hang: hang}
+	})
 	const wait = 300 * time.Millisecond
-	srv := newServerWith(t, engine{"hung", func(*testing.T) storage.Storage { return h }},
+	srv := newServerWith(t, engine{"hung", func(*testing.T) storage.LogSet { return set }},
 		func(c *api.Config) { c.WriteWait = wait })
 	sgn, err := testentry.NewSigner()
 	if err != nil {
@@ -54,7 +57,7 @@ func TestWriteWaitBounded(t *testing.T) {
 
 	// The database answers again: the queued batch commits, and the retry
 	// finds the entry.
-	h.release()
+	release()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, b = srv.do("POST", "/api/v1/log/entries", entry)

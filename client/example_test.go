@@ -11,6 +11,7 @@ import (
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/testentry"
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -27,15 +28,21 @@ func exampleServer() (url string, stop func()) {
 	if err != nil {
 		panic(err)
 	}
-	store := storage.Active(set, "rekor-v1", nil)
 	k, _ := signer.Generate(signer.ECDSAP256)
 	sgn, _ := signer.New(k)
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.example")})
+	logs, err := logset.Open(context.Background(), logset.Config{
+		Store: set,
+		Name:  rekorv1.Name,
+		Profile: func(info storage.LogInfo) tlog.Profile {
+			return rekorv1.ShardProfile("tabula.example", info.StartIndex)
+		},
+		Keys: []logset.Signer{sgn},
+	})
 	if err != nil {
 		panic(err)
 	}
-	ts := httptest.NewServer(api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store}))
-	return ts.URL, func() { ts.Close(); l.Close(context.Background()); store.Close(); os.RemoveAll(dir) }
+	ts := httptest.NewServer(api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New())}))
+	return ts.URL, func() { ts.Close(); logs.Close(context.Background()); set.Close(); os.RemoveAll(dir) }
 }
 
 func Example() {

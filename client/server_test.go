@@ -7,9 +7,8 @@ import (
 	"testing"
 
 	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/pgtest"
-	tlog "github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -20,47 +19,34 @@ import (
 
 type engine struct {
 	name string
-	open func(t testing.TB) storage.Storage
+	open func(t testing.TB) storage.LogSet
 }
 
 var engines = []engine{
-	{"sqlite", func(t testing.TB) storage.Storage {
+	{"sqlite", func(t testing.TB) storage.LogSet {
 		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tabula.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return storage.Active(s, "rekor-v1", nil)
+		return s
 	}},
-	{"postgres", func(t testing.TB) storage.Storage {
+	{"postgres", func(t testing.TB) storage.LogSet {
 		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		return storage.Active(s, "rekor-v1", nil)
+		return s
 	}},
 }
 
-// newServer runs a real Tabula API over store, reached through real HTTP.
-func newServer(t testing.TB, store storage.Storage) (*httptest.Server, *signer.Local) {
+// newServer runs a real Tabula API over set, reached through real HTTP.
+func newServer(t testing.TB, set storage.LogSet) (*httptest.Server, *signer.Local) {
 	t.Helper()
-	k, err := signer.Generate(signer.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sgn, err := signer.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := tlog.Open(context.Background(), tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("tabula.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New()), Storage: store}))
-	t.Cleanup(func() {
-		ts.Close()
-		l.Close(context.Background())
-	})
+	sgn := logsettest.Key(t)
+	logs := logsettest.Open(t, set, sgn)
+	ts := httptest.NewServer(api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New())}))
+	t.Cleanup(ts.Close)
 	return ts, sgn
 }

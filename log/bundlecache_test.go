@@ -33,14 +33,14 @@ func TestBundleCacheBytes(t *testing.T) {
 				// Appended bundles have spare capacity; the cache must
 				// count (and keep) only the bytes.
 				b := append(make([]byte, 0, 2*n), bytes.Repeat([]byte{byte(i)}, n)...)
-				c.add(uint64(i), b)
+				c.add(1, uint64(i), b)
 				if got := c.bytes.Load(); got > tt.maxBytes {
 					t.Fatalf("after bundle %d: %d bytes cached, bound %d", i, got, tt.maxBytes)
 				}
 			}
 			var want int64
 			for i, cached := range tt.cached {
-				b, ok := c.get(uint64(i))
+				b, ok := c.get(1, uint64(i))
 				if ok != cached {
 					t.Fatalf("bundle %d cached: %v, want %v", i, ok, cached)
 				}

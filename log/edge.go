@@ -36,8 +36,8 @@ type fullTile struct {
 func (l *Log) tileReader() merkle.TileReader { return edgeTiles{l: l} }
 
 func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-	k := tileKey{level, index}
-	if t, ok := l.tiles.Get(k); ok {
+	k := treeTile{l.treeID, tileKey{level, index}}
+	if t, ok := l.caches.tiles.Get(k); ok {
 		return t.hashes, nil
 	}
 	h, err := l.store.ReadTile(ctx, level, index)
@@ -45,7 +45,7 @@ func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, 
 		return nil, err
 	}
 	if len(h) == merkle.TileWidth*merkle.HashSize {
-		l.tiles.Add(k, &fullTile{hashes: h})
+		l.caches.tiles.Add(k, &fullTile{hashes: h})
 	}
 	return h, nil
 }
@@ -54,7 +54,7 @@ func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, 
 // cached full tile, computing them once; nil otherwise (the caller then
 // reads the tile, which caches it if it is full).
 func (l *Log) innerNodes(level uint8, index uint64) *merkle.InnerNodes {
-	t, ok := l.tiles.Get(tileKey{level, index})
+	t, ok := l.caches.tiles.Get(treeTile{l.treeID, tileKey{level, index}})
 	if !ok {
 		return nil
 	}

@@ -73,7 +73,7 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[ti
 	for _, t := range written {
 		k := tileKey{t.Level, t.Index}
 		if len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
-			l.tiles.Add(k, &fullTile{hashes: t.Hashes})
+			l.caches.tiles.Add(treeTile{l.treeID, k}, &fullTile{hashes: t.Hashes})
 		} else {
 			edge[k] = t.Hashes
 		}

@@ -53,7 +53,6 @@ import (
 	"sync"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabularium/tabula/checkpoint"
@@ -202,6 +201,9 @@ type Config struct {
 	// index or leaf hash (0: the defaults; negative EntryCacheSize: no cache).
 	EntryCacheSize  int
 	EntryCacheBytes int64
+	// Caches, if not nil, are caches shared with other logs (NewCaches);
+	// the cache sizes above are then unused.
+	Caches *Caches
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -232,21 +234,7 @@ func (c *Config) setDefaults() error {
 	if c.MaxPending <= 0 {
 		c.MaxPending = 4 * c.BatchMaxSize
 	}
-	if c.TileCacheSize <= 0 {
-		c.TileCacheSize = DefaultTileCacheSize
-	}
-	if c.BundleCacheSize <= 0 {
-		c.BundleCacheSize = DefaultBundleCacheSize
-	}
-	if c.BundleCacheBytes <= 0 {
-		c.BundleCacheBytes = DefaultBundleCacheBytes
-	}
-	if c.EntryCacheSize == 0 {
-		c.EntryCacheSize = DefaultEntryCacheSize
-	}
-	if c.EntryCacheBytes <= 0 {
-		c.EntryCacheBytes = DefaultEntryCacheBytes
-	}
+	c.setCacheDefaults()
 	if c.HeadMaxAge <= 0 {
 		c.HeadMaxAge = DefaultHeadMaxAge
 	}
@@ -262,6 +250,25 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
+// setCacheDefaults gives the cache sizes their defaults.
+func (c *Config) setCacheDefaults() {
+	if c.TileCacheSize <= 0 {
+		c.TileCacheSize = DefaultTileCacheSize
+	}
+	if c.BundleCacheSize <= 0 {
+		c.BundleCacheSize = DefaultBundleCacheSize
+	}
+	if c.BundleCacheBytes <= 0 {
+		c.BundleCacheBytes = DefaultBundleCacheBytes
+	}
+	if c.EntryCacheSize == 0 {
+		c.EntryCacheSize = DefaultEntryCacheSize
+	}
+	if c.EntryCacheBytes <= 0 {
+		c.EntryCacheBytes = DefaultEntryCacheBytes
+	}
+}
+
 // Log is one transparency log.
 type Log struct {
 	cfg     Config
@@ -273,9 +280,7 @@ type Log struct {
 	origin  string
 	metrics *metrics
 
-	tiles   *lru.Cache[tileKey, *fullTile]
-	bundles *bundleCache
-	entries *entryCache // nil: no cache
+	caches *Caches
 
 	headMu     sync.Mutex
 	head       storage.TreeState
@@ -308,18 +313,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	tiles, err := lru.New[tileKey, *fullTile](cfg.TileCacheSize)
-	if err != nil {
-		return nil, fmt.Errorf("log: %w", err)
-	}
-	bundles, err := newBundleCache(cfg.BundleCacheSize, cfg.BundleCacheBytes)
-	if err != nil {
-		return nil, fmt.Errorf("log: %w", err)
-	}
-	var entries *entryCache
-	if cfg.EntryCacheSize > 0 {
-		if entries, err = newEntryCache(cfg.EntryCacheSize, cfg.EntryCacheBytes); err != nil {
-			return nil, fmt.Errorf("log: %w", err)
+	caches := cfg.Caches
+	if caches == nil {
+		var err error
+		if caches, err = NewCaches(cfg); err != nil {
+			return nil, err
 		}
 	}
 	l := &Log{
@@ -328,9 +326,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		signer:  cfg.Signer,
 		profile: cfg.Profile,
 		logID:   cfg.Signer.LogID(),
-		tiles:   tiles,
-		bundles: bundles,
-		entries: entries,
+		caches:  caches,
 		wake:    make(chan struct{}, 1),
 		stopped: make(chan struct{}),
 	}

@@ -16,7 +16,7 @@ var ErrOutOfRange = errors.New("log: beyond the current tree")
 // index against HeadCovering first).
 // The entry may come from the cache: its slices must not be modified.
 func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
-	if e, ok := l.entries.get(index); ok {
+	if e, ok := l.caches.entries.get(l.treeID, index); ok {
 		return e, nil
 	}
 	es, err := l.store.ReadEntries(ctx, index, index+1)
@@ -26,21 +26,21 @@ func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	if len(es) == 0 {
 		return storage.Entry{}, fmt.Errorf("log: entry %d: %w", index, storage.ErrNotFound)
 	}
-	l.entries.add(es[0])
+	l.caches.entries.add(l.treeID, es[0])
 	return es[0], nil
 }
 
 // EntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.
 // The entry may come from the cache: its slices must not be modified.
 func (l *Log) EntryByLeafHash(ctx context.Context, h merkle.Hash) (storage.Entry, error) {
-	if e, ok := l.entries.getByLeafHash(h); ok {
+	if e, ok := l.caches.entries.getByLeafHash(l.treeID, h); ok {
 		return e, nil
 	}
 	e, err := l.store.ReadEntryByLeafHash(ctx, h)
 	if err != nil {
 		return storage.Entry{}, fmt.Errorf("log: reading entry by leaf hash: %w", err)
 	}
-	l.entries.add(e)
+	l.caches.entries.add(l.treeID, e)
 	return e, nil
 }
 
@@ -100,7 +100,7 @@ func (l *Log) Tile(ctx context.Context, level uint8, index uint64, width int) ([
 func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
 	full := width == merkle.TileWidth
 	if full {
-		if b, ok := l.bundles.get(index); ok {
+		if b, ok := l.caches.bundles.get(l.treeID, index); ok {
 			return b, nil
 		}
 	}
@@ -126,7 +126,7 @@ func (l *Log) EntryBundle(ctx context.Context, index uint64, width int) ([]byte,
 		}
 	}
 	if full {
-		l.bundles.add(index, b)
+		l.caches.bundles.add(l.treeID, index, b)
 	}
 	return b, nil
 }

@@ -61,7 +61,9 @@ type Config struct {
 	// private key (their public key is stored). Required.
 	Keys []Signer
 	// Log is the configuration every log is opened with; its Storage,
-	// Signer, Profile, Frozen and Locate are set per log.
+	// Signer, Profile, Frozen and Locate are set per log. The logs share
+	// one set of caches (Log.Caches, made from Log's cache sizes if nil),
+	// so the cache bounds hold for all logs together.
 	Log log.Config
 	// RefreshAge bounds how stale the list of logs may be (0: DefaultRefreshAge).
 	RefreshAge time.Duration
@@ -118,6 +120,13 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Log.Caches == nil {
+		caches, err := log.NewCaches(cfg.Log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Log.Caches = caches
 	}
 	s := &Set{
 		cfg:    cfg,
@@ -363,13 +372,31 @@ func (s *Set) Shard(ctx context.Context, treeID int64) (*Shard, error) {
 
 // ByVirtualIndex returns the log holding the entry of virtual index vi and
 // the entry's index in that log, or storage.ErrNotFound when no log holds
-// it (an index past the active log's head is the active log's: the caller
-// checks it against the head).
+// it. An index past the active log's head is looked up once more in a fresh
+// list of logs (it may be in a log newer than the list); if it is still the
+// active log's, that log is returned, and the caller checks the index
+// against its head.
 func (s *Set) ByVirtualIndex(ctx context.Context, vi uint64) (*Shard, uint64, error) {
 	v, err := s.current(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
+	sh, local, ok := v.byVirtualIndex(vi)
+	if ok && sh.Active() {
+		if _, err := sh.Log.HeadCovering(ctx, local); errors.Is(err, log.ErrOutOfRange) {
+			if v, err = s.refresh(ctx, sh); err != nil {
+				return nil, 0, err
+			}
+			sh, local, ok = v.byVirtualIndex(vi)
+		}
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("logset: virtual index %d: %w", vi, storage.ErrNotFound)
+	}
+	return sh, local, nil
+}
+
+func (v *view) byVirtualIndex(vi uint64) (*Shard, uint64, bool) {
 	for _, sh := range v.shards {
 		if vi < sh.Info.StartIndex {
 			continue
@@ -377,9 +404,9 @@ func (s *Set) ByVirtualIndex(ctx context.Context, vi uint64) (*Shard, uint64, er
 		if !sh.Active() && vi >= sh.Info.StartIndex+sh.Info.FinalSize {
 			continue
 		}
-		return sh, vi - sh.Info.StartIndex, nil
+		return sh, vi - sh.Info.StartIndex, true
 	}
-	return nil, 0, fmt.Errorf("logset: virtual index %d: %w", vi, storage.ErrNotFound)
+	return nil, 0, false
 }
 
 // Locate returns the log holding the leaf and its index there, or

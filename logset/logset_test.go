@@ -306,3 +306,42 @@ func TestNoKeyForActiveLog(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleList: a server whose list of logs is older than a rotation
+// still finds, by virtual index and by tree ID, an entry of the new log.
+func TestStaleList(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := e.open(t)
+			store := open(t)
+			key := newKey(t)
+			writer := openSet(t, store, key)
+			add(t, writer, leaf(0))
+			stale, err := logset.Open(ctx, logset.Config{Store: open(t), Name: rekorv1.Name, Profile: profile,
+				Keys: []logset.Signer{key}, RefreshAge: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stale.Close(ctx)
+			next := rotate(t, store, key)
+			add(t, writer, leaf(1))
+
+			sh, local, err := stale.ByVirtualIndex(ctx, 1)
+			if err != nil || sh.TreeID() != next.TreeID || local != 0 {
+				t.Fatalf("ByVirtualIndex(1) on the stale server = %v, %d, %v; want tree %d, 0", sh, local, err, next.TreeID)
+			}
+			if sh, err := stale.Shard(ctx, next.TreeID); err != nil || sh.TreeID() != next.TreeID {
+				t.Fatalf("Shard(%d) on the stale server = %v, %v", next.TreeID, sh, err)
+			}
+			// Past every log: the active log's, beyond its head.
+			sh, local, err = stale.ByVirtualIndex(ctx, 2)
+			if err != nil || !sh.Active() || local != 1 {
+				t.Fatalf("ByVirtualIndex(2) = %v, %d, %v; want the active log, 1", sh, local, err)
+			}
+			if _, err := sh.Log.HeadCovering(ctx, local); !errors.Is(err, log.ErrOutOfRange) {
+				t.Fatalf("virtual index 2 (past every log) is covered: %v", err)
+			}
+		})
+	}
+}

@@ -19,6 +19,9 @@ func TestRekorRoundTrip(t *testing.T) {
 		{"logentry-get.json", &LogEntry{}},
 		{"retrieve.json", &[]LogEntry{}},
 		{"loginfo.json", &LogInfo{}},
+		// A server with two inactive shards, oldest first, shaped as
+		// Rekor's generated models encode it.
+		{"loginfo-sharded.json", &LogInfo{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

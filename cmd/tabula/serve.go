@@ -212,19 +212,13 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
-	activeStore, err := set.OpenLog(ctx, active.TreeID())
-	if err != nil {
-		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
-		return err
-	}
 	lg := active.Log
 	handler := api.New(api.Config{
-		Log:                lg,
+		Logs:               logs,
 		Types:              kinds,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
-		Storage:            activeStore,
 		MaxRequestBody:     c.MaxRequestBody,
 		Logger:             logger,
 		Registerer:         reg,

@@ -10,10 +10,8 @@ import (
 	"testing"
 
 	"github.com/tabularium/tabula/api"
-	tlog "github.com/tabularium/tabula/log"
-	"github.com/tabularium/tabula/profile/rekorv1"
-	"github.com/tabularium/tabula/signer"
-	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/internal/logsettest"
+	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/dsse"
@@ -29,25 +27,13 @@ func newServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := storage.Active(set, "rekor-v1", nil)
-	k, err := signer.Generate(signer.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sgn, err := signer.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := tlog.Open(ctx, tlog.Config{Storage: store, Signer: sgn, Profile: rekorv1.Profile("loadgen.test")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(api.New(api.Config{Log: l, Types: types.NewRegistry(hashedrekord.New(), dsse.New()), Storage: store}))
-	t.Cleanup(func() {
-		ts.Close()
-		l.Close(ctx)
-		store.Close()
+	t.Cleanup(func() { set.Close() })
+	logs := logsettest.OpenConfig(t, logset.Config{
+		Store:   set,
+		Profile: logsettest.Profile("loadgen.test"),
 	})
+	ts := httptest.NewServer(api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New(), dsse.New())}))
+	t.Cleanup(ts.Close)
 	return ts.URL
 }
 
