@@ -46,16 +46,17 @@ lint:
 	TABULA_LINT_ONLY=1 bash scripts/test.sh
 
 # The long reliability runs of internal/chaos (docs/RELIABILITY.md): SIGKILLs
-# under load on both engines, a PostgreSQL outage, replicas on one database.
+# under load on both engines, a PostgreSQL outage, replicas on one database,
+# rotations under load.
 # PostgreSQL as for make test (TABULA_TEST_DATABASE_URL, default 127.0.0.1:5432).
-# Knobs: make chaos CHAOS_KILLS=50 CHAOS_OUTAGE=1m CHAOS_REPLICA_TIME=5m CHAOS_REPLICA_KILLS=20 CHAOS_FREEZE=90s
+# Knobs: make chaos CHAOS_KILLS=50 CHAOS_OUTAGE=1m CHAOS_REPLICA_TIME=5m CHAOS_REPLICA_KILLS=20 CHAOS_FREEZE=90s CHAOS_ROTATION_TIME=1m
 # The whole log is kept in bin/chaos.log; the figures are printed at the end.
 .PHONY: chaos
 chaos:
 	@mkdir -p bin
 	TABULA_CHAOS_KILLS=$${CHAOS_KILLS:-25} TABULA_CHAOS_OUTAGE=$${CHAOS_OUTAGE:-20s} \
 	TABULA_CHAOS_REPLICA_TIME=$${CHAOS_REPLICA_TIME:-2m} TABULA_CHAOS_REPLICA_KILLS=$${CHAOS_REPLICA_KILLS:-10} \
-	TABULA_CHAOS_FREEZE=$${CHAOS_FREEZE:-45s} \
+	TABULA_CHAOS_FREEZE=$${CHAOS_FREEZE:-45s} TABULA_CHAOS_ROTATION_TIME=$${CHAOS_ROTATION_TIME:-30s} \
 	$(GO) test -count=1 -v -parallel 1 -timeout 60m $(ARGS) ./internal/chaos/ 2>&1 | tee bin/chaos.log; \
 	rc=$${PIPESTATUS[0]}; echo "== figures:"; grep -o 'FIGURES.*' bin/chaos.log; exit $$rc
 

@@ -295,3 +295,42 @@ func (c *Client) tile(ctx context.Context, p merkle.TilePath) ([]byte, error) {
 	b, _, err := c.do(ctx, http.MethodGet, "/"+p.String(), nil, nil)
 	return b, err
 }
+
+// Tree reads one log of a server that holds several (Rekor's shards): its
+// checkpoint, tiles and entry bundles under /logs/{treeID}/ (C2SP
+// tlog-tiles), for any log of the set, active or frozen.
+type Tree struct {
+	c      *Client
+	treeID string
+}
+
+// Tree returns a reader of the log with the given tree ID (decimal, as
+// GET /api/v1/log names it).
+func (c *Client) Tree(treeID string) *Tree { return &Tree{c: c, treeID: treeID} }
+
+// TreeID is the tree ID the reader was made for.
+func (t *Tree) TreeID() string { return t.treeID }
+
+func (t *Tree) prefix() string { return "/logs/" + url.PathEscape(t.treeID) }
+
+// Checkpoint is GET /logs/{treeID}/checkpoint: the log's latest signed
+// checkpoint (a frozen log's final one).
+func (t *Tree) Checkpoint(ctx context.Context) ([]byte, error) {
+	b, _, err := t.c.do(ctx, http.MethodGet, t.prefix()+"/checkpoint", nil, nil)
+	return b, err
+}
+
+// Tile reads Merkle tile (level, index) of the log, as [Client.Tile].
+func (t *Tree) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	return t.tile(ctx, merkle.TilePath{Level: level, Index: index, Width: fullIfZero(width)})
+}
+
+// EntryBundle reads entry bundle index of the log, as [Client.EntryBundle].
+func (t *Tree) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	return t.tile(ctx, merkle.TilePath{Entries: true, Index: index, Width: fullIfZero(width)})
+}
+
+func (t *Tree) tile(ctx context.Context, p merkle.TilePath) ([]byte, error) {
+	b, _, err := t.c.do(ctx, http.MethodGet, t.prefix()+"/"+p.String(), nil, nil)
+	return b, err
+}

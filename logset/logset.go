@@ -31,6 +31,12 @@ import (
 // did not rotate the log itself sees the new active log within it.
 const DefaultRefreshAge = time.Second
 
+// lookupReloadAge is how old the list of logs must be before a lookup of a
+// log the list lacks (an unknown tree ID, an index past the active log)
+// reloads it: such lookups may come from anyone, so they reload the list at
+// most 10 times a second, however many there are.
+const lookupReloadAge = 100 * time.Millisecond
+
 // maxAddAttempts bounds how often Add follows a rotation for one leaf.
 const maxAddAttempts = 4
 
@@ -51,10 +57,12 @@ type Config struct {
 	// Name is the profile of the logs served (storage.LogInfo.Profile,
 	// log.Profile.Name). Required.
 	Name string
-	// Profile gives the profile of one log of the set: the active log's
-	// origin and key name must follow the configuration, a frozen log's
-	// the origin stored with it. Required.
+	// Profile gives the profile of one log of the set (its origin, key
+	// name and entry signing, from what the set stores of it). Required.
 	Profile func(info storage.LogInfo) log.Profile
+	// Base is the virtual index of the profile's first log: the logs of a
+	// profile share an index space of their own (see storage.LogInfo).
+	Base uint64
 	// Keys are the private keys this server holds. The active log is
 	// served with the one whose public key it stores (the first key
 	// creates the first log of an empty database); frozen logs need no
@@ -149,7 +157,7 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 		return nil, fmt.Errorf("logset: the active %s log (tree %d) was created with a public key that is "+
 			"none of the configured keys': start it with its own key", cfg.Name, a.TreeID)
 	}
-	if _, err := s.refresh(ctx, nil); err != nil {
+	if _, err := s.refresh(ctx, nil, 0); err != nil {
 		s.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return nil, err
 	}
@@ -183,19 +191,19 @@ func hasActive(logs []storage.LogInfo) bool {
 	return len(logs) > 0 && logs[len(logs)-1].State == storage.LogActive
 }
 
-// create makes the first active log of the profile, with the first key,
-// after every log of the set (log.Open creates it through storage.Active).
-// If another process creates it first, that one is used.
+// create makes the first active log of the profile, with the first key, at
+// the profile's base or after its other logs (log.Open creates it through
+// storage.Active). If another process creates it first, that one is used.
 func (s *Set) create(ctx context.Context, logs []storage.LogInfo) error {
 	key := s.cfg.Keys[0]
-	var start uint64
+	start := s.cfg.Base
 	for _, l := range logs {
 		start = max(start, l.StartIndex+l.FinalSize)
 	}
 	info := storage.LogInfo{Profile: s.cfg.Name, StartIndex: start}
 	profile := s.cfg.Profile(info)
 	store := storage.Active(s.cfg.Store, s.cfg.Name, func(st storage.TreeState) storage.LogInfo {
-		return storage.LogInfo{Origin: profile.Origin(st.TreeID), PublicKey: key.PublicKeyDER()}
+		return storage.LogInfo{Origin: profile.Origin(st.TreeID), PublicKey: key.PublicKeyDER(), StartIndex: start}
 	})
 	cfg := s.cfg.Log
 	cfg.Storage, cfg.Signer, cfg.Profile, cfg.Frozen, cfg.Locate = store, key, profile, false, s.cfg.Store.LocateLeafHashes
@@ -207,18 +215,19 @@ func (s *Set) create(ctx context.Context, logs []storage.LogInfo) error {
 	return lg.Close(ctx)
 }
 
-// refresh reloads the list of logs and opens those not open yet. With
-// frozen set (a log that refused an append as frozen), it reloads only if
-// that log is still the active one of the current view (another caller may
-// have reloaded since). It returns the view.
-func (s *Set) refresh(ctx context.Context, frozen *Shard) (*view, error) {
+// refresh reloads the list of logs, if the current view is older than
+// maxAge, and opens the logs not open yet. With frozen set (a log that
+// refused an append as frozen), it reloads whatever the view's age, but
+// only if that log is still the view's active one (another caller may have
+// reloaded since). It returns the view.
+func (s *Set) refresh(ctx context.Context, frozen *Shard, maxAge time.Duration) (*view, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := s.view.Load(); v != nil {
 		if a := v.active(); frozen != nil && (a == nil || a.TreeID() != frozen.TreeID()) {
 			return v, nil
 		}
-		if frozen == nil && time.Since(v.loaded) < s.cfg.RefreshAge {
+		if frozen == nil && time.Since(v.loaded) < maxAge {
 			return v, nil
 		}
 	}
@@ -315,7 +324,7 @@ func (s *Set) current(ctx context.Context) (*view, error) {
 	if v != nil && time.Since(v.loaded) < s.cfg.RefreshAge {
 		return v, nil
 	}
-	nv, err := s.refresh(ctx, nil)
+	nv, err := s.refresh(ctx, nil, s.cfg.RefreshAge)
 	if err != nil {
 		if v != nil && !errors.Is(err, log.ErrClosed) {
 			s.logger.Warn("reloading the list of logs", "err", err)
@@ -359,7 +368,7 @@ func (s *Set) Shard(ctx context.Context, treeID int64) (*Shard, error) {
 			return sh, nil
 		}
 	}
-	if v, err = s.refresh(ctx, v.active()); err != nil { // perhaps a log newer than the view
+	if v, err = s.refresh(ctx, nil, lookupReloadAge); err != nil { // perhaps a log newer than the view
 		return nil, err
 	}
 	for _, sh := range v.shards {
@@ -384,7 +393,7 @@ func (s *Set) ByVirtualIndex(ctx context.Context, vi uint64) (*Shard, uint64, er
 	sh, local, ok := v.byVirtualIndex(vi)
 	if ok && sh.Active() {
 		if _, err := sh.Log.HeadCovering(ctx, local); errors.Is(err, log.ErrOutOfRange) {
-			if v, err = s.refresh(ctx, sh); err != nil {
+			if v, err = s.refresh(ctx, nil, lookupReloadAge); err != nil {
 				return nil, 0, err
 			}
 			sh, local, ok = v.byVirtualIndex(vi)
@@ -444,7 +453,7 @@ func (s *Set) Add(ctx context.Context, leaf log.Leaf) (*Shard, log.Result, error
 			return sh, res, err
 		}
 		last = err
-		if _, err := s.refresh(ctx, sh); err != nil {
+		if _, err := s.refresh(ctx, sh, 0); err != nil {
 			return nil, log.Result{}, err
 		}
 		if a, err := s.Active(ctx); err == nil && a.TreeID() == sh.TreeID() {

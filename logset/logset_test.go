@@ -2,9 +2,6 @@ package logset_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -12,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
@@ -23,7 +21,7 @@ import (
 	"github.com/tabularium/tabula/storage/sqlite"
 )
 
-const host = "logset.test"
+const host = logsettest.Hostname
 
 // engines open a fresh database; calling the returned func again opens the
 // same database a second time (another replica).
@@ -55,61 +53,17 @@ var engines = []struct {
 	}},
 }
 
-func newKey(t *testing.T) *signer.Local {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signer.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func profile(info storage.LogInfo) log.Profile { return rekorv1.ShardProfile(host, info.StartIndex) }
+func profile(info storage.LogInfo) log.Profile { return rekorv1.LogProfiles(host)(info) }
 
 func openSet(t *testing.T, store storage.LogSet, keys ...logset.Signer) *logset.Set {
 	t.Helper()
-	s, err := logset.Open(context.Background(), logset.Config{
-		Store: store, Name: rekorv1.Name, Profile: profile, Keys: keys,
-		RefreshAge: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(context.Background()) })
-	return s
+	return logsettest.OpenConfig(t, logset.Config{Store: store, Keys: keys, RefreshAge: 50 * time.Millisecond})
 }
 
-// rotate freezes the active log and starts the next, signed by key.
-func rotate(t *testing.T, store storage.LogSet, key *signer.Local) storage.LogInfo {
-	t.Helper()
-	ctx := context.Background()
-	logs, err := store.Logs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var old int64
-	for _, l := range logs {
-		if l.State == storage.LogActive {
-			old = l.TreeID
-		}
-	}
-	p := rekorv1.Profile(host)
-	st, err := log.NewTree(p, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := store.Rotate(ctx, old, storage.LogInfo{
-		TreeID: st.TreeID, Origin: p.Origin(st.TreeID), Profile: rekorv1.Name, PublicKey: key.PublicKeyDER(),
-	}, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return next
-}
+var (
+	newKey = logsettest.Key
+	rotate = logsettest.Rotate
+)
 
 func leaf(i int) log.Leaf { return log.Leaf{Body: fmt.Appendf(nil, `{"entry":%d}`, i)} }
 
@@ -326,6 +280,8 @@ func TestStaleList(t *testing.T) {
 			defer stale.Close(ctx)
 			next := rotate(t, store, key)
 			add(t, writer, leaf(1))
+			// A lookup reloads a list at least 100 ms old (lookupReloadAge).
+			time.Sleep(150 * time.Millisecond)
 
 			sh, local, err := stale.ByVirtualIndex(ctx, 1)
 			if err != nil || sh.TreeID() != next.TreeID || local != 0 {

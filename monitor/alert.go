@@ -28,10 +28,14 @@ const (
 	AlertTilesMismatch AlertKind = "tiles-mismatch"
 	// AlertWatchMatch: a new entry matches the watch list.
 	AlertWatchMatch AlertKind = "watch-match"
+	// AlertFrozenChanged: a frozen log of a server's log set (a Rekor
+	// inactive shard) signed another checkpoint than its final one, became
+	// active again, or left the set.
+	AlertFrozenChanged AlertKind = "frozen-log-changed"
 )
 
 // AlertKinds lists every kind, for metrics.
-var alertKinds = []AlertKind{AlertInconsistent, AlertEntriesMismatch, AlertTilesMismatch, AlertWatchMatch}
+var alertKinds = []AlertKind{AlertInconsistent, AlertEntriesMismatch, AlertTilesMismatch, AlertWatchMatch, AlertFrozenChanged}
 
 // Alert is one finding, as logged and as POSTed to a webhook.
 type Alert struct {

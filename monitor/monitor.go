@@ -123,8 +123,17 @@ type Config struct {
 
 // Monitor follows one log. Its methods must not be called concurrently.
 type Monitor struct {
-	cfg     Config
-	alerted map[[32]byte]bool // misbehavior already notified by this process
+	cfg Config
+	n   *notifier
+}
+
+// notifier delivers alerts to the configured notifiers, a misbehavior
+// alert once per process.
+type notifier struct {
+	notifiers []Notifier
+	metrics   *Metrics
+	logger    *slog.Logger
+	alerted   map[[32]byte]bool // misbehavior already notified by this process
 }
 
 // New returns a monitor.
@@ -138,7 +147,11 @@ func New(cfg Config) (*Monitor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{cfg: cfg, alerted: make(map[[32]byte]bool)}, nil
+	return &Monitor{cfg: cfg, n: newNotifier(cfg.Notifiers, cfg.Metrics, cfg.Logger)}, nil
+}
+
+func newNotifier(ns []Notifier, m *Metrics, l *slog.Logger) *notifier {
+	return &notifier{notifiers: ns, metrics: m, logger: l, alerted: make(map[[32]byte]bool)}
 }
 
 // Result is what one check found.
@@ -190,25 +203,25 @@ func (m *Monitor) Check(ctx context.Context) (Result, error) {
 		}
 	}
 	for _, a := range res.Alerts {
-		m.notify(ctx, a)
+		m.n.notify(ctx, a)
 	}
 	return res, err
 }
 
-func (m *Monitor) notify(ctx context.Context, a Alert) {
+func (n *notifier) notify(ctx context.Context, a Alert) {
 	if a.Kind != AlertWatchMatch {
 		key := sha256.Sum256([]byte(string(a.Kind) + "\n" + a.Checkpoint + "\n" + a.Message))
-		if m.alerted[key] {
+		if n.alerted[key] {
 			return // the same evidence again, next poll: said once is enough
 		}
-		m.alerted[key] = true
+		n.alerted[key] = true
 	}
-	if m.cfg.Metrics != nil {
-		m.cfg.Metrics.alerts.WithLabelValues(string(a.Kind)).Inc()
+	if n.metrics != nil {
+		n.metrics.alerts.WithLabelValues(string(a.Kind)).Inc()
 	}
-	for _, n := range m.cfg.Notifiers {
-		if err := n.Notify(ctx, a); err != nil {
-			m.cfg.Logger.Error("delivering an alert", "kind", a.Kind, "err", err)
+	for _, d := range n.notifiers {
+		if err := d.Notify(ctx, a); err != nil {
+			n.logger.Error("delivering an alert", "kind", a.Kind, "err", err)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 // Active returns the Storage of the set's active log of profile, for a
 // program that runs one log: until that log exists, LatestTreeState and
 // every read find nothing and Append fails with ErrNotFound, and CreateTree
-// creates it (CreateLog with newLog(state), StartIndex after every log of
-// the set), failing with ErrTreeExists if an active log of profile exists.
+// creates it (CreateLog with newLog(state), at newLog's StartIndex or after
+// every log of the profile, whichever is greater), failing with
+// ErrTreeExists if an active log of profile exists.
 // Once found or created, the handle stays on that log: it does not follow a
 // rotation (LogSet.Rotate), after which its Append fails with ErrFrozen and
 // its reads see the frozen log. newLog may be nil:
@@ -75,8 +76,11 @@ func (a *active) CreateTree(ctx context.Context, state TreeState) error {
 	if a.newLog != nil {
 		info = a.newLog(state)
 	}
-	info.TreeID, info.Profile, info.State, info.StartIndex = state.TreeID, a.profile, LogActive, 0
+	info.TreeID, info.Profile, info.State = state.TreeID, a.profile, LogActive
 	for _, l := range logs {
+		if l.Profile != a.profile {
+			continue
+		}
 		end := l.StartIndex + l.FinalSize
 		if l.State == LogActive {
 			s, err := a.set.OpenLog(ctx, l.TreeID)

@@ -214,9 +214,13 @@ type LogInfo struct {
 	PublicKey []byte
 	// State is LogActive or LogFrozen.
 	State LogState
-	// StartIndex is the virtual index of the log's first entry: the sum of
-	// the sizes of the logs before it. Entries and search keys are stored
-	// under their virtual index, StartIndex + the log's own index.
+	// StartIndex is the virtual index of the log's first entry. The logs of
+	// a profile share an index space: its first log starts where its
+	// creator puts it (the profile's base: Rekor v1 at 0, Rekor v2 at
+	// 1<<62), each next one where the one before ended, so a log's virtual
+	// index counts the entries of the logs of its profile before it.
+	// Entries and search keys are stored under their virtual index,
+	// StartIndex + the log's own index.
 	StartIndex uint64
 	// FinalSize and FinalCheckpoint are the frozen log's last head (zero
 	// while the log is active).
@@ -237,13 +241,15 @@ type LeafLocation struct {
 // (LogInfo.StartIndex). At most one log of a profile is active.
 // Implementations are safe for concurrent use.
 type LogSet interface {
-	// Logs lists the logs, oldest (lowest StartIndex) first.
+	// Logs lists the logs by StartIndex (within a profile: oldest first).
 	Logs(ctx context.Context) ([]LogInfo, error)
 	// CreateLog stores a new active log and its initial tree state (Size 0,
 	// TreeID info.TreeID) in one transaction. It fails with ErrActiveLog
 	// when another log of info.Profile is active, and with ErrTreeExists
 	// when the tree ID is taken; then nothing was written. info.StartIndex
-	// must not lie inside another log's index range.
+	// must lie past the stored entries of every log that starts at or
+	// below it (the index spaces of profiles are kept apart by their
+	// bases, which the caller chooses far apart).
 	CreateLog(ctx context.Context, info LogInfo, state TreeState) error
 	// SetPublicKey records the origin and public key of a log whose public
 	// key is not stored (one migrated from a one-tree database). It fails

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -15,12 +14,13 @@ import (
 	"github.com/tabularium/tabula/monitor"
 )
 
-const auditUsage = `Usage: tabula audit --log-key KEY.pem [--server URL] [--restart]
+const auditUsage = `Usage: tabula audit --log-key KEY.pem [--log-key KEY2.pem]… [--server URL] [--restart]
 
-Re-reads every entry of the log from its tile entry bundles, recomputes the Merkle tree and
-every hash tile, and checks them against the signed checkpoint and the served tiles. The
-position is saved in --state-dir: an interrupted audit resumes, a finished one continues
-from the checkpoint it verified when the log has grown.`
+Re-reads every entry of every log of the server (the active one and those frozen by a rotation)
+from its tile entry bundles, recomputes the Merkle tree and every hash tile, and checks them
+against the signed checkpoint and the served tiles. The position is saved in --state-dir: an
+interrupted audit resumes, a finished one continues from the checkpoint it verified when the log
+has grown. A frozen log whose checkpoint changes after it was audited fails the audit.`
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("audit", stderr, auditUsage)
@@ -47,32 +47,77 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "tabula audit: --progress must be auto, bar, plain or none")
 		return errUsage
 	}
-	cl, v, dir, err := lf.open("audit", stderr)
+	o, err := lf.open("audit", stderr)
 	if err != nil {
 		return err
 	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	state := filepath.Join(dir, "audit", v.KeyID()[:16]+".json")
-	cfg := monitor.AuditConfig{Log: cl, Verifier: v, StatePath: state, Restart: *restart, Workers: *workers}
+	cfg := monitor.AuditSetConfig{Set: o.set, Verifiers: o.verifiers, StateDir: o.stateDir, LegacyState: o.legacy, Restart: *restart, Workers: *workers}
+	var cur string // the log the progress bar is drawn for
 	if p != nil {
-		cfg.Progress = p.update
+		cfg.Progress = func(treeID string, done, total uint64) {
+			if treeID != cur {
+				if cur != "" {
+					p.finish()
+					p = &progressBar{w: p.w, bar: p.bar, start: time.Now()}
+				}
+				cur = treeID
+			}
+			p.update(done, total)
+		}
 	}
-	res, err := monitor.Audit(ctx, cfg)
+	res, err := monitor.AuditSet(ctx, cfg)
 	if p != nil {
 		p.finish()
 	}
 	if err != nil {
-		if kind, bad := monitor.IsMisbehavior(err); bad {
-			fmt.Fprintf(stdout, "AUDIT FAILED (%s): %v\n", kind, err)
-			return errors.New("the log failed the audit")
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: %d of %d entries audited, position saved in %s; run again to resume", res.From+res.Entries, res.Checkpoint.Size, state)
-		}
 		return err
 	}
+	failed := false
+	for i, r := range res.Logs {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		state := "active"
+		if r.Frozen {
+			state = "frozen"
+		}
+		if r.New {
+			state += ", new since the last audit"
+		}
+		fmt.Fprintf(stdout, "Log:          %s (%s)\n", r.TreeID, state)
+		if r.Err != nil {
+			failed = true
+			if kind, bad := monitor.IsMisbehavior(r.Err); bad {
+				fmt.Fprintf(stdout, "AUDIT FAILED (%s): %v\n", kind, r.Err)
+				continue
+			}
+			if ctx.Err() != nil {
+				fmt.Fprintf(stdout, "Interrupted:  %d of %d entries audited, position saved in %s; run again to resume\n", r.From+r.Entries, r.Checkpoint.Size, o.stateDir)
+				continue
+			}
+			fmt.Fprintf(stdout, "Not audited:  %v\n", r.Err)
+			continue
+		}
+		printAudit(stdout, r.AuditResult)
+	}
+	for _, a := range res.Alerts {
+		failed = true
+		fmt.Fprintf(stdout, "AUDIT FAILED (%s): %s\n", a.Kind, a.Message)
+	}
+	switch {
+	case ctx.Err() != nil:
+		return errors.New("interrupted")
+	case failed:
+		return errors.New("the log failed the audit")
+	}
+	return nil
+}
+
+// printAudit prints the audit of one log that passed.
+func printAudit(stdout io.Writer, res monitor.AuditResult) {
 	rate := float64(res.Entries) / max(res.Duration.Seconds(), 1e-9)
 	fmt.Fprintf(stdout, "Origin:       %s\n", res.Checkpoint.Origin)
 	fmt.Fprintf(stdout, "Tree size:    %d\n", res.Checkpoint.Size)
@@ -86,7 +131,6 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stdout, "Entries read: %d in %s (%.0f entries/s) from %d entry bundles\n", res.Entries, res.Duration.Round(time.Millisecond), rate, res.Bundles)
 	fmt.Fprintf(stdout, "Tiles:        %d hash tiles match the tree recomputed from the entries\n", res.Tiles)
 	fmt.Fprintf(stdout, "Result:       OK — the entries make the root of the signed checkpoint\n")
-	return nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).

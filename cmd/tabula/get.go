@@ -54,7 +54,7 @@ func runGet(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		_, err = fmt.Fprintf(stdout, "%s\n", b)
 		return err
 	}
-	key, pinned, err := cf.key(ctx, cl, "")
+	key, pinned, err := cf.entryKey(ctx, cl, id, e)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -63,41 +61,9 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // rotateLog freezes the active Rekor v1 log at its head and makes the next
 // one, signed by key, in one transaction.
 func rotateLog(ctx context.Context, set storage.LogSet, key *signer.Local, hostname string, stdout io.Writer) error {
-	logs, err := set.Logs(ctx)
+	old, next, err := rekorv1.Rotate(ctx, set, key, hostname)
 	if err != nil {
 		return err
-	}
-	var old *storage.LogInfo
-	for i := range logs {
-		if logs[i].Profile == rekorv1.Name && logs[i].State == storage.LogActive {
-			old = &logs[i]
-		}
-	}
-	if old == nil {
-		return errors.New("there is no active rekor-v1 log to rotate (start `tabula serve` once to create one)")
-	}
-	if old.PublicKey == nil {
-		return fmt.Errorf("log %d was migrated from a one-tree database and has not been served since: "+
-			"start `tabula serve` on it once, so that its origin and key are recorded, then rotate", old.TreeID)
-	}
-	if hostname == "" {
-		if hostname = rekorv1.Hostname(old.Origin); hostname == "" {
-			return fmt.Errorf("log %d has origin %q, not a Rekor v1 one: give --hostname", old.TreeID, old.Origin)
-		}
-	}
-	profile := rekorv1.Profile(hostname)
-	state, err := log.NewTree(profile, key)
-	if err != nil {
-		return err
-	}
-	next, err := set.Rotate(ctx, old.TreeID, storage.LogInfo{
-		TreeID:    state.TreeID,
-		Origin:    profile.Origin(state.TreeID),
-		Profile:   rekorv1.Name,
-		PublicKey: key.PublicKeyDER(),
-	}, state)
-	if err != nil {
-		return fmt.Errorf("rotating log %d: %w", old.TreeID, err)
 	}
 	fmt.Fprintf(stdout, "froze log %d (%s) at size %d\n", old.TreeID, old.Origin, next.StartIndex-old.StartIndex)
 	fmt.Fprintf(stdout, "created log %d (%s): the active log from virtual index %d\n", next.TreeID, next.Origin, next.StartIndex)

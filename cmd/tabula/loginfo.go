@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
+	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/verify"
@@ -20,15 +22,83 @@ import (
 
 // clientFlags are the flags every client command shares.
 type clientFlags struct {
-	server string
-	logKey string
+	server  string
+	logKeys listFlag
 }
 
 func addClientFlags(fs *flag.FlagSet) *clientFlags {
 	c := &clientFlags{}
 	fs.StringVar(&c.server, "server", client.DefaultServer, "base URL of the log")
-	fs.StringVar(&c.logKey, "log-key", "", "the log's public key (PEM) to pin; without it the key is fetched from --server (trust on first use)")
+	fs.Var(&c.logKeys, "log-key", "a log's public key (PEM) to pin (repeatable: a server whose log was rotated to a new key has several); without it the key is fetched from --server (trust on first use)")
 	return c
+}
+
+// pinnedKeys reads the --log-key files.
+func (c *clientFlags) pinnedKeys() ([]verify.LogKey, error) {
+	var keys []verify.LogKey
+	for _, path := range c.logKeys {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading --log-key: %w", err)
+		}
+		k, err := verify.ParseLogKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("--log-key %s: %w", path, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+// entryKey returns the key to verify an entry with: the pinned key whose
+// log ID is the entry's, or, with no key pinned, the key of the entry's log
+// fetched from the server (GET /api/v1/log/publicKey?treeID= with the tree
+// ID of the entry's UUID or, for a 64-hex UUID, of its checkpoint's origin)
+// with pinned false. cl may be nil when keys are pinned.
+func (c *clientFlags) entryKey(ctx context.Context, cl *client.Client, uuid string, e models.LogEntryAnon) (verify.LogKey, bool, error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, false, err
+	}
+	if len(keys) > 0 {
+		for _, k := range keys {
+			if k.LogID() == e.LogID {
+				return k, true, nil
+			}
+		}
+		return verify.LogKey{}, true, &verify.CheckError{Check: verify.CheckLogKnown,
+			Err: fmt.Errorf("the entry's log ID %s is none of the %d pinned keys' (pin its log's key with --log-key)", e.LogID, len(keys))}
+	}
+	if cl == nil {
+		return verify.LogKey{}, false, errors.New("no --log-key given and no server to ask")
+	}
+	treeID := entryTreeID(uuid, e)
+	b, err := cl.PublicKey(ctx, treeID)
+	if err != nil {
+		return verify.LogKey{}, false, fmt.Errorf("fetching the key of log %q: %w", treeID, err)
+	}
+	k, err := verify.ParseLogKeyPEM(b)
+	return k, false, err
+}
+
+// entryTreeID is the tree ID (decimal) of the log an entry names: the
+// first 16 hex digits of an 80-hex UUID, else the " - <treeID>" end of its
+// checkpoint's origin; "" (the active log) when neither says.
+func entryTreeID(uuid string, e models.LogEntryAnon) string {
+	if len(uuid) == 80 {
+		if id, err := strconv.ParseUint(uuid[:16], 16, 63); err == nil && id != 0 {
+			return strconv.FormatUint(id, 10)
+		}
+	}
+	if v := e.Verification; v != nil && v.InclusionProof != nil {
+		origin, _, _ := strings.Cut(v.InclusionProof.Checkpoint, "\n")
+		if _, id, ok := strings.Cut(origin, " - "); ok {
+			if _, err := strconv.ParseUint(id, 10, 63); err == nil {
+				return id
+			}
+		}
+	}
+	return ""
 }
 
 func (c *clientFlags) client() (*client.Client, error) {
@@ -38,14 +108,21 @@ func (c *clientFlags) client() (*client.Client, error) {
 // key returns the pinned log key, or the server's own with pinned false.
 // With a state directory, a fetched key is remembered per server on first
 // use and must not change afterwards (trust on first use, as ssh does).
-func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string) (k verify.LogKey, pinned bool, err error) {
-	if c.logKey != "" {
-		b, err := os.ReadFile(c.logKey)
-		if err != nil {
-			return verify.LogKey{}, false, fmt.Errorf("reading --log-key: %w", err)
+// A rotation to a new key is no change: the remembered key must then be the
+// key of one of the frozen logs li lists. With several keys pinned, it is
+// the one that signs the active checkpoint li lists.
+func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir string, li models.LogInfo) (k verify.LogKey, pinned bool, err error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, false, err
+	}
+	for _, k := range keys {
+		if _, err := verify.Checkpoint([]byte(li.SignedTreeHead), "", k); err == nil || len(keys) == 1 {
+			return k, true, nil
 		}
-		k, err := verify.ParseLogKeyPEM(b)
-		return k, true, err
+	}
+	if len(keys) > 0 {
+		return verify.LogKey{}, true, fmt.Errorf("the log's checkpoint is signed by none of the %d pinned keys", len(keys))
 	}
 	b, err := cl.PublicKey(ctx, "")
 	if err != nil {
@@ -70,10 +147,39 @@ func (c *clientFlags) key(ctx context.Context, cl *client.Client, stateDir strin
 			return verify.LogKey{}, false, fmt.Errorf("the remembered log key %s: %w", path, err)
 		}
 		if old.LogID() != k.LogID() {
-			return verify.LogKey{}, false, fmt.Errorf("LOG KEY CHANGED: %s now serves key %s, but key %s was seen first (remembered in %s)", cl.Server(), k.LogID(), old.LogID(), path)
+			if !frozenKey(ctx, cl, li, old) {
+				return verify.LogKey{}, false, fmt.Errorf("LOG KEY CHANGED: %s now serves key %s, but key %s was seen first (remembered in %s)", cl.Server(), k.LogID(), old.LogID(), path)
+			}
+			// The log rotated to a new key: the new one is trusted on
+			// first use in its turn.
+			if err := writeFileAtomic(path, b); err != nil {
+				return verify.LogKey{}, false, fmt.Errorf("remembering the log key: %w", err)
+			}
 		}
 	}
 	return k, false, nil
+}
+
+// frozenKey reports whether k is the key of one of the frozen logs li
+// lists (it signs that log's listed checkpoint and the server names it as
+// that log's key).
+func frozenKey(ctx context.Context, cl *client.Client, li models.LogInfo, k verify.LogKey) bool {
+	for _, sh := range li.InactiveShards {
+		if sh == nil {
+			continue
+		}
+		if _, err := verify.Checkpoint([]byte(sh.SignedTreeHead), "", k); err != nil {
+			continue
+		}
+		b, err := cl.PublicKey(ctx, sh.TreeID)
+		if err != nil {
+			continue
+		}
+		if got, err := verify.ParseLogKeyPEM(b); err == nil && got.LogID() == k.LogID() {
+			return true
+		}
+	}
+	return false
 }
 
 // clientStateDir is where client commands remember verified checkpoints:
@@ -97,10 +203,11 @@ func checkpointPath(dir string, k verify.LogKey, origin string) string {
 	return filepath.Join(dir, "checkpoints", hex.EncodeToString(k.ID[:8])+"-"+hex.EncodeToString(h[:8]))
 }
 
-const logInfoUsage = `Usage: tabula loginfo [--server URL] [--log-key KEY.pem]
+const logInfoUsage = `Usage: tabula loginfo [--server URL] [--log-key KEY.pem]…
 
 Prints the log's size, root and origin after verifying its checkpoint, and proves it
-consistent with the last checkpoint verified from this log, which it then remembers.`
+consistent with the last checkpoint verified from this log, which it then remembers. A server
+with several logs (after a rotation) has each frozen log checked the same way, and the total.`
 
 func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("loginfo", stderr, logInfoUsage)
@@ -119,43 +226,20 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 	}
-	key, pinned, err := cf.key(ctx, cl, dir)
+	li, err := cl.LogInfo(ctx)
+	if err != nil {
+		return err
+	}
+	key, pinned, err := cf.key(ctx, cl, dir, li)
 	if err != nil {
 		return err
 	}
 	if !pinned {
 		fmt.Fprintln(stderr, "warning: the log key was fetched from the log itself (trusted on first use); pin it with --log-key")
 	}
-	li, err := cl.LogInfo(ctx)
+	cp, consistency, err := checkHead(ctx, cl, dir, key, li.TreeID, li.SignedTreeHead, li.RootHash, li.TreeSize)
 	if err != nil {
 		return err
-	}
-	cp, err := verify.Checkpoint([]byte(li.SignedTreeHead), "", key)
-	if err != nil {
-		return fmt.Errorf("log's checkpoint does not verify: %w", err)
-	}
-	if hex.EncodeToString(cp.Root[:]) != li.RootHash || int64(cp.Size) != li.TreeSize {
-		return fmt.Errorf("log info (size %d, root %s) disagrees with its signed checkpoint (size %d, root %x)", li.TreeSize, li.RootHash, cp.Size, cp.Root)
-	}
-	path := checkpointPath(dir, key, cp.Origin)
-	prev, err := os.ReadFile(path)
-	consistency := "first checkpoint seen from this log: remembered"
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		return fmt.Errorf("reading the last verified checkpoint: %w", err)
-	default:
-		old, err := verify.Checkpoint(prev, cp.Origin, key)
-		if err != nil {
-			return fmt.Errorf("the remembered checkpoint %s does not verify: %w", path, err)
-		}
-		if err := proveConsistency(ctx, cl, li.TreeID, old, cp); err != nil {
-			return fmt.Errorf("LOG INCONSISTENT with the checkpoint verified before (size %d, root %x): %w", old.Size, old.Root, err)
-		}
-		consistency = fmt.Sprintf("consistent with the last verified checkpoint (size %d)", old.Size)
-	}
-	if err := writeFileAtomic(path, []byte(li.SignedTreeHead)); err != nil {
-		return fmt.Errorf("saving the checkpoint: %w", err)
 	}
 	fmt.Fprintf(stdout, "Origin:       %s\n", cp.Origin)
 	fmt.Fprintf(stdout, "Tree size:    %d\n", cp.Size)
@@ -164,7 +248,87 @@ func runLogInfo(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fmt.Fprintf(stdout, "Log ID:       %s\n", key.LogID())
 	fmt.Fprintf(stdout, "Checkpoint:   signature verified\n")
 	fmt.Fprintf(stdout, "Consistency:  %s\n", consistency)
+	if len(li.InactiveShards) == 0 {
+		return nil
+	}
+	// The frozen logs (Rekor's inactive shards), each checked as the
+	// active one, with its own key.
+	total := cp.Size
+	fmt.Fprintf(stdout, "Frozen logs:  %d (oldest first)\n", len(li.InactiveShards))
+	for _, sh := range li.InactiveShards {
+		if sh == nil {
+			return errors.New("log info: null inactive shard")
+		}
+		fkey, err := cf.frozenLogKey(ctx, cl, sh.TreeID, []byte(sh.SignedTreeHead))
+		if err != nil {
+			return fmt.Errorf("frozen log %s: %w", sh.TreeID, err)
+		}
+		fcp, consistency, err := checkHead(ctx, cl, dir, fkey, sh.TreeID, sh.SignedTreeHead, sh.RootHash, sh.TreeSize)
+		if err != nil {
+			return fmt.Errorf("frozen log %s: %w", sh.TreeID, err)
+		}
+		total += fcp.Size
+		fmt.Fprintf(stdout, "  %s: size %d, root %x, log ID %s; signature verified, %s\n", sh.TreeID, fcp.Size, fcp.Root, fkey.LogID(), consistency)
+	}
+	fmt.Fprintf(stdout, "Total size:   %d (all logs)\n", total)
 	return nil
+}
+
+// frozenLogKey returns the key of a frozen log: the pinned key that signs
+// its checkpoint sth, or the server's key for it (publicKey?treeID=) when
+// no key is pinned.
+func (c *clientFlags) frozenLogKey(ctx context.Context, cl *client.Client, treeID string, sth []byte) (verify.LogKey, error) {
+	keys, err := c.pinnedKeys()
+	if err != nil {
+		return verify.LogKey{}, err
+	}
+	for _, k := range keys {
+		if _, err := verify.Checkpoint(sth, "", k); err == nil {
+			return k, nil
+		}
+	}
+	if len(keys) > 0 {
+		return verify.LogKey{}, fmt.Errorf("its checkpoint is signed by none of the %d pinned keys (pin its key with --log-key)", len(keys))
+	}
+	b, err := cl.PublicKey(ctx, treeID)
+	if err != nil {
+		return verify.LogKey{}, fmt.Errorf("fetching its key: %w", err)
+	}
+	return verify.ParseLogKeyPEM(b)
+}
+
+// checkHead verifies a log's signed checkpoint sth with key, checks that
+// the listed root and size are its, proves it consistent with the last one
+// verified from that log (by key and origin), and remembers it.
+func checkHead(ctx context.Context, cl *client.Client, dir string, key verify.LogKey, treeID, sth, rootHash string, size int64) (checkpoint.Checkpoint, string, error) {
+	cp, err := verify.Checkpoint([]byte(sth), "", key)
+	if err != nil {
+		return cp, "", fmt.Errorf("log's checkpoint does not verify: %w", err)
+	}
+	if hex.EncodeToString(cp.Root[:]) != rootHash || int64(cp.Size) != size {
+		return cp, "", fmt.Errorf("log info (size %d, root %s) disagrees with its signed checkpoint (size %d, root %x)", size, rootHash, cp.Size, cp.Root)
+	}
+	path := checkpointPath(dir, key, cp.Origin)
+	prev, err := os.ReadFile(path)
+	consistency := "first checkpoint seen from this log: remembered"
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return cp, "", fmt.Errorf("reading the last verified checkpoint: %w", err)
+	default:
+		old, err := verify.Checkpoint(prev, cp.Origin, key)
+		if err != nil {
+			return cp, "", fmt.Errorf("the remembered checkpoint %s does not verify: %w", path, err)
+		}
+		if err := proveConsistency(ctx, cl, treeID, old, cp); err != nil {
+			return cp, "", fmt.Errorf("LOG INCONSISTENT with the checkpoint verified before (size %d, root %x): %w", old.Size, old.Root, err)
+		}
+		consistency = fmt.Sprintf("consistent with the last verified checkpoint (size %d)", old.Size)
+	}
+	if err := writeFileAtomic(path, []byte(sth)); err != nil {
+		return cp, "", fmt.Errorf("saving the checkpoint: %w", err)
+	}
+	return cp, consistency, nil
 }
 
 // proveConsistency fetches and checks a consistency proof from old to cp.

@@ -17,23 +17,9 @@ func openLogs(ctx context.Context, set storage.LogSet, hostname string, keys []l
 	return logset.Open(ctx, logset.Config{
 		Store:   set,
 		Name:    rekorv1.Name,
-		Profile: v1Profile(hostname),
+		Profile: rekorv1.LogProfiles(hostname),
 		Keys:    keys,
 		Log:     cfg,
 		Logger:  logger,
 	})
-}
-
-// v1Profile gives each Rekor v1 log of the set its profile: a log is served
-// as the hostname of its stored origin (a rotation may name the next log
-// anew); hostname names a log created here, or one whose origin is not
-// recorded yet (migrated from a one-tree database).
-func v1Profile(hostname string) func(storage.LogInfo) log.Profile {
-	return func(info storage.LogInfo) log.Profile {
-		host := hostname
-		if h := rekorv1.Hostname(info.Origin); h != "" {
-			host = h
-		}
-		return rekorv1.ShardProfile(host, info.StartIndex)
-	}
 }

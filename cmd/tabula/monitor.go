@@ -12,7 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/monitor"
 )
@@ -39,55 +42,161 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// logFlags are the flags monitor and audit share: the log and its pinned key.
+// logFlags are the flags monitor and audit share: the server and its pinned
+// keys.
 type logFlags struct {
-	server, logKey, stateDir string
+	server   string
+	logKeys  listFlag
+	stateDir string
 }
 
 func addLogFlags(fs *flag.FlagSet) *logFlags {
 	f := &logFlags{}
 	fs.StringVar(&f.server, "server", client.DefaultServer, "base URL of the log")
-	fs.StringVar(&f.logKey, "log-key", "", "the log's public key (PEM) to pin (required; for a Tabula it is log-key.pub.pem in the data directory, or GET /api/v1/log/publicKey once, over a channel you trust)")
+	fs.Var(&f.logKeys, "log-key", "a log's public key (PEM) to pin (required; repeatable: every log of the server must be signed by a pinned key, so pin each key a rotation brought; for a Tabula it is log-key.pub.pem in the data directory, or GET /api/v1/log/publicKey?treeID= once, over a channel you trust)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory of the saved state (default: $XDG_STATE_HOME/tabula or the user config dir's tabula)")
 	return f
 }
 
-// open returns the log client, the pinned key's verifier and the state
-// directory.
-func (f *logFlags) open(cmd string, stderr io.Writer) (*client.Client, *monitor.Verifier, string, error) {
-	if f.logKey == "" {
-		fmt.Fprintf(stderr, "tabula %s: --log-key is required: it trusts only checkpoints signed by the key you pin\n", cmd)
-		return nil, nil, "", errUsage
+// opened is what monitor and audit work with: the server's logs, the pinned
+// keys and the state directory for the command, named after the first key.
+type opened struct {
+	cl        *client.Client
+	set       *serverSet
+	verifiers []*monitor.Verifier
+	// stateDir holds logs.json and a state file per log; legacy is the
+	// one-log state file of an earlier release.
+	stateDir, legacy string
+}
+
+// open reads the pinned keys and returns the server and the state
+// directory of command cmd ("monitor" or "audit").
+func (f *logFlags) open(cmd string, stderr io.Writer) (*opened, error) {
+	if len(f.logKeys) == 0 {
+		fmt.Fprintf(stderr, "tabula %s: --log-key is required: it trusts only checkpoints signed by the keys you pin\n", cmd)
+		return nil, errUsage
 	}
-	b, err := os.ReadFile(f.logKey)
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("reading --log-key: %w", err)
-	}
-	v, err := monitor.NewVerifier(b)
-	if err != nil {
-		return nil, nil, "", err
+	o := &opened{}
+	for _, path := range f.logKeys {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading --log-key: %w", err)
+		}
+		v, err := monitor.NewVerifier(b)
+		if err != nil {
+			return nil, fmt.Errorf("--log-key %s: %w", path, err)
+		}
+		o.verifiers = append(o.verifiers, v)
 	}
 	cl, err := client.New(f.server, client.WithUserAgent("tabula/"+version()), client.WithHTTPClient(&http.Client{Timeout: time.Minute}))
 	if err != nil {
-		return nil, nil, "", err
+		return nil, err
 	}
+	o.cl, o.set = cl, &serverSet{cl: cl}
 	dir := f.stateDir
 	if dir == "" {
 		if dir, err = clientStateDir(); err != nil {
-			return nil, nil, "", err
+			return nil, err
 		}
 	}
-	return cl, v, dir, nil
+	o.stateDir, o.legacy = stateDirOf(filepath.Join(dir, cmd), o.verifiers)
+	return o, nil
+}
+
+// stateDirOf picks the state of monitor or audit in dir: named after the
+// first pinned key that has one (the keys may be given in another order
+// after a rotation), or that has a one-log state file of an earlier
+// release, else after the first key.
+func stateDirOf(dir string, vs []*monitor.Verifier) (stateDir, legacy string) {
+	for _, suffix := range []string{"", ".json"} {
+		for _, v := range vs {
+			id := v.KeyID()[:16]
+			if _, err := os.Stat(filepath.Join(dir, id+suffix)); err == nil {
+				return filepath.Join(dir, id), filepath.Join(dir, id+".json")
+			}
+		}
+	}
+	id := vs[0].KeyID()[:16]
+	return filepath.Join(dir, id), filepath.Join(dir, id+".json")
+}
+
+// serverSet is the log set of a Tabula (or Rekor) server: GET /api/v1/log
+// lists the logs, and each is read under /logs/{treeID}/. A server of an
+// earlier release, with one log and no /logs/ paths, is read at / instead.
+type serverSet struct {
+	cl *client.Client
+
+	mu       sync.Mutex
+	active   string // tree ID of the active log, as last listed
+	single   bool   // the last listing had no frozen logs
+	rootOnly bool   // the server answered 404 under /logs/: read at /
+}
+
+func (s *serverSet) LogInfo(ctx context.Context) (models.LogInfo, error) {
+	li, err := s.cl.LogInfo(ctx)
+	if err == nil {
+		s.mu.Lock()
+		s.active, s.single = li.TreeID, len(li.InactiveShards) == 0
+		s.mu.Unlock()
+	}
+	return li, err
+}
+
+func (s *serverSet) Log(treeID string) monitor.Log { return &serverLog{s: s, tree: s.cl.Tree(treeID)} }
+
+// serverLog reads one log of a serverSet.
+type serverLog struct {
+	s    *serverSet
+	tree *client.Tree
+}
+
+// root reports whether the log is read at / (an earlier release's server).
+func (l *serverLog) root() bool {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.s.rootOnly && l.s.single && l.s.active == l.tree.TreeID()
+}
+
+func (l *serverLog) Checkpoint(ctx context.Context) ([]byte, error) {
+	if l.root() {
+		return l.s.cl.Checkpoint(ctx)
+	}
+	b, err := l.tree.Checkpoint(ctx)
+	if client.IsNotFound(err) {
+		l.s.mu.Lock()
+		l.s.rootOnly = l.s.single && l.s.active == l.tree.TreeID()
+		l.s.mu.Unlock()
+		if l.root() {
+			return l.s.cl.Checkpoint(ctx)
+		}
+	}
+	return b, err
+}
+
+func (l *serverLog) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
+	if l.root() {
+		return l.s.cl.Tile(ctx, level, index, width)
+	}
+	return l.tree.Tile(ctx, level, index, width)
+}
+
+func (l *serverLog) EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error) {
+	if l.root() {
+		return l.s.cl.EntryBundle(ctx, index, width)
+	}
+	return l.tree.EntryBundle(ctx, index, width)
 }
 
 // errAlerts is returned by `monitor --once` when it raised alerts.
 var errAlerts = errors.New("alerts raised")
 
-const monitorUsage = `Usage: tabula monitor --log-key KEY.pem [--server URL] [--once] [--watch-… VALUE]…
+const monitorUsage = `Usage: tabula monitor --log-key KEY.pem [--log-key KEY2.pem]… [--server URL] [--once] [--watch-… VALUE]…
 
-Follows the log from its last verified checkpoint (saved in --state-dir): proves every new
-checkpoint consistent with it, reads the new entries from the tile entry bundles, checks they
-make the signed tree, and alerts on a forked or lying log and on entries matching the watch list.`
+Follows every log of the server (the active one and those frozen by a rotation) from its last
+verified checkpoint (saved in --state-dir): proves every new checkpoint consistent with it, reads
+the new entries from the tile entry bundles, checks they make the signed tree, and alerts on a
+forked or lying log, on a frozen log that changes, and on entries matching the watch list. A log
+that appears (a rotation) is reported and read from its first entry.`
 
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("monitor", stderr, monitorUsage)
@@ -113,7 +222,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cl, v, dir, err := lf.open("monitor", stderr)
+	o, err := lf.open("monitor", stderr)
 	if err != nil {
 		return err
 	}
@@ -128,9 +237,8 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *webhook != "" {
 		notifiers = append(notifiers, monitor.WebhookNotifier{URL: *webhook})
 	}
-	state := filepath.Join(dir, "monitor", v.KeyID()[:16]+".json")
-	m, err := monitor.New(monitor.Config{
-		Log: cl, Verifier: v, StatePath: state, Watch: w, FromStart: *fromStart,
+	m, err := monitor.NewSet(monitor.SetConfig{
+		Set: o.set, Verifiers: o.verifiers, StateDir: o.stateDir, LegacyState: o.legacy, Watch: w, FromStart: *fromStart,
 		Workers: *workers, Notifiers: notifiers, Metrics: metrics, Logger: logger,
 	})
 	if err != nil {
@@ -153,18 +261,18 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 
 	if !*once {
-		logger.Info("monitoring", "server", cl.Server(), "log_id", v.KeyID(), "state", state, "interval", *interval)
+		logger.Info("monitoring", "server", o.cl.Server(), "log_id", o.verifiers[0].KeyID(), "state", o.stateDir, "interval", *interval)
 		return m.Run(ctx, *interval)
 	}
 	res, err := m.Check(ctx)
 	if err != nil {
 		return err
 	}
-	printCheck(stdout, res)
-	if len(res.Alerts) > 0 {
-		return fmt.Errorf("%w: %d", errAlerts, len(res.Alerts))
+	printSetCheck(stdout, res)
+	if n := len(res.AllAlerts()); n > 0 {
+		return fmt.Errorf("%w: %d", errAlerts, n)
 	}
-	return nil
+	return res.Err()
 }
 
 func plural(n uint64, one, many string) string {
@@ -172,6 +280,46 @@ func plural(n uint64, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// printSetCheck prints what a check found of each log of the set, then
+// the set's own alerts.
+func printSetCheck(w io.Writer, res monitor.SetResult) {
+	for i, l := range res.Logs {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		state := "active"
+		if l.Frozen {
+			state = "frozen"
+		}
+		if l.New {
+			state += ", new since the last check: read from its first entry"
+		}
+		fmt.Fprintf(w, "Log:          %s (%s)\n", l.TreeID, state)
+		switch {
+		case l.Err != nil:
+			fmt.Fprintf(w, "Verified:     NOT CHECKED — %v\n", l.Err)
+		case l.Checked:
+			cp := l.Checkpoint
+			fmt.Fprintf(w, "Origin:       %s\n", cp.Origin)
+			fmt.Fprintf(w, "Tree size:    %d\n", cp.Size)
+			fmt.Fprintf(w, "Root hash:    %x\n", cp.Root)
+			if slices.ContainsFunc(res.Alerts, func(a monitor.Alert) bool { return a.Origin == cp.Origin }) {
+				fmt.Fprintf(w, "Verified:     NO — the frozen log changed (see the log set alerts)\n")
+			} else {
+				fmt.Fprintf(w, "Verified:     frozen; its listed and served checkpoints are its final one\n")
+			}
+		default:
+			printCheck(w, l.Result)
+		}
+	}
+	if len(res.Alerts) > 0 {
+		fmt.Fprintf(w, "\nLog set alerts: %d\n", len(res.Alerts))
+		for _, a := range res.Alerts {
+			fmt.Fprintf(w, "  %s: %s\n", a.Kind, a.Message)
+		}
+	}
 }
 
 func printCheck(w io.Writer, res monitor.Result) {

@@ -26,7 +26,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/verify"
 )
 
 // trustedRootMediaType is the media type of a Sigstore TrustedRoot document
@@ -54,7 +56,10 @@ type trustedRootConfig struct {
 const trustedRootUsage = `Usage: tabula trusted-root (--key PEM | --public-key PEM | --server URL) [flags]
 
 Prints a Sigstore TrustedRoot (JSON) that trusts this log's key, for cosign --trusted-root,
-sigstore-go, sigstore-python and sigstore-js.`
+sigstore-go, sigstore-python and sigstore-js. With --server, every log of the server (the active
+one and those frozen by a rotation) is listed, each key with its validFor: from a minute before
+its first entry was integrated to a minute after its last (a frozen log's end), per the entries'
+signed entry timestamps.`
 
 func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("trusted-root", stderr, trustedRootUsage)
@@ -63,7 +68,7 @@ func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.StringVar(&c.PublicKey, "public-key", "", "the log's public key (PEM)")
 	fs.StringVar(&c.Server, "server", "", "base URL of a running Tabula: read its key from /api/v1/log/publicKey")
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "the log's base URL written into the trusted root (default: --server when given)")
-	fs.StringVar(&c.Start, "start", "", "RFC 3339 time from which the log key is trusted (default: with --server, the integrated time of entry 0; else one minute ago)")
+	fs.StringVar(&c.Start, "start", "", "RFC 3339 time from which the log key is trusted (default: with --server, a minute before its first entry was integrated; else one minute ago); with several logs, the oldest's")
 	fs.StringVar(&c.Operator, "operator", "", "operator name written into the log instance (optional)")
 	fs.StringVar(&c.FulcioCert, "fulcio-cert", "", "PEM certificate chain of a code-signing CA to trust (issuing certificate first, root last)")
 	fs.StringVar(&c.FulcioURL, "fulcio-url", "", "URI of that CA (optional)")
@@ -113,8 +118,7 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		return nil, fmt.Errorf("--url %q: want an http:// or https:// URL", c.URL)
 	}
 
-	var pub crypto.PublicKey
-	var firstEntry time.Time // integrated time of entry 0, when known
+	var logs []serverLogKey
 	switch {
 	case c.Key != "":
 		b, err := os.ReadFile(c.Key)
@@ -125,18 +129,20 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Key, err)
 		}
-		pub = priv.Public()
+		logs = []serverLogKey{{pub: priv.Public()}}
 	case c.PublicKey != "":
 		b, err := os.ReadFile(c.PublicKey)
 		if err != nil {
 			return nil, err
 		}
-		if pub, err = signer.ParsePublicKeyPEM(b); err != nil {
+		pub, err := signer.ParsePublicKeyPEM(b)
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.PublicKey, err)
 		}
+		logs = []serverLogKey{{pub: pub}}
 	default:
 		var err error
-		if pub, firstEntry, err = fetchLogKey(ctx, c.Server); err != nil {
+		if logs, err = fetchLogKeys(ctx, c.Server, stderr); err != nil {
 			return nil, err
 		}
 	}
@@ -148,8 +154,8 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		if start, err = time.Parse(time.RFC3339, c.Start); err != nil {
 			return nil, fmt.Errorf("--start: %w", err)
 		}
-	case !firstEntry.IsZero() && firstEntry.Before(time.Now()):
-		start = firstEntry.Add(-startMargin).UTC().Truncate(time.Second)
+	case !logs[0].start.IsZero() && logs[0].start.Before(time.Now()):
+		start = logs[0].start
 	default:
 		start = time.Now().Add(-startMargin).UTC().Truncate(time.Second)
 		if c.Server == "" {
@@ -157,14 +163,30 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 				"Use --server (takes the time of the log's first entry) or --start to cover older entries.\n", start.Format(time.RFC3339))
 		}
 	}
+	logs[0].start = start
 
-	tlog, err := tlogInstance(pub, c.URL, start, c.Operator)
-	if err != nil {
-		return nil, err
+	var tlogs []*prototrustroot.TransparencyLogInstance
+	for i, l := range logs {
+		if l.start.IsZero() {
+			// An empty active log after a rotation: in service from when
+			// its predecessor stopped.
+			l.start = logs[i-1].end
+			if l.start.IsZero() {
+				l.start = time.Now().Add(-startMargin).UTC().Truncate(time.Second)
+			}
+		}
+		tlog, err := tlogInstance(l.pub, c.URL, l.start, c.Operator)
+		if err != nil {
+			return nil, err
+		}
+		if !l.end.IsZero() {
+			tlog.PublicKey.ValidFor.End = timestamppb.New(l.end)
+		}
+		tlogs = append(tlogs, tlog)
 	}
 	tr := &prototrustroot.TrustedRoot{
 		MediaType: trustedRootMediaType,
-		Tlogs:     []*prototrustroot.TransparencyLogInstance{tlog},
+		Tlogs:     tlogs,
 	}
 	if c.FulcioCert != "" {
 		ca, err := certificateAuthority(c.FulcioCert, c.FulcioURL)
@@ -299,53 +321,106 @@ func marshalTrustedRoot(tr *prototrustroot.TrustedRoot) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// fetchLogKey asks a running log for its public key and for the integrated
-// time of its first entry (zero when the log is empty).
-func fetchLogKey(ctx context.Context, server string) (crypto.PublicKey, time.Time, error) {
-	base := strings.TrimSuffix(server, "/")
-	client := &http.Client{Timeout: 30 * time.Second}
-	get := func(path string) (int, []byte, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-		if err != nil {
-			return 0, nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return resp.StatusCode, b, err
-	}
-	code, body, err := get("/api/v1/log/publicKey")
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("fetching the log key: %w", err)
-	}
-	if code != http.StatusOK {
-		return nil, time.Time{}, fmt.Errorf("GET %s/api/v1/log/publicKey: HTTP %d: %s", base, code, bytes.TrimSpace(body))
-	}
-	pub, err := signer.ParsePublicKeyPEM(body)
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("GET %s/api/v1/log/publicKey: %w", base, err)
-	}
+// serverLogKey is a log key to trust and its validity (zero: unknown; a
+// zero end: still in service).
+type serverLogKey struct {
+	pub        crypto.PublicKey
+	start, end time.Time
+}
 
-	code, body, err = get("/api/v1/log/entries?logIndex=0")
-	switch {
-	case err != nil:
-		return nil, time.Time{}, fmt.Errorf("fetching the first entry: %w", err)
-	case code == http.StatusNotFound:
-		return pub, time.Time{}, nil
-	case code != http.StatusOK:
-		return nil, time.Time{}, fmt.Errorf("GET %s/api/v1/log/entries?logIndex=0: HTTP %d: %s", base, code, bytes.TrimSpace(body))
+// fetchLogKeys asks a running server for every log it holds (GET
+// /api/v1/log: the frozen logs oldest first, then the active one), each
+// log's key (publicKey?treeID=), and the integrated times of its first and
+// last entries, read by virtual index and checked with the log's key (SET,
+// inclusion proof, checkpoint of that tree). Consecutive logs under one key
+// make one key entry (sigstore-go finds logs by key ID), as Rekor's shards
+// share one in the public trusted root. Frozen logs without entries are
+// left out.
+func fetchLogKeys(ctx context.Context, server string, stderr io.Writer) ([]serverLogKey, error) {
+	cl, err := client.New(server, client.WithUserAgent("tabula/"+version()), client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+	if err != nil {
+		return nil, err
 	}
-	var entry map[string]struct {
-		IntegratedTime int64 `json:"integratedTime"`
+	li, err := cl.LogInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the server's logs: %w", err)
 	}
-	if err := json.Unmarshal(body, &entry); err != nil || len(entry) != 1 {
-		return nil, time.Time{}, fmt.Errorf("GET %s/api/v1/log/entries?logIndex=0: unexpected body (%v)", base, err)
+	type shard struct {
+		treeID string
+		size   int64
+		frozen bool
 	}
-	for _, e := range entry {
-		return pub, time.Unix(e.IntegratedTime, 0), nil
+	var shards []shard
+	for _, sh := range li.InactiveShards {
+		if sh == nil {
+			return nil, errors.New("GET /api/v1/log: null inactive shard")
+		}
+		shards = append(shards, shard{sh.TreeID, sh.TreeSize, true})
 	}
-	return pub, time.Time{}, nil
+	shards = append(shards, shard{li.TreeID, li.TreeSize, false})
+
+	var out []serverLogKey
+	var offset int64 // virtual index of the log's first entry
+	var prevID string
+	for _, sh := range shards {
+		if sh.size < 0 {
+			return nil, fmt.Errorf("GET /api/v1/log: log %s has size %d", sh.treeID, sh.size)
+		}
+		treeID := sh.treeID
+		if len(shards) == 1 {
+			treeID = "" // a server of an earlier release may not take ?treeID=
+		}
+		b, err := cl.PublicKey(ctx, treeID)
+		if err != nil {
+			return nil, fmt.Errorf("fetching the key of log %s: %w", sh.treeID, err)
+		}
+		key, err := verify.ParseLogKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("the key of log %s: %w", sh.treeID, err)
+		}
+		l := serverLogKey{pub: key.Public}
+		if sh.size > 0 {
+			first, err := entryTime(ctx, cl, sh.treeID, offset, key)
+			if err != nil {
+				return nil, err
+			}
+			l.start = first.Add(-startMargin).UTC().Truncate(time.Second)
+			if sh.frozen {
+				last, err := entryTime(ctx, cl, sh.treeID, offset+sh.size-1, key)
+				if err != nil {
+					return nil, err
+				}
+				l.end = last.Add(startMargin).UTC()
+			}
+		} else if sh.frozen {
+			fmt.Fprintf(stderr, "tabula trusted-root: note: frozen log %s holds no entries; left out\n", sh.treeID)
+			continue
+		}
+		offset += sh.size
+		if n := len(out); n > 0 && prevID == key.LogID() {
+			// The same key goes on: one validity from the first start.
+			out[n-1].end = l.end
+			continue
+		}
+		prevID = key.LogID()
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// entryTime reads the entry at a virtual index, checks it with key and
+// that it belongs to the log treeID, and returns its integrated time.
+func entryTime(ctx context.Context, cl *client.Client, treeID string, index int64, key verify.LogKey) (time.Time, error) {
+	uuid, e, err := cl.EntryByIndex(ctx, index)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading entry %d (of log %s): %w", index, treeID, err)
+	}
+	cp, err := verify.Entry(uuid, e, key)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("entry %d (of log %s) does not verify: %w", index, treeID, err)
+	}
+	if !strings.HasSuffix(cp.Origin, " - "+treeID) {
+		return time.Time{}, fmt.Errorf("entry %d is in log %q, not in log %s", index, cp.Origin, treeID)
+	}
+	return time.Unix(e.IntegratedTime, 0), nil
 }

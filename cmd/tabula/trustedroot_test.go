@@ -75,6 +75,12 @@ func runTR(t *testing.T, want int, args ...string) (stdout, stderr string) {
 // (unknown fields or bad enum names fail) and as plain JSON for the checks.
 func parseTR(t *testing.T, out string) *trustedRootJSON {
 	t.Helper()
+	return parseTRN(t, out, 1)
+}
+
+// parseTRN is parseTR of a trusted root listing n logs.
+func parseTRN(t *testing.T, out string, n int) *trustedRootJSON {
+	t.Helper()
 	var pb prototrustroot.TrustedRoot
 	if err := protojson.Unmarshal([]byte(out), &pb); err != nil {
 		t.Fatalf("output is not a protobuf-specs TrustedRoot: %v\n%s", err, out)
@@ -86,8 +92,8 @@ func parseTR(t *testing.T, out string) *trustedRootJSON {
 	if tr.MediaType != trustedRootMediaType {
 		t.Errorf("mediaType = %q, want %q", tr.MediaType, trustedRootMediaType)
 	}
-	if len(tr.Tlogs) != 1 {
-		t.Fatalf("%d tlogs, want 1:\n%s", len(tr.Tlogs), out)
+	if len(tr.Tlogs) != n {
+		t.Fatalf("%d tlogs, want %d:\n%s", len(tr.Tlogs), n, out)
 	}
 	return &tr
 }

@@ -17,12 +17,12 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/pgtest"
 	tlog "github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/profile/rekorv1"
-	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
@@ -324,15 +324,4 @@ func copyRows(t *testing.T, e upgradeEngine, from, to *sql.DB, query, insert str
 	}
 }
 
-func newTestSigner(t *testing.T) *signer.Local {
-	t.Helper()
-	k, err := signer.Generate(signer.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := signer.New(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+var newTestSigner = logsettest.Key

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/verify"
 )
 
@@ -20,7 +22,7 @@ type verifyConfig struct {
 	insecureIgnoreIdentity, online                    bool
 }
 
-const verifyUsage = `Usage: tabula verify --entry ENTRY.json --log-key KEY.pem
+const verifyUsage = `Usage: tabula verify --entry ENTRY.json [--log-key KEY.pem]… [--server URL]
        tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)
          [--artifact FILE | --digest sha256:HEX]
          [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]
@@ -49,9 +51,9 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if c.entry != "" {
-		return verifyEntryFile(ctx, cf, c.entry, stdout)
+		return verifyEntryFile(ctx, cf, c.entry, stdout, stderr)
 	}
-	if c.bundle == "" || (c.trustedRoot == "" && cf.logKey == "") {
+	if c.bundle == "" || (c.trustedRoot == "" && len(cf.logKeys) == 0) {
 		fmt.Fprintln(stderr, "give --bundle and --trusted-root or --log-key (or both)")
 		return errUsage
 	}
@@ -69,16 +71,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-	if cf.logKey != "" {
-		b, err := os.ReadFile(cf.logKey)
-		if err != nil {
-			return err
-		}
-		k, err := verify.ParseLogKeyPEM(b)
-		if err != nil {
-			return err
-		}
-		opts.LogKeys = []verify.LogKey{k}
+	if opts.LogKeys, err = cf.pinnedKeys(); err != nil {
+		return err
 	}
 	if c.artifact != "" {
 		b, err := os.ReadFile(c.artifact)
@@ -167,10 +161,25 @@ func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions
 	if err != nil {
 		return err
 	}
+	// The leaf hash alone is looked up in every log of the server: the same
+	// body may be logged again after a rotation; the bundle's is the one at
+	// its virtual index.
 	leaf := verify.LeafHash(r.Body)
-	uuid, e, err := cl.EntryByUUID(ctx, fmt.Sprintf("%x", leaf))
+	found, err := cl.RetrieveEntries(ctx, models.SearchLogQuery{EntryUUIDs: []string{fmt.Sprintf("%x", leaf)}})
 	if err != nil {
 		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("looking the entry up at %s: %w", cl.Server(), err)}
+	}
+	var uuid string
+	var e models.LogEntryAnon
+	for _, le := range found {
+		for id, x := range le {
+			if x.LogIndex == r.LogIndex || uuid == "" {
+				uuid, e = id, x
+			}
+		}
+	}
+	if uuid == "" {
+		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the entry is not in the live log at %s", cl.Server())}
 	}
 	if !bytes.Equal(e.Body, r.Body) || e.IntegratedTime != r.IntegratedTime || e.LogIndex != r.LogIndex {
 		return &verify.CheckError{Check: verify.CheckOnline, Err: fmt.Errorf("the live log's entry %s differs from the bundle's", uuid)}
@@ -181,19 +190,10 @@ func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions
 	return nil
 }
 
-// verifyEntryFile verifies a saved v1 API entry offline with the pinned key.
-func verifyEntryFile(_ context.Context, cf *clientFlags, path string, stdout io.Writer) error {
-	if cf.logKey == "" {
-		return errors.New("--entry needs --log-key")
-	}
-	kb, err := os.ReadFile(cf.logKey)
-	if err != nil {
-		return err
-	}
-	key, err := verify.ParseLogKeyPEM(kb)
-	if err != nil {
-		return err
-	}
+// verifyEntryFile verifies a saved v1 API entry offline with the pinned
+// key of its log (by log ID), or with its log's key fetched from --server
+// (by tree ID) when none is pinned.
+func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -202,8 +202,21 @@ func verifyEntryFile(_ context.Context, cf *clientFlags, path string, stdout io.
 	if err := json.Unmarshal(b, &le); err != nil || len(le) != 1 {
 		return fmt.Errorf("%s is not one log entry as the v1 API returns it: %v", path, err)
 	}
+	var cl *client.Client
+	if len(cf.logKeys) == 0 {
+		if cl, err = cf.client(); err != nil {
+			return err
+		}
+	}
 	for uuid, e := range le {
-		cp, err := verify.Entry(uuid, e, key)
+		var cp checkpoint.Checkpoint
+		key, pinned, err := cf.entryKey(ctx, cl, uuid, e)
+		if err == nil {
+			if !pinned {
+				fmt.Fprintf(stderr, "warning: the key of log %s was fetched from %s (trusted on first use); pin it with --log-key\n", orDash(entryTreeID(uuid, e)), cl.Server())
+			}
+			cp, err = verify.Entry(uuid, e, key)
+		}
 		if err != nil {
 			var ce *verify.CheckError
 			if errors.As(err, &ce) {
@@ -215,7 +228,11 @@ func verifyEntryFile(_ context.Context, cf *clientFlags, path string, stdout io.
 		for _, ch := range []string{verify.CheckLogKnown, verify.CheckInclusionProof, verify.CheckCheckpointSig, verify.CheckCheckpointRoot, verify.CheckSET} {
 			fmt.Fprintf(stdout, "  ✓ %s\n", ch)
 		}
-		fmt.Fprintf(stdout, "Entry %d in %s (tree size %d)\nVerified OK: %s\n", e.LogIndex, cp.Origin, cp.Size, path)
+		local := int64(-1)
+		if v := e.Verification; v != nil && v.InclusionProof != nil {
+			local = v.InclusionProof.LogIndex
+		}
+		fmt.Fprintf(stdout, "Entry %d (index %d in %s, tree size %d)\nVerified OK: %s\n", e.LogIndex, local, cp.Origin, cp.Size, path)
 	}
 	return nil
 }

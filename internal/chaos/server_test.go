@@ -181,3 +181,19 @@ func keygen(t *testing.T) (string, []byte) {
 	}
 	return priv, pub
 }
+
+// neverRestarted reports whether the server still runs its first start.
+func (s *server) neverRestarted() bool {
+	s.mu.Lock()
+	cmd, exited, starts := s.cmd, s.exited, s.starts
+	s.mu.Unlock()
+	if cmd == nil || starts != 1 {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}

@@ -21,13 +21,17 @@ import (
 // ack is an entry the log acknowledged with 201.
 type ack struct {
 	uuid     string // the response's key: the 80-hex entry ID
-	index    uint64
+	index    uint64 // the top-level logIndex: the virtual index across the log set
 	body     []byte // the canonical body the log returned
 	via      string // the server that answered
 	hashes   []string
+	local    uint64 // the inclusion proof's logIndex: the index in the entry's own log
 	treeSize int64
 	rootHash string
 	cp       string // the checkpoint the inclusion proof is against
+	logID    string
+	time     int64  // integratedTime
+	set      []byte // the signed entry timestamp
 }
 
 // attempt is one POST, whatever came of it.
@@ -36,7 +40,8 @@ type attempt struct {
 	took   time.Duration
 	status int // 0: no HTTP answer (connection refused or reset)
 	err    string
-	retry  bool // not the entry's first attempt
+	retry  bool   // not the entry's first attempt
+	after  string // the Retry-After header of the answer
 }
 
 // record is what the writers and pollers saw.
@@ -169,9 +174,10 @@ func (l *load) upload(g int, body []byte) {
 			continue
 		}
 		a := attempt{start: time.Now(), retry: try > 0}
-		status, resp, err := l.post(url+"/api/v1/log/entries", body)
+		status, resp, h, err := l.send(url+"/api/v1/log/entries", body)
 		a.took = time.Since(a.start)
 		a.status = status
+		a.after = h.Get("Retry-After")
 		if err != nil {
 			a.err = err.Error()
 		}
@@ -200,22 +206,28 @@ func (l *load) upload(g int, body []byte) {
 }
 
 func (l *load) post(url string, body []byte) (int, []byte, error) {
+	status, b, _, err := l.send(url, body)
+	return status, b, err
+}
+
+// send posts body and returns the answer's status, body and header.
+func (l *load) send(url string, body []byte) (int, []byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := l.client.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		// The status arrived, the body did not: no answer as far as a client knows.
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return resp.StatusCode, b, nil
+	return resp.StatusCode, b, resp.Header, nil
 }
 
 func (l *load) acknowledged(url string, b []byte) {
@@ -232,7 +244,8 @@ func (l *load) acknowledged(url string, b []byte) {
 		p := e.Verification.InclusionProof
 		a := ack{
 			uuid: id, index: uint64(e.LogIndex), body: e.Body, via: url,
-			hashes: p.Hashes, treeSize: p.TreeSize, rootHash: p.RootHash, cp: p.Checkpoint,
+			hashes: p.Hashes, local: uint64(p.LogIndex), treeSize: p.TreeSize, rootHash: p.RootHash, cp: p.Checkpoint,
+			logID: e.LogID, time: e.IntegratedTime, set: e.Verification.SignedEntryTimestamp,
 		}
 		l.rec.mu.Lock()
 		l.rec.acks = append(l.rec.acks, a)

@@ -12,6 +12,7 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/logset"
+	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/dsse"
@@ -30,7 +31,7 @@ func newServer(t *testing.T) string {
 	t.Cleanup(func() { set.Close() })
 	logs := logsettest.OpenConfig(t, logset.Config{
 		Store:   set,
-		Profile: logsettest.Profile("loadgen.test"),
+		Profile: rekorv1.LogProfiles("loadgen.test"),
 	})
 	ts := httptest.NewServer(api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New(), dsse.New())}))
 	t.Cleanup(ts.Close)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
@@ -31,22 +30,6 @@ func Key(t testing.TB) *signer.Local {
 	return s
 }
 
-// Profile is the Rekor v1 profile of each log of a set served as hostname:
-// the active log's origin follows hostname, a frozen log's the hostname it
-// was created with, and each signs its entries' SETs over their virtual
-// index.
-func Profile(hostname string) func(storage.LogInfo) log.Profile {
-	return func(info storage.LogInfo) log.Profile {
-		h := hostname
-		if info.State != storage.LogActive {
-			if o := rekorv1.Hostname(info.Origin); o != "" {
-				h = o
-			}
-		}
-		return rekorv1.ShardProfile(h, info.StartIndex)
-	}
-}
-
 // Open opens the Rekor v1 logs of set, served as Hostname with keys (a new
 // key if none), closed when the test ends.
 func Open(t testing.TB, set storage.LogSet, keys ...logset.Signer) *logset.Set {
@@ -62,7 +45,7 @@ func OpenConfig(t testing.TB, cfg logset.Config) *logset.Set {
 		cfg.Name = rekorv1.Name
 	}
 	if cfg.Profile == nil {
-		cfg.Profile = Profile(Hostname)
+		cfg.Profile = rekorv1.LogProfiles(Hostname)
 	}
 	if len(cfg.Keys) == 0 {
 		cfg.Keys = []logset.Signer{Key(t)}
@@ -80,33 +63,9 @@ func OpenConfig(t testing.TB, cfg logset.Config) *logset.Set {
 // does. It returns the new log.
 func Rotate(t testing.TB, set storage.LogSet, key logset.Signer) storage.LogInfo {
 	t.Helper()
-	ctx := context.Background()
-	logs, err := set.Logs(ctx)
+	_, next, err := rekorv1.Rotate(context.Background(), set, key, Hostname)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var active *storage.LogInfo
-	for i := range logs {
-		if logs[i].Profile == rekorv1.Name && logs[i].State == storage.LogActive {
-			active = &logs[i]
-		}
-	}
-	if active == nil {
-		t.Fatal("rotating: no active rekor-v1 log")
-	}
-	profile := rekorv1.Profile(Hostname)
-	state, err := log.NewTree(profile, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	next, err := set.Rotate(ctx, active.TreeID, storage.LogInfo{
-		TreeID:    state.TreeID,
-		Origin:    profile.Origin(state.TreeID),
-		Profile:   rekorv1.Name,
-		PublicKey: key.PublicKeyDER(),
-	}, state)
-	if err != nil {
-		t.Fatalf("rotating tree %d: %v", active.TreeID, err)
 	}
 	return next
 }

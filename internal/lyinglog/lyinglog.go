@@ -58,8 +58,10 @@ type tileKey struct {
 
 // Log is a lying log. Its methods are safe for concurrent use.
 type Log struct {
+	priv   *ecdsa.PrivateKey
 	signer *signer.Local
 	pubPEM []byte
+	treeID string
 
 	mu         sync.Mutex
 	entries    [][]byte // the signed tree's entries
@@ -69,12 +71,17 @@ type Log struct {
 	checkpoint []byte
 }
 
-// New returns an empty log with a fresh key.
+// New returns an empty log with a fresh key and tree ID [TreeID].
 func New() (*Log, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
+	return NewTree(TreeID, priv)
+}
+
+// NewTree returns an empty log with the given tree ID (decimal) and key.
+func NewTree(treeID string, priv *ecdsa.PrivateKey) (*Log, error) {
 	s, err := signer.New(priv)
 	if err != nil {
 		return nil, err
@@ -83,15 +90,18 @@ func New() (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{signer: s, pubPEM: pub}
+	l := &Log{priv: priv, signer: s, pubPEM: pub, treeID: treeID}
 	if err := l.rebuild(nil); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// Origin is the checkpoints' origin line, "<Hostname> - <TreeID>".
-func (l *Log) Origin() string { return Hostname + " - " + TreeID }
+// Origin is the checkpoints' origin line, "<Hostname> - <tree ID>".
+func (l *Log) Origin() string { return Hostname + " - " + l.treeID }
+
+// TreeID is the log's tree ID (decimal).
+func (l *Log) TreeID() string { return l.treeID }
 
 // PublicKeyPEM is the log key, to pin.
 func (l *Log) PublicKeyPEM() []byte { return append([]byte(nil), l.pubPEM...) }
@@ -265,76 +275,92 @@ func (l *Log) ConsistencyProof(ctx context.Context, first, last uint64) ([]merkl
 // Handler serves the log over HTTP as Tabula does (the read side only).
 func (l *Log) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /checkpoint", func(w http.ResponseWriter, r *http.Request) {
-		b, _ := l.Checkpoint(r.Context())
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write(b)
-	})
+	mux.HandleFunc("GET /checkpoint", func(w http.ResponseWriter, r *http.Request) { l.serveCheckpoint(w) })
 	mux.HandleFunc("GET /tile/", func(w http.ResponseWriter, r *http.Request) {
-		p, err := merkle.ParseTilePath(strings.TrimPrefix(r.URL.Path, "/"))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		var b []byte
-		if p.Entries {
-			b, err = l.EntryBundle(r.Context(), p.Index, p.Width)
-		} else {
-			b, err = l.Tile(r.Context(), p.Level, p.Index, p.Width)
-		}
-		if err != nil {
-			writeError(w, http.StatusNotFound, err.Error())
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		_, _ = w.Write(b)
+		l.serveTile(w, r, strings.TrimPrefix(r.URL.Path, "/"))
 	})
 	mux.HandleFunc("GET /api/v1/log", func(w http.ResponseWriter, r *http.Request) {
-		l.mu.Lock()
-		info := models.LogInfo{
-			InactiveShards: []*models.InactiveShardLogInfo{},
-			RootHash:       hex.EncodeToString(l.root[:]),
-			SignedTreeHead: string(l.checkpoint),
-			TreeID:         TreeID,
-			TreeSize:       int64(len(l.entries)),
-		}
-		l.mu.Unlock()
+		info := l.logInfo()
+		info.InactiveShards = []*models.InactiveShardLogInfo{}
 		writeJSON(w, http.StatusOK, info)
 	})
-	mux.HandleFunc("GET /api/v1/log/publicKey", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/x-pem-file")
-		_, _ = w.Write(l.pubPEM)
-	})
-	mux.HandleFunc("GET /api/v1/log/proof", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		first, err1 := strconv.ParseUint(q.Get("firstSize"), 10, 64)
-		last, err2 := strconv.ParseUint(q.Get("lastSize"), 10, 64)
-		if q.Get("lastSize") == "" {
-			last, err2 = l.Size(), nil
-		}
-		if err1 != nil || err2 != nil || first > last {
-			writeError(w, http.StatusBadRequest, "bad firstSize or lastSize")
-			return
-		}
-		p, err := l.ConsistencyProof(r.Context(), first, last)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
-			return
-		}
-		hs := make([]string, len(p))
-		for i := range p {
-			hs[i] = hex.EncodeToString(p[i][:])
-		}
-		l.mu.Lock()
-		root, err := merkle.RootHash(r.Context(), tileReader(l.tiles), last)
-		l.mu.Unlock()
-		if err != nil {
-			writeError(w, http.StatusInternalServerError, err.Error())
-			return
-		}
-		writeJSON(w, http.StatusOK, models.ConsistencyProof{Hashes: hs, RootHash: hex.EncodeToString(root[:])})
-	})
+	mux.HandleFunc("GET /api/v1/log/publicKey", func(w http.ResponseWriter, r *http.Request) { l.servePublicKey(w) })
+	mux.HandleFunc("GET /api/v1/log/proof", l.serveProof)
 	return mux
+}
+
+func (l *Log) serveCheckpoint(w http.ResponseWriter) {
+	b, _ := l.Checkpoint(context.Background())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write(b)
+}
+
+func (l *Log) servePublicKey(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, _ = w.Write(l.pubPEM)
+}
+
+// serveTile serves the tile or entry bundle at path ("tile/…").
+func (l *Log) serveTile(w http.ResponseWriter, r *http.Request, path string) {
+	p, err := merkle.ParseTilePath(path)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	var b []byte
+	if p.Entries {
+		b, err = l.EntryBundle(r.Context(), p.Index, p.Width)
+	} else {
+		b, err = l.Tile(r.Context(), p.Level, p.Index, p.Width)
+	}
+	if err != nil {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	_, _ = w.Write(b)
+}
+
+// logInfo is the log's part of GET /api/v1/log.
+func (l *Log) logInfo() models.LogInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return models.LogInfo{
+		RootHash:       hex.EncodeToString(l.root[:]),
+		SignedTreeHead: string(l.checkpoint),
+		TreeID:         l.treeID,
+		TreeSize:       int64(len(l.entries)),
+	}
+}
+
+func (l *Log) serveProof(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	first, err1 := strconv.ParseUint(q.Get("firstSize"), 10, 64)
+	last, err2 := strconv.ParseUint(q.Get("lastSize"), 10, 64)
+	if q.Get("lastSize") == "" {
+		last, err2 = l.Size(), nil
+	}
+	if err1 != nil || err2 != nil || first > last {
+		writeError(w, http.StatusBadRequest, "bad firstSize or lastSize")
+		return
+	}
+	p, err := l.ConsistencyProof(r.Context(), first, last)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	hs := make([]string, len(p))
+	for i := range p {
+		hs[i] = hex.EncodeToString(p[i][:])
+	}
+	l.mu.Lock()
+	root, err := merkle.RootHash(r.Context(), tileReader(l.tiles), last)
+	l.mu.Unlock()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, models.ConsistencyProof{Hashes: hs, RootHash: hex.EncodeToString(root[:])})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -80,11 +80,13 @@ func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state stora
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, createLogLockID); err != nil {
 		return fmt.Errorf("lock the log set: %w", err)
 	}
-	// The new log's range must start past every log's stored entries.
+	// The new log's range must start past the stored entries of every log
+	// that starts below it.
 	var end int64
 	err = tx.QueryRow(ctx, `
 		SELECT coalesce(max(l.start_index + coalesce(l.final_size, t.size)), 0)
-		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id`).Scan(&end)
+		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id
+		WHERE l.start_index <= $1`, int64(info.StartIndex)).Scan(&end)
 	if err != nil {
 		return fmt.Errorf("read log ranges: %w", err)
 	}

@@ -67,11 +67,13 @@ func (s *Store) rotate(ctx context.Context, oldTreeID int64, next storage.LogInf
 	}
 	next.State = storage.LogActive
 
-	// The new log's range must start past every other log's stored entries.
+	// The new log's range must start past the stored entries of every
+	// other log that starts below it.
 	var end int64
 	err = tx.QueryRow(ctx, `
 		SELECT coalesce(max(l.start_index + coalesce(l.final_size, t.size)), 0)
-		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id WHERE l.tree_id <> $1`, oldTreeID).Scan(&end)
+		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id
+		WHERE l.tree_id <> $1 AND l.start_index <= $2`, oldTreeID, start+size).Scan(&end)
 	if err != nil {
 		return storage.LogInfo{}, fmt.Errorf("read log ranges: %w", err)
 	}

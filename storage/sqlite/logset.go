@@ -84,11 +84,13 @@ func (s *Store) createLog(ctx context.Context, info storage.LogInfo, state stora
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 
-	// The new log's range must start past every log's stored entries.
+	// The new log's range must start past the stored entries of every log
+	// that starts below it.
 	var end int64
 	err = tx.QueryRowContext(ctx, `
 		SELECT COALESCE(MAX(l.start_index + COALESCE(l.final_size, t.size)), 0)
-		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id`).Scan(&end)
+		FROM logs l JOIN tree_state t ON t.tree_id = l.tree_id
+		WHERE l.start_index <= ?`, int64(info.StartIndex)).Scan(&end)
 	if err != nil {
 		return fmt.Errorf("read log ranges: %w", err)
 	}

@@ -250,19 +250,22 @@ func testFrozenRefusesAppend(t *testing.T, set storage.LogSet, _ func(*testing.T
 }
 
 // testActive runs storage.Active on the set: it finds nothing until
-// CreateTree creates the profile's log after every other log.
+// CreateTree creates the profile's log, at the profile's base (newLog's
+// StartIndex) or after the profile's other logs.
 func testActive(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)) {
 	ctx := context.Background()
 	other := createLog(t, set, newLog(1, "other", 0))
 	mo := newModel()
 	mo.created, mo.state = true, initialState(1)
 	mo.grow(t, other, "o", 4)
-	// Entries of every log share one index space: a log that still grows
-	// would run into the next one's range. (Frozen without a successor of
-	// its profile, which Rotate cannot do.)
+	// Frozen without a successor of its profile, which Rotate cannot do.
 	freeze(t, 1)
 
-	s := storage.Active(set, "p", nil)
+	// Another profile's base is inside the other log's range: refused.
+	if err := storage.Active(set, "p", nil).CreateTree(ctx, initialState(6)); err == nil {
+		t.Error("CreateTree at index 0, inside another profile's stored entries, succeeded")
+	}
+	s := storage.Active(set, "p", func(storage.TreeState) storage.LogInfo { return storage.LogInfo{StartIndex: 100} })
 	m := newModel()
 	m.check(t, s)
 	m.create(t, s, 7)
@@ -272,8 +275,8 @@ func testActive(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)
 		t.Errorf("a second CreateTree = %v, want ErrTreeExists", err)
 	}
 	got := logs(t, set)
-	if len(got) != 2 || got[1].TreeID != 7 || got[1].StartIndex != 4 || got[1].Profile != "p" {
-		t.Fatalf("Logs = %+v, want log 7 of profile p from index 4", got)
+	if len(got) != 2 || got[1].TreeID != 7 || got[1].StartIndex != 100 || got[1].Profile != "p" {
+		t.Fatalf("Logs = %+v, want log 7 of profile p from index 100", got)
 	}
 	// A second handle finds the log.
 	m.check(t, storage.Active(set, "p", nil))

@@ -203,17 +203,26 @@ func testRotateRefused(t *testing.T, set storage.LogSet, _ func(*testing.T, int6
 	mb.check(t, b)
 	mb.grow(t, b, "b-after", 3) // still active
 
-	// A log of another profile past the active one's head: the successor's
-	// range would overlap it.
-	q := newLog(20, "q", 1000)
-	createLog(t, set, q)
-	before = logs(t, set)
-	if got, err := set.Rotate(ctx, 2, nextLog(10), initialState(10)); err == nil {
-		t.Errorf("Rotate into another log's range = %+v, want an error", got)
-	}
-	checkLogs(t, set, before...)
+	// A log of another profile at its own base, far above: the successor
+	// starts where its predecessor ended, not after it (each profile has
+	// an index space of its own).
+	q := createLog(t, set, newLog(20, "q", 1000))
+	mq := newModel()
+	mq.created, mq.state = true, initialState(20)
+	mq.grow(t, q, "q", 2)
 	mb.grow(t, b, "b-last", 1)
 	mb.check(t, b)
+	var bStart uint64
+	for _, l := range logs(t, set) {
+		if l.TreeID == 2 {
+			bStart = l.StartIndex
+		}
+	}
+	next, err := set.Rotate(ctx, 2, nextLog(10), initialState(10))
+	if want := bStart + mb.state.Size; err != nil || next.StartIndex != want {
+		t.Fatalf("Rotate beside another profile's log = %+v, %v; want a successor from index %d", next, err, want)
+	}
+	mq.check(t, q)
 }
 
 // testRotateEmpty rotates a log that took no entry: the frozen empty log and
