@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/conv"
 	"github.com/sigstore/rekor/pkg/generated/models"
+	"github.com/sigstore/rekor/pkg/util"
 	rekorverify "github.com/sigstore/rekor/pkg/verify"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore-go/pkg/verify"
@@ -108,6 +110,21 @@ func TestRotation(t *testing.T) {
 			if active := shards[len(shards)-1]; got.ActiveTreeSize != wantActive || got.TotalTreeSize != wantTotal || got.TreeID != active.treeID {
 				t.Errorf("rekor-cli loginfo: active tree %s of %d, %d in all; want %s of %d, %d in all",
 					got.TreeID, got.ActiveTreeSize, got.TotalTreeSize, active.treeID, wantActive, wantTotal)
+			}
+			// It verified and kept every shard's tree head, and proves the
+			// next one it sees of that shard consistent with it.
+			var kept map[string]*util.SignedCheckpoint
+			raw, err := os.ReadFile(filepath.Join(home, ".rekor", "state.json"))
+			if err == nil {
+				err = json.Unmarshal(raw, &kept)
+			}
+			if err != nil {
+				t.Fatalf("rekor-cli's tree heads: %v", err)
+			}
+			for _, sh := range shards {
+				if sth := kept[sh.treeID]; sth == nil || int64(sth.Size) != sh.size {
+					t.Errorf("rekor-cli loginfo kept %+v for log %s, want its tree head at size %d", sth, sh.treeID, sh.size)
+				}
 			}
 		}
 
