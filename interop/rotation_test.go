@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/conv"
+	"github.com/sigstore/rekor/pkg/generated/client/entries"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/util"
 	rekorverify "github.com/sigstore/rekor/pkg/verify"
@@ -55,8 +57,9 @@ func (r *rotated) local() int64 { return r.index - r.shard.start }
 //   - rekor's Go client: GetLogEntryByIndex with the virtual index,
 //     GetLogEntryByUUID with 80- and 64-hex IDs, SearchLogQuery by UUID,
 //     index and entry, SearchIndex, GetLogInfo's inactiveShards,
-//     GetPublicKey and GetLogProof by tree ID, and rekor pkg/verify
-//     (inclusion proof, checkpoint, SET) with each shard's key;
+//     GetPublicKey and GetLogProof by tree ID, a 409 for a re-upload of a
+//     frozen shard's entry, and rekor pkg/verify (inclusion proof,
+//     checkpoint, SET) with each shard's key;
 //   - rekor-cli: get (--log-index, --uuid), verify (--uuid, --log-index,
 //     --artifact), search (--public-key, --sha) and loginfo, which
 //     verifies the inactive shards and proves them consistent with the
@@ -206,6 +209,16 @@ func TestRotation(t *testing.T) {
 				check("GetLogEntryByUUID(80 hex)", uuid, e)
 				uuid, e = c.getByUUID(t, w.uuid[16:])
 				check("GetLogEntryByUUID(64 hex)", uuid, e)
+			}
+			// A re-upload of an entry of a frozen shard is a 409 naming it.
+			for _, w := range []*rotated{written[0], written[2]} {
+				p := entries.NewCreateLogEntryParams()
+				p.SetProposedEntry(w.sg.entry)
+				_, err := c.rekor.Entries.CreateLogEntryContext(ctx(t), p)
+				var conflict *entries.CreateLogEntryConflict
+				if !errors.As(err, &conflict) || uuidOf(conflict.Location.String()) != w.uuid {
+					t.Errorf("CreateLogEntry again of %s (log %s): %v (%T), want a 409 with Location …/%s", w.name, w.shard.treeID, err, err, w.uuid)
+				}
 			}
 			// The entries of the second key's log do not verify with the first key.
 			last := written[len(written)-1]
