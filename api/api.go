@@ -1,11 +1,13 @@
 // Package api is Tabula's HTTP surface: the Rekor v1 REST API, the C2SP
-// tlog-tiles read API, and the health probes. Handlers are plain chi
-// handlers; openapi.yaml at the repository root is the contract for the JSON
-// API, and a test checks the router and the spec agree.
+// tlog-tiles read API, sigstore/timestamp-authority's API, and the health
+// probes. Handlers are plain chi handlers; openapi.yaml at the repository
+// root is the contract for the JSON API, and a test checks the router and
+// the spec agree.
 //
 // Every error is a JSON {"code":…,"message":…} with a 4xx status for bad input
 // (never a 500), except the entry GETs' 404, which has an empty body as in
-// Rekor.
+// Rekor. The timestamp paths answer with timestamp-authority's statuses and
+// messages (see timestamp.go).
 package api
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabularium/tabula/logset"
+	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/types"
 )
 
@@ -41,8 +44,15 @@ type Config struct {
 	// Logs are the logs served (Rekor v1's shards): new entries go to the
 	// active one, every one is read. /readyz pings its database. Required.
 	Logs *logset.Set
+	// V2Logs are the Rekor v2 logs served, if any (nil: none): the active
+	// one's C2SP tiles are read under /api/v2/, every one's under
+	// /logs/{treeID}/.
+	V2Logs *logset.Set
 	// Types are the entry kinds accepted for new entries. Required.
 	Types *types.Registry
+	// TSA, if not nil, is served at /api/v1/timestamp and
+	// /api/v1/timestamp/certchain.
+	TSA *tsa.Authority
 	// MaxRequestBody bounds request bodies; beyond it requests get 413.
 	MaxRequestBody int64
 	// MaxAttestationSize bounds the attestation stored beside an entry; a
@@ -67,7 +77,9 @@ type Config struct {
 // Server serves the APIs.
 type Server struct {
 	logs    *logset.Set
+	v2logs  *logset.Set
 	types   *types.Registry
+	tsa     *tsa.Authority
 	maxBody int64
 	maxAtt  int
 	wait    time.Duration
@@ -83,7 +95,9 @@ type Server struct {
 func New(cfg Config) http.Handler {
 	s := &Server{
 		logs:    cfg.Logs,
+		v2logs:  cfg.V2Logs,
 		types:   cfg.Types,
+		tsa:     cfg.TSA,
 		maxBody: cfg.MaxRequestBody,
 		maxAtt:  cfg.MaxAttestationSize,
 		wait:    cfg.WriteWait,
@@ -130,12 +144,22 @@ func (s *Server) routes() http.Handler {
 		r.Get("/log/proof", s.getLogProof)
 		r.Post("/log/entries/retrieve", s.searchLogQuery)
 		r.Post("/index/retrieve", s.searchIndex)
+		if s.tsa != nil {
+			r.With(middleware.NoCache).Post("/timestamp", s.timestamp)
+			r.Get("/timestamp/certchain", s.timestampCertChain)
+		}
 	})
 
 	limited.Get("/checkpoint", s.getCheckpoint)
 	limited.Get("/tile/*", s.getTile)
+	limited.Get("/logs", s.getLogs)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
+	limited.Post("/api/v2/log/entries", s.createV2Entry)
+	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles
+	// clients and witnesses read them (<base>/api/v2/).
+	limited.Get("/api/v2/checkpoint", s.getCheckpoint)
+	limited.Get("/api/v2/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -74,7 +74,7 @@ func newServer(t *testing.T, e engine, maxBody int64) *server {
 func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
 	t.Helper()
 	logs := logsettest.Open(t, e.open(t))
-	cfg := api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New())}
+	cfg := api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New()), TSA: newTSA(t)}
 	edit(&cfg)
 	ts := httptest.NewServer(api.New(cfg))
 	t.Cleanup(ts.Close) // before the logs close (cleanups run last first)

@@ -16,6 +16,9 @@ type httpMetrics struct {
 	latency   *prometheus.HistogramVec
 	bodyBytes prometheus.Gauge
 	rejected  *prometheus.CounterVec
+	// timestamps counts timestamp requests by result: issued, refused
+	// (the request, or a limit), failed (signing).
+	timestamps *prometheus.CounterVec
 }
 
 func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
@@ -37,9 +40,13 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 			Name: "tabula_http_rejected_total",
 			Help: "Requests refused by a limit, by reason: concurrency, client_rate, client_requests, client_body_bytes, body_bytes_in_flight, body_too_large, body_stalled.",
 		}, []string{"reason"}),
+		timestamps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tabula_tsa_timestamps_total",
+			Help: "Timestamp requests by result: issued, refused (a bad request or a limit), failed (signing).",
+		}, []string{"result"}),
 	}
 	if r != nil {
-		r.MustRegister(m.requests, m.latency, m.bodyBytes, m.rejected)
+		r.MustRegister(m.requests, m.latency, m.bodyBytes, m.rejected, m.timestamps)
 	}
 	return m
 }

@@ -3,10 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/digitorus/timestamp"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
@@ -68,6 +71,16 @@ func TestResponsesMatchSpec(t *testing.T) {
 		b, err := io.ReadAll(r)
 		return string(b), err
 	})
+	for _, ct := range []string{"application/pem-certificate-chain", "application/timestamp-reply"} {
+		openapi3filter.RegisterBodyDecoder(ct, func(r io.Reader, _ http.Header, _ *openapi3.SchemaRef, _ openapi3filter.EncodingFn) (any, error) {
+			b, err := io.ReadAll(r)
+			return string(b), err
+		})
+	}
+	tsq, err := (&timestamp.Request{HashAlgorithm: crypto.SHA256, HashedMessage: make([]byte, 32), Nonce: big.NewInt(9), Certificates: true}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	doc := loadSpec(t)
 	doc.Servers = nil // match any host
 	router, err := legacy.NewRouter(doc)
@@ -84,36 +97,45 @@ func TestResponsesMatchSpec(t *testing.T) {
 	s.upload(newEntry(t, sgn, "openapi 2"))
 	logs := "/logs/" + s.logInfo().TreeID
 
-	requests := []struct{ method, path, body string }{
-		{"POST", "/api/v1/log/entries", string(newEntry(t, sgn, "openapi 3"))},
-		{"POST", "/api/v1/log/entries", string(entry)},
-		{"POST", "/api/v1/log/entries", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{}}`},
-		{"POST", "/api/v1/log/entries", `{"kind":"nope","apiVersion":"0.0.1","spec":{}}`},
-		{"GET", "/api/v1/log/entries?logIndex=0", ""},
-		{"GET", "/api/v1/log/entries?logIndex=1000", ""},
-		{"GET", "/api/v1/log/entries/" + id, ""},
-		{"GET", "/api/v1/log/entries/" + strings.Repeat("a", 64), ""},
-		{"POST", "/api/v1/log/entries/retrieve", `{"logIndexes":[0,1]}`},
-		{"POST", "/api/v1/log/entries/retrieve", fmt.Sprintf(`{"entryUUIDs":[%q]}`, id)},
-		{"POST", "/api/v1/index/retrieve", `{"publicKey":{"format":"x509","content":"` + b64(sgn.PublicKeyPEM()) + `"}}`},
-		{"POST", "/api/v1/index/retrieve", `{"email":"nobody@example.com"}`},
-		{"GET", "/api/v1/log", ""},
-		{"GET", "/api/v1/log/publicKey", ""},
-		{"GET", "/api/v1/log/proof?firstSize=1&lastSize=3", ""},
-		{"GET", "/api/v1/log/proof?firstSize=3&lastSize=1", ""},
-		{"GET", "/checkpoint", ""},
-		{"GET", "/tile/0/000.p/3", ""},
-		{"GET", "/tile/entries/000.p/3", ""},
-		{"GET", "/tile/0/000", ""},
-		{"GET", logs + "/checkpoint", ""},
-		{"GET", "/logs/1/checkpoint", ""},
-		{"GET", logs + "/tile/0/000.p/3", ""},
-		{"GET", logs + "/tile/entries/000.p/3", ""},
-		{"GET", logs + "/tile/0/001", ""},
-		{"GET", logs + "/tile/x", ""},
-		{"GET", "/healthz", ""},
-		{"GET", "/readyz", ""},
-		{"GET", "/ping", ""},
+	requests := []struct{ method, path, body, contentType string }{
+		{"POST", "/api/v1/log/entries", string(newEntry(t, sgn, "openapi 3")), ""},
+		{"POST", "/api/v1/log/entries", string(entry), ""},
+		{"POST", "/api/v1/log/entries", `{"kind":"hashedrekord","apiVersion":"0.0.1","spec":{}}`, ""},
+		{"POST", "/api/v1/log/entries", `{"kind":"nope","apiVersion":"0.0.1","spec":{}}`, ""},
+		{"GET", "/api/v1/log/entries?logIndex=0", "", ""},
+		{"GET", "/api/v1/log/entries?logIndex=1000", "", ""},
+		{"GET", "/api/v1/log/entries/" + id, "", ""},
+		{"GET", "/api/v1/log/entries/" + strings.Repeat("a", 64), "", ""},
+		{"POST", "/api/v1/log/entries/retrieve", `{"logIndexes":[0,1]}`, ""},
+		{"POST", "/api/v1/log/entries/retrieve", fmt.Sprintf(`{"entryUUIDs":[%q]}`, id), ""},
+		{"POST", "/api/v1/index/retrieve", `{"publicKey":{"format":"x509","content":"` + b64(sgn.PublicKeyPEM()) + `"}}`, ""},
+		{"POST", "/api/v1/index/retrieve", `{"email":"nobody@example.com"}`, ""},
+		{"GET", "/api/v1/log", "", ""},
+		{"GET", "/api/v1/log/publicKey", "", ""},
+		{"GET", "/api/v1/log/proof?firstSize=1&lastSize=3", "", ""},
+		{"GET", "/api/v1/log/proof?firstSize=3&lastSize=1", "", ""},
+		{"GET", "/checkpoint", "", ""},
+		{"GET", "/tile/0/000.p/3", "", ""},
+		{"GET", "/tile/entries/000.p/3", "", ""},
+		{"GET", "/tile/0/000", "", ""},
+		{"GET", "/logs", "", ""},
+		{"POST", "/api/v2/log/entries", `{"dsseRequestV002":{}}`, ""},
+		{"GET", "/api/v2/checkpoint", "", ""},
+		{"GET", "/api/v2/tile/0/000", "", ""},
+		{"GET", logs + "/checkpoint", "", ""},
+		{"GET", "/logs/1/checkpoint", "", ""},
+		{"GET", logs + "/tile/0/000.p/3", "", ""},
+		{"GET", logs + "/tile/entries/000.p/3", "", ""},
+		{"GET", logs + "/tile/0/001", "", ""},
+		{"GET", logs + "/tile/x", "", ""},
+		{"GET", "/healthz", "", ""},
+		{"GET", "/readyz", "", ""},
+		{"GET", "/ping", "", ""},
+		{"POST", "/api/v1/timestamp", string(tsq), "application/timestamp-query"},
+		{"POST", "/api/v1/timestamp", "garbage", "application/timestamp-query"},
+		{"POST", "/api/v1/timestamp", string(tsq), "text/plain"},
+		{"POST", "/api/v1/timestamp", `{"artifactHash":"` + b64(make([]byte, 32)) + `","hashAlgorithm":"sha256","nonce":5}`, "application/json"},
+		{"GET", "/api/v1/timestamp/certchain", "", ""},
 	}
 	for _, rq := range requests {
 		t.Run(rq.method+" "+rq.path, func(t *testing.T) {
@@ -127,6 +149,9 @@ func TestResponsesMatchSpec(t *testing.T) {
 			}
 			if rq.body != "" {
 				req.Header.Set("Content-Type", "application/json")
+			}
+			if rq.contentType != "" {
+				req.Header.Set("Content-Type", rq.contentType)
 			}
 			// OpenAPI path parameters cannot span segments: a tile path is
 			// looked up as /tile/{path} with the rest as the parameter.

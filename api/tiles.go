@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -17,13 +18,25 @@ import (
 const immutable = "public, max-age=31536000, immutable"
 
 // tileLog returns the log a C2SP read names: the one of the {treeID} path
-// parameter under /logs/{treeID}/ (any log of the set, frozen ones
-// included; 404 for no log of the set), else the active log.
+// parameter under /logs/{treeID}/ (any log, Rekor v1 or v2, frozen ones
+// included; 404 for no log), the active Rekor v2 log under /api/v2/ (404
+// when there is none), else the active Rekor v1 log.
 func (s *Server) tileLog(w http.ResponseWriter, r *http.Request) (*logset.Shard, bool) {
 	q := chi.URLParam(r, "treeID")
 	if q == "" {
-		sh, err := s.logs.Active(r.Context())
-		if err != nil {
+		set := s.logs
+		if strings.HasPrefix(r.URL.Path, "/api/v2/") {
+			if set = s.v2logs; set == nil {
+				writeError(w, http.StatusNotFound, "this server has no Rekor v2 log")
+				return nil, false
+			}
+		}
+		sh, err := set.Active(r.Context())
+		switch {
+		case errors.Is(err, logset.ErrNoLog):
+			writeError(w, http.StatusNotFound, "this server has no active log of that API")
+			return nil, false
+		case err != nil:
 			s.unavailable(w, r, err)
 			return nil, false
 		}
@@ -35,6 +48,9 @@ func (s *Server) tileLog(w http.ResponseWriter, r *http.Request) (*logset.Shard,
 		return nil, false
 	}
 	sh, err := s.logs.Shard(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) && s.v2logs != nil {
+		sh, err = s.v2logs.Shard(r.Context(), id)
+	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeError(w, http.StatusNotFound, "no log with tree ID "+strconv.Quote(q))

@@ -37,7 +37,12 @@ func entryID(treeID int64, leafHash merkle.Hash) string {
 // readBody reads a request body within the limit, answering 413 beyond it,
 // and 429, 503 or 408 when the body budgets refuse it (see Limits).
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	return s.readBodyLimit(w, r, s.maxBody)
+}
+
+// readBodyLimit is readBody with a limit of its own (at most the server's).
+func (s *Server) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var (
 			tooBig  *http.MaxBytesError
@@ -45,13 +50,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 		)
 		if errors.As(err, &tooBig) {
 			s.metrics.rejected.WithLabelValues(rejectBodyTooLarge).Inc()
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", s.maxBody))
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", limit))
 			return nil, false
 		}
 		if errors.As(err, &limited) {
 			// A body refused for the budgets is drained (without keeping
 			// it) so the client reads the answer; a stalled one is not.
-			if b, ok := r.Body.(*budgetBody); !ok || limited.code == http.StatusRequestTimeout || !b.discardRest(s.maxBody) {
+			if b, ok := r.Body.(*budgetBody); !ok || limited.code == http.StatusRequestTimeout || !b.discardRest(limit) {
 				closeUnread(w)
 			}
 			if limited.retryAfter != "" {

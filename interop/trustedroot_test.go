@@ -2,6 +2,8 @@ package interop
 
 import (
 	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +17,7 @@ import (
 // TestTrustedRootCommand builds trusted roots with every way `tabula
 // trusted-root` offers (--server, --public-key, --key; --start, --url,
 // --fulcio-cert, --out) and checks what sigstore-go makes of them: the log
+// (named https://<hostname> by default, as its checkpoints are signed)
 // and CA they describe, and that an entry of the log verifies under them,
 // but not before the key's start nor under another log's key.
 func TestTrustedRootCommand(t *testing.T) {
@@ -38,17 +41,37 @@ func TestTrustedRootCommand(t *testing.T) {
 		hourAgo := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 		hourAhead := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 
+		// With --server, the key is trusted from a minute before the log
+		// was created (GET /logs), and baseUrl names it as its checkpoints
+		// are signed: https://<the server's --hostname>.
+		resp, err := http.Get(s.URL + "/logs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var described struct {
+			Logs []struct {
+				CreatedAt time.Time `json:"createdAt"`
+			} `json:"logs"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&described)
+		resp.Body.Close()
+		if err != nil || len(described.Logs) != 1 || !described.Logs[0].CreatedAt.Before(integrated.Add(time.Second)) {
+			t.Fatalf("GET /logs: %+v, %v", described, err)
+		}
+		created := described.Logs[0].CreatedAt.Add(-time.Minute).UTC().Truncate(time.Second)
+
 		cases := []struct {
 			name      string
 			args      []string
 			start     time.Time // the key's validity start; zero: not checked
-			wantValid bool      // entry e verifies under it
+			baseURL   string
+			wantValid bool // entry e verifies under it
 		}{
-			{"server", []string{"--server", s.URL}, integrated.Add(-time.Minute), true},
-			{"public-key", []string{"--public-key", pubPath, "--url", s.URL, "--start", hourAgo.Format(time.RFC3339)}, hourAgo, true},
-			{"key", []string{"--key", filepath.Join(s.DataDir, "log-key.pem"), "--url", s.URL, "--start", hourAgo.Format(time.RFC3339)}, hourAgo, true},
-			{"start after the entry", []string{"--public-key", pubPath, "--url", s.URL, "--start", hourAhead.Format(time.RFC3339)}, hourAhead, false},
-			{"another log's key", []string{"--public-key", otherPath, "--url", s.URL, "--start", hourAgo.Format(time.RFC3339)}, time.Time{}, false},
+			{"server", []string{"--server", s.URL}, created, "https://tabula.local", true},
+			{"public-key", []string{"--public-key", pubPath, "--url", s.URL, "--start", hourAgo.Format(time.RFC3339)}, hourAgo, s.URL, true},
+			{"key", []string{"--key", filepath.Join(s.DataDir, "log-key.pem"), "--start", hourAgo.Format(time.RFC3339)}, hourAgo, "https://tabula.local", true},
+			{"start after the entry", []string{"--public-key", pubPath, "--url", s.URL, "--start", hourAhead.Format(time.RFC3339)}, hourAhead, s.URL, false},
+			{"another log's key", []string{"--public-key", otherPath, "--url", s.URL, "--start", hourAgo.Format(time.RFC3339)}, time.Time{}, s.URL, false},
 		}
 		logID := *e.LogID
 		for _, tc := range cases {
@@ -65,8 +88,8 @@ func TestTrustedRootCommand(t *testing.T) {
 					t.Fatalf("%d transparency logs in the trusted root, want 1", len(logs))
 				}
 				for id, l := range logs {
-					if l.BaseURL != s.URL {
-						t.Errorf("baseUrl %q, want %q", l.BaseURL, s.URL)
+					if l.BaseURL != tc.baseURL {
+						t.Errorf("baseUrl %q, want %q", l.BaseURL, tc.baseURL)
 					}
 					if !tc.start.IsZero() && !l.ValidityPeriodStart.Equal(tc.start) {
 						t.Errorf("key valid from %v, want %v", l.ValidityPeriodStart, tc.start)

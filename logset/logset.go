@@ -40,6 +40,9 @@ const lookupReloadAge = 100 * time.Millisecond
 // maxAddAttempts bounds how often Add follows a rotation for one leaf.
 const maxAddAttempts = 4
 
+// ErrNoLog: the set has no active log (yet: see Config.NoCreate).
+var ErrNoLog = errors.New("logset: no active log")
+
 // ErrNoKey: no configured key is the active log's; the server cannot write.
 var ErrNoKey = errors.New("logset: no configured key signs for the active log")
 
@@ -73,6 +76,11 @@ type Config struct {
 	// one set of caches (Log.Caches, made from Log's cache sizes if nil),
 	// so the cache bounds hold for all logs together.
 	Log log.Config
+	// NoCreate keeps Open from creating the profile's first log when the
+	// database has none: the set then serves no log (Active fails with
+	// ErrNoLog) until one is created elsewhere (`tabula log create`),
+	// which it finds when it reloads the list of logs.
+	NoCreate bool
 	// RefreshAge bounds how stale the list of logs may be (0: DefaultRefreshAge).
 	RefreshAge time.Duration
 	// Logger receives structured logs; nil discards them.
@@ -149,13 +157,16 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !hasActive(logs) {
+	switch {
+	case !hasActive(logs) && !cfg.NoCreate:
 		if err := s.create(ctx, logs); err != nil {
 			return nil, err
 		}
-	} else if a := logs[len(logs)-1]; a.PublicKey != nil && s.keys[string(a.PublicKey)] == nil {
-		return nil, fmt.Errorf("logset: the active %s log (tree %d) was created with a public key that is "+
-			"none of the configured keys': start it with its own key", cfg.Name, a.TreeID)
+	case hasActive(logs):
+		if a := logs[len(logs)-1]; a.PublicKey != nil && s.keys[string(a.PublicKey)] == nil {
+			return nil, fmt.Errorf("logset: the active %s log (tree %d) was created with a public key that is "+
+				"none of the configured keys': start it with its own key", cfg.Name, a.TreeID)
+		}
 	}
 	if _, err := s.refresh(ctx, nil, 0); err != nil {
 		s.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
@@ -352,7 +363,7 @@ func (s *Set) Active(ctx context.Context) (*Shard, error) {
 	}
 	a := v.active()
 	if a == nil {
-		return nil, fmt.Errorf("logset: no active %s log", s.cfg.Name)
+		return nil, fmt.Errorf("%w of profile %s", ErrNoLog, s.cfg.Name)
 	}
 	return a, nil
 }

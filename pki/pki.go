@@ -96,6 +96,14 @@ func ParsePEM(b []byte) (*Key, error) {
 	return nil, fmt.Errorf("invalid public key: cannot handle type %v", block.Type)
 }
 
+// FromPublicKey wraps a parsed public key (one x509.ParsePKIXPublicKey
+// returned), for the entry types that carry keys as DER rather than PEM.
+func FromPublicKey(pub crypto.PublicKey) *Key { return &Key{pub: pub} }
+
+// FromCertificate wraps a parsed certificate, for the entry types that carry
+// certificates as DER rather than PEM.
+func FromCertificate(c *x509.Certificate) *Key { return &Key{certs: []*x509.Certificate{c}} }
+
 // PublicKey is the key that verifies signatures: the bare key, or the leaf
 // certificate's key.
 func (k *Key) PublicKey() crypto.PublicKey {

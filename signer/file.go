@@ -13,6 +13,16 @@ import (
 // than its owner can read or write: a leaked log key lets anyone forge
 // checkpoints.
 func LoadFile(path string) (*Local, error) {
+	priv, err := LoadPrivateKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(priv)
+}
+
+// LoadPrivateKeyFile reads a PEM private key of any type ParsePrivateKeyPEM
+// knows, refusing, as LoadFile does, a file others can read or write.
+func LoadPrivateKeyFile(path string) (crypto.Signer, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("signer: %w", err)
@@ -28,7 +38,7 @@ func LoadFile(path string) (*Local, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: %s: %w", path, err)
 	}
-	return New(priv)
+	return priv, nil
 }
 
 // WriteFiles writes priv to privPath (PKCS #8 PEM, mode 0600) and its public
@@ -76,6 +86,12 @@ func WriteFiles(priv crypto.Signer, privPath, pubPath string) error {
 // public key at pubPath) when the file does not exist. It reports whether it
 // created the key.
 func LoadOrCreate(privPath, pubPath string) (*Local, bool, error) {
+	return LoadOrCreateAlg(privPath, pubPath, ECDSAP256)
+}
+
+// LoadOrCreateAlg is LoadOrCreate creating a key of algorithm alg (see
+// Generate).
+func LoadOrCreateAlg(privPath, pubPath, alg string) (*Local, bool, error) {
 	s, err := LoadFile(privPath)
 	if err == nil {
 		return s, false, nil
@@ -83,7 +99,7 @@ func LoadOrCreate(privPath, pubPath string) (*Local, bool, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, err
 	}
-	priv, err := Generate(ECDSAP256)
+	priv, err := Generate(alg)
 	if err != nil {
 		return nil, false, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,17 +11,28 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/profile/rekorv1"
+	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 )
 
-// runLog is `tabula log <list|rotate>`: the operator's tools for the logs of
-// a database. They talk to the database, not to a server: every server on
-// the database follows what they do.
+// The data directory's key files: the Rekor v1 logs' (ECDSA P-256, which
+// every Sigstore client verifies SETs with) and the Rekor v2 logs' (Ed25519,
+// which the witness network requires).
+const (
+	v1KeyFile = "log-key.pem"
+	v2KeyFile = "log-key-v2.pem"
+)
+
+// runLog is `tabula log <list|create|rotate>`: the operator's tools for the
+// logs of a database. They talk to the database, not to a server: every
+// server on the database follows what they do.
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "create" && args[0] != "rotate") {
 		fmt.Fprintln(stderr, "Usage: tabula log list   [--data-dir D | --database-url URL]")
-		fmt.Fprintln(stderr, "       tabula log rotate [--data-dir D | --database-url URL] [--key FILE] [--hostname H]")
+		fmt.Fprintln(stderr, "       tabula log create --api v2 --origin HOST [--key FILE] [--data-dir D | --database-url URL]")
+		fmt.Fprintln(stderr, "       tabula log rotate [--api v1] [--hostname H] [--key FILE] [--data-dir D | --database-url URL]")
+		fmt.Fprintln(stderr, "       tabula log rotate --api v2 --origin HOST [--key FILE] [--data-dir D | --database-url URL]")
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			return flag.ErrHelp
 		}
@@ -31,13 +43,22 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	c := &serveConfig{}
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory of the embedded database")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty: the embedded database")
-	var hostname string
-	if args[0] == "rotate" {
-		fs.StringVar(&c.Key, "key", "", "private key (PEM) of the new log: every server must hold it in its --key (empty: <data-dir>/log-key.pem, the key the embedded server made)")
-		fs.StringVar(&hostname, "hostname", "", "the new log's hostname, its origin's first part (empty: the frozen log's)")
+	var apiVersion, hostname, origin string
+	if args[0] != "list" {
+		fs.StringVar(&apiVersion, "api", "v1", "the API of the log: v1 (Rekor v1) or v2 (Rekor v2)")
+		fs.StringVar(&c.Key, "key", "", "private key (PEM) of the new log: every server must hold it (--key, --v2-key) "+
+			"(empty: the data directory's "+v1KeyFile+" for v1, "+v2KeyFile+" for v2, an Ed25519 key created if missing)")
+		fs.StringVar(&hostname, "hostname", "", "v1: the new log's hostname, its origin's first part (empty: the frozen log's)")
+		fs.StringVar(&origin, "origin", "", "v2: the new log's origin, a hostname no log of the database has (e.g. log2026-1.tabula.example)")
 	}
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
+	}
+	if apiVersion != "" && apiVersion != "v1" && apiVersion != "v2" {
+		return fmt.Errorf("--api %q: want v1 or v2", apiVersion)
+	}
+	if args[0] == "create" && apiVersion != "v2" {
+		return errors.New("a Rekor v1 log is created by `tabula serve` on its first start; `log create` makes v2 logs (--api v2)")
 	}
 	set, _, err := openStorage(ctx, c)
 	if err != nil {
@@ -47,27 +68,43 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if args[0] == "list" {
 		return listLogs(ctx, set, stdout)
 	}
-	keyFile := c.Key
-	if keyFile == "" {
-		keyFile = filepath.Join(c.DataDir, "log-key.pem")
-	}
-	key, err := signer.LoadFile(keyFile)
+	key, err := logKey(c, apiVersion)
 	if err != nil {
 		return err
 	}
-	return rotateLog(ctx, set, key, hostname, stdout)
-}
-
-// rotateLog freezes the active Rekor v1 log at its head and makes the next
-// one, signed by key, in one transaction.
-func rotateLog(ctx context.Context, set storage.LogSet, key *signer.Local, hostname string, stdout io.Writer) error {
-	old, next, err := rekorv1.Rotate(ctx, set, key, hostname)
+	var old, next storage.LogInfo
+	switch {
+	case args[0] == "create":
+		if next, err = rekorv2.Create(ctx, set, key, origin); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created log %d (%s), the active %s log\n", next.TreeID, next.Origin, next.Profile)
+		return nil
+	case apiVersion == "v2":
+		old, next, err = rekorv2.Rotate(ctx, set, key, origin)
+	default:
+		old, next, err = rekorv1.Rotate(ctx, set, key, hostname)
+	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "froze log %d (%s) at size %d\n", old.TreeID, old.Origin, next.StartIndex-old.StartIndex)
-	fmt.Fprintf(stdout, "created log %d (%s): the active log from virtual index %d\n", next.TreeID, next.Origin, next.StartIndex)
+	fmt.Fprintf(stdout, "created log %d (%s): the active %s log from virtual index %d\n", next.TreeID, next.Origin, next.Profile, next.StartIndex)
 	return nil
+}
+
+// logKey loads --key, or the data directory's key of the API's logs: the
+// v1 one must exist (serve made it), the v2 one is created if missing.
+func logKey(c *serveConfig, apiVersion string) (*signer.Local, error) {
+	switch {
+	case c.Key != "":
+		return signer.LoadFile(c.Key)
+	case apiVersion == "v2":
+		priv := filepath.Join(c.DataDir, v2KeyFile)
+		s, _, err := signer.LoadOrCreateAlg(priv, publicKeyPath(priv), signer.Ed25519)
+		return s, err
+	}
+	return signer.LoadFile(filepath.Join(c.DataDir, v1KeyFile))
 }
 
 // listLogs prints the logs of the set, oldest first.

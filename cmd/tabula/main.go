@@ -5,7 +5,8 @@
 //	tabula migrate       apply the database migrations and exit
 //	tabula log           list the logs of the database, or rotate the active one
 //	tabula bench         load a Rekor-compatible server and measure it
-//	tabula trusted-root  print a Sigstore trusted root for this log's key
+//	tabula trusted-root  print a Sigstore trusted root for the server's logs (or a log key)
+//	tabula signing-config  print a Sigstore signing config naming the server's logs and TSA
 //	tabula upload        log a signature or DSSE envelope
 //	tabula get           print a log entry, verified
 //	tabula search        find entries by artifact, key or email
@@ -48,7 +49,8 @@ func commands() []command {
 		{"migrate", "apply the database migrations and exit", runMigrate},
 		{"log", "list the database's logs (log list), or freeze the active log and start the next (log rotate)", runLog},
 		{"bench", "load a Rekor-compatible server over HTTP and report throughput and latency", runBench},
-		{"trusted-root", "print a Sigstore trusted root (JSON) for this log's key", runTrustedRoot},
+		{"trusted-root", "print a Sigstore trusted root (JSON): the server's logs and timestamp authority, or a log key", runTrustedRoot},
+		{"signing-config", "print a Sigstore signing config (JSON): the server's Rekor v1 and v2 logs and timestamp authority", runSigningConfig},
 		{"monitor", "follow the log: prove each new checkpoint consistent, check new entries, alert on a lying log or a watched identity", runMonitor},
 		{"audit", "re-read every entry, recompute the whole tree and check it against the signed checkpoint (resumable)", runAudit},
 		{"upload", "log a signature or DSSE envelope; optionally write a Sigstore bundle", runUpload},
@@ -64,7 +66,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Tabula: a transparency log for software signatures, compatible with Rekor.")
 	fmt.Fprintln(w, "\nUsage: tabula <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.short)
+		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.short)
 	}
 	fmt.Fprintln(w, "\nRun 'tabula <command> -h' for a command's flags. Every flag has a TABULA_* environment equivalent.")
 }

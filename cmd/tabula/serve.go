@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/asn1"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -27,10 +31,12 @@ import (
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
+	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
+	"github.com/tabularium/tabula/tsa"
 )
 
 // serveConfig is everything `tabula serve` takes; each field is a flag with a
@@ -48,8 +54,15 @@ type serveConfig struct {
 	// served with the one whose public key it stores, and the first creates
 	// the first log. Empty means DataDir's own, created on first start.
 	Key string
+	// V2Key lists the private key PEM files of the Rekor v2 logs (see Key);
+	// empty means DataDir's own v2 key, created on first start.
+	V2Key string
 	// Hostname is the checkpoint origin's host part and signature key name.
 	Hostname string
+	// TSAKey and TSACertChain are the timestamp authority's private key and
+	// PEM chain (signing certificate first); both empty: DataDir's own,
+	// created on first start. TSAPolicyOID is its policy.
+	TSAKey, TSACertChain, TSAPolicyOID string
 	// BatchMaxSize, BatchMaxAge: see log.DefaultBatchMaxSize, log.DefaultBatchMaxAge.
 	BatchMaxSize int
 	BatchMaxAge  time.Duration
@@ -99,7 +112,11 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
-	fs.StringVar(&c.Hostname, "hostname", "tabula.local", "log name: the checkpoint origin is '<hostname> - <treeID>'")
+	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+", an Ed25519 key created on first start)")
+	fs.StringVar(&c.Hostname, "hostname", defaultHostname, "log name: the checkpoint origin is '<hostname> - <treeID>'")
+	fs.StringVar(&c.TSAKey, "tsa-key", "", "timestamp authority private key (PEM), with --tsa-cert-chain (empty: <data-dir>/"+tsa.KeyFile+", created on first start)")
+	fs.StringVar(&c.TSACertChain, "tsa-cert-chain", "", "timestamp authority certificate chain (PEM, signing certificate first, root last), with --tsa-key (empty: <data-dir>/"+tsa.ChainFile+", created on first start)")
+	fs.StringVar(&c.TSAPolicyOID, "tsa-policy-oid", tsa.DefaultPolicy.String(), "timestamp authority policy OID, put in every timestamp; requests may name no other")
 	fs.IntVar(&c.BatchMaxSize, "batch-max-size", log.DefaultBatchMaxSize, "most entries integrated in one transaction")
 	fs.DurationVar(&c.BatchMaxAge, "batch-max-age", log.DefaultBatchMaxAge, "longest an idle integrator waits for a batch to fill (0: group commit, integrate at once)")
 	fs.Int64Var(&c.MaxRequestBody, "max-request-body", api.DefaultMaxRequestBody, "largest request body in bytes (larger: 413)")
@@ -189,10 +206,14 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
+	authority, tsaChainPath, err := loadTSA(c, logger)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	logs, err := openLogs(ctx, set, c.Hostname, keys, log.Config{
+	logCfg := log.Config{
 		BatchMaxSize: c.BatchMaxSize,
 		BatchMaxAge:  c.BatchMaxAge,
 		Logger:       logger,
@@ -203,19 +224,30 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		EntryCacheBytes: entryBytes,
 
 		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
-	}, logger)
+	}
+	if logCfg.Caches, err = log.NewCaches(logCfg); err != nil { // one set for every log
+		return err
+	}
+	logs, err := openLogs(ctx, set, c.Hostname, keys, logCfg, logger)
 	if err != nil {
 		return err
 	}
+	defer logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	active, err := logs.Active(ctx)
 	if err != nil {
-		logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // the first error is the one returned
 		return err
 	}
+	v2logs, err := openV2Logs(ctx, set, c, logCfg, logger)
+	if err != nil {
+		return err
+	}
+	defer v2logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	lg := active.Log
 	handler := api.New(api.Config{
 		Logs:               logs,
+		V2Logs:             v2logs,
 		Types:              kinds,
+		TSA:                authority,
 		MaxAttestationSize: c.MaxAttestationSize,
 		CanonicalKey:       keyformat.CanonicalKey,
 		WriteWait:          writeWait(c.WriteTimeout),
@@ -278,6 +310,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		"logs", len(shards),
 		"engine", engine,
 		"publicKey", keyPath,
+		"tsaCertChain", tsaChainPath,
 		"treeSize", head.Size,
 		"metrics", c.MetricsListen,
 		"pprof", c.Pprof && c.MetricsListen != "")
@@ -306,6 +339,9 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	if err := logs.Close(sctx); err != nil {
 		logger.Warn("closing logs", "err", err)
+	}
+	if err := v2logs.Close(sctx); err != nil {
+		logger.Warn("closing Rekor v2 logs", "err", err)
 	}
 	logger.Info("stopped")
 	return nil
@@ -349,23 +385,13 @@ func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, e
 // and the first public key's path.
 func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, error) {
 	if c.Key != "" {
-		var keys []logset.Signer
-		for _, f := range strings.Split(c.Key, ",") {
-			if f = strings.TrimSpace(f); f == "" {
-				continue
-			}
-			s, err := signer.LoadFile(f)
-			if err != nil {
-				return nil, "", err
-			}
-			keys = append(keys, s)
-		}
-		if len(keys) == 0 {
-			return nil, "", errors.New("--key: no key file named")
+		keys, err := loadKeyFiles(c.Key)
+		if err != nil {
+			return nil, "", fmt.Errorf("--key: %w", err)
 		}
 		return keys, publicKeyPath(strings.TrimSpace(strings.Split(c.Key, ",")[0])) + " (or GET /api/v1/log/publicKey)", nil
 	}
-	priv := filepath.Join(c.DataDir, "log-key.pem")
+	priv := filepath.Join(c.DataDir, v1KeyFile)
 	pub := publicKeyPath(priv)
 	s, created, err := signer.LoadOrCreate(priv, pub)
 	if err != nil {
@@ -375,6 +401,113 @@ func loadKeys(c *serveConfig, logger *slog.Logger) ([]logset.Signer, string, err
 		logger.Info("created a new log signing key", "privateKey", priv, "publicKey", pub)
 	}
 	return []logset.Signer{s}, pub, nil
+}
+
+// loadKeyFiles loads the private keys of a comma-separated list of files.
+func loadKeyFiles(list string) ([]logset.Signer, error) {
+	var keys []logset.Signer
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		s, err := signer.LoadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, s)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("no key file named")
+	}
+	return keys, nil
+}
+
+// openV2Logs opens the Rekor v2 logs of the database, with the keys of
+// --v2-key or the data directory's v2 key (Ed25519, created on first
+// start). It creates none: until `tabula log create --api v2` makes the
+// first, which the server then finds within a second, it serves no v2 log.
+func openV2Logs(ctx context.Context, set storage.LogSet, c *serveConfig, cfg log.Config, logger *slog.Logger) (*logset.Set, error) {
+	var keys []logset.Signer
+	if c.V2Key != "" {
+		var err error
+		if keys, err = loadKeyFiles(c.V2Key); err != nil {
+			return nil, fmt.Errorf("--v2-key: %w", err)
+		}
+	} else {
+		priv := filepath.Join(c.DataDir, v2KeyFile)
+		s, created, err := signer.LoadOrCreateAlg(priv, publicKeyPath(priv), signer.Ed25519)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Info("created a new Rekor v2 log signing key", "privateKey", priv, "publicKey", publicKeyPath(priv))
+		}
+		keys = []logset.Signer{s}
+	}
+	return logset.Open(ctx, logset.Config{
+		Store:    set,
+		Name:     rekorv2.Name,
+		Profile:  rekorv2.LogProfiles,
+		Base:     rekorv2.Base,
+		Keys:     keys,
+		NoCreate: true,
+		Log:      cfg,
+		Logger:   logger,
+	})
+}
+
+// loadTSA loads the timestamp authority of --tsa-key and --tsa-cert-chain,
+// or the data directory's, creating that on first start. It returns the
+// authority and the chain's path.
+func loadTSA(c *serveConfig, logger *slog.Logger) (*tsa.Authority, string, error) {
+	policy, err := parseOID(c.TSAPolicyOID)
+	if err != nil {
+		return nil, "", fmt.Errorf("--tsa-policy-oid: %w", err)
+	}
+	var (
+		key       crypto.Signer
+		chain     []*x509.Certificate
+		chainPath = c.TSACertChain
+	)
+	switch {
+	case c.TSAKey != "" && c.TSACertChain != "":
+		if key, chain, err = tsa.LoadFiles(c.TSAKey, c.TSACertChain); err != nil {
+			return nil, "", err
+		}
+	case c.TSAKey != "" || c.TSACertChain != "":
+		return nil, "", errors.New("--tsa-key and --tsa-cert-chain go together")
+	default:
+		var created bool
+		key, chain, created, err = tsa.LoadOrCreate(c.DataDir, c.Hostname, time.Now())
+		if err != nil {
+			return nil, "", err
+		}
+		chainPath = filepath.Join(c.DataDir, tsa.ChainFile)
+		if created {
+			logger.Info("created a timestamp authority certificate chain", "privateKey", filepath.Join(c.DataDir, tsa.KeyFile), "certChain", chainPath)
+		}
+	}
+	a, err := tsa.New(tsa.Config{Signer: key, Chain: chain, Policy: policy})
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", chainPath, err)
+	}
+	return a, chainPath, nil
+}
+
+// parseOID parses a dotted-decimal object identifier.
+func parseOID(s string) (asn1.ObjectIdentifier, error) {
+	var oid asn1.ObjectIdentifier
+	for _, v := range strings.Split(s, ".") {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("%q is not a dotted-decimal OID", s)
+		}
+		oid = append(oid, n)
+	}
+	if len(oid) < 2 {
+		return nil, fmt.Errorf("%q is not a dotted-decimal OID", s)
+	}
+	return oid, nil
 }
 
 // publicKeyPath is where keygen puts the public key of a private key file.
@@ -431,6 +564,10 @@ func apiLimits(c *serveConfig) (api.Limits, error) {
 		TrustedProxies:    proxies,
 	}, nil
 }
+
+// defaultHostname is --hostname's default: the key name of the Rekor v1
+// logs' checkpoints, and so the host of their trusted root baseUrl.
+const defaultHostname = "tabula.local"
 
 // defaultMemoryLimitMiB is --memory-limit-mib's default.
 const defaultMemoryLimitMiB = 0

@@ -9,12 +9,12 @@ import (
 	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,11 +23,12 @@ import (
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/verify"
 )
 
@@ -43,7 +44,8 @@ type trustedRootConfig struct {
 	Key        string // private key PEM file
 	PublicKey  string // public key PEM file
 	Server     string // base URL of a running Tabula to ask for its key
-	URL        string // baseUrl written into the tlog
+	URL        string // baseUrl of the log given by key; with --server, of its Rekor v1 logs if set
+	urlSet     bool   // URL was set on the command line or by TABULA_URL
 	Start      string // RFC 3339 validity start of the log key
 	Operator   string
 	FulcioCert string // PEM chain of a certificate authority (issuer first, root last)
@@ -56,18 +58,21 @@ type trustedRootConfig struct {
 const trustedRootUsage = `Usage: tabula trusted-root (--key PEM | --public-key PEM | --server URL) [flags]
 
 Prints a Sigstore TrustedRoot (JSON) that trusts this log's key, for cosign --trusted-root,
-sigstore-go, sigstore-python and sigstore-js. With --server, every log of the server (the active
-one and those frozen by a rotation) is listed, each key with its validFor: from a minute before
-its first entry was integrated to a minute after its last (a frozen log's end), per the entries'
-signed entry timestamps.`
+sigstore-go, sigstore-python and sigstore-js. With --server, every log of the server (GET /logs:
+Rekor v1 and Rekor v2 logs, the active ones and those frozen by a rotation) is listed and its
+timestamp authority too. Each log's baseUrl is https://<the name its checkpoints are signed
+under>: the server's --hostname for Rekor v1 logs, the origin for a Rekor v2 log (clients check
+it). validFor: from a minute before the log was created (or its first entry was integrated, if
+earlier) to, for a frozen log, a minute after its last entry was integrated (Rekor v1) or the
+next log was created (Rekor v2).`
 
 func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("trusted-root", stderr, trustedRootUsage)
 	c := &trustedRootConfig{}
 	fs.StringVar(&c.Key, "key", "", "the log's private key (PEM); only its public half is used")
 	fs.StringVar(&c.PublicKey, "public-key", "", "the log's public key (PEM)")
-	fs.StringVar(&c.Server, "server", "", "base URL of a running Tabula: read its key from /api/v1/log/publicKey")
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "the log's base URL written into the trusted root (default: --server when given)")
+	fs.StringVar(&c.Server, "server", "", "base URL of a running Tabula: read its logs from GET /logs and its timestamp authority's chain")
+	fs.StringVar(&c.URL, "url", "https://"+defaultHostname, "the log's baseUrl: https://<the server's --hostname>, the name its checkpoints are signed under (with --server: default per log; if set, used for the Rekor v1 logs)")
 	fs.StringVar(&c.Start, "start", "", "RFC 3339 time from which the log key is trusted (default: with --server, a minute before its first entry was integrated; else one minute ago); with several logs, the oldest's")
 	fs.StringVar(&c.Operator, "operator", "", "operator name written into the log instance (optional)")
 	fs.StringVar(&c.FulcioCert, "fulcio-cert", "", "PEM certificate chain of a code-signing CA to trust (issuing certificate first, root last)")
@@ -83,11 +88,7 @@ func runTrustedRoot(ctx context.Context, args []string, stdout, stderr io.Writer
 	if (c.Key != "" || c.PublicKey != "") && c.Server != "" && !onCommandLine(args, "server") {
 		c.Server = ""
 	}
-	urlSet := false
-	fs.Visit(func(f *flag.Flag) { urlSet = urlSet || f.Name == "url" }) // set on the command line or by TABULA_URL
-	if !urlSet && c.Server != "" {
-		c.URL = strings.TrimSuffix(c.Server, "/")
-	}
+	fs.Visit(func(f *flag.Flag) { c.urlSet = c.urlSet || f.Name == "url" }) // set on the command line or by TABULA_URL
 	out, err := trustedRoot(ctx, c, stderr)
 	if err != nil {
 		return err
@@ -119,6 +120,7 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 	}
 
 	var logs []serverLogKey
+	var tsaAuthority *prototrustroot.CertificateAuthority
 	switch {
 	case c.Key != "":
 		b, err := os.ReadFile(c.Key)
@@ -141,9 +143,25 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		}
 		logs = []serverLogKey{{pub: pub}}
 	default:
-		var err error
-		if logs, err = fetchLogKeys(ctx, c.Server, stderr); err != nil {
+		cl, err := client.New(c.Server, client.WithUserAgent("tabula/"+version()), client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+		if err != nil {
 			return nil, err
+		}
+		if logs, err = fetchLogKeys(ctx, cl, stderr); err != nil {
+			return nil, err
+		}
+		if c.TSACert == "" {
+			if tsaAuthority, err = fetchTSA(ctx, cl, stderr); err != nil {
+				return nil, err
+			}
+		}
+		if c.urlSet {
+			for i := range logs {
+				if logs[i].keyID != nil && !bytes.Equal(logs[i].keyID, logID(logs[i].pub)) {
+					fmt.Fprintln(stderr, "tabula trusted-root: note: --url names the Rekor v1 logs; a Rekor v2 log's baseUrl stays https://<origin>")
+					break
+				}
+			}
 		}
 	}
 
@@ -166,16 +184,12 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 	logs[0].start = start
 
 	var tlogs []*prototrustroot.TransparencyLogInstance
-	for i, l := range logs {
-		if l.start.IsZero() {
-			// An empty active log after a rotation: in service from when
-			// its predecessor stopped.
-			l.start = logs[i-1].end
-			if l.start.IsZero() {
-				l.start = time.Now().Add(-startMargin).UTC().Truncate(time.Second)
-			}
+	for _, l := range logs {
+		baseURL := l.baseURL
+		if baseURL == "" || (c.urlSet && bytes.Equal(l.keyID, logID(l.pub))) {
+			baseURL = c.URL // given by key, or a Rekor v1 log with --url
 		}
-		tlog, err := tlogInstance(l.pub, c.URL, l.start, c.Operator)
+		tlog, err := tlogInstance(l.pub, l.keyID, baseURL, l.start, c.Operator)
 		if err != nil {
 			return nil, err
 		}
@@ -201,12 +215,26 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 			return nil, fmt.Errorf("--tsa-cert: %w", err)
 		}
 		tr.TimestampAuthorities = append(tr.TimestampAuthorities, ca)
+	} else if tsaAuthority != nil {
+		tr.TimestampAuthorities = append(tr.TimestampAuthorities, tsaAuthority)
 	}
 	return marshalTrustedRoot(tr)
 }
 
-// tlogInstance describes a Rekor v1-style log signing with pub.
-func tlogInstance(pub crypto.PublicKey, baseURL string, start time.Time, operator string) (*prototrustroot.TransparencyLogInstance, error) {
+// logID is Rekor's log ID of pub: SHA-256 of its DER SubjectPublicKeyInfo
+// (nil if pub has none).
+func logID(pub crypto.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	id := sha256.Sum256(der)
+	return id[:]
+}
+
+// tlogInstance describes a log signing with pub whose checkpoints carry
+// keyID (nil: Rekor v1's log ID, SHA-256 of the DER key).
+func tlogInstance(pub crypto.PublicKey, keyID []byte, baseURL string, start time.Time, operator string) (*prototrustroot.TransparencyLogInstance, error) {
 	var details protocommon.PublicKeyDetails
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
@@ -229,7 +257,10 @@ func tlogInstance(pub crypto.PublicKey, baseURL string, start time.Time, operato
 	if err != nil {
 		return nil, err
 	}
-	logID := sha256.Sum256(der) // Rekor's log ID: SHA-256 of the DER SubjectPublicKeyInfo
+	if keyID == nil {
+		id := sha256.Sum256(der) // Rekor's log ID: SHA-256 of the DER SubjectPublicKeyInfo
+		keyID = id[:]
+	}
 	return &prototrustroot.TransparencyLogInstance{
 		BaseUrl:       baseURL,
 		HashAlgorithm: protocommon.HashAlgorithm_SHA2_256,
@@ -238,7 +269,7 @@ func tlogInstance(pub crypto.PublicKey, baseURL string, start time.Time, operato
 			KeyDetails: details,
 			ValidFor:   &protocommon.TimeRange{Start: timestamppb.New(start)},
 		},
-		LogId:    &protocommon.LogId{KeyId: logID[:]},
+		LogId:    &protocommon.LogId{KeyId: keyID},
 		Operator: operator,
 	}, nil
 }
@@ -269,6 +300,13 @@ func certificateAuthority(path, uri string) (*prototrustroot.CertificateAuthorit
 	if len(chain) == 0 {
 		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
 	}
+	return authorityOf(chain, uri), nil
+}
+
+// authorityOf is the CertificateAuthority of chain (issuer or signing
+// certificate first, root last) at uri, valid from the first certificate's
+// NotBefore.
+func authorityOf(chain []*x509.Certificate, uri string) *prototrustroot.CertificateAuthority {
 	ca := &prototrustroot.CertificateAuthority{
 		Subject: &protocommon.DistinguishedName{
 			Organization: strings.Join(chain[0].Subject.Organization, ", "),
@@ -281,131 +319,175 @@ func certificateAuthority(path, uri string) (*prototrustroot.CertificateAuthorit
 	for _, cert := range chain {
 		ca.CertChain.Certificates = append(ca.CertChain.Certificates, &protocommon.X509Certificate{RawBytes: cert.Raw})
 	}
-	return ca, nil
+	return ca
 }
 
 // marshalTrustedRoot writes tr as indented proto3 JSON with a stable layout
-// (protojson's own indentation varies on purpose) and the lists Sigstore's
-// own trusted roots always carry, empty when there is nothing in them.
+// and the lists Sigstore's own trusted roots always carry, empty when
+// there is nothing in them.
 func marshalTrustedRoot(tr *prototrustroot.TrustedRoot) ([]byte, error) {
-	raw, err := protojson.Marshal(tr)
-	if err != nil {
-		return nil, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.WriteString("{")
-	for i, name := range []string{"mediaType", "tlogs", "certificateAuthorities", "ctlogs", "timestampAuthorities"} {
-		v, ok := fields[name]
-		if !ok {
-			v = json.RawMessage("[]")
-		}
-		if i > 0 {
-			buf.WriteString(",")
-		}
-		fmt.Fprintf(&buf, "%q:%s", name, v)
-		delete(fields, name)
-	}
-	buf.WriteString("}")
-	if len(fields) != 0 {
-		return nil, fmt.Errorf("internal error: unexpected trusted root fields %v", fields)
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, buf.Bytes(), "", "  "); err != nil {
-		return nil, err
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
+	return marshalOrdered(tr, []string{"mediaType", "tlogs", "certificateAuthorities", "ctlogs", "timestampAuthorities"})
 }
 
-// serverLogKey is a log key to trust and its validity (zero: unknown; a
-// zero end: still in service).
+// serverLogKey is a log key to trust: its key, the key ID clients file it
+// under (nil: Rekor's log ID, SHA-256 of the DER key), the baseUrl naming
+// it ("": --url) and its validity (zero start: unknown; zero end: still in
+// service).
 type serverLogKey struct {
 	pub        crypto.PublicKey
+	keyID      []byte
+	baseURL    string
 	start, end time.Time
 }
 
-// fetchLogKeys asks a running server for every log it holds (GET
-// /api/v1/log: the frozen logs oldest first, then the active one), each
-// log's key (publicKey?treeID=), and the integrated times of its first and
-// last entries, read by virtual index and checked with the log's key (SET,
-// inclusion proof, checkpoint of that tree). Consecutive logs under one key
-// make one key entry (sigstore-go finds logs by key ID), as Rekor's shards
-// share one in the public trusted root. Frozen logs without entries are
-// left out.
-func fetchLogKeys(ctx context.Context, server string, stderr io.Writer) ([]serverLogKey, error) {
-	cl, err := client.New(server, client.WithUserAgent("tabula/"+version()), client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
+// fetchLogKeys asks a running server for every log it holds (GET /logs:
+// Rekor v1 logs oldest first, then Rekor v2 logs oldest first) and checks
+// what it says: each key ID recomputed from the key, each checkpoint signed
+// by it. Each log is named by the identifier its checkpoints are signed
+// under, https://<key name> (Rekor v1: the server's --hostname; Rekor v2:
+// the log's origin), as sigstore-go (v2) and sigstore-js (v1 and v2) check.
+//
+// Validity: a Rekor v1 log from a minute before it was created or its first
+// entry was integrated, whichever is earlier (a database upgraded from one
+// tree records its log's creation at the upgrade), to a minute after its
+// last entry was integrated if frozen (the entries are read and checked with
+// the log's key: SET, inclusion proof, checkpoint of that tree);
+// consecutive Rekor v1 logs under one key make one key entry (sigstore-go
+// finds logs by key ID), as Rekor's shards share one in the public trusted
+// root. A Rekor v2 log (no integrated times) from a minute before it was
+// created to a minute after the next Rekor v2 log was, if frozen. Frozen
+// Rekor v1 logs without entries are left out (nothing in them needs
+// verifying); Rekor v2 logs, whose validity does not come from their
+// entries, are all listed.
+func fetchLogKeys(ctx context.Context, cl *client.Client, stderr io.Writer) ([]serverLogKey, error) {
+	logs, err := cl.Logs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading the server's logs (GET /logs): %w", err)
 	}
-	li, err := cl.LogInfo(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("reading the server's logs: %w", err)
-	}
-	type shard struct {
-		treeID string
-		size   int64
-		frozen bool
-	}
-	var shards []shard
-	for _, sh := range li.InactiveShards {
-		if sh == nil {
-			return nil, errors.New("GET /api/v1/log: null inactive shard")
-		}
-		shards = append(shards, shard{sh.TreeID, sh.TreeSize, true})
-	}
-	shards = append(shards, shard{li.TreeID, li.TreeSize, false})
-
 	var out []serverLogKey
-	var offset int64 // virtual index of the log's first entry
-	var prevID string
-	for _, sh := range shards {
-		if sh.size < 0 {
-			return nil, fmt.Errorf("GET /api/v1/log: log %s has size %d", sh.treeID, sh.size)
-		}
-		treeID := sh.treeID
-		if len(shards) == 1 {
-			treeID = "" // a server of an earlier release may not take ?treeID=
-		}
-		b, err := cl.PublicKey(ctx, treeID)
+	var prevV1 []byte // key ID of the last Rekor v1 log listed
+	for i, d := range logs {
+		pub, form, err := checkLogDescription(d)
 		if err != nil {
-			return nil, fmt.Errorf("fetching the key of log %s: %w", sh.treeID, err)
+			return nil, err
 		}
-		key, err := verify.ParseLogKeyPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("the key of log %s: %w", sh.treeID, err)
+		frozen := d.State == "frozen"
+		if frozen && d.TreeSize == 0 && form == checkpoint.KeyIDRekorV1 {
+			fmt.Fprintf(stderr, "tabula trusted-root: note: frozen log %s (%s) holds no entries; left out\n", d.TreeID, d.Origin)
+			continue
 		}
-		l := serverLogKey{pub: key.Public}
-		if sh.size > 0 {
-			first, err := entryTime(ctx, cl, sh.treeID, offset, key)
-			if err != nil {
-				return nil, err
-			}
-			l.start = first.Add(-startMargin).UTC().Truncate(time.Second)
-			if sh.frozen {
-				last, err := entryTime(ctx, cl, sh.treeID, offset+sh.size-1, key)
+		l := serverLogKey{pub: pub, keyID: d.KeyID, baseURL: "https://" + d.KeyName}
+		start := d.CreatedAt
+		switch form {
+		case checkpoint.KeyIDRekorV1:
+			key := verify.LogKey{Public: pub, ID: d.KeyID}
+			if d.TreeSize > 0 {
+				first, err := entryTime(ctx, cl, d.TreeID, int64(*d.StartIndex), key)
 				if err != nil {
 					return nil, err
 				}
-				l.end = last.Add(startMargin).UTC()
+				if first.Before(start) {
+					start = first
+				}
+				if frozen {
+					last, err := entryTime(ctx, cl, d.TreeID, int64(*d.StartIndex+d.TreeSize-1), key)
+					if err != nil {
+						return nil, err
+					}
+					l.end = last.Add(startMargin).UTC()
+				}
 			}
-		} else if sh.frozen {
-			fmt.Fprintf(stderr, "tabula trusted-root: note: frozen log %s holds no entries; left out\n", sh.treeID)
+		case checkpoint.KeyIDC2SP:
+			if frozen {
+				for _, next := range logs[i+1:] {
+					if next.API == d.API {
+						l.end = next.CreatedAt.Add(startMargin).UTC()
+						break
+					}
+				}
+			}
+		}
+		l.start = start.Add(-startMargin).UTC().Truncate(time.Second)
+		if n := len(out); form == checkpoint.KeyIDRekorV1 && n > 0 && bytes.Equal(prevV1, d.KeyID) {
+			// The same key goes on: one validity from the first start,
+			// named as the newest log's checkpoints are.
+			out[n-1].end, out[n-1].baseURL = l.end, l.baseURL
 			continue
 		}
-		offset += sh.size
-		if n := len(out); n > 0 && prevID == key.LogID() {
-			// The same key goes on: one validity from the first start.
-			out[n-1].end = l.end
-			continue
+		if form == checkpoint.KeyIDRekorV1 {
+			prevV1 = d.KeyID
 		}
-		prevID = key.LogID()
 		out = append(out, l)
 	}
+	if len(out) == 0 {
+		return nil, errors.New("GET /logs: the server lists no log to trust")
+	}
 	return out, nil
+}
+
+// checkLogDescription checks one log of GET /logs: a known API, a key name
+// that is a hostname (it names the log in baseUrl), the key ID recomputed
+// from the key, and the checkpoint signed by that key under the log's
+// origin. It returns the key and the key ID form of the log's API.
+func checkLogDescription(d client.LogDescription) (crypto.PublicKey, checkpoint.KeyIDForm, error) {
+	var form checkpoint.KeyIDForm
+	switch d.API {
+	case "v1":
+		form = checkpoint.KeyIDRekorV1
+		if d.StartIndex == nil || *d.StartIndex > math.MaxInt64-d.TreeSize {
+			return nil, 0, fmt.Errorf("GET /logs: Rekor v1 log %s: no valid startIndex", d.TreeID)
+		}
+	case "v2":
+		form = checkpoint.KeyIDC2SP
+		if d.KeyName != d.Origin {
+			return nil, 0, fmt.Errorf("GET /logs: Rekor v2 log %s: key name %q is not its origin %q", d.TreeID, d.KeyName, d.Origin)
+		}
+	default:
+		return nil, 0, fmt.Errorf("GET /logs: log %s has API %q (want v1 or v2): a newer server?", d.TreeID, d.API)
+	}
+	if u, err := url.Parse("https://" + d.KeyName); err != nil || u.Hostname() != d.KeyName || d.KeyName == "" {
+		return nil, 0, fmt.Errorf("GET /logs: log %s: key name %q is not a hostname; clients need https://<key name> as its baseUrl", d.TreeID, d.KeyName)
+	}
+	pub, err := x509.ParsePKIXPublicKey(d.PublicKey)
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
+	}
+	id, err := form.KeyID(d.KeyName, pub)
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
+	}
+	if !bytes.Equal(id[:], d.KeyID) {
+		return nil, 0, fmt.Errorf("GET /logs: log %s: key ID %x is not its key's (%x)", d.TreeID, d.KeyID, id)
+	}
+	cp, err := checkpoint.Verify([]byte(d.Checkpoint), d.Origin, d.KeyName, form, pub)
+	if err != nil {
+		return nil, 0, fmt.Errorf("GET /logs: the checkpoint of log %s: %w", d.TreeID, err)
+	}
+	if cp.Size != d.TreeSize {
+		return nil, 0, fmt.Errorf("GET /logs: log %s: tree size %d, its checkpoint says %d", d.TreeID, d.TreeSize, cp.Size)
+	}
+	return pub, form, nil
+}
+
+// fetchTSA reads the server's timestamp authority chain (GET
+// /api/v1/timestamp/certchain) into a trusted root's timestamp authority:
+// the chain as served (signing certificate first, root last, as
+// sigstore-go reads it), its URI the server's /api/v1/timestamp, valid
+// from the signing certificate's NotBefore. A server without one gives nil.
+func fetchTSA(ctx context.Context, cl *client.Client, stderr io.Writer) (*prototrustroot.CertificateAuthority, error) {
+	b, err := cl.TimestampCertChain(ctx)
+	if client.IsNotFound(err) {
+		fmt.Fprintln(stderr, "tabula trusted-root: note: the server has no timestamp authority (GET /api/v1/timestamp/certchain: 404)")
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the server's timestamp authority chain: %w", err)
+	}
+	chain, err := tsa.ParseChainPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("the server's timestamp authority chain: %w", err)
+	}
+	return authorityOf(chain, cl.Server()+"/api/v1/timestamp"), nil
 }
 
 // entryTime reads the entry at a virtual index, checks it with key and

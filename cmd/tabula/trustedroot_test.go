@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/signer"
 )
@@ -245,53 +245,44 @@ func TestTrustedRootFromServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Empty log: the key is trusted from a minute ago; baseUrl is the server.
-	before := time.Now()
+	// Empty log: the key is trusted from a minute before the log was
+	// created; baseUrl is https://<hostname>, the checkpoints' key name;
+	// the server's TSA is trusted.
+	cl, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := cl.Logs(context.Background())
+	if err != nil || len(logs) != 1 {
+		t.Fatalf("GET /logs: %v, %v", logs, err)
+	}
+	created := logs[0].CreatedAt
 	out, _ := runTR(t, 0, "--server", url+"/")
 	tr := parseTR(t, out)
 	tl := tr.Tlogs[0]
-	if tl.BaseURL != url {
-		t.Errorf("baseUrl = %q, want %q", tl.BaseURL, url)
+	if tl.BaseURL != "https://"+c.Hostname {
+		t.Errorf("baseUrl = %q, want https://%s", tl.BaseURL, c.Hostname)
 	}
 	if !bytes.Equal(tl.PublicKey.RawBytes, s.PublicKeyDER()) {
 		t.Errorf("rawBytes is not the served key")
 	}
-	start, err := time.Parse(time.RFC3339, tl.PublicKey.ValidFor.Start)
-	if err != nil {
-		t.Fatal(err)
+	if want := created.Add(-time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339); tl.PublicKey.ValidFor.Start != want {
+		t.Errorf("empty log: validFor.start = %s, want %s", tl.PublicKey.ValidFor.Start, want)
 	}
-	if d := before.Sub(start); d < 30*time.Second || d > 2*time.Minute {
-		t.Errorf("empty log: validFor.start = %s, want about a minute before %s", start, before)
+	if len(tr.TimestampAuthorities) != 1 {
+		t.Errorf("%d timestamp authorities, want the server's", len(tr.TimestampAuthorities))
 	}
 
-	// With entries: a minute before entry 0 was integrated, and --url wins.
+	// With entries: still from the creation (before entry 0), and --url
+	// names the Rekor v1 logs.
 	sg, err := testentry.NewSigner()
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := sg.HashedRekord([]byte("trusted-root test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(url+"/api/v1/log/entries", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var created map[string]struct {
-		IntegratedTime int64 `json:"integratedTime"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&created)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated || len(created) != 1 {
-		t.Fatalf("creating an entry: HTTP %d, %v", resp.StatusCode, err)
-	}
-	var integrated int64
-	for _, e := range created {
-		integrated = e.IntegratedTime
-	}
+	monUpload(t, url, sg, "trusted-root test", 1)
 	out, _ = runTR(t, 0, "--server", url, "--url", "https://log.example.com")
 	tl = parseTR(t, out).Tlogs[0]
-	want := time.Unix(integrated, 0).Add(-time.Minute).UTC().Format(time.RFC3339)
+	want := created.Add(-time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339)
 	if tl.PublicKey.ValidFor.Start != want || tl.BaseURL != "https://log.example.com" {
 		t.Errorf("validFor.start = %q, baseUrl = %q; want %q, https://log.example.com", tl.PublicKey.ValidFor.Start, tl.BaseURL, want)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -249,7 +248,7 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 
 	// The upgraded log rotates: it freezes with every entry, and the next
 	// log takes the next virtual index.
-	if err := rotateLog(ctx, set, sgn, "", io.Discard); err != nil {
+	if _, _, err := rekorv1.Rotate(ctx, set, sgn, ""); err != nil {
 		t.Fatalf("rotating the upgraded log: %v", err)
 	}
 	sh, res, err := logs2.Add(ctx, tlog.Leaf{Body: []byte(`{"entry":"rotated"}`)})

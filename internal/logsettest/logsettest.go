@@ -8,6 +8,7 @@ import (
 
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/profile/rekorv1"
+	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 )
@@ -87,4 +88,28 @@ func (w *wrapped) OpenLog(ctx context.Context, treeID int64) (storage.Storage, e
 		return nil, err
 	}
 	return w.wrap(s), nil
+}
+
+// V2Origin is the origin of the Rekor v2 log OpenV2 creates.
+const V2Origin = "log2026-1.tabula.test"
+
+// OpenV2 creates the first Rekor v2 log of set (V2Origin, signed by key, a
+// new Ed25519 key if nil) and opens the set's Rekor v2 logs, closed when
+// the test ends.
+func OpenV2(t testing.TB, set storage.LogSet, key logset.Signer) *logset.Set {
+	t.Helper()
+	if key == nil {
+		k, err := signer.Generate(signer.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key, err = signer.New(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rekorv2.Create(context.Background(), set, key, V2Origin); err != nil {
+		t.Fatal(err)
+	}
+	return OpenConfig(t, logset.Config{Store: set, Name: rekorv2.Name, Profile: rekorv2.LogProfiles,
+		Base: rekorv2.Base, Keys: []logset.Signer{key}, NoCreate: true})
 }

@@ -253,3 +253,79 @@ func (s *Signer) HashedRekordSigned(digest, sig []byte) ([]byte, error) {
 		Spec       spec   `json:"spec"`
 	}{"0.0.1", "hashedrekord", sp})
 }
+
+// HashedRekordV2 returns the JSON of a Rekor v2 CreateEntryRequest for
+// artifact, ready to POST to /api/v2/log/entries:
+// {"hashedRekordRequestV002":{"digest","signature":{"content","verifier"}}},
+// the verifier being the signer's public key or leaf certificate (DER) and
+// the keyDetails its key calls for (PKIX_ED25519_PH for Ed25519).
+func (s *Signer) HashedRekordV2(artifact []byte) ([]byte, error) {
+	digest := s.Digest(artifact)
+	sig, err := s.SignDigest(digest)
+	if err != nil {
+		return nil, fmt.Errorf("testentry: signing: %w", err)
+	}
+	return s.HashedRekordV2Signed(digest, sig)
+}
+
+// HashedRekordV2Signed is HashedRekordV2 for a digest already signed with
+// SignDigest.
+func (s *Signer) HashedRekordV2Signed(digest, sig []byte) ([]byte, error) {
+	block, _ := pem.Decode(s.pemText)
+	if block == nil {
+		return nil, errors.New("testentry: the signer's PEM does not decode")
+	}
+	kd, err := KeyDetails(s.key.Public())
+	if err != nil {
+		return nil, err
+	}
+	type rawBytes struct {
+		RawBytes []byte `json:"rawBytes"`
+	}
+	type verifier struct {
+		PublicKey       *rawBytes `json:"publicKey,omitempty"`
+		X509Certificate *rawBytes `json:"x509Certificate,omitempty"`
+		KeyDetails      string    `json:"keyDetails"`
+	}
+	v := verifier{KeyDetails: kd}
+	if block.Type == "CERTIFICATE" {
+		v.X509Certificate = &rawBytes{block.Bytes}
+	} else {
+		v.PublicKey = &rawBytes{block.Bytes}
+	}
+	type signature struct {
+		Content  []byte   `json:"content"`
+		Verifier verifier `json:"verifier"`
+	}
+	type request struct {
+		Digest    []byte    `json:"digest"`
+		Signature signature `json:"signature"`
+	}
+	return json.Marshal(struct {
+		Request request `json:"hashedRekordRequestV002"`
+	}{request{digest, signature{sig, v}}})
+}
+
+// KeyDetails is the Sigstore PublicKeyDetails name a Rekor v2 request gives
+// for pub, with the hash NewSignerFromKey pairs with it.
+func KeyDetails(pub crypto.PublicKey) (string, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return "PKIX_ECDSA_P256_SHA_256", nil
+		case elliptic.P384():
+			return "PKIX_ECDSA_P384_SHA_384", nil
+		case elliptic.P521():
+			return "PKIX_ECDSA_P521_SHA_512", nil
+		}
+	case *rsa.PublicKey:
+		switch n := k.Size() * 8; n {
+		case 2048, 3072, 4096:
+			return fmt.Sprintf("PKIX_RSA_PKCS1V15_%d_SHA256", n), nil
+		}
+	case ed25519.PublicKey:
+		return "PKIX_ED25519_PH", nil
+	}
+	return "", fmt.Errorf("testentry: no keyDetails for a %T key", pub)
+}

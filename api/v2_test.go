@@ -1,0 +1,128 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/logsettest"
+	"github.com/tabularium/tabula/internal/testentry"
+	"github.com/tabularium/tabula/signer"
+)
+
+// TestV2Write posts Rekor v2 entries through the real HTTP server on both
+// engines: a 201 carries a TransparencyLogEntry whose inclusion proof
+// verifies against the checkpoint it carries, signed by the v2 log's
+// Ed25519 key under its origin with its C2SP key ID; the same request again
+// is a 409 with X-Log-Index; bad requests get 400 in grpc-gateway's shape;
+// the entries are in the tiles under /api/v2/.
+func TestV2Write(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			k, err := signer.Generate(signer.Ed25519)
+			if err != nil {
+				t.Fatal(err)
+			}
+			key, err := signer.New(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s *server
+			s = newServerWith(t, e, func(c *api.Config) {
+				store := e.open(t)
+				c.Logs = logsettest.Open(t, store)
+				c.V2Logs = logsettest.OpenV2(t, store, key)
+			})
+			sgn, err := testentry.NewSigner()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keyID, err := checkpoint.KeyIDC2SP.KeyID(logsettest.V2Origin, key.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			var first []byte
+			for i := range 3 {
+				req, err := sgn.HashedRekordV2([]byte("v2 artifact " + strconv.Itoa(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = req
+				}
+				resp, body := s.do(http.MethodPost, "/api/v2/log/entries", req)
+				if resp.StatusCode != http.StatusCreated {
+					t.Fatalf("POST %d: %d %s", i, resp.StatusCode, body)
+				}
+				var tle protorekor.TransparencyLogEntry
+				if err := protojson.Unmarshal(body, &tle); err != nil {
+					t.Fatalf("the answer is no TransparencyLogEntry: %v\n%s", err, body)
+				}
+				if tle.LogIndex != int64(i) || !bytes.Equal(tle.LogId.GetKeyId(), keyID[:]) ||
+					tle.KindVersion.GetKind() != "hashedrekord" || tle.KindVersion.GetVersion() != "0.0.2" ||
+					tle.IntegratedTime != 0 || tle.InclusionPromise != nil {
+					t.Fatalf("entry %d: %v", i, &tle)
+				}
+				ip := tle.InclusionProof
+				cp, err := checkpoint.Verify([]byte(ip.GetCheckpoint().GetEnvelope()), logsettest.V2Origin, logsettest.V2Origin,
+					checkpoint.KeyIDC2SP, key.Public())
+				if err != nil || cp.Size != uint64(ip.TreeSize) || !bytes.Equal(cp.Root[:], ip.RootHash) {
+					t.Fatalf("entry %d: checkpoint %v (size %d, proof size %d)", i, err, cp.Size, ip.TreeSize)
+				}
+				leaf := rfc6962.DefaultHasher.HashLeaf(tle.CanonicalizedBody)
+				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(ip.LogIndex), uint64(ip.TreeSize), leaf, ip.Hashes, ip.RootHash); err != nil {
+					t.Fatalf("entry %d: inclusion proof: %v", i, err)
+				}
+			}
+
+			// The same request: 409, X-Log-Index.
+			resp, body := s.do(http.MethodPost, "/api/v2/log/entries", first)
+			if resp.StatusCode != http.StatusConflict || resp.Header.Get("X-Log-Index") != "0" ||
+				!strings.Contains(string(body), `"code":6`) {
+				t.Fatalf("duplicate: %d %v %s", resp.StatusCode, resp.Header, body)
+			}
+
+			bad := []struct {
+				name, body, msg string
+			}{
+				{"not JSON", `{`, "unexpected EOF"},
+				{"an unknown field", `{"hashedRekordRequestV002":{},"x":1}`, "unknown field"},
+				{"DSSE", `{"dsseRequestV002":{}}`, "invalid type, must be hashedrekord"},
+				{"no signature", `{"hashedRekordRequestV002":{"digest":"AAAA"}}`, "invalid hashedrekord request"},
+			}
+			for _, tt := range bad {
+				resp, body := s.do(http.MethodPost, "/api/v2/log/entries", []byte(tt.body))
+				var got struct {
+					Code    int
+					Message string
+					Details []any
+				}
+				if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(body, &got) != nil || got.Code != 3 ||
+					!strings.Contains(got.Message, tt.msg) || got.Details == nil {
+					t.Errorf("%s: %d %s; want 400 code 3 with %q", tt.name, resp.StatusCode, body, tt.msg)
+				}
+			}
+
+			// The entries are in the v2 log's tiles.
+			resp, body = s.do(http.MethodGet, "/api/v2/checkpoint", nil)
+			if resp.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte(logsettest.V2Origin+"\n3\n")) {
+				t.Fatalf("/api/v2/checkpoint: %d %q", resp.StatusCode, body)
+			}
+			resp, body = s.do(http.MethodGet, "/api/v2/tile/entries/000.p/3", nil)
+			if resp.StatusCode != http.StatusOK || len(body) < 3*2 {
+				t.Fatalf("/api/v2/tile/entries/000.p/3: %d, %d bytes", resp.StatusCode, len(body))
+			}
+		})
+	}
+}
