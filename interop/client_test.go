@@ -19,6 +19,7 @@ import (
 	rekorclient "github.com/sigstore/rekor/pkg/client"
 	"github.com/sigstore/rekor/pkg/generated/client"
 	"github.com/sigstore/rekor/pkg/generated/client/entries"
+	"github.com/sigstore/rekor/pkg/generated/client/pubkey"
 	rekortlog "github.com/sigstore/rekor/pkg/generated/client/tlog"
 	"github.com/sigstore/rekor/pkg/generated/models"
 	"github.com/sigstore/rekor/pkg/tle"
@@ -58,9 +59,22 @@ func newLogClient(t *testing.T, s *server) *logClient {
 	if err != nil {
 		t.Fatalf("rekor client for %s: %v", s.URL, err)
 	}
-	resp, err := rc.Pubkey.GetPublicKeyContext(t.Context(), nil)
+	c := &logClient{s: s, rekor: rc}
+	c.pubPEM, c.verifier = c.publicKey(t, "")
+	return c
+}
+
+// publicKey fetches the key of the log with tree ID treeID (empty: the
+// active log's) with GetPublicKey, as PEM and as a verifier.
+func (c *logClient) publicKey(t *testing.T, treeID string) ([]byte, signature.Verifier) {
+	t.Helper()
+	p := pubkey.NewGetPublicKeyParams()
+	if treeID != "" {
+		p.SetTreeID(&treeID)
+	}
+	resp, err := c.rekor.Pubkey.GetPublicKeyContext(t.Context(), p)
 	if err != nil {
-		t.Fatalf("GetPublicKey: %v", err)
+		t.Fatalf("GetPublicKey(treeID %q): %s", treeID, describe(err))
 	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey([]byte(resp.Payload))
 	if err != nil {
@@ -70,7 +84,7 @@ func newLogClient(t *testing.T, s *server) *logClient {
 	if err != nil {
 		t.Fatalf("verifier for the log's key: %v", err)
 	}
-	return &logClient{s: s, rekor: rc, pubPEM: []byte(resp.Payload), verifier: v}
+	return []byte(resp.Payload), v
 }
 
 func ctx(t *testing.T) context.Context {
@@ -120,10 +134,17 @@ func describe(err error) string {
 // checkpoint signature, SET) and checks its log ID is the log key's.
 func (c *logClient) verifyEntry(t *testing.T, e models.LogEntryAnon) {
 	t.Helper()
-	if err := rekorverify.VerifyLogEntry(ctx(t), &e, c.verifier); err != nil {
+	verifyEntryWith(t, e, c.verifier)
+}
+
+// verifyEntryWith is verifyEntry for an entry of the log whose key v holds
+// (a shard's, after a rotation to a new key).
+func verifyEntryWith(t *testing.T, e models.LogEntryAnon, v signature.Verifier) {
+	t.Helper()
+	if err := rekorverify.VerifyLogEntry(ctx(t), &e, v); err != nil {
 		t.Fatalf("rekor pkg/verify.VerifyLogEntry: %v", err)
 	}
-	pub, err := c.verifier.PublicKey()
+	pub, err := v.PublicKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +188,13 @@ func body(t *testing.T, e models.LogEntryAnon) types.EntryImpl {
 // the test CA when ca is not nil) and parses the result with sigstore-go.
 func (c *logClient) trustedRoot(t *testing.T, ca *testCA) *root.TrustedRoot {
 	t.Helper()
+	_, tr := c.trustedRootJSON(t, ca)
+	return tr
+}
+
+// trustedRootJSON is trustedRoot, also returning the JSON the command printed.
+func (c *logClient) trustedRootJSON(t *testing.T, ca *testCA) ([]byte, *root.TrustedRoot) {
+	t.Helper()
 	args := []string{"trusted-root", "--server", c.s.URL}
 	if ca != nil {
 		args = append(args, "--fulcio-cert", ca.certPath)
@@ -176,7 +204,7 @@ func (c *logClient) trustedRoot(t *testing.T, ca *testCA) *root.TrustedRoot {
 	if err != nil {
 		t.Fatalf("sigstore-go cannot read `tabula %s`: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return tr
+	return out, tr
 }
 
 // tlogEntry converts a Rekor response entry into sigstore-go's form, the way
@@ -198,6 +226,13 @@ func tlogEntry(t *testing.T, e models.LogEntryAnon) (*protorekor.TransparencyLog
 // SET (inclusion promise) and the inclusion proof with its checkpoint.
 func (c *logClient) verifyTlogEntry(t *testing.T, tr *root.TrustedRoot, e models.LogEntryAnon) {
 	t.Helper()
+	verifyTlogEntryWith(t, tr, e, c.verifier)
+}
+
+// verifyTlogEntryWith is verifyTlogEntry for an entry of the log whose key
+// v holds.
+func verifyTlogEntryWith(t *testing.T, tr *root.TrustedRoot, e models.LogEntryAnon, v signature.Verifier) {
+	t.Helper()
 	pb, te := tlogEntry(t, e)
 	// sigstore-go puts only these kinds in bundles (ValidateEntry refuses
 	// the others, whatever their content).
@@ -210,7 +245,7 @@ func (c *logClient) verifyTlogEntry(t *testing.T, tr *root.TrustedRoot, e models
 	if err := tlog.VerifySET(te, tr.RekorLogs()); err != nil {
 		t.Errorf("sigstore-go tlog.VerifySET: %v", err)
 	}
-	if err := tlog.VerifyInclusion(te, c.verifier); err != nil {
+	if err := tlog.VerifyInclusion(te, v); err != nil {
 		t.Errorf("sigstore-go tlog.VerifyInclusion: %v", err)
 	}
 }

@@ -12,6 +12,15 @@
 // through the official clients. Trusted roots come from the binary's own
 // `tabula trusted-root`.
 //
+// TestRotation rotates a server's log twice with `tabula log rotate` (to a
+// log with the same key, then to one with the server's second key) and
+// reads and verifies the entries of every shard with rekor's Go client,
+// sigstore-go and Sigstore's command-line clients, rekor-cli (of the rekor
+// release in go.mod) and cosign v3.1.3. A test that needs one of those
+// builds it the first time with `go install <pkg>@<version>` (its own
+// go.mod, from the Go module proxy or the module cache) beside the tabula
+// binary.
+//
 // Entry kinds other than hashedrekord are tested when
 // cmd/tabula/entrytypes.go registers them (allEntryTypes, read from the
 // source); a registered kind must then pass, it is never skipped on the

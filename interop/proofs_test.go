@@ -11,6 +11,7 @@ import (
 	rekortlog "github.com/sigstore/rekor/pkg/generated/client/tlog"
 	"github.com/sigstore/rekor/pkg/util"
 	rekorverify "github.com/sigstore/rekor/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 )
@@ -21,20 +22,28 @@ import (
 func (c *logClient) signedTreeHead(t *testing.T) (*util.SignedCheckpoint, string) {
 	t.Helper()
 	info := c.logInfo(t)
+	return checkSignedTreeHead(t, c.verifier, *info.SignedTreeHead, *info.TreeSize, *info.RootHash, *info.TreeID), *info.TreeID
+}
+
+// checkSignedTreeHead parses a log's (or a shard's) signed checkpoint with
+// rekor's parser, checks its signature with v, and that it agrees with the
+// size, root hash and tree ID reported beside it.
+func checkSignedTreeHead(t *testing.T, v signature.Verifier, signed string, size int64, rootHash, treeID string) *util.SignedCheckpoint {
+	t.Helper()
 	sth := &util.SignedCheckpoint{}
-	if err := sth.UnmarshalText([]byte(*info.SignedTreeHead)); err != nil {
-		t.Fatalf("rekor util.SignedCheckpoint cannot read the signed tree head: %v\n%s", err, *info.SignedTreeHead)
+	if err := sth.UnmarshalText([]byte(signed)); err != nil {
+		t.Fatalf("rekor util.SignedCheckpoint cannot read the signed tree head: %v\n%s", err, signed)
 	}
-	if !sth.Verify(c.verifier) {
-		t.Fatalf("the signed tree head does not verify with the log key:\n%s", *info.SignedTreeHead)
+	if !sth.Verify(v) {
+		t.Fatalf("the signed tree head does not verify with the log key:\n%s", signed)
 	}
-	if int64(sth.Size) != *info.TreeSize || hex.EncodeToString(sth.Hash) != *info.RootHash {
-		t.Errorf("checkpoint %d %x disagrees with LogInfo %d %s", sth.Size, sth.Hash, *info.TreeSize, *info.RootHash)
+	if int64(sth.Size) != size || hex.EncodeToString(sth.Hash) != rootHash {
+		t.Errorf("checkpoint %d %x disagrees with LogInfo %d %s", sth.Size, sth.Hash, size, rootHash)
 	}
-	if want := "tabula.local - " + *info.TreeID; sth.Origin != want {
+	if want := "tabula.local - " + treeID; sth.Origin != want {
 		t.Errorf("checkpoint origin %q, want %q", sth.Origin, want)
 	}
-	return sth, *info.TreeID
+	return sth
 }
 
 // TestConsistency grows the log in steps and proves every later signed tree

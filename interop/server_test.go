@@ -21,8 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// tabulaBin is the tabula binary built by TestMain.
-var tabulaBin string
+// tabulaBin is the tabula binary built by TestMain, in binDir.
+var tabulaBin, binDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -35,6 +35,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	binDir = dir
 	tabulaBin = filepath.Join(dir, "tabula")
 	// Built in the main module (its own go.mod and go.sum), as shipped.
 	cmd := exec.Command("go", "build", "-o", tabulaBin, "./cmd/tabula")
@@ -49,9 +50,11 @@ func testMain(m *testing.M) int {
 
 // server is a running `tabula serve`.
 type server struct {
-	URL     string // http://127.0.0.1:port
-	DataDir string
-	Engine  string // "sqlite" or "postgres"
+	URL         string // http://127.0.0.1:port
+	DataDir     string
+	Engine      string   // "sqlite" or "postgres"
+	DatabaseURL string   // the postgres engine's database
+	Keys        []string // its --key files; none: it made its own in DataDir
 }
 
 // engines lists the storage engines every interop test runs on.
@@ -59,22 +62,41 @@ var engines = []string{"sqlite", "postgres"}
 
 // forEachEngine runs f as a subtest on a fresh server of each engine.
 func forEachEngine(t *testing.T, f func(t *testing.T, s *server)) {
+	forEachEngineKeys(t, 0, f)
+}
+
+// forEachEngineKeys is forEachEngine with nKeys log keys made by `tabula
+// keygen` and given to the server's --key (the first signs its first log);
+// with none, the server makes its own key in its data directory.
+func forEachEngineKeys(t *testing.T, nKeys int, f func(t *testing.T, s *server)) {
 	for _, engine := range engines {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
-			f(t, startServer(t, engine))
+			var keys []string
+			dir := t.TempDir()
+			for i := range nKeys {
+				k := filepath.Join(dir, fmt.Sprintf("log-key-%d.pem", i))
+				tabula(t, "keygen", "--out", k)
+				keys = append(keys, k)
+			}
+			f(t, startServer(t, engine, keys...))
 		})
 	}
 }
 
 // startServer runs `tabula serve` on a free port with a temporary data
-// directory (and, for postgres, a fresh database) until the test ends.
-func startServer(t *testing.T, engine string) *server {
+// directory (and, for postgres, a fresh database) until the test ends,
+// with the log keys in keys (none: the server makes one).
+func startServer(t *testing.T, engine string, keys ...string) *server {
 	t.Helper()
-	s := &server{DataDir: t.TempDir(), Engine: engine}
+	s := &server{DataDir: t.TempDir(), Engine: engine, Keys: keys}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", s.DataDir}
 	if engine == "postgres" {
-		args = append(args, "--database-url", newDatabase(t))
+		s.DatabaseURL = newDatabase(t)
+		args = append(args, "--database-url", s.DatabaseURL)
+	}
+	if len(keys) > 0 {
+		args = append(args, "--key", strings.Join(keys, ","))
 	}
 	cmd := exec.Command(tabulaBin, args...)
 	cmd.Env = cleanEnv()
@@ -142,6 +164,26 @@ func startServer(t *testing.T, engine string) *server {
 		t.Fatal("tabula serve did not start within 60s")
 	}
 	return nil
+}
+
+// rotate runs `tabula log rotate` on s's database while s serves it: the
+// active log freezes and a new one, signed by keyFile, takes the next
+// entries. It returns the new log's tree ID.
+func (s *server) rotate(t *testing.T, keyFile string) int64 {
+	t.Helper()
+	args := []string{"log", "rotate", "--data-dir", s.DataDir, "--key", keyFile}
+	if s.DatabaseURL != "" {
+		args = append(args, "--database-url", s.DatabaseURL)
+	}
+	out := tabula(t, args...)
+	for _, line := range strings.Split(string(out), "\n") {
+		var treeID int64
+		if _, err := fmt.Sscanf(line, "created log %d ", &treeID); err == nil {
+			return treeID
+		}
+	}
+	t.Fatalf("tabula %s: no \"created log <tree ID>\" in\n%s", strings.Join(args, " "), out)
+	return 0
 }
 
 // cleanEnv is the environment without TABULA_* settings, which would

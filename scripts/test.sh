@@ -371,7 +371,12 @@ step_staticcheck() {
 # go_test_module DIR: go test in one module, honouring TABULA_RACE / TABULA_RACE_PKGS.
 go_test_module() {
 	local dir=$1
-	local base=(go test -count=1 -timeout 15m)
+	local timeout=15m
+	if [ "$dir" = "interop" ]; then
+		# its first run also builds rekor-cli and cosign (go install) within it
+		timeout=30m
+	fi
+	local base=(go test -count=1 -timeout "$timeout")
 	if [ "${TABULA_RACE:-1}" = "0" ]; then
 		(cd "$dir" && "${base[@]}" "${GO_TEST_ARGS[@]}" ./...)
 		return
