@@ -373,7 +373,7 @@ go_test_module() {
 	local dir=$1
 	local timeout=15m
 	if [ "$dir" = "interop" ]; then
-		# its first run also builds rekor-cli and cosign (go install) within it
+		# builds rekor-cli and cosign itself if the background build did not
 		timeout=30m
 	fi
 	local base=(go test -count=1 -timeout "$timeout")
@@ -420,6 +420,34 @@ else
 	RACE_DESC="all"
 fi
 
+# The command-line clients interop runs (rekor-cli, cosign) are built from
+# their released modules in the background while the main module is linted
+# and tested; interop waits for them (TABULA_INTEROP_TOOLS names the
+# directory, kept between runs; interop builds a missing tool itself).
+TOOLS_PID=""
+if [ -f interop/go.mod ] && [ "${TABULA_LINT_ONLY:-0}" != "1" ]; then
+	TOOLS_DIR="$ROOT/.interop-tools"
+	mkdir -p "$TOOLS_DIR"
+	export TABULA_INTEROP_TOOLS="$TOOLS_DIR"
+	REKOR_VERSION=$(cd interop && go list -m -f '{{.Version}}' github.com/sigstore/rekor)
+	(
+		cd "$TOOLS_DIR" # outside the modules: each tool's own go.mod decides
+		for tool in "github.com/sigstore/rekor/cmd/rekor-cli@$REKOR_VERSION" \
+			"github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3"; do
+			[ -x "$TOOLS_DIR/$(basename "${tool%@*}")" ] || GOBIN="$TOOLS_DIR" GOFLAGS= go install "$tool"
+		done
+	) >"$TOOLS_DIR/build.log" 2>&1 &
+	TOOLS_PID=$!
+fi
+wait_tools() {
+	[ -n "$TOOLS_PID" ] || return 0
+	if ! wait "$TOOLS_PID"; then
+		log "building the interop tools failed:"
+		cat "$TOOLS_DIR/build.log" >&2
+		return 1
+	fi
+}
+
 if [ "${TABULA_SKIP_LINT:-0}" != "1" ]; then
 	timed gofmt step_gofmt
 	timed vet step_vet
@@ -435,5 +463,8 @@ choose_database
 
 for m in "${MODULES[@]}"; do
 	if [ "$m" = "." ]; then name="go-test"; else name="go-test($m)"; fi
+	if [ "$m" = "interop" ]; then
+		timed "interop-tools" wait_tools
+	fi
 	timed "$name" go_test_module "$m"
 done
