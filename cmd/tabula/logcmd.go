@@ -89,7 +89,12 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	fmt.Fprintf(stdout, "froze log %d (%s) at size %d\n", old.TreeID, old.Origin, next.StartIndex-old.StartIndex)
-	fmt.Fprintf(stdout, "created log %d (%s): the active %s log from virtual index %d\n", next.TreeID, next.Origin, next.Profile, next.StartIndex)
+	if apiVersion == "v2" {
+		// Rekor v2 has no virtual index: each log's indexes are its own.
+		fmt.Fprintf(stdout, "created log %d (%s): the active %s log\n", next.TreeID, next.Origin, next.Profile)
+		return nil
+	}
+	fmt.Fprintf(stdout, "created log %d (%s): the active log from virtual index %d\n", next.TreeID, next.Origin, next.StartIndex)
 	return nil
 }
 
