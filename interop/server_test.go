@@ -49,9 +49,10 @@ func testMain(m *testing.M) int {
 
 // server is a running `tabula serve`.
 type server struct {
-	URL     string // http://127.0.0.1:port
-	DataDir string
-	Engine  string // "sqlite" or "postgres"
+	URL         string // http://127.0.0.1:port
+	DataDir     string
+	Engine      string // "sqlite" or "postgres"
+	DatabaseURL string // the postgres engine's database
 }
 
 // engines lists the storage engines every interop test runs on.
@@ -74,7 +75,8 @@ func startServer(t *testing.T, engine string) *server {
 	s := &server{DataDir: t.TempDir(), Engine: engine}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", s.DataDir}
 	if engine == "postgres" {
-		args = append(args, "--database-url", newDatabase(t))
+		s.DatabaseURL = newDatabase(t)
+		args = append(args, "--database-url", s.DatabaseURL)
 	}
 	cmd := exec.Command(tabulaBin, args...)
 	cmd.Env = cleanEnv()
