@@ -223,8 +223,7 @@ func (sg *v2Signed) verify(t *testing.T, b *protobundle.Bundle, artifact []byte,
 	var art verify.ArtifactPolicyOption
 	if sg.tc.dsse {
 		// The statement's subject names the artifact's digest.
-		d := sha256Of(artifact)
-		art = verify.WithArtifactDigest("sha256", d)
+		art = verify.WithArtifactDigest("sha256", sha256Of(artifact))
 	} else {
 		art = verify.WithArtifact(bytes.NewReader(artifact))
 	}
@@ -283,7 +282,11 @@ func TestSigstoreGoRekorV2(t *testing.T) {
 				if origin, _, _ := strings.Cut(cp, "\n"); origin != st.origin {
 					t.Errorf("checkpoint origin %q, want %q", origin, st.origin)
 				}
-				if n := len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()); n != map[bool]int{true: 1}[tc.tsa] {
+				wantTimestamps, wantVerified := 0, ""
+				if tc.tsa {
+					wantTimestamps, wantVerified = 1, "TimestampAuthority"
+				}
+				if n := len(vm.GetTimestampVerificationData().GetRfc3161Timestamps()); n != wantTimestamps {
 					t.Errorf("%d RFC 3161 timestamps in the bundle (TSA used: %v)", n, tc.tsa)
 				}
 
@@ -295,8 +298,8 @@ func TestSigstoreGoRekorV2(t *testing.T) {
 				for _, ts := range res.VerifiedTimestamps {
 					kinds = append(kinds, ts.Type)
 				}
-				if want := map[bool]string{true: "TimestampAuthority"}[tc.tsa]; strings.Join(kinds, ",") != want {
-					t.Errorf("verified timestamps %v, want %q", kinds, want)
+				if strings.Join(kinds, ",") != wantVerified {
+					t.Errorf("verified timestamps %v, want %q", kinds, wantVerified)
 				}
 				if _, err := sg.verify(t, sg.pb, []byte("not what was signed"), tc.identity); err == nil {
 					t.Error("sigstore-go accepted the bundle for another artifact")
