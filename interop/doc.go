@@ -21,6 +21,17 @@
 // go.mod, from the Go module proxy or the module cache) beside the tabula
 // binary.
 //
+// Rekor v2 (rekorv2_test.go): a server gets a v2 log by `tabula log
+// create --api v2`; sigstore-go's pkg/sign then selects it, and Tabula's
+// TSA, from `tabula signing-config` and signs key-based (with and without an
+// RFC 3161 timestamp) and with a certificate of a test CA in the trusted
+// root (the stand-in for Fulcio) plus a timestamp, as keyless signing does.
+// The bundles must hold hashedrekord 0.0.2 entries checkpointed under the v2
+// log's origin and key ID and verify with pkg/verify (WithSignedTimestamps
+// where there is a timestamp: a v2 entry has no integrated time); changed
+// artifacts, inclusion proofs, checkpoints (another key, another origin)
+// and timestamps (of another signature, none) must not.
+//
 // Entry kinds other than hashedrekord are tested when
 // cmd/tabula/entrytypes.go registers them (allEntryTypes, read from the
 // source); a registered kind must then pass, it is never skipped on the
