@@ -84,6 +84,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if r.Frozen {
 			state = "frozen"
 		}
+		if r.API == "v2" {
+			state = "Rekor v2, " + state
+		}
 		if r.New {
 			state += ", new since the last audit"
 		}
