@@ -53,7 +53,7 @@ type logFlags struct {
 func addLogFlags(fs *flag.FlagSet) *logFlags {
 	f := &logFlags{}
 	fs.StringVar(&f.server, "server", client.DefaultServer, "base URL of the log")
-	fs.Var(&f.logKeys, "log-key", "a log's public key (PEM) to pin (required; repeatable: every log of the server must be signed by a pinned key, so pin each key a rotation brought; for a Tabula it is log-key.pub.pem in the data directory, or GET /api/v1/log/publicKey?treeID= once, over a channel you trust)")
+	fs.Var(&f.logKeys, "log-key", "a log's public key (PEM) to pin (required; repeatable: every log of the server must be signed by a pinned key, so pin each key a rotation brought; for a Tabula it is log-key.pub.pem in the data directory, and log-key-v2.pub.pem for its Rekor v2 logs, or GET /api/v1/log/publicKey?treeID= once, over a channel you trust)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory of the saved state (default: $XDG_STATE_HOME/tabula or the user config dir's tabula)")
 	return f
 }
@@ -216,7 +216,8 @@ var errAlerts = errors.New("alerts raised")
 
 const monitorUsage = `Usage: tabula monitor --log-key KEY.pem [--log-key KEY2.pem]… [--server URL] [--once] [--watch-… VALUE]…
 
-Follows every log of the server (the active one and those frozen by a rotation) from its last
+Follows every log of the server (the active one and those frozen by a rotation, Rekor v1 and,
+listed by GET /logs, Rekor v2) from its last
 verified checkpoint (saved in --state-dir): proves every new checkpoint consistent with it, reads
 the new entries from the tile entry bundles, checks they make the signed tree, and alerts on a
 forked or lying log, on a frozen log that changes, and on entries matching the watch list. A log
