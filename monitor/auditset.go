@@ -34,6 +34,7 @@ type AuditSetConfig struct {
 // AuditLogResult is the audit of one log of the set.
 type AuditLogResult struct {
 	TreeID string
+	API    string // "v2" for a Rekor v2 log
 	Frozen bool
 	// New: the log appeared since the last audit.
 	New bool
@@ -75,13 +76,13 @@ func AuditSet(ctx context.Context, cfg AuditSetConfig) (AuditSetResult, error) {
 
 // AuditSetResult is the audit of a log set.
 type AuditSetResult struct {
-	Logs []AuditLogResult // in the server's order: frozen oldest first, then the active log
+	Logs []AuditLogResult // in ListLogs' order
 	// Alerts are about logs remembered but no longer listed by the server.
 	Alerts []Alert
 }
 
 func auditLog(ctx context.Context, cfg AuditSetConfig, st *SetState, existed bool, l SetLog) AuditLogResult {
-	r := AuditLogResult{TreeID: l.TreeID, Frozen: l.Frozen}
+	r := AuditLogResult{TreeID: l.TreeID, API: l.API, Frozen: l.Frozen}
 	legacy, err := adoptLegacy(cfg.LegacyState, cfg.StateDir, l.TreeID)
 	if err != nil {
 		r.Err = err
@@ -118,7 +119,7 @@ func auditLog(ctx context.Context, cfg AuditSetConfig, st *SetState, existed boo
 		return r
 	}
 	if rec == nil {
-		rec = &SetLogState{Origin: r.Checkpoint.Origin, Added: time.Now().UTC()}
+		rec = &SetLogState{Origin: r.Checkpoint.Origin, API: l.API, Added: time.Now().UTC()}
 		st.Logs[l.TreeID] = rec
 	}
 	if l.Frozen && !rec.Frozen {
@@ -139,6 +140,9 @@ func (r AuditLogResult) String() string {
 	state := "active"
 	if r.Frozen {
 		state = "frozen"
+	}
+	if r.API == "v2" {
+		state = "Rekor v2, " + state
 	}
 	return fmt.Sprintf("log %s (%s)", r.TreeID, state)
 }

@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
@@ -40,7 +42,8 @@ type Log interface {
 	EntryBundle(ctx context.Context, index uint64, width int) ([]byte, error)
 }
 
-// Verifier checks checkpoints against a pinned log key.
+// Verifier checks checkpoints against a pinned log key, of a Rekor v1 or a
+// Rekor v2 log.
 type Verifier struct {
 	pub   crypto.PublicKey
 	keyID string // hex SHA-256 of the PKIX DER key: the log ID
@@ -48,7 +51,8 @@ type Verifier struct {
 
 // NewVerifier returns a verifier for checkpoints signed by the key in pubPEM
 // (a PEM PUBLIC KEY, as `tabula serve` writes and GET /api/v1/log/publicKey
-// answers).
+// answers; for a Rekor v2 log, its Ed25519 or ECDSA key, as
+// log-key-v2.pub.pem).
 func NewVerifier(pubPEM []byte) (*Verifier, error) {
 	pub, err := signer.ParsePublicKeyPEM(pubPEM)
 	if err != nil {
@@ -68,15 +72,30 @@ func (v *Verifier) KeyID() string { return v.keyID }
 var ErrBadCheckpoint = errors.New("checkpoint does not verify")
 
 // Verify checks a signed checkpoint (a C2SP signed note) and returns its
-// content. The signature line may carry any key name (Rekor names it after
-// the log's hostname); it must carry the pinned key's hash and a valid
-// signature. Signatures by other keys (witnesses) are ignored.
+// content. The signature line may carry any key name (Rekor v1 names it
+// after the log's hostname, Rekor v2 after the log's origin); it must carry
+// the pinned key's hash, in Rekor v1's form or C2SP's (Rekor v2's, which
+// covers the key name), and a valid signature. Signatures by other keys
+// (witnesses) are ignored.
 func (v *Verifier) Verify(b []byte) (checkpoint.Checkpoint, error) {
-	cp, err := checkpoint.Open(b, checkpoint.AnyName(checkpoint.KeyIDRekorV1, v.pub))
+	cp, err := checkpoint.Open(b, eitherForm{v.pub})
 	if err != nil {
 		return checkpoint.Checkpoint{}, fmt.Errorf("%w with the pinned log key %.16s…: %v", ErrBadCheckpoint, v.keyID, err)
 	}
 	return cp, nil
+}
+
+// eitherForm knows the pinned key's signatures under any key name, with the
+// key hint of Rekor v1's form or of C2SP's.
+type eitherForm struct{ pub crypto.PublicKey }
+
+func (e eitherForm) Verifier(name string, hash uint32) (note.Verifier, error) {
+	for _, f := range []checkpoint.KeyIDForm{checkpoint.KeyIDRekorV1, checkpoint.KeyIDC2SP} {
+		if nv, err := checkpoint.AnyName(f, e.pub).Verifier(name, hash); err == nil {
+			return nv, nil
+		}
+	}
+	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
 }
 
 // tiles reads the hash tiles of the tree of the given size through l, asking

@@ -23,23 +23,34 @@ import (
 // LogSet is a server that holds several logs (Rekor v1's shards): GET
 // /api/v1/log names the active log at its top level and the frozen ones,
 // oldest first, in inactiveShards; Log reads one of them by tree ID (C2SP
-// tlog-tiles under /logs/{treeID}/ on Tabula).
+// tlog-tiles under /logs/{treeID}/ on Tabula). A LogSet that is also a
+// [V2Lister] holds Rekor v2 logs too.
 type LogSet interface {
 	LogInfo(ctx context.Context) (models.LogInfo, error)
 	Log(treeID string) Log
 }
 
-// SetLog is one log of a set, as GET /api/v1/log lists it.
+// V2Lister is a [LogSet] that also lists its Rekor v2 logs (Tabula's GET
+// /logs), oldest first, each with API "v2". A server without v2 logs, or
+// of a release without GET /logs, has none.
+type V2Lister interface {
+	V2Logs(ctx context.Context) ([]SetLog, error)
+}
+
+// SetLog is one log of a set, as GET /api/v1/log (or GET /logs) lists it.
 type SetLog struct {
 	TreeID string // decimal
+	// API is "v2" for a Rekor v2 log; "" or "v1" is Rekor v1.
+	API    string
 	Frozen bool
 	// Checkpoint is the signed checkpoint listed for the log: a frozen
 	// log's final one.
 	Checkpoint []byte
 }
 
-// ListLogs returns the logs of the set: the frozen ones oldest first, then
-// the active one. Tree IDs must be decimal and distinct.
+// ListLogs returns the logs of the set: the Rekor v1 ones, frozen oldest
+// first then the active one, then the Rekor v2 ones if s is a [V2Lister].
+// Tree IDs must be decimal and distinct.
 func ListLogs(ctx context.Context, s LogSet) ([]SetLog, error) {
 	li, err := s.LogInfo(ctx)
 	if err != nil {
@@ -53,6 +64,18 @@ func ListLogs(ctx context.Context, s LogSet) ([]SetLog, error) {
 		out = append(out, SetLog{TreeID: sh.TreeID, Frozen: true, Checkpoint: []byte(sh.SignedTreeHead)})
 	}
 	out = append(out, SetLog{TreeID: li.TreeID, Checkpoint: []byte(li.SignedTreeHead)})
+	if v2, ok := s.(V2Lister); ok {
+		logs, err := v2.V2Logs(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("reading the Rekor v2 logs (GET /logs): %w", err)
+		}
+		for _, l := range logs {
+			if l.API != "v2" {
+				return nil, fmt.Errorf("log set: log %s listed as a Rekor v2 log has API %q", l.TreeID, l.API)
+			}
+		}
+		out = append(out, logs...)
+	}
 	seen := make(map[string]bool, len(out))
 	for _, l := range out {
 		if _, err := strconv.ParseUint(l.TreeID, 10, 63); err != nil || strings.HasPrefix(l.TreeID, "0") {
@@ -76,6 +99,7 @@ type SetState struct {
 // SetLogState is what is remembered of one log of the set.
 type SetLogState struct {
 	Origin string `json:"origin"`
+	API    string `json:"api,omitempty"` // "v2" for a Rekor v2 log
 	Frozen bool   `json:"frozen,omitempty"`
 	// Size, Root (hex) and Checkpoint are a frozen log's final checkpoint,
 	// verified; it must never change.
@@ -309,7 +333,7 @@ func NewSet(cfg SetConfig) (*SetMonitor, error) {
 
 // SetResult is what one check of a log set found.
 type SetResult struct {
-	Logs []LogResult // in the server's order: frozen oldest first, then the active log
+	Logs []LogResult // in ListLogs' order
 	// Alerts are the set's own alerts (a frozen log changed, a log left
 	// the set); each log's are in its Result.
 	Alerts []Alert
@@ -318,6 +342,7 @@ type SetResult struct {
 // LogResult is what one check found of one log of the set.
 type LogResult struct {
 	TreeID string
+	API    string // "v2" for a Rekor v2 log
 	Frozen bool
 	// New: the log appeared since the last check (it is read from index 0).
 	New bool
@@ -383,7 +408,7 @@ func (m *SetMonitor) Check(ctx context.Context) (SetResult, error) {
 }
 
 func (m *SetMonitor) checkLog(ctx context.Context, st *SetState, existed bool, l SetLog, res *SetResult) LogResult {
-	lr := LogResult{TreeID: l.TreeID, Frozen: l.Frozen}
+	lr := LogResult{TreeID: l.TreeID, API: l.API, Frozen: l.Frozen}
 	legacy, err := adoptLegacy(m.cfg.LegacyState, m.cfg.StateDir, l.TreeID)
 	if err != nil {
 		lr.Err = err
@@ -425,7 +450,7 @@ func (m *SetMonitor) checkLog(ctx context.Context, st *SetState, existed bool, l
 		return lr
 	}
 	if rec == nil {
-		rec = &SetLogState{Origin: lr.Checkpoint.Origin, Added: time.Now().UTC()}
+		rec = &SetLogState{Origin: lr.Checkpoint.Origin, API: l.API, Added: time.Now().UTC()}
 		st.Logs[l.TreeID] = rec
 	}
 	if l.Frozen {

@@ -41,9 +41,10 @@ type Facts struct {
 const pemPrefix = "LS0tLS1CRUdJTi"
 
 // ParseBody reads the facts of a canonical entry body (the leaf, as in entry
-// bundles). It knows hashedrekord, rekord, dsse and intoto, and reads any
-// other kind generically: every base64 PEM key or certificate and every
-// {"algorithm","value"} hash object in it. Keys it cannot parse are skipped.
+// bundles). It knows hashedrekord (0.0.1, and Rekor v2's 0.0.2), rekord,
+// dsse and intoto, and reads any other kind generically: every base64 PEM
+// key or certificate and every {"algorithm","value"} hash object in it.
+// Keys it cannot parse are skipped.
 func ParseBody(body []byte) (Facts, error) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -62,6 +63,9 @@ func ParseBody(body []byte) (Facts, error) {
 	f.Kind, _ = top["kind"].(string)
 	f.APIVersion, _ = top["apiVersion"].(string)
 	f.walk(top["spec"])
+	if v2, ok := field(top["spec"], "hashedRekordV002").(map[string]any); ok {
+		f.hashedRekordV2(v2)
+	}
 	if f.Kind == "rekord" {
 		f.rekordKey(top["spec"])
 	}
@@ -103,6 +107,42 @@ func (f *Facts) addPEM(b []byte) {
 	if err != nil {
 		return
 	}
+	f.addKey(k)
+}
+
+// v2Digests names Rekor v2's hash algorithms as Digests spells them.
+var v2Digests = map[string]string{"SHA2_256": "sha256", "SHA2_384": "sha384", "SHA2_512": "sha512"}
+
+// hashedRekordV2 adds the facts of a hashedrekord 0.0.2 spec (Rekor v2):
+// the digest (base64 in data.digest) and the verifier, a DER public key or
+// X.509 certificate (base64 in rawBytes).
+func (f *Facts) hashedRekordV2(spec map[string]any) {
+	data, _ := spec["data"].(map[string]any)
+	alg, _ := data["algorithm"].(string)
+	if d, ok := data["digest"].(string); ok && v2Digests[alg] != "" {
+		if b, err := base64.StdEncoding.DecodeString(d); err == nil {
+			f.Digests = append(f.Digests, v2Digests[alg]+":"+hex.EncodeToString(b))
+		}
+	}
+	v := field(field(spec, "signature"), "verifier")
+	if raw, ok := field(field(v, "publicKey"), "rawBytes").(string); ok {
+		if der, err := base64.StdEncoding.DecodeString(raw); err == nil {
+			if pub, err := x509.ParsePKIXPublicKey(der); err == nil {
+				f.addKey(pki.FromPublicKey(pub))
+			}
+		}
+	}
+	if raw, ok := field(field(v, "x509Certificate"), "rawBytes").(string); ok {
+		if der, err := base64.StdEncoding.DecodeString(raw); err == nil {
+			if c, err := x509.ParseCertificate(der); err == nil {
+				f.addKey(pki.FromCertificate(c))
+			}
+		}
+	}
+}
+
+// addKey adds the facts of a key or certificate.
+func (f *Facts) addKey(k *pki.Key) {
 	if fp, err := k.Fingerprint(); err == nil {
 		f.KeyFingerprints = append(f.KeyFingerprints, fp)
 	}

@@ -8,7 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/monitor"
+	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/types/rekorv2"
 )
 
 // TestParseBodyGolden reads the facts of every golden body of the entry
@@ -111,7 +114,8 @@ func TestParseBodyRejects(t *testing.T) {
 func FuzzParseBody(f *testing.F) {
 	files, _ := filepath.Glob("../types/*/testdata/golden/*.body.json")
 	more, _ := filepath.Glob("../types/rekord/testdata/*.body.json")
-	for _, name := range append(files, more...) {
+	v2, _ := filepath.Glob("../types/rekorv2/testdata/public-good/*.body.json")
+	for _, name := range slices.Concat(files, more, v2) {
 		if b, err := os.ReadFile(name); err == nil {
 			f.Add(b)
 		}
@@ -129,4 +133,85 @@ func FuzzParseBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestParseBodyRekorV2 reads hashedrekord 0.0.2 bodies (Rekor v2), made
+// by types/rekorv2 from requests signed with a key and with a certificate:
+// every search key the log indexes the entry by is a fact, and the watch
+// list matches the signer.
+func TestParseBodyRekorV2(t *testing.T) {
+	keySigner, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certSigner, err := testentry.NewCertSigner("alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		s     *testentry.Signer
+		watch monitor.Watch
+		want  []string
+	}{
+		{"key, watched key", keySigner, monitor.Watch{KeyFingerprints: []string{"KEY"}}, []string{"key:KEY"}},
+		{"key, watched digest", keySigner, monitor.Watch{Digests: []string{"DIGEST"}}, []string{"digest:sha256:DIGEST"}},
+		{"key, other digest", keySigner, monitor.Watch{Digests: []string{"sha384:DIGEST"}, Emails: []string{"*"}}, nil},
+		{"certificate, watched identity", certSigner, monitor.Watch{Emails: []string{"*@EXAMPLE.com"}, OIDCIssuers: []string{testentry.OIDCIssuer}},
+			[]string{"email:alice@example.com", "oidc-issuer:" + testentry.OIDCIssuer}},
+		{"certificate, other identity", certSigner, monitor.Watch{Emails: []string{"bob@example.com"}, URIs: []string{"*"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			art := []byte("artifact of " + tt.name)
+			req, err := tt.s.HashedRekordV2(art)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := rekorv2.CanonicalizeJSON(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			facts, err := monitor.ParseBody(e.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if facts.Kind != "hashedrekord" || facts.APIVersion != "0.0.2" {
+				t.Errorf("kind %q version %q", facts.Kind, facts.APIVersion)
+			}
+			var fp, digest string
+			for _, k := range e.SearchKeys {
+				var in []string
+				switch k.Kind {
+				case types.KindKey:
+					in, fp = facts.KeyFingerprints, k.Value
+				case types.KindEmail:
+					in = facts.Emails
+				case types.KindDigest:
+					in, digest = facts.Digests, strings.TrimPrefix(k.Value, "sha256:")
+				default:
+					continue
+				}
+				if !slices.Contains(in, k.Value) {
+					t.Errorf("search key %s:%s is not in the facts %+v", k.Kind, k.Value, facts)
+				}
+			}
+			if fp == "" || digest == "" {
+				t.Fatalf("search keys %v: no key or digest", e.SearchKeys)
+			}
+			r := strings.NewReplacer("KEY", fp, "DIGEST", digest)
+			for _, p := range []*[]string{&tt.watch.KeyFingerprints, &tt.watch.Digests} {
+				for i := range *p {
+					(*p)[i] = r.Replace((*p)[i])
+				}
+			}
+			want := slices.Clone(tt.want)
+			for i := range want {
+				want[i] = r.Replace(want[i])
+			}
+			if got := tt.watch.Match(facts); !slices.Equal(got, want) {
+				t.Errorf("watch %+v:\n got %q\nwant %q", tt.watch, got, want)
+			}
+		})
+	}
 }

@@ -16,8 +16,8 @@ import (
 
 const auditUsage = `Usage: tabula audit --log-key KEY.pem [--log-key KEY2.pem]… [--server URL] [--restart]
 
-Re-reads every entry of every log of the server (the active one and those frozen by a rotation)
-from its tile entry bundles, recomputes the Merkle tree and every hash tile, and checks them
+Re-reads every entry of every log of the server (the active one and those frozen by a rotation,
+Rekor v1 and, listed by GET /logs, Rekor v2) from its tile entry bundles, recomputes the Merkle tree and every hash tile, and checks them
 against the signed checkpoint and the served tiles. The position is saved in --state-dir: an
 interrupted audit resumes, a finished one continues from the checkpoint it verified when the log
 has grown. A frozen log whose checkpoint changes after it was audited fails the audit.`
@@ -83,6 +83,9 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		state := "active"
 		if r.Frozen {
 			state = "frozen"
+		}
+		if r.API == "v2" {
+			state = "Rekor v2, " + state
 		}
 		if r.New {
 			state += ", new since the last audit"

@@ -53,7 +53,7 @@ type logFlags struct {
 func addLogFlags(fs *flag.FlagSet) *logFlags {
 	f := &logFlags{}
 	fs.StringVar(&f.server, "server", client.DefaultServer, "base URL of the log")
-	fs.Var(&f.logKeys, "log-key", "a log's public key (PEM) to pin (required; repeatable: every log of the server must be signed by a pinned key, so pin each key a rotation brought; for a Tabula it is log-key.pub.pem in the data directory, or GET /api/v1/log/publicKey?treeID= once, over a channel you trust)")
+	fs.Var(&f.logKeys, "log-key", "a log's public key (PEM) to pin (required; repeatable: every log of the server must be signed by a pinned key, so pin each key a rotation brought; for a Tabula it is log-key.pub.pem in the data directory, and log-key-v2.pub.pem for its Rekor v2 logs, or GET /api/v1/log/publicKey?treeID= once, over a channel you trust)")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory of the saved state (default: $XDG_STATE_HOME/tabula or the user config dir's tabula)")
 	return f
 }
@@ -121,7 +121,8 @@ func stateDirOf(dir string, vs []*monitor.Verifier) (stateDir, legacy string) {
 }
 
 // serverSet is the log set of a Tabula (or Rekor) server: GET /api/v1/log
-// lists the logs, and each is read under /logs/{treeID}/. A server of an
+// lists the Rekor v1 logs, GET /logs the Rekor v2 ones, and each is read
+// under /logs/{treeID}/. A server of an
 // earlier release, with one log and no /logs/ paths, is read at / instead.
 type serverSet struct {
 	cl *client.Client
@@ -140,6 +141,29 @@ func (s *serverSet) LogInfo(ctx context.Context) (models.LogInfo, error) {
 		s.mu.Unlock()
 	}
 	return li, err
+}
+
+// V2Logs lists the server's Rekor v2 logs from GET /logs; a server of an
+// earlier release (404) has none.
+func (s *serverSet) V2Logs(ctx context.Context) ([]monitor.SetLog, error) {
+	logs, err := s.cl.Logs(ctx)
+	if client.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []monitor.SetLog
+	for _, l := range logs {
+		if l.API != "v2" {
+			continue
+		}
+		if l.State != "active" && l.State != "frozen" {
+			return nil, fmt.Errorf("GET /logs: log %s has state %q", l.TreeID, l.State)
+		}
+		out = append(out, monitor.SetLog{TreeID: l.TreeID, API: l.API, Frozen: l.State == "frozen", Checkpoint: []byte(l.Checkpoint)})
+	}
+	return out, nil
 }
 
 func (s *serverSet) Log(treeID string) monitor.Log { return &serverLog{s: s, tree: s.cl.Tree(treeID)} }
@@ -192,7 +216,8 @@ var errAlerts = errors.New("alerts raised")
 
 const monitorUsage = `Usage: tabula monitor --log-key KEY.pem [--log-key KEY2.pem]… [--server URL] [--once] [--watch-… VALUE]…
 
-Follows every log of the server (the active one and those frozen by a rotation) from its last
+Follows every log of the server (the active one and those frozen by a rotation, Rekor v1 and,
+listed by GET /logs, Rekor v2) from its last
 verified checkpoint (saved in --state-dir): proves every new checkpoint consistent with it, reads
 the new entries from the tile entry bundles, checks they make the signed tree, and alerts on a
 forked or lying log, on a frozen log that changes, and on entries matching the watch list. A log
@@ -292,6 +317,9 @@ func printSetCheck(w io.Writer, res monitor.SetResult) {
 		state := "active"
 		if l.Frozen {
 			state = "frozen"
+		}
+		if l.API == "v2" {
+			state = "Rekor v2, " + state
 		}
 		if l.New {
 			state += ", new since the last check: read from its first entry"

@@ -2,7 +2,8 @@
 // that must catch it (tabula monitor, audit and loginfo).
 //
 // A Log holds a tree of entries in memory, signs real checkpoints with a
-// fresh ECDSA P-256 key (in Rekor v1's form, as Tabula does) and serves them
+// fresh ECDSA P-256 key (in Rekor v1's form, as Tabula does; a Rekor v2 log
+// of NewV2, with an Ed25519 key in C2SP's form) and serves them
 // the way Tabula does: GET /checkpoint and the C2SP tiles and entry bundles
 // (/tile/…), GET /api/v1/log, /api/v1/log/proof and /api/v1/log/publicKey.
 // It also implements monitor.Log directly, without HTTP.
@@ -23,7 +24,9 @@ package lyinglog
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
@@ -58,10 +61,13 @@ type tileKey struct {
 
 // Log is a lying log. Its methods are safe for concurrent use.
 type Log struct {
-	priv   *ecdsa.PrivateKey
+	priv   crypto.Signer
 	signer *signer.Local
 	pubPEM []byte
 	treeID string
+	// origin is a Rekor v2 log's origin, also the key name of its
+	// checkpoints, signed in C2SP's key-ID form; "" for a Rekor v1 log.
+	origin string
 
 	mu         sync.Mutex
 	entries    [][]byte // the signed tree's entries
@@ -82,6 +88,25 @@ func New() (*Log, error) {
 
 // NewTree returns an empty log with the given tree ID (decimal) and key.
 func NewTree(treeID string, priv *ecdsa.PrivateKey) (*Log, error) {
+	return newLog(treeID, "", priv)
+}
+
+// NewV2 returns an empty Rekor v2 log with the given tree ID (decimal),
+// origin and key (nil: a fresh Ed25519 key): its checkpoints carry the
+// origin and are signed under it as key name, with the C2SP key ID, as
+// Tabula's and rekor-tiles' are.
+func NewV2(treeID, origin string, priv crypto.Signer) (*Log, error) {
+	if priv == nil {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		priv = k
+	}
+	return newLog(treeID, origin, priv)
+}
+
+func newLog(treeID, origin string, priv crypto.Signer) (*Log, error) {
 	s, err := signer.New(priv)
 	if err != nil {
 		return nil, err
@@ -90,15 +115,24 @@ func NewTree(treeID string, priv *ecdsa.PrivateKey) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{priv: priv, signer: s, pubPEM: pub, treeID: treeID}
+	l := &Log{priv: priv, signer: s, pubPEM: pub, treeID: treeID, origin: origin}
 	if err := l.rebuild(nil); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// Origin is the checkpoints' origin line, "<Hostname> - <tree ID>".
-func (l *Log) Origin() string { return Hostname + " - " + l.treeID }
+// Origin is the checkpoints' origin line: "<Hostname> - <tree ID>" for a
+// Rekor v1 log.
+func (l *Log) Origin() string {
+	if l.origin != "" {
+		return l.origin
+	}
+	return Hostname + " - " + l.treeID
+}
+
+// V2 reports whether the log is a Rekor v2 log.
+func (l *Log) V2() bool { return l.origin != "" }
 
 // TreeID is the log's tree ID (decimal).
 func (l *Log) TreeID() string { return l.treeID }
@@ -212,6 +246,9 @@ func (l *Log) rebuild(entries [][]byte) error {
 		store[tileKey{t.Level, t.Index}] = t.Hashes
 	}
 	ns, err := checkpoint.NewSigner(Hostname, checkpoint.KeyIDRekorV1, l.signer)
+	if l.origin != "" {
+		ns, err = checkpoint.NewSigner(l.origin, checkpoint.KeyIDC2SP, l.signer)
+	}
 	if err != nil {
 		return err
 	}

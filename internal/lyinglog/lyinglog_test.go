@@ -150,3 +150,64 @@ func mustParse(t *testing.T, b []byte) [][]byte {
 	}
 	return es
 }
+
+// TestSetV2Logs: the Rekor v2 logs of a set sign C2SP checkpoints under
+// their origin, and GET /logs lists them after the v1 logs, the last of
+// each API active.
+func TestSetV2Logs(t *testing.T) {
+	s, err := lyinglog.NewSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, origin := range []string{"a.v2.example", "b.v2.example"} {
+		l, err := s.RotateV2(origin, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Append(entries(origin, 3)...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	var listed struct {
+		Logs []struct {
+			TreeID, API, Origin, State, Checkpoint string
+		}
+	}
+	if code := get(t, srv.URL+"/logs", &listed); code != http.StatusOK {
+		t.Fatalf("GET /logs: %d", code)
+	}
+	want := []struct{ api, origin, state string }{
+		{"v1", s.Active().Origin(), "active"}, {"v2", "a.v2.example", "frozen"}, {"v2", "b.v2.example", "active"},
+	}
+	if len(listed.Logs) != len(want) {
+		t.Fatalf("GET /logs: %+v", listed)
+	}
+	for i, w := range want {
+		l := listed.Logs[i]
+		if l.API != w.api || l.Origin != w.origin || l.State != w.state {
+			t.Errorf("log %d: %+v, want %+v", i, l, w)
+		}
+		if w.api != "v2" {
+			continue
+		}
+		pub, err := signer.ParsePublicKeyPEM(s.V2()[i-1].PublicKeyPEM())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cp, err := checkpoint.Verify([]byte(l.Checkpoint), w.origin, w.origin, checkpoint.KeyIDC2SP, pub)
+		if err != nil || cp.Size != 3 {
+			t.Errorf("log %d's checkpoint: %+v, %v", i, cp, err)
+		}
+		resp, err := http.Get(srv.URL + "/logs/" + l.TreeID + "/checkpoint")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != l.Checkpoint {
+			t.Errorf("log %d serves %q, lists %q", i, b, l.Checkpoint)
+		}
+	}
+}

@@ -2,11 +2,13 @@ package lyinglog
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +22,8 @@ import (
 // tree ID and key. It serves GET /api/v1/log with inactiveShards, the
 // active log's /checkpoint and /tile/…, every log's under /logs/{treeID}/,
 // and publicKey?treeID= and proof?treeID=. It implements monitor.LogSet.
+// RotateV2 adds Rekor v2 logs, listed by GET /logs (and V2Logs, so the set
+// is a monitor.V2Lister) and read under /logs/{treeID}/.
 //
 // A frozen log is still a *Log: Append or Fork on it is the lie of a
 // frozen log that grows or changes. Set.Rotate does not freeze the listed
@@ -27,7 +31,12 @@ import (
 type Set struct {
 	mu   sync.Mutex
 	logs []*Log // oldest first; the last is active
+	v2   []*Log // Rekor v2 logs, oldest first; the last is active
 }
+
+// V2TreeID is the tree ID of the first Rekor v2 log; the next ones count
+// up from it.
+const V2TreeID = "5252525252"
 
 // NewSet returns a set of one active, empty log with tree ID [TreeID].
 func NewSet() (*Set, error) {
@@ -68,7 +77,7 @@ func (s *Set) Rotate(newKey bool) (*Log, error) {
 			return nil, err
 		}
 	}
-	l, err := NewTree(strconv.FormatUint(id+1, 10), priv)
+	l, err := newLog(strconv.FormatUint(id+1, 10), "", priv)
 	if err != nil {
 		return nil, err
 	}
@@ -76,11 +85,56 @@ func (s *Set) Rotate(newKey bool) (*Log, error) {
 	return l, nil
 }
 
+// RotateV2 freezes the active Rekor v2 log, if any, and starts a new
+// empty one with the next tree ID, the given origin and, if newKey or it is
+// the first, a fresh Ed25519 key (else the same key: Tabula's v2 logs share
+// log-key-v2.pem, their key IDs differ by origin).
+func (s *Set) RotateV2(origin string, newKey bool) (*Log, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := strconv.ParseUint(V2TreeID, 10, 63)
+	if err != nil {
+		return nil, err
+	}
+	var priv crypto.Signer
+	if n := len(s.v2); n > 0 {
+		id += uint64(n)
+		if !newKey {
+			priv = s.v2[n-1].priv
+		}
+	}
+	l, err := NewV2(strconv.FormatUint(id, 10), origin, priv)
+	if err != nil {
+		return nil, err
+	}
+	s.v2 = append(s.v2, l)
+	return l, nil
+}
+
+// V2 returns the Rekor v2 logs, oldest first; the last is the active one.
+func (s *Set) V2() []*Log {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Log(nil), s.v2...)
+}
+
+// V2Logs lists the Rekor v2 logs as GET /logs does (each with its current
+// checkpoint). It implements monitor.V2Lister.
+func (s *Set) V2Logs(context.Context) ([]monitor.SetLog, error) {
+	logs := s.V2()
+	out := make([]monitor.SetLog, len(logs))
+	for i, l := range logs {
+		cp, _ := l.Checkpoint(context.Background())
+		out[i] = monitor.SetLog{TreeID: l.treeID, API: "v2", Frozen: i < len(logs)-1, Checkpoint: cp}
+	}
+	return out, nil
+}
+
 // find returns the log with tree ID id.
 func (s *Set) find(id string) *Log {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, l := range s.logs {
+	for _, l := range slices.Concat(s.logs, s.v2) {
 		if l.treeID == id {
 			return l
 		}
@@ -162,6 +216,32 @@ func (s *Set) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/log", func(w http.ResponseWriter, r *http.Request) {
 		info, _ := s.LogInfo(r.Context())
 		writeJSON(w, http.StatusOK, info)
+	})
+	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
+		type desc struct {
+			TreeID     string `json:"treeID"`
+			API        string `json:"api"`
+			Origin     string `json:"origin"`
+			State      string `json:"state"`
+			Checkpoint string `json:"checkpoint"`
+		}
+		out := struct {
+			Logs []desc `json:"logs"`
+		}{}
+		for _, group := range [][]*Log{s.Logs(), s.V2()} {
+			for i, l := range group {
+				api, state := "v1", "active"
+				if l.V2() {
+					api = "v2"
+				}
+				if i < len(group)-1 {
+					state = "frozen"
+				}
+				cp, _ := l.Checkpoint(r.Context())
+				out.Logs = append(out.Logs, desc{TreeID: l.treeID, API: api, Origin: l.Origin(), State: state, Checkpoint: string(cp)})
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 	})
 	mux.HandleFunc("GET /api/v1/log/publicKey", func(w http.ResponseWriter, r *http.Request) {
 		if l := s.byTreeID(w, r); l != nil {
