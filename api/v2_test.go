@@ -125,3 +125,85 @@ func TestV2Write(t *testing.T) {
 		})
 	}
 }
+
+// TestV2Hostile sends the v2 door requests it must refuse, through the real
+// HTTP server: each gets its status and gRPC code with a message that says
+// what was wrong, and nothing is logged.
+func TestV2Hostile(t *testing.T) {
+	e := engines[0]
+	s := newServerWith(t, e, func(c *api.Config) {
+		store := e.open(t)
+		c.Logs = logsettest.Open(t, store)
+		c.V2Logs = logsettest.OpenV2(t, store, nil)
+	})
+	sgn, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := sgn.HashedRekordV2([]byte("hostile v2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// edit returns good with one field of hashedRekordRequestV002 changed.
+	edit := func(f func(req map[string]any)) string {
+		var m map[string]any
+		if err := json.Unmarshal(good, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m["hashedRekordRequestV002"].(map[string]any))
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	verifier := func(req map[string]any) map[string]any {
+		return req["signature"].(map[string]any)["verifier"].(map[string]any)
+	}
+	tests := []struct {
+		name, body string
+		status     int
+		code       int
+		msg        string
+	}{
+		{"empty", ``, 400, 3, "no hashedRekordRequestV002"},
+		{"null", `null`, 400, 3, ""},
+		{"an array", `[]`, 400, 3, ""},
+		{"trailing data", string(good) + `{}`, 400, 3, ""},
+		{"an unknown field", `{"hashedRekordRequestV002":{},"extra":1}`, 400, 3, "unknown field"},
+		{"DSSE", `{"dsseRequestV002":{}}`, 400, 3, "invalid type, must be hashedrekord"},
+		{"no digest", edit(func(r map[string]any) { delete(r, "digest") }), 400, 3, "digest"},
+		{"a short digest", edit(func(r map[string]any) { r["digest"] = "AAAA" }), 400, 3, "digest"},
+		{"no signature", edit(func(r map[string]any) { delete(r, "signature") }), 400, 3, "invalid hashedrekord request"},
+		{"a bad signature", edit(func(r map[string]any) { r["signature"].(map[string]any)["content"] = "MEUCIQ==" }), 400, 3, "invalid hashedrekord request"},
+		{"keyDetails of another key", edit(func(r map[string]any) { verifier(r)["keyDetails"] = "PKIX_RSA_PKCS1V15_2048_SHA256" }), 400, 3, "invalid hashedrekord request"},
+		{"pure Ed25519", edit(func(r map[string]any) { verifier(r)["keyDetails"] = "PKIX_ED25519" }), 400, 3, "invalid hashedrekord request"},
+		{"an unknown keyDetails", edit(func(r map[string]any) { verifier(r)["keyDetails"] = "NOPE" }), 400, 3, ""},
+		{"a key that is no key", edit(func(r map[string]any) { verifier(r)["publicKey"] = map[string]any{"rawBytes": "AAAA"} }), 400, 3, "invalid hashedrekord request"},
+		{"bytes that are no base64", edit(func(r map[string]any) { r["digest"] = "!!" }), 400, 3, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := s.do(http.MethodPost, "/api/v2/log/entries", []byte(tt.body))
+			var got struct {
+				Code    int
+				Message string
+				Details []any
+			}
+			if resp.StatusCode != tt.status || json.Unmarshal(body, &got) != nil || got.Code != tt.code ||
+				!strings.Contains(got.Message, tt.msg) || got.Message == "" || got.Details == nil {
+				t.Errorf("%d %s; want %d, code %d, a message with %q", resp.StatusCode, body, tt.status, tt.code, tt.msg)
+			}
+		})
+	}
+	// A body over the request limit: 413 before it is read.
+	resp, _ := s.do(http.MethodPost, "/api/v2/log/entries", bytes.Repeat([]byte(" "), api.DefaultMaxRequestBody+1))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("an oversize body: %d, want 413", resp.StatusCode)
+	}
+	// Nothing was logged.
+	if resp, body := s.do(http.MethodGet, "/api/v2/checkpoint", nil); resp.StatusCode != http.StatusOK ||
+		!bytes.HasPrefix(body, []byte(logsettest.V2Origin+"\n0\n")) {
+		t.Fatalf("the v2 log after hostile requests: %d %q", resp.StatusCode, body)
+	}
+}
