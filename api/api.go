@@ -153,6 +153,7 @@ func (s *Server) routes() http.Handler {
 	limited.Get("/checkpoint", s.getCheckpoint)
 	limited.Get("/tile/*", s.getTile)
 	limited.Get("/logs", s.getLogs)
+	limited.Post("/logs/search", s.searchLogs)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
 	limited.Post("/api/v2/log/entries", s.createV2Entry)

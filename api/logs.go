@@ -100,3 +100,61 @@ func apiOf(profile string) string {
 	}
 	return profile
 }
+
+// foundEntry is one answer of POST /logs/search.
+type foundEntry struct {
+	TreeID string `json:"treeID"`
+	API    string `json:"api"`
+	// Index is the entry's index in its log (a Rekor v1 entry's virtual
+	// index is its log's startIndex + Index).
+	Index uint64 `json:"index"`
+	// UUID is the tree ID (16 hex digits) and the leaf hash, as Rekor v1's
+	// entry IDs.
+	UUID string `json:"uuid"`
+}
+
+// searchLogs is POST /logs/search: /api/v1/index/retrieve's query over
+// every log of the server, Rekor v2 ones too (Rekor v2 has no search); the
+// answer names each entry's log and index. Rekor v1 logs come first, each
+// API's logs oldest first, each log's entries by index.
+func (s *Server) searchLogs(w http.ResponseWriter, r *http.Request) {
+	terms, and, ok := s.searchTerms(w, r)
+	if !ok {
+		return
+	}
+	found := []foundEntry{}
+	for _, set := range []*logset.Set{s.logs, s.v2logs} {
+		if set == nil {
+			continue
+		}
+		shards, err := set.Shards(r.Context())
+		if err != nil {
+			s.unavailable(w, r, err)
+			return
+		}
+		for _, sh := range shards {
+			idxs, err := searchLog(r.Context(), sh, terms, and)
+			if err != nil {
+				s.unavailable(w, r, err)
+				return
+			}
+			if len(idxs) == 0 {
+				continue
+			}
+			hashes, err := sh.Log.LeafHashes(r.Context(), idxs)
+			if err != nil {
+				s.unavailable(w, r, err)
+				return
+			}
+			for i, h := range hashes {
+				found = append(found, foundEntry{
+					TreeID: strconv.FormatInt(sh.TreeID(), 10),
+					API:    apiOf(sh.Info.Profile),
+					Index:  idxs[i],
+					UUID:   entryID(sh.TreeID(), h),
+				})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, found)
+}

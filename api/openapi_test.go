@@ -119,6 +119,8 @@ func TestResponsesMatchSpec(t *testing.T) {
 		{"GET", "/tile/entries/000.p/3", "", ""},
 		{"GET", "/tile/0/000", "", ""},
 		{"GET", "/logs", "", ""},
+		{"POST", "/logs/search", `{"email":"nobody@example.com"}`, ""},
+		{"POST", "/logs/search", `{}`, ""},
 		{"POST", "/api/v2/log/entries", `{"dsseRequestV002":{}}`, ""},
 		{"GET", "/api/v2/checkpoint", "", ""},
 		{"GET", "/api/v2/tile/0/000", "", ""},

@@ -270,31 +270,22 @@ var searchKeyFormats = []string{"pgp", "x509", "minisign", "ssh", "tuf"}
 
 var searchHash = regexp.MustCompile(`^(sha512:)?[0-9a-fA-F]{128}$|^(sha256:)?[0-9a-fA-F]{64}$|^(sha1:)?[0-9a-fA-F]{40}$`)
 
-// searchIndex is POST /api/v1/index/retrieve: the UUIDs of entries indexed
-// under an artifact hash, a public key, an email or a certificate subject,
-// combined with operator "or" (default: union) or "and" (intersection). The
-// index is written in the same transaction as the entries, so it has no gaps.
-//
-// Each field looks up keys of its own kind only (types.SearchKey): hash a
-// digest, publicKey a key fingerprint, email an email, subject a
-// certificate subject or an email (an email SAN is a subject too). So an
-// entry whose DNS SAN is someone's key fingerprint is not found by a search
-// for that key, which Rekor's single namespace would find.
-func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
+// searchTerms reads a SearchIndex query, answering for it when it is bad:
+// its terms are the query's fields, each the keys it matches (any of
+// them), and and says whether every term must match.
+func (s *Server) searchTerms(w http.ResponseWriter, r *http.Request) (terms [][]types.SearchKey, and, ok bool) {
 	body, ok := s.readBody(w, r)
 	if !ok {
-		return
+		return nil, false, false
 	}
 	var q models.SearchIndex
 	if !decodeStrict(w, body, "query", &q) {
-		return
+		return nil, false, false
 	}
-	// terms are the query's fields, each the keys it matches (any of them).
-	var terms [][]types.SearchKey
 	if q.Hash != "" {
 		if !searchHash.MatchString(q.Hash) {
 			writeError(w, http.StatusUnprocessableEntity, "hash in body should match '"+searchHash.String()+"'")
-			return
+			return nil, false, false
 		}
 		h := strings.ToLower(q.Hash)
 		if !strings.Contains(h, ":") {
@@ -305,36 +296,36 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	if q.PublicKey != nil {
 		if q.PublicKey.Format == "" {
 			writeError(w, http.StatusUnprocessableEntity, "publicKey.format in body is required")
-			return
+			return nil, false, false
 		}
 		if !slices.Contains(searchKeyFormats, q.PublicKey.Format) {
 			// Rekor's schema enum; tuf passes it and is then refused as
 			// unsupported, as by a Rekor without the tuf kind.
 			writeError(w, http.StatusUnprocessableEntity, fmt.Sprintf("publicKey.format in body should be one of %v", searchKeyFormats))
-			return
+			return nil, false, false
 		}
 		if len(q.PublicKey.Content) == 0 {
 			writeError(w, http.StatusBadRequest, "publicKey.content in body is required")
-			return
+			return nil, false, false
 		}
 		canonical, err := s.canonicalKey(q.PublicKey.Format, q.PublicKey.Content)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "invalid public key: "+err.Error())
-			return
+			return nil, false, false
 		}
 		terms = append(terms, []types.SearchKey{{Kind: types.KindKey, Value: pki.FingerprintPEM(canonical)}})
 	}
 	if q.Email != "" {
 		if !strfmt.IsEmail(q.Email.String()) {
 			writeError(w, http.StatusUnprocessableEntity, "email in body must be of type email: "+fmt.Sprintf("%q", q.Email.String()))
-			return
+			return nil, false, false
 		}
 		terms = append(terms, []types.SearchKey{{Kind: types.KindEmail, Value: q.Email.String()}})
 	}
 	if q.Subject != "" {
 		if len(q.Subject) > 512 {
 			writeError(w, http.StatusUnprocessableEntity, "subject in body should be at most 512 chars long")
-			return
+			return nil, false, false
 		}
 		terms = append(terms, []types.SearchKey{
 			{Kind: types.KindSubject, Value: q.Subject},
@@ -347,13 +338,30 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	if op != "or" && op != "and" {
 		writeError(w, http.StatusUnprocessableEntity, `operator in body should be one of ["and","or"]`)
-		return
+		return nil, false, false
 	}
 	if len(terms) == 0 {
 		writeError(w, http.StatusBadRequest, "at least one of hash, publicKey, email or subject is required")
+		return nil, false, false
+	}
+	return terms, op == "and", true
+}
+
+// searchIndex is POST /api/v1/index/retrieve: the UUIDs of entries indexed
+// under an artifact hash, a public key, an email or a certificate subject,
+// combined with operator "or" (default: union) or "and" (intersection). The
+// index is written in the same transaction as the entries, so it has no gaps.
+//
+// Each field looks up keys of its own kind only (types.SearchKey): hash a
+// digest, publicKey a key fingerprint, email an email, subject a
+// certificate subject or an email (an email SAN is a subject too). So an
+// entry whose DNS SAN is someone's key fingerprint is not found by a search
+// for that key, which Rekor's single namespace would find.
+func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
+	terms, and, ok := s.searchTerms(w, r)
+	if !ok {
 		return
 	}
-
 	shards, err := s.logs.Shards(r.Context())
 	if err != nil {
 		s.unavailable(w, r, err)
@@ -364,7 +372,7 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	// ascending virtual index.
 	ids := []string{}
 	for _, sh := range shards {
-		found, err := searchLog(r.Context(), sh, terms, op == "and")
+		found, err := searchLog(r.Context(), sh, terms, and)
 		if err != nil {
 			s.unavailable(w, r, err)
 			return

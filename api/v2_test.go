@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -121,6 +123,23 @@ func TestV2Write(t *testing.T) {
 			resp, body = s.do(http.MethodGet, "/api/v2/tile/entries/000.p/3", nil)
 			if resp.StatusCode != http.StatusOK || len(body) < 3*2 {
 				t.Fatalf("/api/v2/tile/entries/000.p/3: %d, %d bytes", resp.StatusCode, len(body))
+			}
+
+			// Found by POST /logs/search (Rekor v2 has no search), not by
+			// the v1 search, whose answers are v1 entries.
+			digest := sha256.Sum256([]byte("v2 artifact 1"))
+			query := []byte(`{"hash":"sha256:` + hex.EncodeToString(digest[:]) + `"}`)
+			resp, body = s.do(http.MethodPost, "/logs/search", query)
+			var found []struct {
+				TreeID, API, UUID string
+				Index             uint64
+			}
+			if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &found) != nil || len(found) != 1 ||
+				found[0].API != "v2" || found[0].Index != 1 || len(found[0].UUID) != 80 {
+				t.Fatalf("POST /logs/search: %d %s", resp.StatusCode, body)
+			}
+			if resp, body := s.do(http.MethodPost, "/api/v1/index/retrieve", query); resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+				t.Fatalf("the v1 search finds a v2 entry: %d %s", resp.StatusCode, body)
 			}
 		})
 	}

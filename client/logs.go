@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tabularium/tabula/api/models"
 )
 
 // LogDescription is one log of GET /logs (Tabula's own document): what a
@@ -50,4 +53,30 @@ func (c *Client) Logs(ctx context.Context) ([]LogDescription, error) {
 func (c *Client) TimestampCertChain(ctx context.Context) ([]byte, error) {
 	b, _, err := c.do(ctx, http.MethodGet, "/api/v1/timestamp/certchain", nil, nil)
 	return b, err
+}
+
+// Found is one entry POST /logs/search found.
+type Found struct {
+	TreeID string `json:"treeID"`
+	// API is "v1" (Rekor v1) or "v2" (Rekor v2).
+	API string `json:"api"`
+	// Index is the entry's index in its log.
+	Index uint64 `json:"index"`
+	// UUID is the tree ID (16 hex digits) and the leaf hash.
+	UUID string `json:"uuid"`
+}
+
+// SearchLogs is POST /logs/search: SearchIndex's query over every log of a
+// Tabula server, Rekor v2 logs too. Other servers answer it 404
+// (IsNotFound).
+func (c *Client) SearchLogs(ctx context.Context, q models.SearchIndex) ([]Found, error) {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return nil, fmt.Errorf("client: encoding query: %w", err)
+	}
+	var out []Found
+	if err := c.doJSON(ctx, http.MethodPost, "/logs/search", nil, body, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

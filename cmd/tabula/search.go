@@ -11,6 +11,7 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/tabularium/tabula/api/models"
+	"github.com/tabularium/tabula/client"
 )
 
 const searchUsage = `Usage: tabula search (--artifact FILE | --digest sha256:HEX | --public-key PEM | --email ADDR | --certificate-identity ID)
@@ -75,16 +76,33 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	uuids, err := cl.SearchIndex(ctx, q)
+	// Every log of a Tabula server, Rekor v2 ones too; other servers have
+	// the v1 search only.
+	found, err := cl.SearchLogs(ctx, q)
+	if client.IsNotFound(err) {
+		var uuids []string
+		if uuids, err = cl.SearchIndex(ctx, q); err == nil {
+			found = make([]client.Found, len(uuids))
+			for i, u := range uuids {
+				found[i] = client.Found{API: "v1", UUID: u}
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if len(uuids) == 0 {
+	if len(found) == 0 {
 		fmt.Fprintln(stderr, "no matching entries")
 		return nil
 	}
-	for _, u := range uuids {
-		fmt.Fprintln(stdout, u)
+	for _, f := range found {
+		if f.API == "v1" {
+			fmt.Fprintln(stdout, f.UUID)
+			continue
+		}
+		// Rekor v2 entries have no v1 entry API: name their log and index
+		// (their bundle is /logs/<treeID>/tile/entries/…).
+		fmt.Fprintf(stdout, "%s\tRekor %s log %s, index %d\n", f.UUID, f.API, f.TreeID, f.Index)
 	}
 	return nil
 }

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -93,6 +95,28 @@ func TestV2Logs(t *testing.T) {
 		return cp
 	}
 	verify("/api/v2/checkpoint", origin)
+
+	// A v2 entry, and `tabula search` finds it (Rekor v2 has no search).
+	sgn, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	artifact := filepath.Join(t.TempDir(), "artifact")
+	if err := os.WriteFile(artifact, []byte("searched v2 artifact"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	req, err := sgn.HashedRekordV2([]byte("searched v2 artifact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := httpDo(t, http.MethodPost, u+"/api/v2/log/entries", req); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /api/v2/log/entries: %d %s", resp.StatusCode, body)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"search", "--server", u, "--artifact", artifact}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "Rekor v2 log") || !strings.Contains(out.String(), "index 0") {
+		t.Fatalf("tabula search for a v2 entry: exit %d, %q, %q", code, out.String(), errOut.String())
+	}
 	logs := listedLogs(t, c)
 	verify("/logs/"+logs[origin]+"/checkpoint", origin)
 
