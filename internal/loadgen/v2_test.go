@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
@@ -21,6 +24,7 @@ import (
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
 	"github.com/tabularium/tabula/verify"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // newServerV2 is a Tabula server in this process (SQLite) with a Rekor v1
@@ -171,4 +175,29 @@ func FuzzParseEntryV2(f *testing.F) {
 func verifyKey(pub ed25519.PublicKey) verify.LogKey {
 	id, _ := checkpoint.KeyIDC2SP.KeyID("o", pub)
 	return verify.LogKey{Public: pub, ID: id[:]}
+}
+
+// BenchmarkParseEntryV2: the tool's cost of reading a v2 answer (17-hash
+// proof, 520-byte body), beside BenchmarkParseEntry's for v1.
+func BenchmarkParseEntryV2(b *testing.B) {
+	hashes := make([][]byte, 17)
+	for i := range hashes {
+		hashes[i] = make([]byte, 32)
+	}
+	ans, err := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(&protorekor.TransparencyLogEntry{
+		LogIndex: 123456, LogId: &protocommon.LogId{KeyId: make([]byte, 32)},
+		KindVersion: &protorekor.KindVersion{Kind: "hashedrekord", Version: "0.0.2"},
+		InclusionProof: &protorekor.InclusionProof{LogIndex: 123456, RootHash: make([]byte, 32), TreeSize: 123457, Hashes: hashes,
+			Checkpoint: &protorekor.Checkpoint{Envelope: "log2026-1.tabula.test\n123457\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n— log2026-1.tabula.test AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"}},
+		CanonicalizedBody: make([]byte, 520),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseEntryV2(ans); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
