@@ -28,8 +28,9 @@ import (
 )
 
 // newServerV2 is a Tabula server in this process (SQLite) with a Rekor v1
-// log and an active Rekor v2 log in the same database.
-func newServerV2(t *testing.T) string {
+// log and an active Rekor v2 log in the same database; it returns the
+// server's URL and the v2 log's public key (PEM).
+func newServerV2(t *testing.T) (string, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	set, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tabula.db"))
@@ -38,27 +39,40 @@ func newServerV2(t *testing.T) string {
 	}
 	t.Cleanup(func() { set.Close() })
 	logs := logsettest.OpenConfig(t, logset.Config{Store: set, Profile: rekorv1.LogProfiles("loadgen.test")})
-	v2 := logsettest.OpenV2(t, set, nil)
+	k, err := signer.Generate(signer.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signer.New(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey, err := signer.PublicKeyPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := logsettest.OpenV2(t, set, key)
 	ts := httptest.NewServer(api.New(api.Config{Logs: logs, V2Logs: v2, Types: types.NewRegistry(hashedrekord.New())}))
 	t.Cleanup(ts.Close)
-	return ts.URL
+	return ts.URL, pemKey
 }
 
 // TestRunV2 writes Rekor v2 entries through a real server with every answer
 // verified (checkpoint, inclusion proof, canonical body), for each key
-// kind, then reads the v2 log's tiles; the writes went to the v2 log, not
-// the v1 log. Answers checked against a key the log does not sign with all
-// fail.
+// kind (the last with the log's key pinned), then reads the v2 log's tiles;
+// the writes went to the v2 log, not the v1 log. Answers checked against a
+// key the log does not sign with all fail.
 func TestRunV2(t *testing.T) {
-	srv := newServerV2(t)
+	srv, logKey := newServerV2(t)
 	ctx := context.Background()
 	size := int64(0)
 	for _, tc := range []struct {
 		keyKind string
 		n       int
-	}{{KeyECDSA, 200}, {KeyCert, 40}, {KeyEd25519, 40}} {
+		pinned  []byte
+	}{{KeyECDSA, 200, nil}, {KeyCert, 40, nil}, {KeyEd25519, 40, logKey}} {
 		res, err := Run(ctx, Config{Server: srv, API: APIV2, Mode: ModeWrite, KeyKind: tc.keyKind,
-			Concurrency: 4, Count: tc.n, Keys: 3, VerifySample: 1}, io.Discard)
+			Concurrency: 4, Count: tc.n, Keys: 3, VerifySample: 1, PublicKeyPEM: tc.pinned}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
