@@ -2,15 +2,19 @@
 # bench-series.sh: one series of end-to-end measurements against a log
 # (docs/BENCHMARKS.md, docs/SCALE.md). It starts `tabula serve` on the given
 # data, times the start until /readyz answers 200, runs `tabula bench`
-# (write c=1, write c=64, read-entry, read-proof, read-tile at c=16), and
-# prints each run's JSON line, the server's peak RSS and the load averages.
+# (write c=1, write c=64; the same against the Rekor v2 API, after
+# creating a v2 log if the database has no active one; read-entry,
+# read-proof, read-tile at c=16), and prints each run's JSON line, the
+# server's peak RSS and the load averages.
 #
 #   scripts/bench-series.sh BIN DATA_DIR [DATABASE_URL] > series.txt
 #
 # BIN is a built tabula binary; DATA_DIR holds the log key (and the SQLite
 # database when DATABASE_URL is empty). Environment: PORT (3105),
 # METRICS_PORT (2115), WRITE_SECONDS (60), READ_SECONDS (30), C1_SECONDS (30),
-# PROFILE=1 to save a 20 s CPU profile of the c=64 write run beside DATA_DIR.
+# PROFILE=1 to save a 20 s CPU profile of each c=64 write run beside
+# DATA_DIR (.w64.cpu, .v2w64.cpu), V2=0 to skip the v2 runs, V2_ORIGIN
+# (bench-v2.tabula.test) for the v2 log it creates.
 set -euo pipefail
 
 bin=${1:?usage: bench-series.sh BIN DATA_DIR [DATABASE_URL]}
@@ -43,13 +47,27 @@ run() {
 	"$bin" bench --server "$server" "$@" | tail -1
 }
 run --mode write --concurrency 1 --duration "${c1}s" --entries 30000
-prof=
-if [ "${PROFILE:-0}" = 1 ]; then
-	(sleep $((ws / 2)); curl -fs -o "$dir.w64.cpu" "http://127.0.0.1:$mport/debug/pprof/profile?seconds=20") &
-	prof=$!
+# write64 NAME ARGS…: write at c=64, profiled into $dir.NAME.cpu if PROFILE=1.
+write64() {
+	local name=$1 prof=
+	shift
+	if [ "${PROFILE:-0}" = 1 ]; then
+		(sleep $((ws / 2)); curl -fs -o "$dir.$name.cpu" "http://127.0.0.1:$mport/debug/pprof/profile?seconds=20") &
+		prof=$!
+	fi
+	run "$@" --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 6000))
+	if [ -n "$prof" ]; then wait "$prof"; fi
+}
+write64 w64
+if [ "${V2:-1}" = 1 ]; then
+	active='"api":"v2","origin":"[^"]*","state":"active"'
+	if ! curl -fs "$server/logs" | grep -q "$active"; then
+		"$bin" log create --api v2 --origin "${V2_ORIGIN:-bench-v2.tabula.test}" --data-dir "$dir" ${url:+--database-url "$url"} >&2
+		until curl -fs "$server/logs" | grep -q "$active"; do sleep 0.1; done
+	fi
+	run --api v2 --mode write --concurrency 1 --duration "${c1}s" --entries 30000
+	write64 v2w64 --api v2
 fi
-run --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 6000))
-[ -n "$prof" ] && wait "$prof"
 for mode in read-entry read-proof read-tile; do
 	run --mode "$mode" --concurrency 16 --duration "${rs}s"
 done

@@ -24,7 +24,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var c loadgen.Config
 	var keyFile string
 	fs.StringVar(&c.Server, "server", "http://127.0.0.1:3000", "base URL of the Rekor-compatible server")
-	fs.StringVar(&c.Mode, "mode", loadgen.ModeWrite, "write, read-entry, read-proof, read-tile or mixed")
+	fs.StringVar(&c.API, "api", loadgen.APIV1, "API to load: v1 (Rekor v1) or v2 (Rekor v2: writes to the active v2 log, its tiles under /api/v2/)")
+	fs.StringVar(&c.Mode, "mode", loadgen.ModeWrite, "write, read-entry, read-proof, read-tile or mixed (v2: write, read-tile or mixed)")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent workers")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "run length (when --count is 0)")
 	fs.IntVar(&c.Count, "count", 0, "total operations (0: run for --duration)")
@@ -33,8 +34,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.EntryKind, "entry-kind", loadgen.EntryHashedRekord, "kind of the entries written: hashedrekord or dsse (an in-toto statement in a DSSE envelope, ECDSA P-256)")
 	fs.StringVar(&c.KeyKind, "key-type", loadgen.KeyECDSA, "entries' keys: ecdsa (P-256 public key), cert (P-256 with a Fulcio-style certificate) or ed25519")
 	fs.IntVar(&c.VerifySample, "verify-sample", 100, "verify one good answer in N cryptographically (0: none, 1: all)")
-	fs.StringVar(&c.Mix, "mix", loadgen.DefaultMix, "weights of the operations in --mode mixed")
-	fs.StringVar(&keyFile, "public-key", "", "log public key (PEM) to verify against; empty: GET /api/v1/log/publicKey")
+	fs.StringVar(&c.Mix, "mix", "", "weights of the operations in --mode mixed (empty: "+loadgen.DefaultMix+"; v2: "+loadgen.DefaultMixV2+")")
+	fs.StringVar(&keyFile, "public-key", "", "log public key (PEM) to verify against; empty: GET /api/v1/log/publicKey (v2: the active v2 log's key from GET /logs)")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -1,6 +1,7 @@
 // Package loadgen is the load tool behind `tabula bench`: it drives a
 // Rekor-compatible server through its HTTP API and measures it.
 //
+// With the v1 API (the default):
 // Writes go to POST /api/v1/log/entries with distinct signed hashedrekord
 // or dsse entries made before the clock starts; reads use GET /api/v1/log/entries,
 // GET /api/v1/log/proof and (read-tile) the C2SP tlog-tiles /tile/ paths,
@@ -8,6 +9,12 @@
 // its response carries the index, an inclusion proof with its checkpoint, and
 // a SET; a sample of them is verified cryptographically with the key from
 // /api/v1/log/publicKey.
+//
+// With the v2 API (v2.go), writes go to POST /api/v2/log/entries with
+// hashedrekord 0.0.2 requests and tiles are read under /api/v2/; a write
+// counts as good only if its answer (201) carries the index, the log's key
+// ID, the canonicalized body and an inclusion proof with its checkpoint,
+// and a sample is verified against the log's key and origin from GET /logs.
 package loadgen
 
 import (
@@ -65,6 +72,7 @@ const (
 // Config is one run.
 type Config struct {
 	Server      string        // base URL, e.g. http://127.0.0.1:3000
+	API         string        // APIV1 (the default) or APIV2
 	Mode        string        // one of the Mode* constants
 	Concurrency int           // workers
 	Duration    time.Duration // run length, when Count is 0
@@ -81,9 +89,11 @@ type Config struct {
 	// (0: none, 1: all).
 	VerifySample int
 	// Mix weighs the operations of the mixed mode, e.g.
-	// "write=10,read-entry=40,read-proof=20,read-tile=30".
+	// "write=10,read-entry=40,read-proof=20,read-tile=30" (empty:
+	// DefaultMix, or DefaultMixV2 with APIV2).
 	Mix string
-	// PublicKeyPEM overrides the log key fetched from the server.
+	// PublicKeyPEM overrides the log key fetched from the server (v2: the
+	// active v2 log's, its key ID computed from its origin).
 	PublicKeyPEM []byte
 	Timeout      time.Duration // per request
 	Client       *http.Client  // nil: a keep-alive client sized for Concurrency
@@ -95,6 +105,7 @@ const DefaultMix = "write=10,read-entry=40,read-proof=20,read-tile=30"
 
 // Result is a run's outcome, written as the final JSON line.
 type Result struct {
+	API         string             `json:"api,omitempty"` // v2, or empty for v1
 	Mode        string             `json:"mode"`
 	Server      string             `json:"server"`
 	Concurrency int                `json:"concurrency"`
@@ -144,7 +155,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	if r.api, err = client.New(cfg.Server, client.WithHTTPClient(r.client)); err != nil {
 		return nil, err
 	}
-	if r.key, err = r.publicKey(ctx); err != nil {
+	r.writeURL, r.tileURL = cfg.Server+"/api/v1/log/entries", cfg.Server+"/"
+	if cfg.API == APIV2 {
+		r.writeURL, r.tileURL = cfg.Server+"/api/v2/log/entries", cfg.Server+"/api/v2/"
+		if r.v2, err = r.activeV2Log(ctx, cfg.PublicKeyPEM); err != nil {
+			return nil, err
+		}
+	} else if r.key, err = r.publicKey(ctx); err != nil {
 		return nil, err
 	}
 	start, err := r.treeSize(ctx)
@@ -157,8 +174,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		if cfg.Count > 0 {
 			n = cfg.Count
 		}
-		fmt.Fprintf(out, "generating %d %s %s entries over %d keys…\n", n, cfg.KeyKind, cfg.EntryKind, cfg.Keys)
-		if r.entries, err = GenerateEntries(cfg.EntryKind, cfg.KeyKind, cfg.Keys, n); err != nil {
+		if cfg.API == APIV2 {
+			fmt.Fprintf(out, "generating %d %s hashedrekord 0.0.2 requests over %d keys…\n", n, cfg.KeyKind, cfg.Keys)
+			r.entries, err = GenerateV2(cfg.KeyKind, cfg.Keys, n)
+		} else {
+			fmt.Fprintf(out, "generating %d %s %s entries over %d keys…\n", n, cfg.KeyKind, cfg.EntryKind, cfg.Keys)
+			r.entries, err = GenerateEntries(cfg.EntryKind, cfg.KeyKind, cfg.Keys, n)
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -185,6 +208,17 @@ func (c *Config) defaults() error {
 	default:
 		return fmt.Errorf("unknown mode %q", c.Mode)
 	}
+	switch c.API {
+	case "":
+		c.API = APIV1
+	case APIV1:
+	case APIV2:
+		if c.Mode == ModeReadEntry || c.Mode == ModeReadProof {
+			return fmt.Errorf("mode %s: the v2 API has no entry or proof reads (write, read-tile or mixed)", c.Mode)
+		}
+	default:
+		return fmt.Errorf("unknown API %q (want %s or %s)", c.API, APIV1, APIV2)
+	}
 	if c.Concurrency < 1 {
 		return errors.New("concurrency must be at least 1")
 	}
@@ -205,6 +239,9 @@ func (c *Config) defaults() error {
 		c.EntryKind = EntryHashedRekord
 	case EntryHashedRekord:
 	case EntryDSSE:
+		if c.API == APIV2 {
+			return errors.New("the v2 API logs hashedrekord entries only (clients send DSSE as hashedrekord over the PAE)")
+		}
 		if c.KeyKind != KeyECDSA && c.KeyKind != KeyCert {
 			return fmt.Errorf("dsse entries are signed with %s or %s keys, not %q", KeyECDSA, KeyCert, c.KeyKind)
 		}
@@ -219,6 +256,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Mix == "" {
 		c.Mix = DefaultMix
+		if c.API == APIV2 {
+			c.Mix = DefaultMixV2
+		}
 	}
 	return nil
 }
@@ -236,7 +276,12 @@ func parseMix(c Config) (map[string]int, error) {
 			return nil, fmt.Errorf("mix %q: want op=weight,…", c.Mix)
 		}
 		switch name {
-		case ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile:
+		case ModeReadEntry, ModeReadProof:
+			if c.API == APIV2 && n > 0 {
+				return nil, fmt.Errorf("mix: the v2 API has no %s", name)
+			}
+			m[name] = n
+		case ModeWrite, ModeReadTile:
 			m[name] = n
 		default:
 			return nil, fmt.Errorf("mix: unknown operation %q", name)
@@ -318,16 +363,19 @@ func generate(n int, entry func(i int, artifact []byte) ([]byte, error)) ([][]by
 }
 
 type runner struct {
-	cfg     Config
-	mix     map[string]int
-	client  *http.Client
-	api     *client.Client // for the calls outside the measured run
-	key     verify.LogKey
-	entries [][]byte
-	next    atomic.Int64 // next entry to write
-	ops     atomic.Int64 // operations started (Count mode)
-	size    atomic.Int64 // tree size reads choose from
-	exhaust atomic.Bool
+	cfg    Config
+	mix    map[string]int
+	client *http.Client
+	api    *client.Client // for the calls outside the measured run
+	key    verify.LogKey  // v1
+	v2     v2Log          // v2
+	// writeURL and tileURL are where writes go and the prefix of tile paths.
+	writeURL, tileURL string
+	entries           [][]byte
+	next              atomic.Int64 // next entry to write
+	ops               atomic.Int64 // operations started (Count mode)
+	size              atomic.Int64 // tree size reads choose from
+	exhaust           atomic.Bool
 }
 
 // sample is one finished operation.
@@ -417,7 +465,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 			return s, false
 		}
 		entry = r.entries[i]
-		req, err = http.NewRequestWithContext(ctx, "POST", r.cfg.Server+"/api/v1/log/entries", bytes.NewReader(entry))
+		req, err = http.NewRequestWithContext(ctx, "POST", r.writeURL, bytes.NewReader(entry))
 		if req != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
@@ -442,7 +490,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		if !have {
 			return r.idle(s)
 		}
-		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/"+p.String(), nil)
+		req, err = http.NewRequestWithContext(ctx, "GET", r.tileURL+p.String(), nil)
 	}
 	if err != nil {
 		s.class = ErrTransport
@@ -466,16 +514,28 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		s.class = strconv.Itoa(resp.StatusCode)
 		return s, true
 	}
-	switch op {
-	case ModeWrite, ModeReadEntry:
+	switch {
+	case op == ModeWrite && r.cfg.API == APIV2:
+		e, err := parseEntryV2(body)
+		if err != nil {
+			s.class = ErrIncomplete
+			return s, true
+		}
+		r.grow(e.LogIndex)
+		if verify {
+			s.checked = true
+			if err := verifyV2(e, entry, r.v2); err != nil {
+				s.class = ErrVerify
+			}
+		}
+	case op == ModeWrite, op == ModeReadEntry:
 		e, err := parseEntry(body)
 		if err != nil {
 			s.class = ErrIncomplete
 			return s, true
 		}
 		if op == ModeWrite {
-			for size := r.size.Load(); e.LogIndex+1 > size && !r.size.CompareAndSwap(size, e.LogIndex+1); size = r.size.Load() {
-			}
+			r.grow(e.LogIndex)
 		}
 		if verify {
 			s.checked = true
@@ -483,16 +543,22 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 				s.class = ErrVerify
 			}
 		}
-	case ModeReadProof:
+	case op == ModeReadProof:
 		if parseProof(body) != nil {
 			s.class = ErrIncomplete
 		}
-	case ModeReadTile:
+	case op == ModeReadTile:
 		if len(body) != merkle.TileWidth*merkle.HashSize {
 			s.class = ErrIncomplete
 		}
 	}
 	return s, true
+}
+
+// grow raises the tree size reads choose from to cover index.
+func (r *runner) grow(index int64) {
+	for size := r.size.Load(); index+1 > size && !r.size.CompareAndSwap(size, index+1); size = r.size.Load() {
+	}
 }
 
 // idle waits a little when a read has nothing to read yet (mixed mode on an
@@ -541,6 +607,10 @@ func (r *runner) publicKey(ctx context.Context) (verify.LogKey, error) {
 }
 
 func (r *runner) treeSize(ctx context.Context) (int64, error) {
+	if r.cfg.API == APIV2 {
+		l, err := r.activeV2Log(ctx, r.cfg.PublicKeyPEM)
+		return l.size, err
+	}
 	info, err := r.api.LogInfo(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("fetching log info: %w", err)
@@ -552,6 +622,9 @@ func summarize(cfg Config, samples []sample, elapsed time.Duration, exhausted bo
 	samples = slices.DeleteFunc(samples, func(s sample) bool { return s.class == "skip" })
 	res := stats(samples, elapsed)
 	res.Mode, res.Server, res.Concurrency, res.Exhausted = cfg.Mode, cfg.Server, cfg.Concurrency, exhausted
+	if cfg.API == APIV2 {
+		res.API = APIV2
+	}
 	if cfg.Mode == ModeMixed {
 		res.ByOp = map[string]*Result{}
 		byOp := map[string][]sample{}
@@ -604,8 +677,12 @@ func round(x float64, digits int) float64 {
 
 // Report writes a human summary of res, then res as one JSON line.
 func Report(out io.Writer, res *Result) {
+	mode := res.Mode
+	if res.API != "" {
+		mode = res.API + " " + mode
+	}
 	fmt.Fprintf(out, "%s against %s, %d workers, %.1f s (tree size %d → %d)\n",
-		res.Mode, res.Server, res.Concurrency, res.Seconds, res.StartSize, res.EndSize)
+		mode, res.Server, res.Concurrency, res.Seconds, res.StartSize, res.EndSize)
 	line := func(name string, r *Result) {
 		fmt.Fprintf(out, "  %-10s %8d ok %6d bad %10.1f/s   latency ms p50 %.2f  p90 %.2f  p99 %.2f  max %.2f   verified %d\n",
 			name, r.Good, r.Bad, r.PerSecond, r.Latency.P50, r.Latency.P90, r.Latency.P99, r.Latency.Max, r.Verified)

@@ -47,6 +47,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -56,11 +57,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/cyberphone/json-canonicalization/go/src/webpki.org/jsoncanonicalizer"
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	pb "github.com/sigstore/rekor-tiles/v2/pkg/generated/protobuf"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
@@ -274,18 +275,7 @@ func Canonicalize(req *pb.CreateEntryRequest) (*Entry, error) {
 		return nil, invalid("the digest is %d bytes; %s needs %d (%s)", len(hr.GetDigest()), kd, hash.Size(), hash)
 	}
 
-	entry := &pb.Entry{
-		Kind:       Kind,
-		ApiVersion: APIVersion,
-		Spec: &pb.Spec{Spec: &pb.Spec_HashedRekordV002{HashedRekordV002: &pb.HashedRekordLogEntryV002{
-			Signature: sig,
-			Data:      &protocommon.HashOutput{Digest: hr.GetDigest(), Algorithm: details.GetProtoHashType()},
-		}}},
-	}
-	body, err := canonicalBody(entry)
-	if err != nil {
-		return nil, err
-	}
+	body := canonicalBody(hr.GetDigest(), details.GetProtoHashType(), sig)
 	if len(body) > merkle.MaxBundleEntry {
 		e := invalid("the entry would be %d bytes; this log holds entries of at most %d bytes (a C2SP entry bundle's limit)", len(body), merkle.MaxBundleEntry)
 		e.err = ErrEntryTooLarge
@@ -307,17 +297,39 @@ func Canonicalize(req *pb.CreateEntryRequest) (*Entry, error) {
 	}, nil
 }
 
-// canonicalBody is upstream's: protojson.Marshal, then RFC 8785.
-func canonicalBody(entry *pb.Entry) ([]byte, error) {
-	b, err := protojson.Marshal(entry)
-	if err != nil {
-		return nil, &Error{Code: CodeInvalidArgument, Message: MsgInvalidRequest + ": marshaling the entry: " + err.Error()}
+// canonicalBody writes upstream's body, protojson of Entry{kind,
+// apiVersion, spec.hashedRekordV002{data, signature}} then RFC 8785,
+// directly: its keys in RFC 8785's order, bytes in standard base64 with
+// padding and enums by name as protojson writes them, no string needing an
+// escape. Canonicalize has checked that every field is set (protojson
+// omits empty ones) and that keyDetails and the algorithm are known values.
+// It was protojson.Marshal and jsoncanonicalizer.Transform, 9 % of the
+// server's CPU per write; TestUpstreamAgrees and FuzzCanonicalizeJSON hold
+// it to them.
+func canonicalBody(digest []byte, alg protocommon.HashAlgorithm, sig *pb.Signature) []byte {
+	v := sig.GetVerifier()
+	raw, field := v.GetPublicKey().GetRawBytes(), `","publicKey":{"rawBytes":"`
+	if c := v.GetX509Certificate(); c != nil {
+		raw, field = c.GetRawBytes(), `","x509Certificate":{"rawBytes":"`
 	}
-	body, err := jsoncanonicalizer.Transform(b)
-	if err != nil {
-		return nil, &Error{Code: CodeInvalidArgument, Message: MsgInvalidEntry + ": canonicalizing the entry: " + err.Error()}
-	}
-	return body, nil
+	b64 := base64.StdEncoding
+	b := make([]byte, 0, 240+b64.EncodedLen(len(digest))+b64.EncodedLen(len(sig.GetContent()))+b64.EncodedLen(len(raw)))
+	b = append(b, `{"apiVersion":"`+APIVersion+`","kind":"`+Kind+`","spec":{"hashedRekordV002":{"data":{"algorithm":"`...)
+	b = append(b, enumName(alg)...)
+	b = append(b, `","digest":"`...)
+	b = b64.AppendEncode(b, digest)
+	b = append(b, `"},"signature":{"content":"`...)
+	b = b64.AppendEncode(b, sig.GetContent())
+	b = append(b, `","verifier":{"keyDetails":"`...)
+	b = append(b, enumName(v.GetKeyDetails())...)
+	b = append(b, field...)
+	b = b64.AppendEncode(b, raw)
+	return append(b, `"}}}}}}`...)
+}
+
+// enumName is the name protojson writes for a known enum value.
+func enumName(e protoreflect.Enum) string {
+	return string(e.Descriptor().Values().ByNumber(e.Number()).Name())
 }
 
 // AllowedKeyDetails lists the keyDetails accepted: rekor-tiles v2.3.0's
