@@ -143,7 +143,7 @@ func (s *Server) limit(l Limits) func(http.Handler) http.Handler {
 		if retry != "" {
 			w.Header().Set("Retry-After", retry)
 		}
-		writeError(w, code, msg)
+		writeAPIError(w, r, code, msg)
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

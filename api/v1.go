@@ -50,7 +50,7 @@ func (s *Server) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int
 		)
 		if errors.As(err, &tooBig) {
 			s.metrics.rejected.WithLabelValues(rejectBodyTooLarge).Inc()
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", limit))
+			writeAPIError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("Request Entity Too Large. Limit set to %d", limit))
 			return nil, false
 		}
 		if errors.As(err, &limited) {
@@ -62,10 +62,10 @@ func (s *Server) readBodyLimit(w http.ResponseWriter, r *http.Request, limit int
 			if limited.retryAfter != "" {
 				w.Header().Set("Retry-After", limited.retryAfter)
 			}
-			writeError(w, limited.code, limited.msg)
+			writeAPIError(w, r, limited.code, limited.msg)
 			return nil, false
 		}
-		writeError(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		writeAPIError(w, r, http.StatusBadRequest, "reading request body: "+err.Error())
 		return nil, false
 	}
 	return body, true

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
@@ -32,6 +33,28 @@ const (
 // frozenV2 is rekor-tiles' answer to a write when its log is read-only
 // (405, plain text).
 const frozenV2 = "This log has been frozen, please switch to the latest log.\n"
+
+// writeAPIError writes an error in the shape of the API r is for:
+// grpc-gateway's under /api/v2/ (Rekor v2), Rekor v1's elsewhere. It is for
+// the answers every route shares (limits, body reading).
+func writeAPIError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if !strings.HasPrefix(r.URL.Path, "/api/v2/") {
+		writeError(w, status, msg)
+		return
+	}
+	code := 2 // Unknown
+	switch status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		code = grpcInvalidArgument
+	case http.StatusRequestTimeout:
+		code = 4 // DeadlineExceeded
+	case http.StatusTooManyRequests:
+		code = 8 // ResourceExhausted
+	case http.StatusServiceUnavailable:
+		code = grpcUnavailable
+	}
+	writeV2Error(w, status, code, msg)
+}
 
 // writeV2Error writes grpc-gateway's error body, {"code","message","details"}.
 func writeV2Error(w http.ResponseWriter, status, code int, msg string) {

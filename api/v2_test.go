@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -215,10 +216,18 @@ func TestV2Hostile(t *testing.T) {
 			}
 		})
 	}
-	// A body over the request limit: 413 before it is read.
-	resp, _ := s.do(http.MethodPost, "/api/v2/log/entries", bytes.Repeat([]byte(" "), api.DefaultMaxRequestBody+1))
-	if resp.StatusCode != http.StatusRequestEntityTooLarge {
-		t.Errorf("an oversize body: %d, want 413", resp.StatusCode)
+	// A body over the request limit: 413 before it is read, in the v2
+	// error shape, declared or not.
+	for _, chunked := range []bool{false, true} {
+		var r io.Reader = bytes.NewReader(bytes.Repeat([]byte(" "), api.DefaultMaxRequestBody+1))
+		if chunked {
+			r = io.MultiReader(r) // no length: sent chunked
+		}
+		resp, body := s.doReader(http.MethodPost, "/api/v2/log/entries", r)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"code":3`) ||
+			!strings.Contains(string(body), `"details":[]`) {
+			t.Errorf("an oversize body (chunked %v): %d %s, want 413 code 3", chunked, resp.StatusCode, body)
+		}
 	}
 	// Nothing was logged.
 	if resp, body := s.do(http.MethodGet, "/api/v2/checkpoint", nil); resp.StatusCode != http.StatusOK ||
