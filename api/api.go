@@ -161,6 +161,11 @@ func (s *Server) routes() http.Handler {
 	// clients and witnesses read them (<base>/api/v2/).
 	limited.Get("/api/v2/checkpoint", s.getCheckpoint)
 	limited.Get("/api/v2/tile/*", s.getTile)
+	// Every log under <base>/api/v2/ too, base /logs/{treeID}: where a
+	// rekor-tiles reader or a witness feeder configured with a log's base
+	// URL reads a frozen Rekor v2 log.
+	limited.Get("/logs/{treeID}/api/v2/checkpoint", s.getCheckpoint)
+	limited.Get("/logs/{treeID}/api/v2/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

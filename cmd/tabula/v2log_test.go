@@ -133,6 +133,7 @@ func TestV2Logs(t *testing.T) {
 	verify("/api/v2/checkpoint", next)
 	logs = listedLogs(t, c)
 	verify("/logs/"+logs[origin]+"/checkpoint", origin)
+	verify("/logs/"+logs[origin]+"/api/v2/checkpoint", origin) // the frozen log under <base>/api/v2/
 	// GET /logs describes all three logs, each with its key ID.
 	resp, body := httpDo(t, http.MethodGet, u+"/logs", nil)
 	var listed struct {
