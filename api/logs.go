@@ -4,74 +4,60 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/logset"
 )
 
-// logDescription is one log of GET /logs: what a client needs to trust and
-// read it (Tabula's own document; Rekor has none).
-type logDescription struct {
-	TreeID string `json:"treeID"`
-	// API is the protocol the log speaks: "v1" (Rekor v1) or "v2" (Rekor v2).
-	API    string `json:"api"`
-	Origin string `json:"origin"`
-	State  string `json:"state"`
-	// StartIndex is the virtual index of the log's first entry (Rekor v1's
-	// shards); Rekor v2 logs have none.
-	StartIndex *uint64 `json:"startIndex,omitempty"`
-	TreeSize   uint64  `json:"treeSize"`
-	Checkpoint string  `json:"checkpoint"`
-	// PublicKey is the DER SubjectPublicKeyInfo (base64 in JSON, as every
-	// []byte), KeyID the 32-byte key ID
-	// of its checkpoints (Rekor v1: the log ID; Rekor v2: the C2SP key
-	// ID), KeyName the key name of their signature line.
-	PublicKey []byte    `json:"publicKey"`
-	KeyID     []byte    `json:"keyID"`
-	KeyName   string    `json:"keyName"`
-	CreatedAt time.Time `json:"createdAt"`
+// eachShard calls f for every log of the server, Rekor v1 ones first, each
+// API's oldest first, and stops at f's first error.
+func (s *Server) eachShard(ctx context.Context, f func(sh *logset.Shard) error) error {
+	for _, set := range []*logset.Set{s.logs, s.v2logs} {
+		if set == nil {
+			continue
+		}
+		shards, err := set.Shards(ctx)
+		if err != nil {
+			return err
+		}
+		for _, sh := range shards {
+			if err := f(sh); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // getLogs is GET /logs: every log of the server, Rekor v1 ones first, each
 // API's oldest first.
 func (s *Server) getLogs(w http.ResponseWriter, r *http.Request) {
-	out := struct {
-		Logs []logDescription `json:"logs"`
-	}{Logs: []logDescription{}}
-	for _, set := range []*logset.Set{s.logs, s.v2logs} {
-		if set == nil {
-			continue
-		}
-		shards, err := set.Shards(r.Context())
-		if err != nil {
-			s.unavailable(w, r, err)
-			return
-		}
-		for _, sh := range shards {
-			d, err := describe(r.Context(), sh)
-			if err != nil {
-				s.unavailable(w, r, err)
-				return
-			}
-			out.Logs = append(out.Logs, d)
-		}
+	out := models.Logs{Logs: []models.LogDescription{}}
+	err := s.eachShard(r.Context(), func(sh *logset.Shard) error {
+		d, err := describe(r.Context(), sh)
+		out.Logs = append(out.Logs, d)
+		return err
+	})
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
 	}
 	w.Header().Set("Cache-Control", "no-cache")
 	writeJSON(w, http.StatusOK, out)
 }
 
 // describe is sh's entry of GET /logs.
-func describe(ctx context.Context, sh *logset.Shard) (logDescription, error) {
+func describe(ctx context.Context, sh *logset.Shard) (models.LogDescription, error) {
 	head, err := shardHead(ctx, sh)
 	if err != nil {
-		return logDescription{}, err
+		return models.LogDescription{}, err
 	}
 	p := sh.Log.Profile()
 	id, err := p.KeyIDForm.KeyID(p.KeyName, sh.Log.Signer().Public())
 	if err != nil {
-		return logDescription{}, err
+		return models.LogDescription{}, err
 	}
-	d := logDescription{
+	d := models.LogDescription{
 		TreeID:     strconv.FormatInt(sh.TreeID(), 10),
 		API:        apiOf(sh.Info.Profile),
 		Origin:     sh.Log.Origin(),
@@ -101,18 +87,6 @@ func apiOf(profile string) string {
 	return profile
 }
 
-// foundEntry is one answer of POST /logs/search.
-type foundEntry struct {
-	TreeID string `json:"treeID"`
-	API    string `json:"api"`
-	// Index is the entry's index in its log (a Rekor v1 entry's virtual
-	// index is its log's startIndex + Index).
-	Index uint64 `json:"index"`
-	// UUID is the tree ID (16 hex digits) and the leaf hash, as Rekor v1's
-	// entry IDs.
-	UUID string `json:"uuid"`
-}
-
 // searchLogs is POST /logs/search: /api/v1/index/retrieve's query over
 // every log of the server, Rekor v2 ones too (Rekor v2 has no search); the
 // answer names each entry's log and index. Rekor v1 logs come first, each
@@ -122,39 +96,29 @@ func (s *Server) searchLogs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	found := []foundEntry{}
-	for _, set := range []*logset.Set{s.logs, s.v2logs} {
-		if set == nil {
-			continue
+	found := []models.FoundEntry{}
+	err := s.eachShard(r.Context(), func(sh *logset.Shard) error {
+		idxs, err := searchLog(r.Context(), sh, terms, and)
+		if err != nil || len(idxs) == 0 {
+			return err
 		}
-		shards, err := set.Shards(r.Context())
+		hashes, err := sh.Log.LeafHashes(r.Context(), idxs)
 		if err != nil {
-			s.unavailable(w, r, err)
-			return
+			return err
 		}
-		for _, sh := range shards {
-			idxs, err := searchLog(r.Context(), sh, terms, and)
-			if err != nil {
-				s.unavailable(w, r, err)
-				return
-			}
-			if len(idxs) == 0 {
-				continue
-			}
-			hashes, err := sh.Log.LeafHashes(r.Context(), idxs)
-			if err != nil {
-				s.unavailable(w, r, err)
-				return
-			}
-			for i, h := range hashes {
-				found = append(found, foundEntry{
-					TreeID: strconv.FormatInt(sh.TreeID(), 10),
-					API:    apiOf(sh.Info.Profile),
-					Index:  idxs[i],
-					UUID:   entryID(sh.TreeID(), h),
-				})
-			}
+		for i, h := range hashes {
+			found = append(found, models.FoundEntry{
+				TreeID: strconv.FormatInt(sh.TreeID(), 10),
+				API:    apiOf(sh.Info.Profile),
+				Index:  idxs[i],
+				UUID:   entryID(sh.TreeID(), h),
+			})
 		}
+		return nil
+	})
+	if err != nil {
+		s.unavailable(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, found)
 }

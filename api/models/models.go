@@ -1,11 +1,13 @@
-// Package models holds the JSON shapes of the Rekor v1 API, shared by the
-// server (api/) and the Go client. Field order and names follow Rekor's
+// Package models holds the JSON shapes of the Rekor v1 API, and of
+// Tabula's own GET /logs and POST /logs/search, shared by the server (api/)
+// and the Go client. Field order and names follow Rekor's
 // openapi.yaml, so responses are byte-compatible with what clients expect;
 // base64 fields use strfmt.Base64, the spec's "format: byte".
 package models
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/go-openapi/strfmt"
 )
@@ -94,4 +96,47 @@ type SearchIndex struct {
 type SearchIndexPublicKey struct {
 	Format  string        `json:"format"`
 	Content strfmt.Base64 `json:"content,omitempty"`
+}
+
+// LogDescription is one log of GET /logs (Tabula's own document; Rekor has
+// none): what a client needs to trust and read it. Nothing in it is
+// checked by the client that reads it: the key ID, for one, is the
+// server's word until recomputed from PublicKey.
+type LogDescription struct {
+	TreeID string `json:"treeID"`
+	// API is the protocol the log speaks: "v1" (Rekor v1) or "v2" (Rekor v2).
+	API    string `json:"api"`
+	Origin string `json:"origin"`
+	// State is "active" or "frozen".
+	State string `json:"state"`
+	// StartIndex is the virtual index of the log's first entry (Rekor v1's
+	// shards); Rekor v2 logs have none.
+	StartIndex *uint64 `json:"startIndex,omitempty"`
+	TreeSize   uint64  `json:"treeSize"`
+	Checkpoint string  `json:"checkpoint"`
+	// PublicKey is the DER SubjectPublicKeyInfo (base64 in JSON), KeyID the
+	// 32-byte key ID of its checkpoints (Rekor v1: the log ID; Rekor v2:
+	// the C2SP key ID), KeyName the key name of their signature line.
+	PublicKey []byte    `json:"publicKey"`
+	KeyID     []byte    `json:"keyID"`
+	KeyName   string    `json:"keyName"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Logs is the answer of GET /logs.
+type Logs struct {
+	Logs []LogDescription `json:"logs"`
+}
+
+// FoundEntry is one answer of POST /logs/search (Tabula's).
+type FoundEntry struct {
+	TreeID string `json:"treeID"`
+	// API is "v1" (Rekor v1) or "v2" (Rekor v2).
+	API string `json:"api"`
+	// Index is the entry's index in its log (a Rekor v1 entry's virtual
+	// index is its log's startIndex + Index).
+	Index uint64 `json:"index"`
+	// UUID is the tree ID (16 hex digits) and the leaf hash, as Rekor v1's
+	// entry IDs.
+	UUID string `json:"uuid"`
 }
