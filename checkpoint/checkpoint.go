@@ -2,7 +2,9 @@
 // signed notes that carry them (c2sp.org/signed-note): the checkpoint body,
 // signing it with a log key, parsing and verifying a signed checkpoint, and
 // the key IDs (key hints) of the forms logs use, [KeyIDRekorV1] and
-// [KeyIDC2SP].
+// [KeyIDC2SP]; and witnesses' Ed25519 cosignature/v1 signatures
+// (c2sp.org/tlog-cosignature), [CosignatureSigner] and
+// [CosignatureVerifier].
 //
 // The note format is golang.org/x/mod/sumdb/note's and the body's
 // github.com/transparency-dev/formats/log's; this package adds Tabula's keys

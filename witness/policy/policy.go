@@ -118,7 +118,7 @@ func Parse(b []byte) (*Policy, error) {
 			p.Witnesses = append(p.Witnesses, Witness{Name: f[1], URL: at(f, 3), Verifier: v})
 		case "group":
 			if len(f) < 4 {
-				return nil, fmt.Errorf("policy: line %d: want group <name> all|any|<k> <name> [<name>]", n)
+				return nil, fmt.Errorf("policy: line %d: want group <name> all|any|<k> <member>... (one or more)", n)
 			}
 			if err := newName(names, f[1]); err != nil {
 				return nil, fmt.Errorf("policy: line %d: %w", n, err)
