@@ -74,6 +74,10 @@ func writeV2Error(w http.ResponseWriter, status, code int, msg string) {
 // batch commits, with a TransparencyLogEntry: its index, the log's key ID,
 // an inclusion proof and the checkpoint it is proved against.
 func (s *Server) createV2Entry(w http.ResponseWriter, r *http.Request) {
+	if s.v2logs == nil { // before reading or verifying anything
+		writeV2Error(w, http.StatusNotFound, 5, "this server has no Rekor v2 log")
+		return
+	}
 	body, ok := s.readBody(w, r)
 	if !ok {
 		return
@@ -90,10 +94,6 @@ func (s *Server) createV2Entry(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.wait)
 	defer cancel()
-	if s.v2logs == nil {
-		writeV2Error(w, http.StatusNotFound, 5, "this server has no Rekor v2 log")
-		return
-	}
 	sh, res, err := s.v2logs.Add(ctx, log.Leaf{Body: e.Body, SearchKeys: types.SearchKeyHashes(e.SearchKeys)})
 	var (
 		dup      *log.DuplicateError

@@ -336,27 +336,3 @@ func (m *Monitor) save(cp checkpoint.Checkpoint, b []byte, rng *compact.Range) e
 	}
 	return st.save(m.cfg.StatePath)
 }
-
-// Run checks the log every interval until ctx is done. A check that fails
-// (the log is unreachable) is logged and retried at the next tick.
-func (m *Monitor) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		res, err := m.Check(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			m.cfg.Logger.Error("check failed", "err", err)
-		default:
-			m.cfg.Logger.Info("checked", "origin", res.Checkpoint.Origin, "size", res.Checkpoint.Size,
-				"new_entries", res.Entries, "alerts", len(res.Alerts))
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
