@@ -284,6 +284,22 @@ type LogSet interface {
 	// set.
 	OpenLog(ctx context.Context, treeID int64) (Storage, error)
 
+	// LatestCosigned returns the newest stored cosigned checkpoint of the
+	// log, or ErrNotFound when none was stored.
+	LatestCosigned(ctx context.Context, treeID int64) (CosignedCheckpoint, error)
+	// StoreCosigned records cp (its Size and Note) as the log's cosigned
+	// checkpoint unless one of a larger size is stored: a stored checkpoint
+	// never goes back. At an equal size it replaces the stored one (which
+	// the caller knows to carry no more cosignatures). It reports whether
+	// cp was stored. The store does not check the note: the caller
+	// verified it against its witness policy.
+	StoreCosigned(ctx context.Context, treeID int64, cp CosignedCheckpoint) (bool, error)
+	// TryLease takes or renews the lease called name for holder until
+	// now+ttl, by the database's clock. It reports false, changing
+	// nothing, when another holder's lease of that name has not expired.
+	// A holder gives its lease up early by renewing it with ttl 0.
+	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+
 	// Ping checks the database is reachable.
 	Ping(ctx context.Context) error
 	// Close releases the database.

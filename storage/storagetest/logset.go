@@ -40,6 +40,8 @@ func RunLogSet(t *testing.T, open OpenLogSet) {
 		{"RotateEmpty", testRotateEmpty},
 		{"LocateThreeLogs", testLocateThreeLogs},
 		{"RotateWhileAppending", testRotateWhileAppending},
+		{"Cosigned", testCosigned},
+		{"Lease", testLease},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set, freeze := open(t)
