@@ -547,7 +547,7 @@ func (s *Submitter) post(ctx context.Context, i int, head storage.TreeState, old
 	if !ok {
 		return nil, errors.New("the log's checkpoint is not a signed note")
 	}
-	text = append(text, '\n')
+	text = append(bytes.Clone(text), '\n') // text shares head.Checkpoint's array
 	for l := range bytes.Lines(b) {
 		sig, ok := parseLine(l)
 		if ok && verifyLine(w.Verifier, text, sig) {
