@@ -22,6 +22,7 @@ import (
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/types"
+	"github.com/tabularium/tabula/witness/submit"
 )
 
 // DefaultMaxRequestBody is the largest request body accepted, in bytes.
@@ -72,7 +73,24 @@ type Config struct {
 	// After it the write answers 503; its entry may still be integrated, and
 	// a retry then gets 409.
 	WriteWait time.Duration
+	// Witnesses, if not nil, gets the logs' checkpoints cosigned by the
+	// witnesses of their policies: the checkpoint paths then serve a
+	// witnessed log's newest cosigned checkpoint (the latest log-only one
+	// stays at latest-checkpoint beside them), writes may wait for one,
+	// and /readyz reports the witnesses' status.
+	Witnesses *submit.Manager
+	// WitnessWait is how long a write to a witnessed log waits for a
+	// cosigned checkpoint covering its entry, to prove its inclusion in
+	// it, when the request does not say (0: writes do not wait). The
+	// request header Tabula-Witness-Wait (seconds) overrides it, capped
+	// by WitnessWaitMax (0: DefaultWitnessWaitMax).
+	WitnessWait    time.Duration
+	WitnessWaitMax time.Duration
 }
+
+// DefaultWitnessWaitMax caps the wait a write asks for in its
+// Tabula-Witness-Wait header.
+const DefaultWitnessWaitMax = 10 * time.Second
 
 // Server serves the APIs.
 type Server struct {
@@ -89,6 +107,10 @@ type Server struct {
 
 	keyCanonicalizer func(format string, content []byte) ([]byte, error)
 	limits           Limits
+
+	witnesses      *submit.Manager
+	witnessWait    time.Duration
+	witnessWaitMax time.Duration
 }
 
 // New builds the HTTP handler.
@@ -107,6 +129,13 @@ func New(cfg Config) http.Handler {
 
 		keyCanonicalizer: cfg.CanonicalKey,
 		limits:           cfg.Limits,
+
+		witnesses:      cfg.Witnesses,
+		witnessWait:    cfg.WitnessWait,
+		witnessWaitMax: cfg.WitnessWaitMax,
+	}
+	if s.witnessWaitMax <= 0 {
+		s.witnessWaitMax = DefaultWitnessWaitMax
 	}
 	if s.wait <= 0 {
 		s.wait = DefaultWriteWait
@@ -151,20 +180,24 @@ func (s *Server) routes() http.Handler {
 	})
 
 	limited.Get("/checkpoint", s.getCheckpoint)
+	limited.Get("/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/tile/*", s.getTile)
 	limited.Get("/logs", s.getLogs)
 	limited.Post("/logs/search", s.searchLogs)
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
+	limited.Get("/logs/{treeID}/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
 	limited.Post("/api/v2/log/entries", s.createV2Entry)
 	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles
 	// clients and witnesses read them (<base>/api/v2/).
 	limited.Get("/api/v2/checkpoint", s.getCheckpoint)
+	limited.Get("/api/v2/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/api/v2/tile/*", s.getTile)
 	// Every log under <base>/api/v2/ too, base /logs/{treeID}: where a
 	// rekor-tiles reader or a witness feeder configured with a log's base
 	// URL reads a frozen Rekor v2 log.
 	limited.Get("/logs/{treeID}/api/v2/checkpoint", s.getCheckpoint)
+	limited.Get("/logs/{treeID}/api/v2/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/logs/{treeID}/api/v2/tile/*", s.getTile)
 
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +213,9 @@ func (s *Server) routes() http.Handler {
 }
 
 // readyz reports whether the database answers: a load balancer should stop
-// sending traffic to a replica that cannot reach it.
+// sending traffic to a replica that cannot reach it. Witness failures do
+// not make a replica unready (the log goes on without them); the body
+// reports the witnessed logs' submission status after its "ok" line.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := contextWithTimeout(r, 2*time.Second)
 	defer cancel()
@@ -192,6 +227,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _ = w.Write([]byte("ok\n"))
+	if s.witnesses != nil {
+		_, _ = w.Write(witnessStatus(s.witnesses.Status()))
+	}
 }
 
 // Routes lists the method and pattern of every route, for the test that

@@ -62,23 +62,6 @@ func (s *Server) tileLog(w http.ResponseWriter, r *http.Request) (*logset.Shard,
 	return sh, true
 }
 
-// getCheckpoint is GET /checkpoint and /logs/{treeID}/checkpoint (C2SP
-// tlog-tiles); a frozen log's is its final checkpoint.
-func (s *Server) getCheckpoint(w http.ResponseWriter, r *http.Request) {
-	sh, ok := s.tileLog(w, r)
-	if !ok {
-		return
-	}
-	head, err := shardHead(r.Context(), sh)
-	if err != nil {
-		s.unavailable(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(head.Checkpoint)
-}
-
 // getTile is GET /tile/<L>/<N>[.p/<W>] and /tile/entries/<N>[.p/<W>], and
 // the same under /logs/{treeID}/.
 func (s *Server) getTile(w http.ResponseWriter, r *http.Request) {

@@ -96,6 +96,11 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "proposedEntry in body is required")
 		return
 	}
+	wait, err := s.witnessWaitOf(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	can, err := s.types.Canonicalize(r.Context(), body)
 	if err != nil {
 		canonicalizeError(w, err)
@@ -142,7 +147,8 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	a, err := s.answer(ctx, sh, res.Entry, res.Head)
+	head := s.witnessedHead(ctx, w, sh, res.Entry.Index, res.Head, wait)
+	a, err := s.answer(ctx, sh, res.Entry, head)
 	if err != nil {
 		// The entry is committed; only building the proof failed. A retry
 		// gets 409 and the entry's location.

@@ -82,6 +82,11 @@ func (s *Server) createV2Entry(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	wait, err := s.witnessWaitOf(r)
+	if err != nil {
+		writeV2Error(w, http.StatusBadRequest, grpcInvalidArgument, err.Error())
+		return
+	}
 	e, err := rekorv2.CanonicalizeJSON(body)
 	if err != nil {
 		var invalid *rekorv2.Error
@@ -126,7 +131,8 @@ func (s *Server) createV2Entry(w http.ResponseWriter, r *http.Request) {
 		s.v2Unavailable(w, r, err)
 		return
 	}
-	proof, err := sh.Log.InclusionProof(ctx, res.Entry.Index, res.Head.Size)
+	head := s.witnessedHead(ctx, w, sh, res.Entry.Index, res.Head, wait)
+	proof, err := sh.Log.InclusionProof(ctx, res.Entry.Index, head.Size)
 	if err != nil {
 		s.v2Unavailable(w, r, fmt.Errorf("building inclusion proof in tree %d: %w", sh.TreeID(), err))
 		return
@@ -146,10 +152,10 @@ func (s *Server) createV2Entry(w http.ResponseWriter, r *http.Request) {
 		KindVersion: &protorekor.KindVersion{Kind: rekorv2.Kind, Version: rekorv2.APIVersion},
 		InclusionProof: &protorekor.InclusionProof{
 			LogIndex:   int64(res.Entry.Index),
-			RootHash:   res.Head.Root[:],
-			TreeSize:   int64(res.Head.Size),
+			RootHash:   head.Root[:],
+			TreeSize:   int64(head.Size),
 			Hashes:     hashes,
-			Checkpoint: &protorekor.Checkpoint{Envelope: string(res.Head.Checkpoint)},
+			Checkpoint: &protorekor.Checkpoint{Envelope: string(head.Checkpoint)},
 		},
 		CanonicalizedBody: res.Entry.Body,
 	}

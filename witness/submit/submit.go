@@ -562,7 +562,7 @@ func snippet(b []byte) string {
 	if len(b) > 200 {
 		b = b[:200]
 	}
-	return strings.ToValidUTF8(strings.TrimSpace(string(b)), "?")
+	return strings.ToValidUTF8(strings.Join(strings.Fields(string(b)), " "), "?")
 }
 
 // AddCheckpointBody is the body of an add-checkpoint request: the old
