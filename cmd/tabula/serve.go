@@ -37,6 +37,7 @@ import (
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/tsa"
+	"github.com/tabularium/tabula/witness/submit"
 )
 
 // serveConfig is everything `tabula serve` takes; each field is a flag with a
@@ -103,6 +104,15 @@ type serveConfig struct {
 	EntryCacheMiB int
 	// BundleCacheMiB bounds the memory of cached full entry bundles.
 	BundleCacheMiB int
+	// WitnessPolicy lists tlog-policy files, comma-separated: the logs
+	// they apply to get their checkpoints cosigned by their witnesses.
+	WitnessPolicy string
+	// WitnessWait is how long writes wait for a cosigned checkpoint unless
+	// they ask (Tabula-Witness-Wait), WitnessWaitMax the most they may ask.
+	WitnessWait, WitnessWaitMax time.Duration
+	// WitnessTimeout bounds one submission; WitnessMinInterval spaces a
+	// witness's submissions.
+	WitnessTimeout, WitnessMinInterval time.Duration
 }
 
 func serveFlags(fs *flag.FlagSet) *serveConfig {
@@ -143,6 +153,11 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
 	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
 	fs.IntVar(&c.BundleCacheMiB, "bundle-cache-mib", log.DefaultBundleCacheBytes>>20, "memory for full entry bundles kept for /tile/entries reads, in MiB (at least 1)")
+	fs.StringVar(&c.WitnessPolicy, "witness-policy", "", "witness policy files (c2sp.org/tlog-policy), comma-separated: each active log a policy applies to (a policy with log lines: the logs whose keys it lists; without: every log) gets its checkpoints cosigned by the policy's witnesses, and /checkpoint serves the newest quorum-cosigned one (empty: no witnesses)")
+	fs.DurationVar(&c.WitnessWait, "witness-wait", 0, "how long a write to a witnessed log waits for a cosigned checkpoint covering its entry, to prove its inclusion in it, when the request has no "+api.WitnessWaitHeader+" header (0: writes do not wait)")
+	fs.DurationVar(&c.WitnessWaitMax, "witness-wait-max", api.DefaultWitnessWaitMax, "the longest wait a write may ask for in its "+api.WitnessWaitHeader+" header (seconds)")
+	fs.DurationVar(&c.WitnessTimeout, "witness-timeout", submit.DefaultTimeout, "timeout of one checkpoint submission to a witness")
+	fs.DurationVar(&c.WitnessMinInterval, "witness-min-interval", submit.DefaultMinInterval, "least time between two submissions to one witness")
 	return c
 }
 
@@ -243,6 +258,18 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	defer v2logs.Close(context.WithoutCancel(ctx)) //nolint:errcheck // closed below; a second Close only waits
 	lg := active.Log
+	witnesses, err := witnessManager(c, set, []*logset.Set{logs, v2logs}, reg, logger)
+	if err != nil {
+		return err
+	}
+	wctx, stopWitnesses := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWitnesses()
+	witnessesDone := make(chan struct{})
+	if witnesses != nil {
+		go func() { defer close(witnessesDone); witnesses.Run(wctx) }()
+	} else {
+		close(witnessesDone)
+	}
 	handler := api.New(api.Config{
 		Logs:               logs,
 		V2Logs:             v2logs,
@@ -255,6 +282,9 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		Logger:             logger,
 		Registerer:         reg,
 		Limits:             limits,
+		Witnesses:          witnesses,
+		WitnessWait:        c.WitnessWait,
+		WitnessWaitMax:     c.WitnessWaitMax,
 	})
 	var tlsConfig *tls.Config
 	if c.TLSCert != "" || c.TLSKey != "" {
@@ -337,6 +367,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if msrv != nil {
 		_ = msrv.Shutdown(sctx)
 	}
+	stopWitnesses() // before the logs they read close; gives their leases up
+	<-witnessesDone
 	if err := logs.Close(sctx); err != nil {
 		logger.Warn("closing logs", "err", err)
 	}
