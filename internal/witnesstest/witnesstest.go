@@ -1,6 +1,6 @@
 // Package witnesstest is a small c2sp.org/tlog-witness witness for tests
-// of the log side (package witness/submit, the API): one log, state in
-// memory, the spec's 400, 403, 404, 409 and 422 rules, cosignatures by
+// of the log side (package witness/submit, the API): logs known by their
+// keys, state in memory by origin, the spec's 400, 403, 404, 409 and 422 rules, cosignatures by
 // checkpoint.CosignatureSigner. It is not `tabula witness`.
 package witnesstest
 
@@ -31,20 +31,25 @@ type Witness struct {
 	Name   string // the policy's name for it
 	URL    string // its submission prefix
 	Signer *checkpoint.CosignatureSigner
-	logV   note.Verifier
+	logVs  note.Verifiers
 
 	mu        sync.Mutex
-	size      uint64
-	root      []byte
+	state     map[string]tree // by origin
 	down      bool
 	requests  int
 	conflicts int
 	cosigned  int
 }
 
-// New starts a witness named name (its key name too) of the log whose
-// signature logV verifies, closed when the test ends.
-func New(t testing.TB, name string, logV note.Verifier) *Witness {
+// tree is what the witness holds of a log.
+type tree struct {
+	size uint64
+	root []byte
+}
+
+// New starts a witness named name (its key name too) of the logs whose
+// signatures logVs verify (any origin), closed when the test ends.
+func New(t testing.TB, name string, logVs ...note.Verifier) *Witness {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -54,7 +59,7 @@ func New(t testing.TB, name string, logV note.Verifier) *Witness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &Witness{Name: name, Signer: s, logV: logV, root: rfc6962.DefaultHasher.EmptyRoot()}
+	w := &Witness{Name: name, Signer: s, logVs: note.VerifierList(logVs...), state: map[string]tree{}}
 	srv := httptest.NewServer(w)
 	t.Cleanup(srv.Close)
 	w.URL = srv.URL
@@ -73,20 +78,20 @@ func (w *Witness) SetDown(down bool) {
 	w.down = down
 }
 
-// SetState sets the size and root the witness holds (as if it had
-// cosigned them before).
-func (w *Witness) SetState(size uint64, root []byte) {
+// SetState sets the size and root the witness holds of origin (as if it
+// had cosigned them before).
+func (w *Witness) SetState(origin string, size uint64, root []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.size, w.root = size, bytes.Clone(root)
+	w.state[origin] = tree{size, bytes.Clone(root)}
 }
 
-// Stats returns the size the witness holds and how many requests it got,
-// answered 409, and cosigned.
-func (w *Witness) Stats() (size uint64, requests, conflicts, cosigned int) {
+// Stats returns the size the witness holds of origin and how many requests
+// it got (of every log), answered 409, and cosigned.
+func (w *Witness) Stats(origin string) (size uint64, requests, conflicts, cosigned int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.size, w.requests, w.conflicts, w.cosigned
+	return w.state[origin].size, w.requests, w.conflicts, w.cosigned
 }
 
 func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -114,7 +119,7 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
-	n, err := note.Open(signed, note.VerifierList(w.logV))
+	n, err := note.Open(signed, w.logVs)
 	if err != nil {
 		http.Error(rw, "no trusted signature: "+err.Error(), http.StatusForbidden)
 		return
@@ -123,6 +128,10 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if len(lines) < 4 || lines[0] == "" {
 		http.Error(rw, "malformed checkpoint", http.StatusBadRequest)
 		return
+	}
+	st, ok := w.state[lines[0]]
+	if !ok {
+		st = tree{0, rfc6962.DefaultHasher.EmptyRoot()}
 	}
 	size, err1 := strconv.ParseUint(lines[1], 10, 64)
 	root, err2 := base64.StdEncoding.DecodeString(lines[2])
@@ -133,25 +142,25 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	case old > size:
 		http.Error(rw, "old size larger than the checkpoint's", http.StatusBadRequest)
 		return
-	case old != w.size:
+	case old != st.size:
 		w.conflicts++
 		rw.Header().Set("Content-Type", "text/x.tlog.size")
 		rw.WriteHeader(http.StatusConflict)
-		fmt.Fprintf(rw, "%d\n", w.size)
+		fmt.Fprintf(rw, "%d\n", st.size)
 		return
 	case old == 0 && len(hashes) > 0:
 		http.Error(rw, "a proof from size 0", http.StatusUnprocessableEntity)
 		return
-	case old == size && !bytes.Equal(root, w.root):
+	case old == size && !bytes.Equal(root, st.root):
 		http.Error(rw, "same size, another root", http.StatusUnprocessableEntity)
 		return
 	case old > 0 && old < size:
-		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old, size, hashes, w.root, root); err != nil {
+		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old, size, hashes, st.root, root); err != nil {
 			http.Error(rw, "bad proof: "+err.Error(), http.StatusUnprocessableEntity)
 			return
 		}
 	}
-	w.size, w.root = size, root
+	w.state[lines[0]] = tree{size, root}
 	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.Signer)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusInternalServerError)

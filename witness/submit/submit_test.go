@@ -211,7 +211,7 @@ func TestTwoOfTwo(t *testing.T) {
 			wait(t, s, size)
 			checkStored(t, f, size, 0, 1)
 			for _, w := range f.ws {
-				if got, _, _, _ := w.Stats(); got != size {
+				if got, _, _, _ := w.Stats(f.log.Origin()); got != size {
 					t.Errorf("%s holds size %d, want %d", w.Name, got, size)
 				}
 			}
@@ -237,16 +237,16 @@ func TestCatchUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.ws[0].SetState(small, root[:]) // cosigned size 3 before (say, restarted)
+			f.ws[0].SetState(f.log.Origin(), small, root[:]) // cosigned size 3 before (say, restarted)
 			size := f.add(t, 6)
 			p := f.policy(t, twoOfTwo)
 			s, _ := f.start(t, set, p, "a")
 			wait(t, s, size)
 			checkStored(t, f, size, 0, 1)
-			if got, _, conflicts, _ := f.ws[0].Stats(); got != size || conflicts == 0 {
+			if got, _, conflicts, _ := f.ws[0].Stats(f.log.Origin()); got != size || conflicts == 0 {
 				t.Errorf("w1: size %d, %d conflicts; want %d and a 409", got, conflicts, size)
 			}
-			if _, _, conflicts, _ := f.ws[1].Stats(); conflicts != 0 {
+			if _, _, conflicts, _ := f.ws[1].Stats(f.log.Origin()); conflicts != 0 {
 				t.Errorf("w2, of size 0 as guessed: %d conflicts", conflicts)
 			}
 		})
@@ -262,7 +262,7 @@ func TestWitnessAhead(t *testing.T) {
 			set := e.db(t)(t)
 			f := newFixture(t, set, 2)
 			size := f.add(t, 2)
-			f.ws[1].SetState(size+100, make([]byte, 32))
+			f.ws[1].SetState(f.log.Origin(), size+100, make([]byte, 32))
 			p := f.policy(t, twoOfTwo)
 			s, _ := f.start(t, set, p, "a")
 			until(t, "w2's refusal, twice", func() bool {
