@@ -22,6 +22,9 @@ func witnessManager(c *serveConfig, store storage.LogSet, sets []*logset.Set, re
 	if c.WitnessWait < 0 || c.WitnessWaitMax < 0 || c.WitnessTimeout < 0 || c.WitnessMinInterval < 0 {
 		return nil, fmt.Errorf("--witness-wait, --witness-wait-max, --witness-timeout and --witness-min-interval must not be negative")
 	}
+	if c.WitnessWait > c.WitnessWaitMax {
+		return nil, fmt.Errorf("--witness-wait %v exceeds --witness-wait-max %v", c.WitnessWait, c.WitnessWaitMax)
+	}
 	if c.WitnessPolicy == "" {
 		return nil, nil
 	}

@@ -46,6 +46,7 @@ func TestServeWitnessPolicy(t *testing.T) {
 		func(c *serveConfig) { c.WitnessPolicy = filepath.Join(dir, "missing") },
 		func(c *serveConfig) { c.WitnessPolicy = pemPath(t, dir) },
 		func(c *serveConfig) { c.WitnessPolicy, c.WitnessWait = policy, -1 },
+		func(c *serveConfig) { c.WitnessPolicy, c.WitnessWait = policy, c.WitnessWaitMax+1 },
 	} {
 		c := defaultConfig(t)
 		c.DataDir = dir

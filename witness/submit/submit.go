@@ -20,6 +20,12 @@
 // cosignature lines) is checked once more and stored with
 // storage.LogSet.StoreCosigned, where every replica finds it.
 //
+// One process submits a log at a time as long as a round (at most two
+// requests of Timeout to each witness, in parallel) fits in the lease; if
+// one outlasts it, another process may submit meanwhile, which is harmless:
+// witnesses answer the late one 409, and a stored cosigned checkpoint
+// never goes back.
+//
 // Witness failures never stop the log (fail-open): submission runs on its
 // own goroutine, off the write path. Wait lets a caller who asks for it
 // wait, bounded by its context, for a cosigned checkpoint covering a size.

@@ -359,3 +359,33 @@ func TestLeaseHandover(t *testing.T) {
 		})
 	}
 }
+
+// TestBadCosignature: a witness whose cosignature does not verify with the
+// policy's key for it (here: the policy names another key) does not count:
+// the 2-of-2 quorum is not met and nothing is stored.
+func TestBadCosignature(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) {
+			set := e.db(t)(t)
+			f := newFixture(t, set, 2)
+			other := witnesstest.New(t, "w2.example", f.logV) // same name, another key
+			line := strings.Replace(other.PolicyLine(), other.URL, f.ws[1].URL, 1)
+			p, err := policy.Parse([]byte(f.ws[0].PolicyLine() + line + twoOfTwo))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _ := f.start(t, set, p, "a")
+			size := f.add(t, 2)
+			until(t, "w2's cosignature refused twice", func() bool {
+				st := s.Status()
+				return st.Witnesses[1].Failures >= 2 && st.Witnesses[0].Size == size
+			})
+			if st := s.Status(); !strings.Contains(st.Witnesses[1].LastError, "no valid cosignature") {
+				t.Errorf("w2's error: %q", st.Witnesses[1].LastError)
+			}
+			if _, err := set.LatestCosigned(context.Background(), f.log.TreeID()); !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("stored with a bad cosignature: %v", err)
+			}
+		})
+	}
+}
