@@ -45,7 +45,6 @@ type witnessed struct {
 	v1V, v2V note.Verifier
 	policy   *policy.Policy
 	v1TreeID string
-	v2Origin string
 }
 
 // logVerifier is the note verifier of the active log of set.

@@ -59,7 +59,7 @@ func TestServeWitnessPolicy(t *testing.T) {
 	c = defaultConfig(t)
 	c.DataDir = dir
 	c.WitnessPolicy = policy
-	c.WitnessWait = 20e9 // every write waits
+	c.WitnessWait, c.WitnessWaitMax = 20e9, 20e9 // every write waits
 	url, _ = startServe(t, c)
 	resp, b := httpDo(t, "POST", url+"/api/v1/log/entries", opensslEntry(t, t.TempDir(), "witnessed"))
 	if resp.StatusCode != 201 || resp.Header.Get("Tabula-Witnessed") != "true" {
