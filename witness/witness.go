@@ -103,6 +103,7 @@ type Config struct {
 type Witness struct {
 	signer  *checkpoint.CosignatureSigner
 	logs    map[string]*Log // by origin
+	order   []string        // origins in configuration order
 	byHash  map[string]string
 	state   storage.WitnessState
 	logger  *slog.Logger
@@ -149,6 +150,7 @@ func New(cfg Config) (*Witness, error) {
 			}
 		}
 		w.logs[l.Origin] = &l
+		w.order = append(w.order, l.Origin)
 		w.byHash[OriginHash(l.Origin)] = l.Origin
 	}
 	w.metrics = &metrics{
@@ -178,11 +180,11 @@ func OriginHash(origin string) string {
 	return fmt.Sprintf("%x", h)
 }
 
-// Logs returns the configured logs.
+// Logs returns the configured logs, in configuration order.
 func (w *Witness) Logs() []Log {
-	out := make([]Log, 0, len(w.logs))
-	for _, l := range w.logs {
-		out = append(out, *l)
+	out := make([]Log, 0, len(w.order))
+	for _, o := range w.order {
+		out = append(out, *w.logs[o])
 	}
 	return out
 }
