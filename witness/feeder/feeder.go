@@ -176,30 +176,36 @@ func (f *Feeder) feed(ctx context.Context, l witness.Log) (string, error) {
 	if cp.Origin != l.Origin {
 		return OutcomeError, fmt.Errorf("the log's checkpoint has origin %q", cp.Origin)
 	}
-	old, err := f.w.Size(ctx, l.Origin)
-	if err != nil {
-		return OutcomeError, err
-	}
-	if cp.Size < old {
-		return OutcomeError, fmt.Errorf("the log's checkpoint (size %d) is older than the witness's (size %d)", cp.Size, old)
-	}
-	var proof [][]byte
-	if old > 0 && cp.Size > old {
-		if proof, err = src.proof(ctx, old, cp.Size); err != nil {
-			return OutcomeError, fmt.Errorf("consistency proof %d to %d: %w", old, cp.Size, err)
+	// A 409 means the state moved since it was read (the log also pushes,
+	// or another witness process fed it): read it again, once.
+	for attempt := 1; ; attempt++ {
+		old, err := f.w.Size(ctx, l.Origin)
+		if err != nil {
+			return OutcomeError, err
 		}
-	}
-	if _, err := f.w.AddCheckpoint(ctx, old, proof, signed); err != nil {
+		if cp.Size < old {
+			return OutcomeError, fmt.Errorf("the log's checkpoint (size %d) is older than the witness's (size %d)", cp.Size, old)
+		}
+		var proof [][]byte
+		if old > 0 && cp.Size > old {
+			if proof, err = src.proof(ctx, old, cp.Size); err != nil {
+				return OutcomeError, fmt.Errorf("consistency proof %d to %d: %w", old, cp.Size, err)
+			}
+		}
+		_, err = f.w.AddCheckpoint(ctx, old, proof, signed)
 		var we *witness.Error
-		if errors.As(err, &we) {
+		switch {
+		case errors.As(err, &we) && we.Status == http.StatusConflict && attempt == 1:
+			continue
+		case errors.As(err, &we):
 			return OutcomeRefused, err
+		case err != nil:
+			return OutcomeError, err
+		case cp.Size == old && old > 0:
+			return OutcomeUnchanged, nil
 		}
-		return OutcomeError, err
+		return OutcomeCosigned, nil
 	}
-	if cp.Size == old && old > 0 {
-		return OutcomeUnchanged, nil
-	}
-	return OutcomeCosigned, nil
 }
 
 type source interface {

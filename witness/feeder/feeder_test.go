@@ -156,3 +156,79 @@ func TestFeedThenFork(t *testing.T) {
 		})
 	}
 }
+
+// TestFeedShards feeds a frozen Rekor v1 shard (?treeID= picks it from
+// inactiveShards) and the active one, by the Rekor API and by tiles under
+// /logs/{treeID}/; the frozen shard's later fork is refused.
+func TestFeedShards(t *testing.T) {
+	ctx := context.Background()
+	set, err := lyinglog.NewSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozen := set.Active()
+	if err := frozen.Append(entries("a", 10)...); err != nil {
+		t.Fatal(err)
+	}
+	active, err := set.Rotate(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := active.Append(entries("b", 5)...); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(set.Handler())
+	defer srv.Close()
+	pub, err := signer.ParsePublicKeyPEM(frozen.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := loglist.ECDSAVKey(lyinglog.Hostname, pub.(*ecdsa.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := fmt.Sprintf("logs/v0\nvkey %s\norigin %s\nfeed rekor %s?treeID=%s\n", vkey, frozen.Origin(), srv.URL, frozen.TreeID()) +
+		fmt.Sprintf("vkey %s\norigin %s\nfeed tiles %s/logs/%s\n", vkey, active.Origin(), srv.URL, active.TreeID())
+	logs, err := loglist.Parse([]byte(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cs, _ := checkpoint.NewCosignatureSigner("w.example", priv, nil)
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w, err := witness.New(witness.Config{Signer: cs, Logs: logs, State: st, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := feeder.New(feeder.Config{Witness: w, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range f.Logs() {
+		if err := f.Feed(ctx, l); err != nil {
+			t.Fatalf("%s: %v", l.Origin, err)
+		}
+	}
+	for origin, want := range map[string]uint64{frozen.Origin(): 10, active.Origin(): 5} {
+		if size, err := w.Size(ctx, origin); err != nil || size != want {
+			t.Errorf("%s: size %d, %v; want %d", origin, size, err, want)
+		}
+	}
+	// The frozen shard rewrites its history and grows.
+	if err := frozen.Fork(4, entries("lie", 20)...); err != nil {
+		t.Fatal(err)
+	}
+	err = f.Feed(ctx, f.Logs()[0])
+	var we *witness.Error
+	if !errors.As(err, &we) || we.Status != 422 {
+		t.Fatalf("frozen shard's fork: %v, want 422", err)
+	}
+	if size, _ := w.Size(ctx, frozen.Origin()); size != 10 {
+		t.Fatalf("after the fork: size %d, want 10", size)
+	}
+}
