@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,9 +18,11 @@ import (
 	"testing"
 	"time"
 
+	fnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/witness/policy"
 )
 
@@ -152,5 +156,108 @@ func TestWitnessCommandErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "missing.pem")); err == nil {
 		t.Error("witness vkey created a key")
+	}
+}
+
+// TestWitnessTabulaLog: a witness whose log list is `tabula log vkeys`
+// cosigns a Tabula server's Rekor v1 checkpoints (ECDSA, Rekor v1 key
+// hint), first from size 0 and then with the server's consistency proof.
+func TestWitnessTabulaLog(t *testing.T) {
+	sc := defaultConfig(t)
+	logURL, _ := startServe(t, sc)
+	s, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	monUpload(t, logURL, s, "a", 3)
+	code, list, errOut := monRun(t, "log", "vkeys", "--data-dir", sc.DataDir)
+	if code != 0 {
+		t.Fatalf("log vkeys: %d %s", code, errOut)
+	}
+	dir := t.TempDir()
+	listPath := filepath.Join(dir, "logs.txt")
+	if err := os.WriteFile(listPath, []byte(list), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := witnessFlags(flagSetForTest())
+	c.Listen, c.MetricsListen, c.DataDir, c.Logs, c.Name = "127.0.0.1:0", "", dir, listPath, "witness.example"
+	wURL, _ := startWitness(t, c)
+
+	getCheckpoint := func() []byte {
+		resp, b := httpDo(t, "GET", logURL+"/api/v1/log", nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET /api/v1/log: %d", resp.StatusCode)
+		}
+		var info struct {
+			SignedTreeHead string `json:"signedTreeHead"`
+		}
+		if err := json.Unmarshal(b, &info); err != nil {
+			t.Fatal(err)
+		}
+		return []byte(info.SignedTreeHead)
+	}
+	add := func(old uint64, proof []string, signed []byte) []byte {
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "old %d\n", old)
+		for _, h := range proof {
+			raw, err := hex.DecodeString(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(base64.StdEncoding.EncodeToString(raw) + "\n")
+		}
+		b.WriteString("\n")
+		b.Write(signed)
+		resp, got := httpDo(t, "POST", wURL+"/add-checkpoint", b.Bytes())
+		if resp.StatusCode != 200 {
+			t.Fatalf("add-checkpoint old %d: %d %q", old, resp.StatusCode, got)
+		}
+		return got
+	}
+	cp3 := getCheckpoint()
+	if !bytes.Contains(cp3, []byte("\n3\n")) {
+		t.Fatalf("checkpoint %q, want size 3", cp3)
+	}
+	add(0, nil, cp3)
+	monUpload(t, logURL, s, "b", 2)
+	cp5 := getCheckpoint()
+	resp, b := httpDo(t, "GET", logURL+"/api/v1/log/proof?firstSize=3&lastSize=5", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("proof: %d %s", resp.StatusCode, b)
+	}
+	var proof struct {
+		Hashes []string `json:"hashes"`
+	}
+	if err := json.Unmarshal(b, &proof); err != nil {
+		t.Fatal(err)
+	}
+	lines := add(3, proof.Hashes, cp5)
+
+	// The cosigned checkpoint verifies with the log's vkey (from the list)
+	// and the witness's vkey (tabula witness vkey). (witness/policy's Verify
+	// also wants the origin to be the log's key name, which a Rekor v1
+	// origin, "<host> - <treeID>", is not.)
+	code, wvkey, errOut := monRun(t, "witness", "vkey", "--key", filepath.Join(dir, witnessKeyFile), "--name", c.Name)
+	if code != 0 {
+		t.Fatalf("witness vkey: %d %s", code, errOut)
+	}
+	var logVKey string
+	for _, l := range strings.Split(list, "\n") {
+		if v, ok := strings.CutPrefix(l, "vkey "); ok && logVKey == "" {
+			logVKey = v
+		}
+	}
+	lv, err := fnote.NewVerifier(logVKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wv, err := checkpoint.ParseCosignatureVKey(strings.TrimSpace(wvkey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []note.Verifier{lv, wv} {
+		if _, err := note.Open(append(cp5, lines...), note.VerifierList(v)); err != nil {
+			t.Fatalf("cosigned checkpoint, key %s: %v", v.Name(), err)
+		}
 	}
 }

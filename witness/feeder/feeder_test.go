@@ -3,7 +3,6 @@ package feeder_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -74,7 +73,7 @@ func TestFeedThenFork(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vkey, err := loglist.ECDSAVKey(lyinglog.Hostname, pub.(*ecdsa.PublicKey))
+			vkey, err := checkpoint.VKey(lyinglog.Hostname, checkpoint.KeyIDRekorV1, pub)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -183,7 +182,7 @@ func TestFeedShards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vkey, err := loglist.ECDSAVKey(lyinglog.Hostname, pub.(*ecdsa.PublicKey))
+	vkey, err := checkpoint.VKey(lyinglog.Hostname, checkpoint.KeyIDRekorV1, pub)
 	if err != nil {
 		t.Fatal(err)
 	}

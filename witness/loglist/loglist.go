@@ -30,16 +30,14 @@
 // "<host> - <treeID>" and must be given with an origin line, since it is
 // not the key name.
 //
+// checkpoint.VKey gives a Tabula log's vkey, and `tabula log vkeys` prints
+// a server's logs in this format.
+//
 // Two entries with one origin are one log with several keys (a key
 // change); their feeds, if any, must agree.
 package loglist
 
 import (
-	"crypto/ecdsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
@@ -214,19 +212,4 @@ func parseFeed(val string) (*witness.Feed, error) {
 		return nil, fmt.Errorf("feed kind %q: want tiles or rekor", kind)
 	}
 	return &witness.Feed{Kind: kind, URL: raw}, nil
-}
-
-// ECDSAVKey is the vkey of an ECDSA log key pub named name (signature type
-// 0x02): "<name>+<hex SHA-256(DER SubjectPublicKeyInfo)[:4]>+<base64(0x02 ||
-// DER)>", the form transparency-dev/formats' note.NewECDSAVerifier reads.
-// For a Rekor v1 log (Tabula's rekor-v1 profile included) name is the log's
-// host name, the key name on its checkpoints.
-func ECDSAVKey(name string, pub *ecdsa.PublicKey) (string, error) {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return "", fmt.Errorf("loglist: %w", err)
-	}
-	h := sha256.Sum256(der)
-	return fmt.Sprintf("%s+%08x+%s", name, binary.BigEndian.Uint32(h[:4]),
-		base64.StdEncoding.EncodeToString(append([]byte{0x02}, der...))), nil
 }

@@ -37,7 +37,7 @@ func vkey(t testing.TB, name string) string {
 func TestParse(t *testing.T) {
 	a, b, a2 := vkey(t, "a.example/log"), vkey(t, "b.example"), vkey(t, "a.example/log")
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	rekor, err := loglist.ECDSAVKey("rekor.example", &priv.PublicKey)
+	rekor, err := checkpoint.VKey("rekor.example", checkpoint.KeyIDRekorV1, &priv.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestRekorV1Log(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vk, err := loglist.ECDSAVKey(host, &priv.PublicKey)
+	vk, err := checkpoint.VKey(host, checkpoint.KeyIDRekorV1, &priv.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
