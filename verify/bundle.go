@@ -344,6 +344,12 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 			}
 			r.pass(CheckCheckpointRoot)
 			logged.Checkpoint, logged.Verified = []byte(env), cp
+			// sigstore-go v1.3.0 refuses a checkpoint with signatures
+			// other than the log's (witness cosignatures): it gets the
+			// note with the log's alone, verified above.
+			if own, err := logSignatureOnly([]byte(env), cp.Origin, key); err == nil {
+				p.Checkpoint.Envelope = string(own)
+			}
 		}
 		r.Logged = append(r.Logged, logged)
 		if logged.Checkpoint == nil && v02 {

@@ -1,10 +1,13 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -244,4 +247,30 @@ func (c Cosigned) Summary(p *policy.Policy) string {
 	}
 	return fmt.Sprintf("checkpoint of %s at size %d cosigned by %d of %d witnesses (%s), newest cosignature %s",
 		c.Checkpoint.Origin, c.Checkpoint.Size, len(c.Cosignatures), c.Witnesses, names, c.cosignedAt().UTC().Format(time.RFC3339))
+}
+
+// logSignatureOnly returns the signed note b with only the signature lines
+// of the log's key (by key name and hint), dropping cosignatures.
+func logSignatureOnly(b []byte, origin string, key LogKey) ([]byte, error) {
+	v, err := LogNoteVerifier(origin, key)
+	if err != nil {
+		return nil, err
+	}
+	i := bytes.Index(b, []byte("\n\n"))
+	if i < 0 {
+		return nil, errors.New("verify: not a signed note")
+	}
+	out := append([]byte(nil), b[:i+2]...)
+	for _, line := range bytes.SplitAfter(b[i+2:], []byte("\n")) {
+		f := strings.Fields(string(line))
+		if len(f) != 3 || f[0] != "—" || f[1] != v.Name() {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(f[2])
+		if err != nil || len(raw) < 4 || binary.BigEndian.Uint32(raw) != v.KeyHash() {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out, nil
 }
