@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,7 +114,7 @@ func loadWitnessState(path string) (*witnessState, error) {
 
 // seenCheckpoint is a checkpoint of the log read from one source.
 type seenCheckpoint struct {
-	source string // "listed", "latest-checkpoint", "checkpoint", "verified", "witness <name>"
+	source string // "listed", "latest-checkpoint", "checkpoint", "last verified", "witness <name>"
 	note   []byte
 	cp     checkpoint.Checkpoint
 	cosigs int  // valid cosignatures of policy witnesses
@@ -155,7 +156,7 @@ func (m *SetMonitor) checkWitnessed(ctx context.Context, l SetLog, v *Verifier) 
 	}
 	add("checkpoint", b)
 	if st, err := LoadState(logStatePath(m.cfg.StateDir, l.TreeID)); err == nil && st != nil {
-		add("verified", []byte(st.Checkpoint))
+		add("last verified", []byte(st.Checkpoint))
 	}
 	if len(seen) == 0 {
 		return nil, errors.New("no checkpoint of the log verifies")
@@ -167,7 +168,7 @@ func (m *SetMonitor) checkWitnessed(ctx context.Context, l SetLog, v *Verifier) 
 	// The log's head: the largest checkpoint the log itself served.
 	head := seen[0]
 	for _, s := range seen {
-		if s.source != "verified" && s.cp.Size > head.cp.Size {
+		if s.source != "last verified" && s.cp.Size > head.cp.Size {
 			head = s
 		}
 	}
@@ -184,6 +185,7 @@ func (m *SetMonitor) checkWitnessed(ctx context.Context, l SetLog, v *Verifier) 
 		add("witness "+w.Name, b)
 	}
 
+	seen = mergeSeen(seen)
 	var alerts []Alert
 	bad := map[int]bool{} // seen checkpoints proved to disagree
 	for i := range seen {
@@ -194,8 +196,8 @@ func (m *SetMonitor) checkWitnessed(ctx context.Context, l SetLog, v *Verifier) 
 			}
 			bad[i], bad[j] = true, true
 			alerts = append(alerts, m.evidenceAlert(AlertSplitView, l.TreeID, a, b,
-				"split view of %s at tree size %d: %s serves root %x (%d cosignatures), %s serves root %x (%d cosignatures), both signed by the log",
-				origin, a.cp.Size, a.source, a.cp.Root, a.cosigs, b.source, b.cp.Root, b.cosigs))
+				"split view of %s at tree size %d: root %x (%s; %d cosignatures) and root %x (%s; %d cosignatures), both signed by the log",
+				origin, a.cp.Size, a.cp.Root, a.source, a.cosigs, b.cp.Root, b.source, b.cosigs))
 		}
 	}
 	for i, s := range seen {
@@ -231,6 +233,27 @@ func (m *SetMonitor) checkWitnessed(ctx context.Context, l SetLog, v *Verifier) 
 		alerts = append(alerts, *a)
 	}
 	return alerts, nil
+}
+
+// mergeSeen merges the checkpoints of one tree (origin, size and root)
+// read from several sources: one entry naming them all, with the note
+// that has the most cosignatures.
+func mergeSeen(seen []seenCheckpoint) []seenCheckpoint {
+	var out []seenCheckpoint
+	for _, s := range seen {
+		i := slices.IndexFunc(out, func(o seenCheckpoint) bool { return o.cp == s.cp })
+		if i < 0 {
+			out = append(out, s)
+			continue
+		}
+		o := &out[i]
+		o.source += ", " + s.source
+		o.quorum = o.quorum || s.quorum
+		if s.cosigs > o.cosigs {
+			o.note, o.cosigs = s.note, s.cosigs
+		}
+	}
+	return out
 }
 
 // uncosigned updates the log's witness state with its head and the size a

@@ -93,6 +93,9 @@ func TestVerifyWitnessPolicy(t *testing.T) {
 	cp["envelope"] = string(witnesstest.Cosign(t, []byte(cp["envelope"].(string)), ws...))
 	cosignedBundle := writeJSON(t, dir, "cosigned.json", raw)
 
+	// The first entry as the v1 API gives it (its checkpoint: size 2).
+	entry := writeFile(t, dir, "entry.json", []byte(mustTabula(t, "get", "--log-index", "0", "--json", "--server", backend, "--log-key", logKey)))
+
 	proxy := &cosigningProxy{t: t, backend: backend}
 	srv := httptest.NewServer(proxy.handler())
 	t.Cleanup(srv.Close)
@@ -120,6 +123,9 @@ func TestVerifyWitnessPolicy(t *testing.T) {
 		{"one witness of 2-of-2 missing", bundles[0], srv.URL, ws[:1], nil, 1, "cosigned by 1 of the policy's 2 witnesses"},
 		{"not cosigned at all", bundles[1], srv.URL, nil, nil, 1, "cosigned by 0 of the policy's 2 witnesses"},
 		{"wrong log", bundles[0], srv.URL, nil, witnesstest.Cosign(t, otherCP, ws...), 1, "✗ " + "witness cosignatures"},
+		{"entry, log's cosigned checkpoint", entry, srv.URL, ws, nil, 0, "✓ witness cosignatures"},
+		{"entry, one witness missing", entry, srv.URL, ws[1:], nil, 1, "cosigned by 1 of the policy's 2 witnesses"},
+		{"entry, wrong log", entry, srv.URL, nil, witnesstest.Cosign(t, otherCP, ws...), 1, "✗ " + "witness cosignatures"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,8 +134,11 @@ func TestVerifyWitnessPolicy(t *testing.T) {
 			if tt.bundle == bundles[1] {
 				art = artifacts[1]
 			}
-			code, out, errOut := tabula(t, "verify", "--bundle", tt.bundle, "--log-key", logKey, "--key", pub, "--artifact", art,
-				"--witness-policy", policyFile, "--server", tt.server)
+			args := []string{"verify", "--bundle", tt.bundle, "--key", pub, "--artifact", art}
+			if tt.bundle == entry {
+				args = []string{"verify", "--entry", entry}
+			}
+			code, out, errOut := tabula(t, append(args, "--log-key", logKey, "--witness-policy", policyFile, "--server", tt.server)...)
 			if code != tt.wantCode || !strings.Contains(out+errOut, tt.want) {
 				t.Fatalf("exit %d, want %d with %q:\n%s\n%s", code, tt.wantCode, tt.want, out, errOut)
 			}
