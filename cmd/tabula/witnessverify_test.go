@@ -13,8 +13,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/internal/lyinglog"
 	"github.com/tabularium/tabula/internal/witnesstest"
+	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/verify"
 )
 
 // cosigningProxy stands for a Tabula whose witnesses cosign: it passes
@@ -141,6 +145,83 @@ func TestVerifyWitnessPolicy(t *testing.T) {
 			code, out, errOut := tabula(t, append(args, "--log-key", logKey, "--witness-policy", policyFile, "--server", tt.server)...)
 			if code != tt.wantCode || !strings.Contains(out+errOut, tt.want) {
 				t.Fatalf("exit %d, want %d with %q:\n%s\n%s", code, tt.wantCode, tt.want, out, errOut)
+			}
+		})
+	}
+}
+
+// TestWitnessSourceV2: the witness source finds a Rekor v2 log by its
+// origin in GET /logs and reads its cosigned checkpoint and tiles under
+// /logs/{treeID}/, so an entry of a C2SP-signed log is proved into the
+// log's cosigned checkpoint; a missing witness is refused.
+func TestWitnessSourceV2(t *testing.T) {
+	ctx := context.Background()
+	set, err := lyinglog.NewSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const origin = "v2.lying.example"
+	v2, err := set.RotateV2(origin, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v2.Append(monEntries("v2", 270)...); err != nil {
+		t.Fatal(err)
+	}
+	own, _ := v2.Checkpoint(ctx) // the entry's checkpoint, size 270
+	if err := v2.Append(monEntries("later", 30)...); err != nil {
+		t.Fatal(err)
+	}
+	ws := []*witnesstest.Witness{witnesstest.New(t, 0, nil), witnesstest.New(t, 1, nil)}
+	pol := witnesstest.Policy(t, 2, ws)
+	pub, err := signer.ParsePublicKeyPEM(v2.PublicKeyPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := checkpoint.KeyIDC2SP.KeyID(origin, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := verify.LogKey{Public: pub, ID: id[:]}
+	ownCP, err := verify.Checkpoint(own, "", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := monEntries("v2", 270)[200]
+	e := verify.LoggedEntry{Key: key, Index: 200, Leaf: verify.LeafHash(body), Checkpoint: own, Verified: ownCP}
+
+	for _, tt := range []struct {
+		name    string
+		cosign  []*witnesstest.Witness
+		wantErr string
+	}{
+		{"quorum", ws, ""},
+		{"one witness missing", ws[:1], "cosigned by 1 of the policy's 2 witnesses"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inner := set.Handler()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/logs/"+v2.TreeID()+"/checkpoint" {
+					b, _ := v2.Checkpoint(r.Context())
+					_, _ = w.Write(witnesstest.Cosign(t, b, tt.cosign...))
+					return
+				}
+				inner.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			cl, err := client.New(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := verify.Witnessed(ctx, pol, e, newWitnessSource(cl))
+			if tt.wantErr == "" {
+				if err != nil || c.Checkpoint.Size != 300 {
+					t.Fatalf("Witnessed: %v, size %d, want the cosigned size 300", err, c.Checkpoint.Size)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Witnessed: %v, want %q", err, tt.wantErr)
 			}
 		})
 	}
