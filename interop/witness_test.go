@@ -32,6 +32,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/mod/sumdb/note"
+	"k8s.io/klog/v2"
 
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/witness/policy"
@@ -56,6 +57,16 @@ import (
 //     stored in step 1, and cosign the new checkpoint when Tessera comes
 //     back with that size and a consistency proof from it.
 func TestTesseraSubmitsToTabulaWitness(t *testing.T) {
+	// Tessera logs with klog: kept, and shown if the test fails.
+	var tesseraLog syncBuffer
+	klog.LogToStderr(false)
+	klog.SetOutput(&tesseraLog)
+	t.Cleanup(func() {
+		klog.LogToStderr(true)
+		if t.Failed() {
+			t.Logf("Tessera's log:\n%s", tesseraLog.String())
+		}
+	})
 	for _, engine := range engines {
 		t.Run(engine, func(t *testing.T) {
 			t.Parallel()
@@ -603,6 +614,24 @@ func startSSHAgent(t *testing.T, sock string, key ed25519.PrivateKey) {
 	}
 }
 
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
 // proc is a server process of a test: its output is kept, and it is
 // stopped when the test ends (and shown if the test failed).
 type proc struct {
@@ -611,22 +640,10 @@ type proc struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error // of Wait, once done
-
-	mu  sync.Mutex
-	out bytes.Buffer
+	out  syncBuffer
 }
 
-func (p *proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *proc) log() string { return p.out.String() }
 
 // startProc starts bin with args, stopped by sig at the end of the test.
 func startProc(t *testing.T, name string, sig os.Signal, bin string, args ...string) *proc {
@@ -634,7 +651,7 @@ func startProc(t *testing.T, name string, sig os.Signal, bin string, args ...str
 	p := &proc{name: name, sig: sig, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = cleanEnv()
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
