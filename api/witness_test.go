@@ -21,9 +21,9 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/fakewitness"
 	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/testentry"
-	"github.com/tabularium/tabula/internal/witnesstest"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -40,7 +40,7 @@ type witnessed struct {
 	store    storage.LogSet
 	v1, v2   *logset.Set
 	v1Key    *signer.Local
-	ws       []*witnesstest.Witness
+	ws       []*fakewitness.Witness
 	mgr      *submit.Manager
 	v1V, v2V note.Verifier
 	policy   *policy.Policy
@@ -95,7 +95,7 @@ func newWitnessed(t *testing.T, e engine, edit func(*api.Config)) *witnessed {
 	w.v1V, w.v2V = logVerifier(t, w.v1), logVerifier(t, w.v2)
 	text := ""
 	for _, name := range []string{"w1.example", "w2.example"} {
-		x := witnesstest.New(t, name, w.v1V, w.v2V)
+		x := fakewitness.New(t, name, w.v1V, w.v2V)
 		w.ws = append(w.ws, x)
 		text += x.PolicyLine()
 	}

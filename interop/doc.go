@@ -32,6 +32,18 @@
 // artifacts, inclusion proofs, checkpoints (another key, another origin)
 // and timestamps (of another signature, none) must not.
 //
+// Witnessing (witness_test.go), both ways, with implementations of
+// c2sp.org/tlog-witness from other projects: a Tessera log (v1.0.4, POSIX
+// storage, run in the test process) whose witness policy names a `tabula
+// witness` process submits its checkpoints with Tessera's own witness
+// client, and a Tabula Rekor v2 log served with `serve --witness-policy`
+// gets its checkpoints cosigned by litewitness of filippo.io/torchwood
+// (v0.6.1; its key in an ssh-agent, its logs added with witnessctl, both
+// built like rekor-cli and cosign). Each goes through a witness restart
+// that needs the 409 answer of the protocol and a consistency proof, and
+// the cosigned checkpoints are checked with Tabula's witness/policy and
+// with transparency-dev/formats' cosignature verifier.
+//
 // Entry kinds other than hashedrekord are tested when
 // cmd/tabula/entrytypes.go registers them (allEntryTypes, read from the
 // source); a registered kind must then pass, it is never skipped on the

@@ -32,14 +32,17 @@ import (
 // data directory's Rekor v2 logs (cmd/tabula/logcmd.go).
 const v2KeyFile = "log-key-v2.pem"
 
-// createV2Log runs `tabula log create --api v2 --origin origin` on s's
-// database while s serves it, and waits (bounded) until s lists the new log
-// in GET /logs.
+// createV2Log runs `tabula log create --api v2 --origin origin` (with
+// --key s.V2Key when set) on s's database while s serves it, and waits
+// (bounded) until s lists the new log in GET /logs.
 func (s *server) createV2Log(t *testing.T, origin string) {
 	t.Helper()
 	args := []string{"log", "create", "--api", "v2", "--origin", origin, "--data-dir", s.DataDir}
 	if s.DatabaseURL != "" {
 		args = append(args, "--database-url", s.DatabaseURL)
+	}
+	if s.V2Key != "" {
+		args = append(args, "--key", s.V2Key)
 	}
 	tabula(t, args...)
 	for range 200 {

@@ -55,6 +55,14 @@ type server struct {
 	Engine      string   // "sqlite" or "postgres"
 	DatabaseURL string   // the postgres engine's database
 	Keys        []string // its --key files; none: it made its own in DataDir
+	V2Key       string   // its --v2-key file; empty: the data directory's
+}
+
+// serverOptions are the settings of a `tabula serve` beyond its engine.
+type serverOptions struct {
+	Keys  []string // --key files; none: the server makes its own
+	V2Key string   // --v2-key file (also given to `log create`); empty: the data directory's
+	Args  []string // more flags, e.g. --witness-policy FILE
 }
 
 // engines lists the storage engines every interop test runs on.
@@ -89,15 +97,25 @@ func forEachEngineKeys(t *testing.T, nKeys int, f func(t *testing.T, s *server))
 // with the log keys in keys (none: the server makes one).
 func startServer(t *testing.T, engine string, keys ...string) *server {
 	t.Helper()
-	s := &server{DataDir: t.TempDir(), Engine: engine, Keys: keys}
+	return startServerWith(t, engine, serverOptions{Keys: keys})
+}
+
+// startServerWith is startServer with the settings of opts.
+func startServerWith(t *testing.T, engine string, opts serverOptions) *server {
+	t.Helper()
+	s := &server{DataDir: t.TempDir(), Engine: engine, Keys: opts.Keys, V2Key: opts.V2Key}
 	args := []string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", s.DataDir}
 	if engine == "postgres" {
 		s.DatabaseURL = newDatabase(t)
 		args = append(args, "--database-url", s.DatabaseURL)
 	}
-	if len(keys) > 0 {
-		args = append(args, "--key", strings.Join(keys, ","))
+	if len(opts.Keys) > 0 {
+		args = append(args, "--key", strings.Join(opts.Keys, ","))
 	}
+	if opts.V2Key != "" {
+		args = append(args, "--v2-key", opts.V2Key)
+	}
+	args = append(args, opts.Args...)
 	cmd := exec.Command(tabulaBin, args...)
 	cmd.Env = cleanEnv()
 	stderr, err := cmd.StderrPipe()

@@ -31,7 +31,15 @@ var (
 	// cosignCLI is cosign v3, the newest release that builds with Go 1.26
 	// (the README's cosign transcripts).
 	cosignCLI = &goTool{pkg: "github.com/sigstore/cosign/v3/cmd/cosign", version: "v3.1.3"}
+	// litewitness and witnessctl are the tlog-witness server of
+	// filippo.io/torchwood and its log administration command. v0.6.1 is
+	// the newest release that builds with Go 1.26 (v0.10.0 needs Go 1.27);
+	// scripts/test.sh builds the same version.
+	litewitnessCLI = &goTool{pkg: "filippo.io/torchwood/cmd/litewitness", version: torchwoodVersion}
+	witnessctlCLI  = &goTool{pkg: "filippo.io/torchwood/cmd/witnessctl", version: torchwoodVersion}
 )
+
+const torchwoodVersion = "v0.6.1"
 
 // path builds the tool once and returns its binary.
 func (g *goTool) path(t *testing.T) string {

@@ -35,7 +35,7 @@ const (
 )
 
 // AlertKinds lists every kind, for metrics.
-var alertKinds = []AlertKind{AlertInconsistent, AlertEntriesMismatch, AlertTilesMismatch, AlertWatchMatch, AlertFrozenChanged}
+var alertKinds = []AlertKind{AlertInconsistent, AlertEntriesMismatch, AlertTilesMismatch, AlertWatchMatch, AlertFrozenChanged, AlertUncosigned, AlertSplitView}
 
 // Alert is one finding, as logged and as POSTed to a webhook.
 type Alert struct {
@@ -52,6 +52,9 @@ type Alert struct {
 	// the new signed checkpoint it disagrees with.
 	Verified   string `json:"verifiedCheckpoint,omitempty"`
 	Checkpoint string `json:"checkpoint,omitempty"`
+	// Evidence are the files in the state directory holding the signed
+	// checkpoints that prove a split view or a fork after cosigning.
+	Evidence []string `json:"evidence,omitempty"`
 }
 
 // Notifier delivers alerts.

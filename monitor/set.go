@@ -309,6 +309,9 @@ type SetConfig struct {
 	Notifiers []Notifier
 	Metrics   *Metrics
 	Logger    *slog.Logger
+	// Witness, if not nil, adds the witness checks of every log that is
+	// not frozen (see WitnessConfig).
+	Witness *WitnessConfig
 }
 
 // SetMonitor follows every log of a server: each one as a [Monitor], and
@@ -446,7 +449,18 @@ func (m *SetMonitor) checkLog(ctx context.Context, st *SetState, existed bool, l
 		m.mons[l.TreeID] = mon
 	}
 	lr.Result, lr.Err = mon.Check(ctx)
-	if lr.Err != nil || misbehavedIn(lr.Alerts) {
+	misbehaved := misbehavedIn(lr.Alerts)
+	if m.cfg.Witness != nil && m.cfg.Witness.Policy != nil && !l.Frozen && lr.Err == nil {
+		alerts, err := m.checkWitnessed(ctx, l, v)
+		if err != nil {
+			m.cfg.Logger.Warn("witness checks failed", "tree_id", l.TreeID, "err", err)
+		}
+		for _, a := range alerts {
+			m.n.notify(ctx, a)
+		}
+		lr.Alerts = append(lr.Alerts, alerts...)
+	}
+	if lr.Err != nil || misbehaved {
 		return lr
 	}
 	if rec == nil {

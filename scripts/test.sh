@@ -420,7 +420,9 @@ else
 	RACE_DESC="all"
 fi
 
-# The command-line clients interop runs (rekor-cli, cosign) are built from
+# The command-line clients interop runs (rekor-cli, cosign, and litewitness
+# and witnessctl of filippo.io/torchwood, a witness of another project: its
+# v0.6.1 is the newest that builds with Go 1.26) are built from
 # their released modules in the background while the main module is linted
 # and tested; interop waits for them (TABULA_INTEROP_TOOLS names the
 # directory, kept between runs; interop builds a missing tool itself).
@@ -433,7 +435,9 @@ if [ -f interop/go.mod ] && [ "${TABULA_LINT_ONLY:-0}" != "1" ]; then
 	(
 		cd "$TOOLS_DIR" # outside the modules: each tool's own go.mod decides
 		for tool in "github.com/sigstore/rekor/cmd/rekor-cli@$REKOR_VERSION" \
-			"github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3"; do
+			"github.com/sigstore/cosign/v3/cmd/cosign@v3.1.3" \
+			"filippo.io/torchwood/cmd/litewitness@v0.6.1" \
+			"filippo.io/torchwood/cmd/witnessctl@v0.6.1"; do
 			[ -x "$TOOLS_DIR/$(basename "${tool%@*}")" ] || GOBIN="$TOOLS_DIR" GOFLAGS= go install "$tool"
 		done
 	) >"$TOOLS_DIR/build.log" 2>&1 &

@@ -77,6 +77,9 @@ type Result struct {
 	// SAN and Issuer are the certificate's identity, if certificate-signed.
 	SAN    string
 	Issuer string
+	// Logged are the bundle's log entries with an inclusion proof, as
+	// verified, in the bundle's order: what [Witnessed] needs.
+	Logged []LoggedEntry
 }
 
 func (r *Result) pass(check string) {
@@ -329,6 +332,7 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 			return err
 		}
 		r.pass(CheckInclusionProof)
+		logged := LoggedEntry{Key: key, Index: uint64(p.GetLogIndex()), Leaf: leaf}
 		if env := p.GetCheckpoint().GetEnvelope(); env != "" {
 			cp, err := Checkpoint([]byte(env), "", key)
 			if err != nil {
@@ -339,9 +343,18 @@ func checkLogEntry(r *Result, i int, e *protorekor.TransparencyLogEntry, logs ma
 				return failf(CheckCheckpointRoot, "checkpoint is for size %d root %x, proof for size %d root %x", cp.Size, cp.Root, p.GetTreeSize(), root)
 			}
 			r.pass(CheckCheckpointRoot)
-		} else if v02 {
+			logged.Checkpoint, logged.Verified = []byte(env), cp
+			// sigstore-go v1.3.0 refuses a checkpoint with signatures
+			// other than the log's (witness cosignatures): it gets the
+			// note with the log's alone, verified above.
+			if own, err := logSignatureOnly([]byte(env), cp.Origin, key); err == nil {
+				p.Checkpoint.Envelope = string(own)
+			}
+		}
+		r.Logged = append(r.Logged, logged)
+		if logged.Checkpoint == nil && v02 {
 			return failf(CheckCheckpointSig, "inclusion proof has no checkpoint (required from bundle v0.2)")
-		} else {
+		} else if logged.Checkpoint == nil {
 			r.Notes = append(r.Notes, "inclusion proof has no checkpoint: accepted under bundle v0.1 rules, on the SET")
 		}
 	} else if v02 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/signer"
@@ -28,8 +31,9 @@ const (
 // logs of a database. They talk to the database, not to a server: every
 // server on the database follows what they do.
 func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "create" && args[0] != "rotate") {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "vkeys" && args[0] != "create" && args[0] != "rotate") {
 		fmt.Fprintln(stderr, "Usage: tabula log list   [--data-dir D | --database-url URL]")
+		fmt.Fprintln(stderr, "       tabula log vkeys  [--data-dir D | --database-url URL]")
 		fmt.Fprintln(stderr, "       tabula log create --api v2 --origin HOST [--key FILE] [--data-dir D | --database-url URL]")
 		fmt.Fprintln(stderr, "       tabula log rotate [--api v1] [--hostname H] [--key FILE] [--data-dir D | --database-url URL]")
 		fmt.Fprintln(stderr, "       tabula log rotate --api v2 --origin HOST [--key FILE] [--data-dir D | --database-url URL]")
@@ -44,7 +48,8 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory of the embedded database")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty: the embedded database")
 	var apiVersion, hostname, origin string
-	if args[0] != "list" {
+	readOnly := args[0] == "list" || args[0] == "vkeys"
+	if !readOnly {
 		fs.StringVar(&apiVersion, "api", "v1", "the API of the log: v1 (Rekor v1) or v2 (Rekor v2)")
 		fs.StringVar(&c.Key, "key", "", "private key (PEM) of the new log: every server must hold it (--key, --v2-key) "+
 			"(empty: the data directory's "+v1KeyFile+" for v1, "+v2KeyFile+" for v2, an Ed25519 key created if missing)")
@@ -65,8 +70,11 @@ func runLog(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer set.Close()
-	if args[0] == "list" {
+	switch args[0] {
+	case "list":
 		return listLogs(ctx, set, stdout)
+	case "vkeys":
+		return printVKeys(ctx, set, stdout)
 	}
 	key, err := logKey(c, apiVersion)
 	if err != nil {
@@ -137,4 +145,47 @@ func listLogs(ctx context.Context, set storage.LogSet, stdout io.Writer) error {
 			l.CreatedAt.UTC().Format(time.RFC3339), l.Origin)
 	}
 	return tw.Flush()
+}
+
+// printVKeys prints the logs of the set as a witness log list (the
+// witness-network log-list format, logs/v0, that `tabula witness --logs`
+// reads): each log's checkpoint verifier key and origin, oldest first. A
+// log whose public key is not stored yet (one migrated from a one-tree
+// database that no server has started) is left out.
+func printVKeys(ctx context.Context, set storage.LogSet, stdout io.Writer) error {
+	logs, err := set.Logs(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "logs/v0")
+	for _, l := range logs {
+		if len(l.PublicKey) == 0 {
+			continue
+		}
+		vkey, err := logVKey(l)
+		if err != nil {
+			return fmt.Errorf("log %d: %w", l.TreeID, err)
+		}
+		fmt.Fprintf(stdout, "vkey %s\norigin %s\n", vkey, l.Origin)
+	}
+	return nil
+}
+
+// logVKey is the vkey of a stored log's checkpoint key, under the key name
+// and key ID form of its profile.
+func logVKey(l storage.LogInfo) (string, error) {
+	var p log.Profile
+	switch l.Profile {
+	case rekorv1.Name:
+		p = rekorv1.LogProfiles("")(l)
+	case rekorv2.Name:
+		p = rekorv2.LogProfiles(l)
+	default:
+		return "", fmt.Errorf("profile %q has no checkpoint key form", l.Profile)
+	}
+	pub, err := x509.ParsePKIXPublicKey(l.PublicKey)
+	if err != nil {
+		return "", fmt.Errorf("stored public key: %w", err)
+	}
+	return checkpoint.VKey(p.KeyName, p.KeyIDForm, pub)
 }

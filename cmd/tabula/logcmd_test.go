@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -110,5 +113,48 @@ func TestLogCommand(t *testing.T) {
 	}
 	if code, out, _ := runLogCmd("list", "--data-dir", dir); code != 0 || strings.Count(out, "frozen") != 2 || strings.Count(out, "active") != 1 {
 		t.Fatalf("list after two rotations: %q", out)
+	}
+
+	// vkeys: a witness log list whose keys verify every log's checkpoint,
+	// the Rekor v1 logs' (ECDSA) and a Rekor v2 log's (Ed25519).
+	if code, out, errOut := runLogCmd("create", "--api", "v2", "--origin", "v2.cmd.test", "--data-dir", dir); code != 0 {
+		t.Fatalf("log create: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, errOut := runLogCmd("vkeys", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("vkeys: exit %d, %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if lines[0] != "logs/v0" || len(lines) != 1+2*4 {
+		t.Fatalf("vkeys printed %q, want a header and 4 logs", out)
+	}
+	all, err := set.Logs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range all {
+		vkey, origin := strings.TrimPrefix(lines[1+2*i], "vkey "), strings.TrimPrefix(lines[2+2*i], "origin ")
+		if origin != l.Origin {
+			t.Fatalf("log %d: origin line %q, want %q", i, origin, l.Origin)
+		}
+		v, err := fnote.NewVerifier(vkey)
+		if err != nil {
+			t.Fatalf("log %d: vkey %q: %v", i, vkey, err)
+		}
+		cp := l.FinalCheckpoint
+		if l.State == storage.LogActive {
+			s, err := set.OpenLog(ctx, l.TreeID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := s.LatestTreeState(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cp = st.Checkpoint
+		}
+		if _, err := note.Open(cp, note.VerifierList(v)); err != nil {
+			t.Errorf("log %d (%s): its vkey does not verify its checkpoint: %v", i, l.Profile, err)
+		}
 	}
 }

@@ -14,6 +14,7 @@
 //	tabula verify        verify a Sigstore bundle or entry offline
 //	tabula monitor       follow the log and alert on forks or watched identities
 //	tabula audit         recompute the whole tree from the tiles
+//	tabula witness       run a tlog-witness that cosigns other logs' checkpoints
 //	tabula version       print the version
 //
 // Every flag of a command can also be set from the environment: --listen is
@@ -58,6 +59,7 @@ func commands() []command {
 		{"search", "find entries by artifact, digest, public key or email", runSearch},
 		{"loginfo", "print the log's size and root, proving consistency with the last seen", runLogInfo},
 		{"verify", "verify a Sigstore bundle offline (inclusion, checkpoint, SET, certificate, signature)", runVerify},
+		{"witness", "run a tlog-witness: cosign the checkpoints of the logs of a log list (witness vkey: print its vkey)", runWitness},
 		{"version", "print the version", runVersion},
 	}
 }

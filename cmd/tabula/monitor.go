@@ -197,6 +197,24 @@ func (l *serverLog) Checkpoint(ctx context.Context) ([]byte, error) {
 	return b, err
 }
 
+// LatestCheckpoint is the log's latest log-only checkpoint (GET
+// latest-checkpoint, beside the checkpoint door that serves the newest
+// cosigned one on a Tabula with witnesses); nil when the server has no
+// such door (404): its checkpoint is then the latest.
+func (l *serverLog) LatestCheckpoint(ctx context.Context) ([]byte, error) {
+	var b []byte
+	var err error
+	if l.root() {
+		b, err = l.s.cl.LatestCheckpoint(ctx)
+	} else {
+		b, err = l.tree.LatestCheckpoint(ctx)
+	}
+	if client.IsNotFound(err) {
+		return nil, nil
+	}
+	return b, err
+}
+
 func (l *serverLog) Tile(ctx context.Context, level uint8, index uint64, width int) ([]byte, error) {
 	if l.root() {
 		return l.s.cl.Tile(ctx, level, index, width)
@@ -221,7 +239,14 @@ listed by GET /logs, Rekor v2) from its last
 verified checkpoint (saved in --state-dir): proves every new checkpoint consistent with it, reads
 the new entries from the tile entry bundles, checks they make the signed tree, and alerts on a
 forked or lying log, on a frozen log that changes, and on entries matching the watch list. A log
-that appears (a rotation) is reported and read from its first entry.`
+that appears (a rotation) is reported and read from its first entry.
+
+With --witness-policy (c2sp.org/tlog-policy), it also reads each active log's latest log-only
+checkpoint (latest-checkpoint), its cosigned one (checkpoint) and each policy witness's
+(<witness URL>/<hex sha256(origin)>/checkpoint) at every check, and alerts "split-view" on two
+checkpoints of one size with different roots (one cosigned), "inconsistent-checkpoint" on a log
+that forked after witnesses cosigned, and "uncosigned" when a head stays uncovered by a quorum-
+cosigned checkpoint longer than --uncosigned-after. Evidence notes go to the state directory.`
 
 func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("monitor", stderr, monitorUsage)
@@ -239,8 +264,18 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	metricsListen := fs.String("metrics-listen", "", "serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:2113; empty: off)")
 	webhook := fs.String("webhook", "", "POST each alert as JSON to this URL")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	witnessPolicy := fs.String("witness-policy", "", "a witness policy (c2sp.org/tlog-policy): check the logs' checkpoints against its witnesses (split-view, fork after cosigning, uncosigned)")
+	uncosignedAfter := fs.Duration("uncosigned-after", 10*time.Minute, "with --witness-policy: alert \"uncosigned\" when a head of a log stays uncovered by a quorum-cosigned checkpoint this long (0: off)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var wc *monitor.WitnessConfig
+	if *witnessPolicy != "" {
+		p, err := readPolicy(*witnessPolicy)
+		if err != nil {
+			return err
+		}
+		wc = &monitor.WitnessConfig{Policy: p, UncosignedAfter: *uncosignedAfter, Client: &http.Client{Timeout: 10 * time.Second}}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -264,7 +299,7 @@ func runMonitor(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	m, err := monitor.NewSet(monitor.SetConfig{
 		Set: o.set, Verifiers: o.verifiers, StateDir: o.stateDir, LegacyState: o.legacy, Watch: w, FromStart: *fromStart,
-		Workers: *workers, Notifiers: notifiers, Metrics: metrics, Logger: logger,
+		Workers: *workers, Notifiers: notifiers, Metrics: metrics, Logger: logger, Witness: wc,
 	})
 	if err != nil {
 		return err
@@ -356,7 +391,9 @@ func printCheck(w io.Writer, res monitor.Result) {
 	fmt.Fprintf(w, "Tree size:    %d\n", cp.Size)
 	fmt.Fprintf(w, "Root hash:    %x\n", cp.Root)
 	switch {
-	case len(res.Alerts) > 0 && res.Alerts[0].Kind != monitor.AlertWatchMatch:
+	case slices.ContainsFunc(res.Alerts, func(a monitor.Alert) bool {
+		return a.Kind != monitor.AlertWatchMatch && a.Kind != monitor.AlertUncosigned
+	}):
 		fmt.Fprintf(w, "Verified:     NO — the log misbehaved; the last verified checkpoint (size %d) is kept\n", res.Previous.Size)
 	case res.Previous.Size == 0 && res.Previous.Root == [32]byte{} && res.Entries == 0:
 		fmt.Fprintf(w, "Verified:     first checkpoint from this log: its tiles make its root; remembered\n")
@@ -371,6 +408,9 @@ func printCheck(w io.Writer, res monitor.Result) {
 			fmt.Fprintf(w, "  %s: entry %d (%s, leaf %s): %s\n", a.Kind, *a.Index, a.EntryKind, a.LeafHash, strings.Join(a.Matches, ", "))
 		} else {
 			fmt.Fprintf(w, "  %s: %s\n", a.Kind, a.Message)
+		}
+		for _, path := range a.Evidence {
+			fmt.Fprintf(w, "    evidence: %s\n", path)
 		}
 	}
 }

@@ -14,22 +14,29 @@ import (
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/verify"
+	"github.com/tabularium/tabula/witness/policy"
 )
 
 type verifyConfig struct {
 	bundle, entry, trustedRoot, artifact, digest, key string
 	identity, identityRegexp, issuer, issuerRegexp    string
 	insecureIgnoreIdentity, online                    bool
+	witnessPolicy                                     string
 }
 
 const verifyUsage = `Usage: tabula verify --entry ENTRY.json [--log-key KEY.pem]… [--server URL]
        tabula verify --bundle B.json (--trusted-root ROOT.json | --log-key KEY.pem)
          [--artifact FILE | --digest sha256:HEX]
          [--certificate-identity ID --certificate-oidc-issuer URL | --insecure-ignore-identity | --key PUB.pem] [--online]
+         [--witness-policy POLICY]
 
 Verifies a Sigstore bundle offline: the log's inclusion proof, checkpoint and SET, the signed
 time within the certificate's validity, the certificate chain and identity (or the key), and
-the artifact's signature. Exits 0 only if every check passes; a failure names its check.`
+the artifact's signature. With --witness-policy (c2sp.org/tlog-policy), each log entry must also
+be covered by a checkpoint a quorum of the policy's witnesses cosigned: the bundle's own, or else
+the log's cosigned checkpoint fetched from --server (GET /logs/{treeID}/checkpoint), into which the
+entry is proved from the log's tiles. A policy without log lines applies to the pinned or trusted
+log key. Exits 0 only if every check passes; a failure names its check.`
 
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", stderr, verifyUsage)
@@ -47,11 +54,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.StringVar(&c.issuerRegexp, "certificate-oidc-issuer-regexp", "", "a regular expression the certificate's OIDC issuer must match")
 	fs.BoolVar(&c.insecureIgnoreIdentity, "insecure-ignore-identity", false, "accept any certificate identity the trusted CA issued (dangerous)")
 	fs.BoolVar(&c.online, "online", false, "also check that the entry is in the live log at --server")
+	fs.StringVar(&c.witnessPolicy, "witness-policy", "", "a witness policy (c2sp.org/tlog-policy): require a checkpoint cosigned by its quorum covering each entry (fetched from --server when the bundle's own is not)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var wp *policy.Policy
+	if c.witnessPolicy != "" {
+		var err error
+		if wp, err = readPolicy(c.witnessPolicy); err != nil {
+			return err
+		}
+	}
 	if c.entry != "" {
-		return verifyEntryFile(ctx, cf, c.entry, stdout, stderr)
+		return verifyEntryFile(ctx, cf, c.entry, wp, stdout, stderr)
 	}
 	if c.bundle == "" || (c.trustedRoot == "" && len(cf.logKeys) == 0) {
 		fmt.Fprintln(stderr, "give --bundle and --trusted-root or --log-key (or both)")
@@ -115,6 +130,19 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			verr = err
 		} else {
 			r.Checks = append(r.Checks, verify.CheckOnline)
+		}
+	}
+	if verr == nil && wp != nil {
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		notes, err := checkWitnessed(ctx, wp, r.Logged, newWitnessSource(cl))
+		r.Notes = append(r.Notes, notes...)
+		if err != nil {
+			verr = err
+		} else {
+			r.Checks = append(r.Checks, verify.CheckWitnessed)
 		}
 	}
 	for _, ch := range r.Checks {
@@ -193,7 +221,7 @@ func checkOnline(ctx context.Context, cf *clientFlags, opts verify.BundleOptions
 // verifyEntryFile verifies a saved v1 API entry offline with the pinned
 // key of its log (by log ID), or with its log's key fetched from --server
 // (by tree ID) when none is pinned.
-func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, stdout, stderr io.Writer) error {
+func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, wp *policy.Policy, stdout, stderr io.Writer) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -203,7 +231,7 @@ func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, stdout, 
 		return fmt.Errorf("%s is not one log entry as the v1 API returns it: %v", path, err)
 	}
 	var cl *client.Client
-	if len(cf.logKeys) == 0 {
+	if len(cf.logKeys) == 0 || wp != nil {
 		if cl, err = cf.client(); err != nil {
 			return err
 		}
@@ -217,6 +245,17 @@ func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, stdout, 
 			}
 			cp, err = verify.Entry(uuid, e, key)
 		}
+		var witnessed string
+		if err == nil && wp != nil {
+			p := e.Verification.InclusionProof
+			var c verify.Cosigned
+			c, err = verify.Witnessed(ctx, wp, verify.LoggedEntry{
+				Key: key, Index: uint64(p.LogIndex), Leaf: verify.LeafHash(e.Body), Checkpoint: []byte(p.Checkpoint), Verified: cp,
+			}, newWitnessSource(cl))
+			if err == nil {
+				witnessed = c.Summary(wp)
+			}
+		}
 		if err != nil {
 			var ce *verify.CheckError
 			if errors.As(err, &ce) {
@@ -227,6 +266,9 @@ func verifyEntryFile(ctx context.Context, cf *clientFlags, path string, stdout, 
 		}
 		for _, ch := range []string{verify.CheckLogKnown, verify.CheckInclusionProof, verify.CheckCheckpointSig, verify.CheckCheckpointRoot, verify.CheckSET} {
 			fmt.Fprintf(stdout, "  ✓ %s\n", ch)
+		}
+		if witnessed != "" {
+			fmt.Fprintf(stdout, "  ✓ %s\n  note: witnessed: %s\n", verify.CheckWitnessed, witnessed)
 		}
 		local := int64(-1)
 		if v := e.Verification; v != nil && v.InclusionProof != nil {

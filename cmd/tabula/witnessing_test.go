@@ -10,7 +10,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tabularium/tabula/checkpoint"
-	"github.com/tabularium/tabula/internal/witnesstest"
+	"github.com/tabularium/tabula/internal/fakewitness"
 	"github.com/tabularium/tabula/signer"
 )
 
@@ -36,7 +36,7 @@ func TestServeWitnessPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w1, w2 := witnesstest.New(t, "w1.example", logV), witnesstest.New(t, "w2.example", logV)
+	w1, w2 := fakewitness.New(t, "w1.example", logV), fakewitness.New(t, "w2.example", logV)
 	policy := filepath.Join(dir, "policy")
 	if err := os.WriteFile(policy, []byte(w1.PolicyLine()+w2.PolicyLine()+"group both all w1.example w2.example\nquorum both\n"), 0o600); err != nil {
 		t.Fatal(err)

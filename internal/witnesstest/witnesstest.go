@@ -1,204 +1,140 @@
-// Package witnesstest is a small c2sp.org/tlog-witness witness for tests
-// of the log side (package witness/submit, the API): logs known by their
-// keys, state in memory by origin, the spec's 400, 403, 404, 409 and 422 rules, cosignatures by
-// checkpoint.CosignatureSigner. It is not `tabula witness`.
+// Package witnesstest makes witness cosignatures, policies and fake
+// witness monitoring doors for tests of the verifiers (tabula verify,
+// tabula monitor). It signs real cosignature/v1 cosignatures.
 package witnesstest
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/transparency-dev/merkle/proof"
-	"github.com/transparency-dev/merkle/rfc6962"
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/witness/policy"
 )
 
-// Witness is a test witness of one log, served over HTTP.
+// Witness is a test witness: its cosigner and its monitoring door.
 type Witness struct {
-	Name   string // the policy's name for it
-	URL    string // its submission prefix
 	Signer *checkpoint.CosignatureSigner
-	logVs  note.Verifiers
+	VKey   string
 
-	mu        sync.Mutex
-	state     map[string]tree // by origin
-	down      bool
-	requests  int
-	conflicts int
-	cosigned  int
+	mu    sync.Mutex
+	notes map[string][]byte // by origin
+	down  bool
 }
 
-// tree is what the witness holds of a log.
-type tree struct {
-	size uint64
-	root []byte
-}
-
-// New starts a witness named name (its key name too) of the logs whose
-// signatures logVs verify (any origin), closed when the test ends.
-func New(t testing.TB, name string, logVs ...note.Verifier) *Witness {
+// New returns witness i (key name witness<i>.test), whose cosignatures
+// carry the time now().
+func New(t testing.TB, i int, now func() time.Time) *Witness {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(nil)
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i + 1)}, 32))
+	name := fmt.Sprintf("witness%d.test", i)
+	s, err := checkpoint.NewCosignatureSigner(name, key, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := checkpoint.NewCosignatureSigner(name, key, time.Now)
+	return &Witness{Signer: s, VKey: checkpoint.CosignatureVKey(name, key.Public().(ed25519.PublicKey)), notes: map[string][]byte{}}
+}
+
+// Cosign returns the signed note b with the cosignature lines of ws
+// appended.
+func Cosign(t testing.TB, b []byte, ws ...*Witness) []byte {
+	t.Helper()
+	i := bytes.Index(b, []byte("\n\n"))
+	if i < 0 {
+		t.Fatalf("not a signed note: %q", b)
+	}
+	text := b[:i+1]
+	out := append([]byte(nil), b...)
+	for _, w := range ws {
+		sig, err := w.Signer.Sign(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hint [4]byte
+		binary.BigEndian.PutUint32(hint[:], w.Signer.KeyHash())
+		out = fmt.Appendf(out, "— %s %s\n", w.Signer.Name(), base64.StdEncoding.EncodeToString(append(hint[:], sig...)))
+	}
+	return out
+}
+
+// Policy returns a policy of ws with a quorum of k of them; urls, if given,
+// are the witnesses' URLs.
+func Policy(t testing.TB, k int, ws []*Witness, urls ...string) *policy.Policy {
+	t.Helper()
+	p, err := policy.Parse([]byte(PolicyText(k, ws, urls...)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &Witness{Name: name, Signer: s, logVs: note.VerifierList(logVs...), state: map[string]tree{}}
-	srv := httptest.NewServer(w)
-	t.Cleanup(srv.Close)
-	w.URL = srv.URL
-	return w
+	return p
 }
 
-// PolicyLine is the witness's line in a policy: "witness <name> <vkey> <url>".
-func (w *Witness) PolicyLine() string {
-	return fmt.Sprintf("witness %s %s %s\n", w.Name, checkpoint.CosignatureVKey(w.Name, w.Signer.Verifier().Public()), w.URL)
+// PolicyText is the text of the policy [Policy] returns.
+func PolicyText(k int, ws []*Witness, urls ...string) string {
+	var b strings.Builder
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = fmt.Sprintf("w%d", i)
+		fmt.Fprintf(&b, "witness %s %s", names[i], w.VKey)
+		if i < len(urls) {
+			fmt.Fprintf(&b, " %s", urls[i])
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "group g %d %s\nquorum g\n", k, strings.Join(names, " "))
+	return b.String()
 }
 
-// SetDown makes the witness answer 503 (down) or serve again.
+// Witness cosigns b, a checkpoint of origin, and serves the result at its
+// monitoring door from now on.
+func (w *Witness) Witness(t testing.TB, origin string, b []byte) []byte {
+	t.Helper()
+	c := Cosign(t, b, w)
+	w.mu.Lock()
+	w.notes[origin] = c
+	w.mu.Unlock()
+	return c
+}
+
+// Serve makes the door serve b for origin as is.
+func (w *Witness) Serve(origin string, b []byte) {
+	w.mu.Lock()
+	w.notes[origin] = b
+	w.mu.Unlock()
+}
+
+// SetDown makes the door answer 503.
 func (w *Witness) SetDown(down bool) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.down = down
+	w.mu.Unlock()
 }
 
-// SetState sets the size and root the witness holds of origin (as if it
-// had cosigned them before).
-func (w *Witness) SetState(origin string, size uint64, root []byte) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.state[origin] = tree{size, bytes.Clone(root)}
-}
-
-// Stats returns the size the witness holds of origin and how many requests
-// it got (of every log), answered 409, and cosigned.
-func (w *Witness) Stats(origin string) (size uint64, requests, conflicts, cosigned int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.state[origin].size, w.requests, w.conflicts, w.cosigned
-}
-
-func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.requests++
-	switch {
-	case w.down:
-		http.Error(rw, "down", http.StatusServiceUnavailable)
-		return
-	case r.URL.Path != "/add-checkpoint":
-		http.NotFound(rw, r)
-		return
-	case r.Method != http.MethodPost:
-		http.Error(rw, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
-	if err != nil {
-		http.Error(rw, err.Error(), http.StatusBadRequest)
-		return
-	}
-	old, hashes, signed, err := parse(body)
-	if err != nil {
-		http.Error(rw, err.Error(), http.StatusBadRequest)
-		return
-	}
-	n, err := note.Open(signed, w.logVs)
-	if err != nil {
-		http.Error(rw, "no trusted signature: "+err.Error(), http.StatusForbidden)
-		return
-	}
-	lines := strings.SplitN(n.Text, "\n", 4)
-	if len(lines) < 4 || lines[0] == "" {
-		http.Error(rw, "malformed checkpoint", http.StatusBadRequest)
-		return
-	}
-	st, ok := w.state[lines[0]]
-	if !ok {
-		st = tree{0, rfc6962.DefaultHasher.EmptyRoot()}
-	}
-	size, err1 := strconv.ParseUint(lines[1], 10, 64)
-	root, err2 := base64.StdEncoding.DecodeString(lines[2])
-	switch {
-	case err1 != nil || err2 != nil || len(root) != 32:
-		http.Error(rw, "malformed checkpoint", http.StatusBadRequest)
-		return
-	case old > size:
-		http.Error(rw, "old size larger than the checkpoint's", http.StatusBadRequest)
-		return
-	case old != st.size:
-		w.conflicts++
-		rw.Header().Set("Content-Type", "text/x.tlog.size")
-		rw.WriteHeader(http.StatusConflict)
-		fmt.Fprintf(rw, "%d\n", st.size)
-		return
-	case old == 0 && len(hashes) > 0:
-		http.Error(rw, "a proof from size 0", http.StatusUnprocessableEntity)
-		return
-	case old == size && !bytes.Equal(root, st.root):
-		http.Error(rw, "same size, another root", http.StatusUnprocessableEntity)
-		return
-	case old > 0 && old < size:
-		if err := proof.VerifyConsistency(rfc6962.DefaultHasher, old, size, hashes, st.root, root); err != nil {
-			http.Error(rw, "bad proof: "+err.Error(), http.StatusUnprocessableEntity)
+// Handler serves the monitoring door: GET /<hex sha256(origin)>/checkpoint.
+func (w *Witness) Handler() http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.down {
+			http.Error(rw, "down", http.StatusServiceUnavailable)
 			return
 		}
-	}
-	w.state[lines[0]] = tree{size, root}
-	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.Signer)
-	if err != nil {
-		http.Error(rw, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.cosigned++
-	_, sigs, _ := bytes.Cut(cosigned, []byte("\n\n"))
-	rw.Write(sigs) //nolint:errcheck // the client's loss
-}
-
-// parse parses an add-checkpoint body.
-func parse(body []byte) (old uint64, hashes [][]byte, signed []byte, err error) {
-	br := bufio.NewReader(bytes.NewReader(body))
-	first, err := br.ReadString('\n')
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("no old line")
-	}
-	v, ok := strings.CutPrefix(strings.TrimSuffix(first, "\n"), "old ")
-	if !ok {
-		return 0, nil, nil, fmt.Errorf("bad old line")
-	}
-	if old, err = strconv.ParseUint(v, 10, 64); err != nil {
-		return 0, nil, nil, fmt.Errorf("bad old size")
-	}
-	for {
-		l, err := br.ReadString('\n')
-		if err != nil {
-			return 0, nil, nil, fmt.Errorf("no blank line")
+		for origin, b := range w.notes {
+			h := sha256.Sum256([]byte(origin))
+			if r.Method == http.MethodGet && r.URL.Path == "/"+hex.EncodeToString(h[:])+"/checkpoint" {
+				rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				_, _ = rw.Write(b)
+				return
+			}
 		}
-		if l == "\n" {
-			break
-		}
-		h, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(l, "\n"))
-		if err != nil || len(h) != 32 || len(hashes) == 63 {
-			return 0, nil, nil, fmt.Errorf("bad proof line")
-		}
-		hashes = append(hashes, h)
-	}
-	signed, _ = io.ReadAll(br)
-	return old, hashes, signed, nil
+		http.NotFound(rw, r)
+	})
 }

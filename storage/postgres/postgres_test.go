@@ -241,3 +241,16 @@ func BenchmarkAppend(b *testing.B) {
 		return active(open(b, pgtest.NewDatabase(b)))
 	})
 }
+
+func TestWitnessStateConformance(t *testing.T) {
+	storagetest.RunWitnessState(t, func(t *testing.T) (storage.WitnessState, func(*testing.T) storage.WitnessState) {
+		url := pgtest.NewDatabase(t)
+		s := open(t, url)
+		t.Cleanup(func() { s.Close() })
+		return s, func(t *testing.T) storage.WitnessState {
+			o := open(t, url)
+			t.Cleanup(func() { o.Close() })
+			return o
+		}
+	})
+}

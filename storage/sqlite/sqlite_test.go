@@ -246,3 +246,16 @@ func BenchmarkAppend(b *testing.B) {
 		return active(open(b, filepath.Join(b.TempDir(), "tabula.db")))
 	})
 }
+
+func TestWitnessStateConformance(t *testing.T) {
+	storagetest.RunWitnessState(t, func(t *testing.T) (storage.WitnessState, func(*testing.T) storage.WitnessState) {
+		path := filepath.Join(t.TempDir(), "witness.db")
+		s := open(t, path)
+		t.Cleanup(func() { s.Close() })
+		return s, func(t *testing.T) storage.WitnessState {
+			o := open(t, path)
+			t.Cleanup(func() { o.Close() })
+			return o
+		}
+	})
+}

@@ -263,7 +263,7 @@ type Result struct {
 var ErrNoQuorum = errors.New("policy: the checkpoint's cosignatures do not meet the quorum")
 
 // Verify checks that b, a signed note, is signed by one of p's logs, whose
-// key name is its origin line, and cosigned by a quorum of p's witnesses. Signatures by unknown keys are
+// key name is its origin line (see OriginOfKey), and cosigned by a quorum of p's witnesses. Signatures by unknown keys are
 // ignored; a witness's cosignature that does not verify does not count,
 // nor does a witness count twice. The error wraps [ErrNoQuorum] when only
 // the quorum is missing.
@@ -287,14 +287,36 @@ func (p *Policy) Verify(b []byte) (*Result, error) {
 			}
 		}
 	}
-	if origin, _, _ := strings.Cut(n.Text, "\n"); origin != p.Logs[r.Log].Verifier.Name() {
-		return nil, fmt.Errorf("policy: checkpoint origin %q is not the key name %q of the log that signed it", origin, p.Logs[r.Log].Verifier.Name())
+	if origin, _, _ := strings.Cut(n.Text, "\n"); !OriginOfKey(origin, p.Logs[r.Log].Verifier.Name()) {
+		return nil, fmt.Errorf("policy: checkpoint origin %q is not one of the key name %q of the log that signed it", origin, p.Logs[r.Log].Verifier.Name())
 	}
 	cosigned := p.cosignatures(n, r)
 	if !p.Quorum(cosigned) {
 		return r, fmt.Errorf("%w (%d witnesses cosigned)", ErrNoQuorum, len(cosigned))
 	}
 	return r, nil
+}
+
+// OriginOfKey reports whether a checkpoint of origin may be signed by a
+// log key named name: the origin is the key name (c2sp.org/tlog-checkpoint
+// says it SHOULD be), or, as Rekor v1 names its trees, the key name
+// followed by " - " and the tree ID ("rekor.sigstore.dev - 1193050959916656506",
+// signed as "rekor.sigstore.dev"). The check keeps a log's key from vouching
+// for another log's origin.
+func OriginOfKey(origin, name string) bool {
+	if origin == name {
+		return true
+	}
+	id, ok := strings.CutPrefix(origin, name+" - ")
+	if !ok || id == "" {
+		return false
+	}
+	for _, c := range id {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // cosignatures verifies n's signature lines by p's witnesses, records them

@@ -235,6 +235,12 @@ func TestVerifyQuorum(t *testing.T) {
 		{"origin is not the log's key name", "log $LOG\nwitness a $W1\nquorum a\n", func(t testing.TB) []byte {
 			return cosign(t, 100, strings.Replace(body, "example.com/log", "example.com/other", 1), 1)
 		}, errAny, 0},
+		{"Rekor v1 origin of the key name", "log $LOG\nwitness a $W1\nquorum a\n", func(t testing.TB) []byte {
+			return cosign(t, 100, strings.Replace(body, "example.com/log", "example.com/log - 1193050959916656506", 1), 1)
+		}, nil, 1},
+		{"Rekor v1-like origin with a non-numeric tree ID", "log $LOG\nwitness a $W1\nquorum a\n", func(t testing.TB) []byte {
+			return cosign(t, 100, strings.Replace(body, "example.com/log", "example.com/log - other", 1), 1)
+		}, errAny, 0},
 		{"no logs in policy", "witness a $W1\nquorum a\n", func(t testing.TB) []byte { return cosign(t, 100, body, 1) }, errAny, 0},
 		{"forged cosignature does not count", "log $LOG\nwitness a $W1\nwitness b $W2\ngroup g all a b\nquorum g\n", func(t testing.TB) []byte {
 			return forge(t, cosign(t, 100, body, 1, 2), "witness2.example/w")
@@ -254,7 +260,8 @@ func TestVerifyQuorum(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := p.Verify(tc.note(t))
+			signed := tc.note(t)
+			r, err := p.Verify(signed)
 			switch {
 			case tc.err == nil && err != nil:
 				t.Fatalf("Verify: %v", err)
@@ -267,7 +274,7 @@ func TestVerifyQuorum(t *testing.T) {
 				if r == nil || len(r.Cosignatures) != tc.cosigs {
 					t.Fatalf("result %+v, want %d cosignatures", r, tc.cosigs)
 				}
-				if r.Note.Text != body || r.Log < 0 {
+				if text, _, _ := bytes.Cut(signed, []byte("\n\n")); r.Note.Text != string(text)+"\n" || r.Log < 0 {
 					t.Errorf("result note %q, log %d", r.Note.Text, r.Log)
 				}
 				for _, c := range r.Cosignatures {
@@ -322,4 +329,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("every witness cosigning does not meet the quorum")
 		}
 	})
+}
+
+func TestOriginOfKey(t *testing.T) {
+	for _, tc := range []struct {
+		origin, name string
+		want         bool
+	}{
+		{"example.com/log", "example.com/log", true},
+		{"rekor.sigstore.dev - 1193050959916656506", "rekor.sigstore.dev", true},
+		{"rekor.sigstore.dev - ", "rekor.sigstore.dev", false},
+		{"rekor.sigstore.dev - 12a", "rekor.sigstore.dev", false},
+		{"rekor.sigstore.dev - -1", "rekor.sigstore.dev", false},
+		{"rekor.sigstore.dev.evil - 1", "rekor.sigstore.dev", false},
+		{"rekor.sigstore.dev", "rekor.sigstore.dev - 1", false},
+		{"other.example", "example", false},
+	} {
+		if got := policy.OriginOfKey(tc.origin, tc.name); got != tc.want {
+			t.Errorf("OriginOfKey(%q, %q) = %v, want %v", tc.origin, tc.name, got, tc.want)
+		}
+	}
 }

@@ -408,9 +408,9 @@ func (s *Submitter) assemble(ctx context.Context, head storage.TreeState) {
 
 // check verifies signed, an assembled checkpoint: the log's signature, and
 // a quorum of the policy's witnesses' cosignatures; with policy.Verify too
-// when the policy lists logs and the checkpoint's origin is its key name
-// (c2sp.org/tlog-policy's rule, which Rekor v1 checkpoints, named after
-// their host, do not follow).
+// when the policy lists logs (a policy without log lines cannot verify a
+// log's signature; the Manager applies a policy with them only to the logs
+// it lists) and the origin is one of the log's key (policy.OriginOfKey).
 func (s *Submitter) check(signed []byte) error {
 	n, err := note.Open(signed, note.VerifierList(s.cfg.LogVerifier))
 	if err != nil {
@@ -428,7 +428,7 @@ func (s *Submitter) check(signed []byte) error {
 		return policy.ErrNoQuorum
 	}
 	origin, _, _ := strings.Cut(n.Text, "\n")
-	if len(s.cfg.Policy.Logs) > 0 && origin == s.cfg.LogVerifier.Name() {
+	if len(s.cfg.Policy.Logs) > 0 && policy.OriginOfKey(origin, s.cfg.LogVerifier.Name()) {
 		if _, err := s.cfg.Policy.Verify(signed); err != nil {
 			return err
 		}

@@ -13,9 +13,9 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/internal/fakewitness"
 	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/pgtest"
-	"github.com/tabularium/tabula/internal/witnesstest"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
@@ -59,7 +59,7 @@ type fixture struct {
 	set   storage.LogSet
 	log   *log.Log
 	logV  note.Verifier
-	ws    []*witnesstest.Witness
+	ws    []*fakewitness.Witness
 	added int
 }
 
@@ -77,7 +77,7 @@ func newFixture(t *testing.T, set storage.LogSet, witnesses int) *fixture {
 	}
 	f := &fixture{set: set, log: shard.Log, logV: v}
 	for i := range witnesses {
-		f.ws = append(f.ws, witnesstest.New(t, fmt.Sprintf("w%d.example", i+1), v))
+		f.ws = append(f.ws, fakewitness.New(t, fmt.Sprintf("w%d.example", i+1), v))
 	}
 	return f
 }
@@ -368,7 +368,7 @@ func TestBadCosignature(t *testing.T) {
 		t.Run(e.name, func(t *testing.T) {
 			set := e.db(t)(t)
 			f := newFixture(t, set, 2)
-			other := witnesstest.New(t, "w2.example", f.logV) // same name, another key
+			other := fakewitness.New(t, "w2.example", f.logV) // same name, another key
 			line := strings.Replace(other.PolicyLine(), other.URL, f.ws[1].URL, 1)
 			p, err := policy.Parse([]byte(f.ws[0].PolicyLine() + line + twoOfTwo))
 			if err != nil {

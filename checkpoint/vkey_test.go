@@ -1,0 +1,113 @@
+package checkpoint_test
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	fnote "github.com/transparency-dev/formats/note"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/merkle"
+)
+
+// TestVKey: a log key's vkey, read by transparency-dev/formats (what
+// witnesses and tlog-policy readers use), verifies the log's checkpoints;
+// a key with no vkey form is refused.
+func TestVKey(t *testing.T) {
+	c := checkpoint.Checkpoint{Origin: "log.example - 42", Size: 7, Root: merkle.Hash{1, 2, 3}}
+	for _, tc := range []struct {
+		name string
+		form checkpoint.KeyIDForm
+		key  crypto.Signer
+		ok   bool
+	}{
+		{"ecdsa rekor-v1", checkpoint.KeyIDRekorV1, ecdsaKey(t), true},
+		{"ecdsa c2sp", checkpoint.KeyIDC2SP, ecdsaKey(t), true},
+		{"ed25519 c2sp", checkpoint.KeyIDC2SP, ed25519Key(t), true},
+		{"ed25519 rekor-v1", checkpoint.KeyIDRekorV1, ed25519Key(t), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSigner(t, tc.key)
+			vkey, err := checkpoint.VKey("log.example", tc.form, s.Public())
+			if !tc.ok {
+				if err == nil {
+					t.Fatalf("VKey = %q, want an error", vkey)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := fnote.NewVerifier(vkey)
+			if err != nil {
+				t.Fatalf("formats cannot read %q: %v", vkey, err)
+			}
+			signed := sign(t, c, "log.example", tc.form, s)
+			if _, err := note.Open(signed, note.VerifierList(v)); err != nil {
+				t.Fatalf("the vkey does not verify the log's checkpoint: %v", err)
+			}
+			if _, err := note.Open(flipSignature(t, signed), note.VerifierList(v)); err == nil {
+				t.Fatal("a flipped signature verified")
+			}
+		})
+	}
+	if _, err := checkpoint.VKey("bad name", checkpoint.KeyIDC2SP, ed25519Key(t).Public()); err == nil {
+		t.Error("a key name with a space got a vkey")
+	}
+}
+
+// TestVKeyPublicGood: the vkey of the public Rekor v1 log's key verifies
+// its production checkpoint, and has the key hint its signature lines carry.
+func TestVKeyPublicGood(t *testing.T) {
+	var root struct {
+		Tlogs []struct {
+			LogID struct {
+				KeyID string `json:"keyId"`
+			} `json:"logId"`
+			PublicKey struct {
+				RawBytes []byte `json:"rawBytes"`
+			} `json:"publicKey"`
+		} `json:"tlogs"`
+	}
+	b, err := os.ReadFile("../../shared/testdata/public-good/trusted-root-public-good.json")
+	if err != nil {
+		t.Skipf("no public-good samples: %v", err)
+	}
+	if err := json.Unmarshal(b, &root); err != nil {
+		t.Fatal(err)
+	}
+	cp, err := os.ReadFile("../../shared/testdata/public-good/checkpoint-rekor-v1-prod-valid.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range root.Tlogs {
+		if l.LogID.KeyID != "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0=" { // c0d23d6a…
+			continue
+		}
+		pub, err := x509.ParsePKIXPublicKey(l.PublicKey.RawBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vkey, err := checkpoint.VKey("rekor.sigstore.dev", checkpoint.KeyIDRekorV1, pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(vkey, "rekor.sigstore.dev+c0d23d6a+AjBZ") {
+			t.Fatalf("vkey %q", vkey)
+		}
+		v, err := fnote.NewVerifier(vkey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := note.Open(cp, note.VerifierList(v)); err != nil {
+			t.Fatalf("the public-good checkpoint: %v", err)
+		}
+		return
+	}
+	t.Fatal("no rekor.sigstore.dev log in the trusted root")
+}
