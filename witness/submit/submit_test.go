@@ -61,6 +61,8 @@ type fixture struct {
 	logV  note.Verifier
 	ws    []*fakewitness.Witness
 	added int
+	// metrics, if set, are the submitters' metrics.
+	metrics *submit.Metrics
 }
 
 func newFixture(t *testing.T, set storage.LogSet, witnesses int) *fixture {
@@ -121,6 +123,7 @@ func (f *fixture) start(t *testing.T, set storage.LogSet, p *policy.Policy, hold
 		Policy: p, Store: set, Holder: holder,
 		MinInterval: 5 * time.Millisecond, MaxBackoff: 40 * time.Millisecond,
 		LeaseTTL: 300 * time.Millisecond, Poll: 10 * time.Millisecond, Timeout: 5 * time.Second,
+		Metrics: f.metrics,
 	}
 	if err := cfg.SetLog(f.log); err != nil {
 		t.Fatal(err)
