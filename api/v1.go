@@ -147,7 +147,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	head := s.witnessedHead(ctx, w, sh, res.Entry.Index, res.Head, wait)
+	head := rekorV1Head(sh, s.witnessedHead(ctx, w, sh, res.Entry.Index, res.Head, wait))
 	a, err := s.answer(ctx, sh, res.Entry, head)
 	if err != nil {
 		// The entry is committed; only building the proof failed. A retry

@@ -5,6 +5,7 @@ package api
 // checkpoint, and the witnesses' status in /readyz.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/witness/submit"
@@ -122,6 +124,27 @@ func (s *Server) witnessedHead(ctx context.Context, w http.ResponseWriter, sh *l
 	}
 	w.Header().Set(WitnessedHeader, "true")
 	return cp
+}
+
+// rekorV1Head is head as a Rekor v1 answer carries it: its checkpoint with
+// the log's signature line alone. Rekor v1's clients (rekor's
+// util.SignedNote, which sigstore-go and cosign verify v1 entries with)
+// refuse a checkpoint holding any other signature line, so a write that
+// waited for witnesses gets the tree head they cosigned, signed by the log
+// only; the cosignatures are at the log's /checkpoint.
+func rekorV1Head(sh *logset.Shard, head storage.TreeState) storage.TreeState {
+	if bytes.Count(head.Checkpoint, []byte("\n— ")) <= 1 {
+		return head // the log's own, as the log signed it
+	}
+	p := sh.Log.Profile()
+	v, err := checkpoint.NewVerifier(p.KeyName, p.KeyIDForm, sh.Log.Signer().Public())
+	if err != nil {
+		return head
+	}
+	if cp, err := checkpoint.SignaturesOf(head.Checkpoint, v.Name(), v.KeyHash()); err == nil {
+		head.Checkpoint = cp
+	}
+	return head
 }
 
 // witnessStatus is /readyz's report of the witnessed logs.

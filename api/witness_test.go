@@ -197,8 +197,22 @@ func TestWitnessedWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, entry, _ := verifyEntry(t, k, le)
-			if got := w.cosigners(t, []byte(entry.Verification.InclusionProof.Checkpoint), w.v1V); len(got) != 2 {
-				t.Fatalf("the write's checkpoint is cosigned by %v, want both:\n%s", got, entry.Verification.InclusionProof.Checkpoint)
+			// Its checkpoint is the tree head both witnesses cosigned (the
+			// one /checkpoint serves), with the log's signature line alone:
+			// Rekor v1 clients refuse any other signature line.
+			wrote := entry.Verification.InclusionProof.Checkpoint
+			text, _, _ := strings.Cut(wrote, "\n\n")
+			cosigned := w.get(t, "/checkpoint")
+			for i := 0; i < 50 && !bytes.HasPrefix(cosigned, []byte(text+"\n\n")); i++ {
+				time.Sleep(100 * time.Millisecond) // the server caches /checkpoint for up to 500 ms
+				cosigned = w.get(t, "/checkpoint")
+			}
+			if got := w.cosigners(t, cosigned, w.v1V); len(got) != 2 {
+				t.Fatalf("/checkpoint is cosigned by %v, want both:\n%s", got, cosigned)
+			}
+			if !bytes.HasPrefix(cosigned, []byte(text+"\n\n")) ||
+				strings.Count(wrote, "\n— ") != 1 {
+				t.Fatalf("the write's checkpoint:\n%s\nwant the cosigned tree head\n%s\nwith the log's signature alone", wrote, cosigned)
 			}
 
 			// The checkpoint paths.

@@ -1,7 +1,9 @@
 package checkpoint
 
 import (
+	"bytes"
 	"crypto"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -102,4 +104,35 @@ func (a anyName) Verifier(name string, hash uint32) (note.Verifier, error) {
 // Unicode spaces and no plus signs.
 func validName(name string) bool {
 	return name != "" && utf8.ValidString(name) && strings.IndexFunc(name, unicode.IsSpace) < 0 && !strings.Contains(name, "+")
+}
+
+// SignaturesOf returns the signed note b with only the signature lines of
+// the key named name with key hint hash, dropping every other (witness
+// cosignatures, other keys'). Rekor v1's clients (rekor's util.SignedNote,
+// and sigstore-go through it) refuse a checkpoint with any signature line
+// not of the log's key, so a Rekor v1 answer carries the log's alone. It
+// fails when b is not a signed note or has no such line.
+func SignaturesOf(b []byte, name string, hash uint32) ([]byte, error) {
+	i := bytes.Index(b, []byte("\n\n"))
+	if i < 0 {
+		return nil, errors.New("checkpoint: not a signed note")
+	}
+	out := append([]byte(nil), b[:i+2]...)
+	kept := false
+	for _, line := range bytes.SplitAfter(b[i+2:], []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte("— "+name+" "))
+		if !ok {
+			continue
+		}
+		raw, err := base64.StdEncoding.DecodeString(string(bytes.TrimSuffix(rest, []byte("\n"))))
+		if err != nil || len(raw) < 4 || binary.BigEndian.Uint32(raw) != hash {
+			continue
+		}
+		out = append(out, line...)
+		kept = true
+	}
+	if !kept {
+		return nil, fmt.Errorf("checkpoint: no signature of %s+%08x", name, hash)
+	}
+	return out, nil
 }

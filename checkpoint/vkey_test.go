@@ -111,3 +111,29 @@ func TestVKeyPublicGood(t *testing.T) {
 	}
 	t.Fatal("no rekor.sigstore.dev log in the trusted root")
 }
+
+// TestSignaturesOf keeps the lines of one key and drops the rest: other
+// keys', lines with the name but another hint, and refuses a note without
+// the key's line.
+func TestSignaturesOf(t *testing.T) {
+	text := "log.example - 42\n7\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
+	logLine := "— log.example AAAAAXNpZw==\n"       // hint 0x00000001
+	otherHint := "— log.example AAAAAnNpZw==\n"     // hint 0x00000002
+	witness := "— witness.example/w AAAAAXNpZw==\n" // another name, same hint
+	for _, tc := range []struct {
+		name, in, want string
+		ok             bool
+	}{
+		{"log alone", text + "\n" + logLine, text + "\n" + logLine, true},
+		{"cosignatures dropped", text + "\n" + witness + logLine + otherHint, text + "\n" + logLine, true},
+		{"no line of the key", text + "\n" + witness + otherHint, "", false},
+		{"not a note", text, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := checkpoint.SignaturesOf([]byte(tc.in), "log.example", 1)
+			if (err == nil) != tc.ok || string(got) != tc.want {
+				t.Fatalf("SignaturesOf = %q, %v; want %q (ok %v)", got, err, tc.want, tc.ok)
+			}
+		})
+	}
+}

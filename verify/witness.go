@@ -1,13 +1,10 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -256,21 +253,5 @@ func logSignatureOnly(b []byte, origin string, key LogKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	i := bytes.Index(b, []byte("\n\n"))
-	if i < 0 {
-		return nil, errors.New("verify: not a signed note")
-	}
-	out := append([]byte(nil), b[:i+2]...)
-	for _, line := range bytes.SplitAfter(b[i+2:], []byte("\n")) {
-		f := strings.Fields(string(line))
-		if len(f) != 3 || f[0] != "—" || f[1] != v.Name() {
-			continue
-		}
-		raw, err := base64.StdEncoding.DecodeString(f[2])
-		if err != nil || len(raw) < 4 || binary.BigEndian.Uint32(raw) != v.KeyHash() {
-			continue
-		}
-		out = append(out, line...)
-	}
-	return out, nil
+	return checkpoint.SignaturesOf(b, v.Name(), v.KeyHash())
 }
