@@ -541,7 +541,7 @@ func (s *Submitter) post(ctx context.Context, i int, head storage.TreeState, old
 		if strings.TrimSpace(ct) != SizeContentType {
 			return nil, fmt.Errorf("409 of content type %q: %s", ct, snippet(b))
 		}
-		n, err := strconv.ParseUint(strings.TrimSuffix(string(b), "\n"), 10, 64)
+		n, err := parseSize(b)
 		if err != nil {
 			return nil, fmt.Errorf("409 with a bad size %q", snippet(b))
 		}
@@ -554,13 +554,28 @@ func (s *Submitter) post(ctx context.Context, i int, head storage.TreeState, old
 		return nil, errors.New("the log's checkpoint is not a signed note")
 	}
 	text = append(bytes.Clone(text), '\n') // text shares head.Checkpoint's array
-	for l := range bytes.Lines(b) {
-		sig, ok := parseLine(l)
-		if ok && verifyLine(w.Verifier, text, sig) {
-			return bytes.Clone(l), nil
-		}
+	if l, ok := cosignatureIn(b, w.Verifier, text); ok {
+		return l, nil
 	}
 	return nil, fmt.Errorf("no valid cosignature by %s in the answer %q", w.Verifier.Name(), snippet(b))
+}
+
+// parseSize parses the body of a 409 answer, "<size>\n" in decimal.
+func parseSize(b []byte) (uint64, error) {
+	return strconv.ParseUint(strings.TrimSuffix(string(b), "\n"), 10, 64)
+}
+
+// cosignatureIn returns the line of a witness's 200 answer b that is v's
+// valid cosignature of the checkpoint text, and whether there is one; the
+// answer's other lines (other keys of the witness, garbage) are ignored.
+func cosignatureIn(b []byte, v lineVerifier, text []byte) ([]byte, bool) {
+	for l := range bytes.Lines(b) {
+		sig, ok := parseLine(l)
+		if ok && verifyLine(v, text, sig) {
+			return bytes.Clone(l), true
+		}
+	}
+	return nil, false
 }
 
 // snippet is a short, printable part of a witness's answer for errors.
@@ -606,12 +621,15 @@ func parseLine(l []byte) (note.Signature, bool) {
 	return note.Signature{Name: string(name), Hash: uint32(sig[0])<<24 | uint32(sig[1])<<16 | uint32(sig[2])<<8 | uint32(sig[3]), Base64: string(b64)}, true
 }
 
-// verifyLine reports whether sig is v's valid cosignature of text.
-func verifyLine(v interface {
+// lineVerifier is a witness's cosignature verifier.
+type lineVerifier interface {
 	Name() string
 	KeyHash() uint32
 	Verify(msg, sig []byte) bool
-}, text []byte, sig note.Signature) bool {
+}
+
+// verifyLine reports whether sig is v's valid cosignature of text.
+func verifyLine(v lineVerifier, text []byte, sig note.Signature) bool {
 	if sig.Name != v.Name() || sig.Hash != v.KeyHash() {
 		return false
 	}
