@@ -122,9 +122,16 @@ func onCommandLine(args []string, name string) bool {
 // parseFlags fills unset flags from TABULA_* environment variables, then
 // parses the command line, which wins.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	return parseFlagsEnv(fs, args, "TABULA_")
+}
+
+// parseFlagsEnv is parseFlags with the environment variables' prefix:
+// `tabula witness` reads TABULA_WITNESS_*, so that it never takes a log
+// server's TABULA_KEY or TABULA_LISTEN from a shared environment.
+func parseFlagsEnv(fs *flag.FlagSet, args []string, prefix string) error {
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "TABULA_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
 		if v, ok := os.LookupEnv(name); ok && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
 				envErr = fmt.Errorf("%s=%q: %w", name, v, err)

@@ -60,6 +60,10 @@ func witnessFlags(fs *flag.FlagSet) *witnessConfig {
 	return c
 }
 
+// witnessEnvPrefix prefixes the environment variables of `tabula witness`'s
+// flags (TABULA_WITNESS_LISTEN, …).
+const witnessEnvPrefix = "TABULA_WITNESS_"
+
 // runWitness is `tabula witness`, and `tabula witness vkey`.
 func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "vkey" {
@@ -73,7 +77,7 @@ func runWitness(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.PrintDefaults()
 	}
 	c := witnessFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsEnv(fs, args, witnessEnvPrefix); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -95,7 +99,7 @@ func runWitnessVKey(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	key := fs.String("key", "", "witness private key (Ed25519 PEM); required")
 	name := fs.String("name", "tabula-witness", "the witness's key name")
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsEnv(fs, args, witnessEnvPrefix); err != nil {
 		return err
 	}
 	if *key == "" || fs.NArg() > 0 {

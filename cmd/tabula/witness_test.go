@@ -261,3 +261,23 @@ func TestWitnessTabulaLog(t *testing.T) {
 		}
 	}
 }
+
+// TestWitnessEnvironment: `tabula witness` reads TABULA_WITNESS_*, never a
+// log server's TABULA_* (TABULA_KEY is a log key, not a cosigning key).
+func TestWitnessEnvironment(t *testing.T) {
+	keyPath := filepath.Join(t.TempDir(), "w.pem")
+	if code := run(context.Background(), []string{"keygen", "--algorithm", "ed25519", "--out", keyPath}, &bytes.Buffer{}, &bytes.Buffer{}); code != 0 {
+		t.Fatalf("keygen: exit %d", code)
+	}
+	t.Setenv("TABULA_KEY", filepath.Join(t.TempDir(), "log-key.pem"))
+	t.Setenv("TABULA_NAME", "log.example")
+	t.Setenv("TABULA_WITNESS_KEY", keyPath)
+	t.Setenv("TABULA_WITNESS_NAME", "env.example/w")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"witness", "vkey"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("witness vkey: %d %s", code, stderr.String())
+	}
+	if v := stdout.String(); !strings.HasPrefix(v, "env.example/w+") {
+		t.Fatalf("witness vkey = %q, want the key named by TABULA_WITNESS_NAME", v)
+	}
+}
