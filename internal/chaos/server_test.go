@@ -16,12 +16,19 @@ import (
 	"time"
 )
 
-// server is one `tabula serve` process, restartable on the same data.
+// server is one `tabula serve` process (or another long-running tabula
+// command, see newWitness), restartable on the same data.
 type server struct {
-	t    *testing.T
-	name string
-	args []string // serve flags, without --listen
-	logs string   // directory of the per-start log files
+	t     *testing.T
+	name  string
+	sub   string   // the tabula command: "serve" or "witness"
+	ready string   // the log message that says it serves, with its url
+	args  []string // the command's flags, without --listen
+	logs  string   // directory of the per-start log files
+	// sticky keeps the first start's listen address for the restarts (a
+	// witness's URL is in the policy).
+	sticky bool
+	listen string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -34,7 +41,17 @@ type server struct {
 // newServer describes a server; start runs it. Its log files are kept in a
 // temporary directory and their tails are printed if the test fails.
 func newServer(t *testing.T, name string, args ...string) *server {
-	s := &server{t: t, name: name, args: args, logs: t.TempDir()}
+	return newProcess(t, name, "serve", "tabula serving", false, args...)
+}
+
+// newWitness describes a `tabula witness` process, restarted on the
+// address of its first start.
+func newWitness(t *testing.T, name string, args ...string) *server {
+	return newProcess(t, name, "witness", "tabula witness serving", true, args...)
+}
+
+func newProcess(t *testing.T, name, sub, ready string, sticky bool, args ...string) *server {
+	s := &server{t: t, name: name, sub: sub, ready: ready, sticky: sticky, args: args, logs: t.TempDir()}
 	t.Cleanup(func() {
 		s.kill()
 		if t.Failed() {
@@ -56,7 +73,13 @@ func (s *server) start() string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--log-level", "info"}, s.args...)
+	s.mu.Lock()
+	listen := s.listen
+	s.mu.Unlock()
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
+	args := append([]string{s.sub, "--listen", listen, "--metrics-listen", "", "--log-level", "info"}, s.args...)
 	cmd := exec.Command(tabulaBin, args...)
 	cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
 	stderr, err := cmd.StderrPipe()
@@ -83,6 +106,9 @@ func (s *server) start() string {
 	case u := <-urlc:
 		s.mu.Lock()
 		s.url = u
+		if s.sticky {
+			s.listen = strings.TrimPrefix(u, "http://")
+		}
 		s.mu.Unlock()
 		return u
 	case <-exited:
@@ -95,7 +121,7 @@ func (s *server) start() string {
 }
 
 // scan copies the server's stderr to its log file, reports the URL of the
-// "tabula serving" line, and notes data race reports.
+// s.ready line ("tabula serving"), and notes data race reports.
 func (s *server) scan(r io.Reader, w io.Writer, logPath string, urlc chan<- string) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -113,7 +139,7 @@ func (s *server) scan(r io.Reader, w io.Writer, logPath string, urlc chan<- stri
 			Msg string `json:"msg"`
 			URL string `json:"url"`
 		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "tabula serving" && rec.URL != "" {
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == s.ready && rec.URL != "" {
 			select {
 			case urlc <- rec.URL:
 			default:
