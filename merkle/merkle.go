@@ -283,3 +283,34 @@ func PartialWidth(level uint8, size uint64) int {
 	}
 	return int(size >> (uint(level) * TileHeight) % TileWidth)
 }
+
+// TileWidthAt returns the width of tile (level, index) in the tree of size
+// leaves: TileWidth for a full tile, the partial width for the right edge's;
+// an error for a tile beyond the tree.
+func TileWidthAt(level uint8, index, size uint64) (int, error) {
+	shift := uint(level+1) * TileHeight
+	full := uint64(0)
+	if shift < 64 {
+		full = size >> shift
+	}
+	switch {
+	case index < full:
+		return TileWidth, nil
+	case index == full && PartialWidth(level, size) > 0:
+		return PartialWidth(level, size), nil
+	}
+	return 0, fmt.Errorf("tile %d/%d is beyond a tree of size %d", level, index, size)
+}
+
+// SizedTileReader reads the tiles of the tree of size leaves with read,
+// asking for each tile the width that size implies (TileWidthAt): the
+// reader of a remote log's tiles for proofs at one tree size.
+func SizedTileReader(size uint64, read func(ctx context.Context, level uint8, index uint64, width int) ([]byte, error)) TileReader {
+	return TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+		w, err := TileWidthAt(level, index, size)
+		if err != nil {
+			return nil, err
+		}
+		return read(ctx, level, index, w)
+	})
+}

@@ -720,3 +720,29 @@ func bigStore(tb testing.TB, size int) *memStore {
 	m2, _ := bigStores.LoadOrStore(size, m)
 	return m2.(*memStore)
 }
+
+func TestTileWidthAt(t *testing.T) {
+	for _, tc := range []struct {
+		level        uint8
+		index, size  uint64
+		want         int
+		beyondTheLog bool
+	}{
+		{0, 0, 1, 1, false},
+		{0, 0, 256, 256, false},
+		{0, 1, 256, 0, true},
+		{0, 1, 300, 44, false},
+		{0, 2, 300, 0, true},
+		{1, 0, 300, 1, false},
+		{1, 0, 65536, 256, false},
+		{1, 1, 65536, 0, true},
+		{0, 0, 0, 0, true},
+		{7, 0, 1 << 63, 128, false},
+		{7, 1, 1 << 63, 0, true},
+	} {
+		w, err := TileWidthAt(tc.level, tc.index, tc.size)
+		if (err != nil) != tc.beyondTheLog || w != tc.want {
+			t.Errorf("TileWidthAt(%d, %d, %d) = %d, %v; want %d (beyond: %v)", tc.level, tc.index, tc.size, w, err, tc.want, tc.beyondTheLog)
+		}
+	}
+}

@@ -101,27 +101,5 @@ func (e eitherForm) Verifier(name string, hash uint32) (note.Verifier, error) {
 // tiles reads the hash tiles of the tree of the given size through l, asking
 // for each tile the width that size implies.
 func tiles(l Log, size uint64) merkle.TileReader {
-	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-		w, err := tileWidth(level, index, size)
-		if err != nil {
-			return nil, err
-		}
-		return l.Tile(ctx, level, index, w)
-	})
-}
-
-// tileWidth is the width of tile (level, index) in a tree of size leaves.
-func tileWidth(level uint8, index, size uint64) (int, error) {
-	shift := uint(level+1) * merkle.TileHeight
-	full := uint64(0)
-	if shift < 64 {
-		full = size >> shift
-	}
-	switch {
-	case index < full:
-		return merkle.TileWidth, nil
-	case index == full && merkle.PartialWidth(level, size) > 0:
-		return merkle.PartialWidth(level, size), nil
-	}
-	return 0, fmt.Errorf("tile %d/%d is beyond a tree of size %d", level, index, size)
+	return merkle.SizedTileReader(size, l.Tile)
 }

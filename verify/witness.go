@@ -204,24 +204,6 @@ func hashes(p []merkle.Hash) [][]byte {
 	return out
 }
 
-// TileWidth is the width of tile (level, index) in a tree of size leaves:
-// 256 for a full tile, fewer for the right edge; an error for a tile
-// beyond the tree.
-func TileWidth(level uint8, index, size uint64) (int, error) {
-	shift := uint(level+1) * merkle.TileHeight
-	full := uint64(0)
-	if shift < 64 {
-		full = size >> shift
-	}
-	switch {
-	case index < full:
-		return merkle.TileWidth, nil
-	case index == full && merkle.PartialWidth(level, size) > 0:
-		return merkle.PartialWidth(level, size), nil
-	}
-	return 0, fmt.Errorf("tile %d/%d is beyond a tree of size %d", level, index, size)
-}
-
 // cosignedAt is the newest cosignature time of c, for messages.
 func (c Cosigned) cosignedAt() time.Time {
 	var t time.Time

@@ -29,13 +29,7 @@ func (s logSource) CosignedCheckpoint(context.Context, string) ([]byte, error) {
 }
 
 func (s logSource) Tiles(_ string, size uint64) merkle.TileReader {
-	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-		w, err := verify.TileWidth(level, index, size)
-		if err != nil {
-			return nil, err
-		}
-		return s.l.Tile(ctx, level, index, w)
-	})
+	return merkle.SizedTileReader(size, s.l.Tile)
 }
 
 func entries(prefix string, n int) [][]byte {

@@ -348,25 +348,10 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		ready <- ln.Addr().String()
 	}
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("server failed", "err", err)
-		}
-	}
-
 	// Stop accepting, let in-flight requests (and so the batch in flight)
 	// finish, then stop the integrator and close the database.
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	sctx, cancel := awaitShutdown(ctx, errc, logger, srv, msrv)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("shutdown", "err", err)
-	}
-	if msrv != nil {
-		_ = msrv.Shutdown(sctx)
-	}
 	stopWitnesses() // before the logs they read close; gives their leases up
 	<-witnessesDone
 	if err := logs.Close(sctx); err != nil {
@@ -622,4 +607,27 @@ func writeWait(writeTimeout time.Duration) time.Duration {
 		return api.DefaultWriteWait
 	}
 	return min(api.DefaultWriteWait, writeTimeout/2)
+}
+
+// awaitShutdown waits for ctx to end (a signal) or a server to fail, then
+// stops srv and msrv (nil: none) accepting and lets the requests in flight
+// finish, within 30 s. The returned context bounds the rest of the
+// shutdown; its cancel must be called.
+func awaitShutdown(ctx context.Context, errc <-chan error, logger *slog.Logger, srv, msrv *http.Server) (context.Context, context.CancelFunc) {
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("server failed", "err", err)
+		}
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown", "err", err)
+	}
+	if msrv != nil {
+		_ = msrv.Shutdown(sctx)
+	}
+	return sctx, cancel
 }

@@ -78,11 +78,7 @@ func (s *witnessSource) CosignedCheckpoint(ctx context.Context, origin string) (
 }
 
 func (s *witnessSource) Tiles(origin string, size uint64) merkle.TileReader {
-	return merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-		w, err := verify.TileWidth(level, index, size)
-		if err != nil {
-			return nil, err
-		}
+	return merkle.SizedTileReader(size, func(ctx context.Context, level uint8, index uint64, w int) ([]byte, error) {
 		if id := s.treeID(ctx, origin); id != "" {
 			return s.cl.Tree(id).Tile(ctx, level, index, w)
 		}

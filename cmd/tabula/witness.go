@@ -266,23 +266,9 @@ func runWitnessServer(ctx context.Context, c *witnessConfig, logger *slog.Logger
 		ready <- ln.Addr().String()
 	}
 
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("server failed", "err", err)
-		}
-	}
-	logger.Info("shutting down")
-	stopFeeder()
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_, cancel := awaitShutdown(ctx, errc, logger, srv, msrv)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("shutdown", "err", err)
-	}
-	if msrv != nil {
-		_ = msrv.Shutdown(sctx)
-	}
+	stopFeeder()
 	<-feederDone
 	logger.Info("stopped")
 	return nil

@@ -264,11 +264,7 @@ func (t *tiles) checkpoint(ctx context.Context) ([]byte, error) {
 
 // proof computes the proof from the log's hash tiles of the tree of size to.
 func (t *tiles) proof(ctx context.Context, from, to uint64) ([][]byte, error) {
-	r := merkle.TileReaderFunc(func(ctx context.Context, level uint8, index uint64) ([]byte, error) {
-		w, err := tileWidth(level, index, to)
-		if err != nil {
-			return nil, err
-		}
+	r := merkle.SizedTileReader(to, func(ctx context.Context, level uint8, index uint64, w int) ([]byte, error) {
 		p := merkle.TilePath{Level: level, Index: index, Width: w}
 		b, err := t.f.get(ctx, t.base.JoinPath(p.String()).String(), maxTile)
 		if err != nil {
@@ -288,22 +284,6 @@ func (t *tiles) proof(ctx context.Context, from, to uint64) ([][]byte, error) {
 		out[i] = hs[i][:]
 	}
 	return out, nil
-}
-
-// tileWidth is the width of tile (level, index) in a tree of size leaves.
-func tileWidth(level uint8, index, size uint64) (int, error) {
-	shift := uint(level+1) * merkle.TileHeight
-	full := uint64(0)
-	if shift < 64 {
-		full = size >> shift
-	}
-	switch {
-	case index < full:
-		return merkle.TileWidth, nil
-	case index == full && merkle.PartialWidth(level, size) > 0:
-		return merkle.PartialWidth(level, size), nil
-	}
-	return 0, fmt.Errorf("tile %d/%d is beyond a tree of size %d", level, index, size)
 }
 
 type rekor struct {

@@ -50,7 +50,7 @@ type ManagerConfig struct {
 
 // Manager runs a Submitter for the active log of every log set a policy
 // applies to, following rotation: a new active log gets one, a frozen one
-// loses its own. It also serves the API the stored cosigned checkpoints.
+// keeps its own until its final checkpoint is cosigned. It also serves the API the stored cosigned checkpoints.
 // It is safe for concurrent use.
 type Manager struct {
 	cfg ManagerConfig
@@ -60,6 +60,7 @@ type Manager struct {
 	subs   map[int64]*running
 	cache  map[int64]cachedCosigned
 	policy map[int64]*policy.Policy // by tree ID; nil: none applies
+	done   map[int64]bool           // frozen logs whose final checkpoint is cosigned
 }
 
 type running struct {
@@ -99,6 +100,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		subs:   map[int64]*running{},
 		cache:  map[int64]cachedCosigned{},
 		policy: map[int64]*policy.Policy{},
+		done:   map[int64]bool{},
 	}, nil
 }
 
@@ -164,55 +166,34 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// sync starts a submitter for each witnessed active log and stops those of
-// logs no longer active.
+// sync starts a submitter for each witnessed active log, and for each
+// witnessed frozen log whose final checkpoint is not cosigned yet (a log
+// frozen with its last entries uncosigned, by this process or before it
+// started), and stops the others: a frozen log's once its final
+// checkpoint is cosigned.
 func (m *Manager) sync(ctx context.Context) {
-	active := map[int64]bool{}
+	want := map[int64]bool{}
 	for _, set := range m.cfg.Sets {
-		sh, err := set.Active(ctx)
-		if errors.Is(err, logset.ErrNoLog) {
-			continue
-		}
+		shards, err := set.Shards(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
-				m.log.Warn("witness submission: listing the active log", "err", err)
+				m.log.Warn("witness submission: listing the logs", "err", err)
 			}
 			continue
 		}
-		p := m.Policy(sh)
-		if p == nil || sh.Log.Signer() == nil {
-			continue
+		for _, sh := range shards {
+			p := m.Policy(sh)
+			if p == nil || sh.Log.Signer() == nil || (!sh.Active() && m.finished(ctx, sh)) {
+				continue
+			}
+			want[sh.TreeID()] = true
+			m.start(ctx, sh, p)
 		}
-		active[sh.TreeID()] = true
-		m.mu.Lock()
-		_, ok := m.subs[sh.TreeID()]
-		m.mu.Unlock()
-		if ok {
-			continue
-		}
-		cfg := m.cfg.Submitter
-		cfg.Policy, cfg.Store = p, m.cfg.Store
-		if err := cfg.SetLog(sh.Log); err != nil {
-			m.log.Error("witness submission: cannot submit the log", "tree_id", sh.TreeID(), "err", err)
-			continue
-		}
-		s, err := New(cfg)
-		if err != nil {
-			m.log.Error("witness submission: cannot submit the log", "tree_id", sh.TreeID(), "err", err)
-			continue
-		}
-		sctx, cancel := context.WithCancel(ctx)
-		r := &running{s: s, cancel: cancel, done: make(chan struct{})}
-		go func() { defer close(r.done); s.Run(sctx) }()
-		m.mu.Lock()
-		m.subs[sh.TreeID()] = r
-		m.mu.Unlock()
-		m.log.Info("witness submission started", "tree_id", sh.TreeID(), "origin", sh.Log.Origin(), "witnesses", len(p.Witnesses))
 	}
 	m.mu.Lock()
 	var stop []*running
 	for id, r := range m.subs {
-		if !active[id] {
+		if !want[id] {
 			stop = append(stop, r)
 			delete(m.subs, id)
 		}
@@ -221,8 +202,69 @@ func (m *Manager) sync(ctx context.Context) {
 	for _, r := range stop {
 		r.cancel()
 		<-r.done
-		m.log.Info("witness submission stopped: the log is no longer active", "tree_id", r.s.TreeID())
+		m.log.Info("witness submission stopped: the log is frozen and its final checkpoint cosigned", "tree_id", r.s.TreeID())
 	}
+}
+
+// start starts the submitter of sh under p unless one runs.
+func (m *Manager) start(ctx context.Context, sh *logset.Shard, p *policy.Policy) {
+	if m.submitter(sh.TreeID()) != nil {
+		return
+	}
+	cfg := m.cfg.Submitter
+	cfg.Policy, cfg.Store = p, m.cfg.Store
+	if err := cfg.SetLog(sh.Log); err != nil {
+		m.log.Error("witness submission: cannot submit the log", "tree_id", sh.TreeID(), "err", err)
+		return
+	}
+	s, err := New(cfg)
+	if err != nil {
+		m.log.Error("witness submission: cannot submit the log", "tree_id", sh.TreeID(), "err", err)
+		return
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	r := &running{s: s, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r.done); s.Run(sctx) }()
+	m.mu.Lock()
+	m.subs[sh.TreeID()] = r
+	m.mu.Unlock()
+	m.log.Info("witness submission started", "tree_id", sh.TreeID(), "origin", sh.Log.Origin(), "state", sh.Info.State, "witnesses", len(p.Witnesses))
+}
+
+// finished reports whether the frozen log sh has a cosigned checkpoint of
+// its final size, remembering a yes (a frozen log never grows). On a
+// failure to read it says yes for now, to try again next time.
+func (m *Manager) finished(ctx context.Context, sh *logset.Shard) bool {
+	id := sh.TreeID()
+	m.mu.Lock()
+	done := m.done[id]
+	m.mu.Unlock()
+	if done {
+		return true
+	}
+	var size uint64
+	if s := m.submitter(id); s != nil {
+		size = s.Status().CosignedSize
+	} else {
+		cp, err := m.cfg.Store.LatestCosigned(ctx, id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+		case err != nil:
+			if ctx.Err() == nil {
+				m.log.Warn("witness submission: reading a frozen log's cosigned checkpoint", "tree_id", id, "err", err)
+			}
+			return true
+		default:
+			size = cp.Size
+		}
+	}
+	if size < sh.Info.FinalSize {
+		return false
+	}
+	m.mu.Lock()
+	m.done[id] = true
+	m.mu.Unlock()
+	return true
 }
 
 // submitter returns the running submitter of the log, or nil.
