@@ -9,6 +9,13 @@
 #      TABULA_TEST_FORCE_THROWAWAY=1 skips the first two.
 #   2. gofmt -l (must print nothing), go vet, staticcheck (pinned), go test -race,
 #      then the same for interop/ when it has its own go.mod; stops at the first failure.
+#   3. finds the headless browser the browser tests drive (internal/browser) and
+#      exports TABULA_CHROMIUM: $TABULA_CHROMIUM if executable, else /usr/bin/chromium;
+#      when that is missing, installs Debian's chromium package (apt-get, as root or
+#      through passwordless sudo) in the background while the code is linted, and
+#      waits for it before go test. If it cannot, it says why and exports
+#      TABULA_CHROMIUM_ERROR: the browser tests then skip with that reason, except
+#      under CI=true, where they fail (a green CI must not hide a missing browser).
 #
 # Arguments are passed to go test as flags, e.g. scripts/test.sh -run Foo -v
 # (make test ARGS='-run Foo').
@@ -23,6 +30,9 @@
 #                                the other packages run without it
 #   TABULA_SKIP_LINT             1: skip gofmt/vet/staticcheck (not for CI)
 #   TABULA_LINT_ONLY             1: gofmt/vet/staticcheck only, no database, no go test
+#   TABULA_CHROMIUM              the browser for the browser tests (default /usr/bin/chromium)
+#   TABULA_NO_BROWSER_INSTALL    1: never run apt-get for chromium (browser tests skip if
+#                                it is missing, or fail under CI=true)
 set -euo pipefail
 
 # Pinned: the newest staticcheck release that builds with Go 1.26 (2026.2.2).
@@ -43,6 +53,7 @@ START_TS=$SECONDS
 STEP="setup"
 DB_KIND="none"
 RACE_DESC="off"
+BROWSER_DESC="none"
 DONE_STEPS=()
 
 log() { printf 'test.sh: %s\n' "$*" >&2; }
@@ -115,7 +126,7 @@ cleanup() {
 	fi
 	local secs=$((SECONDS - START_TS))
 	if [ "$rc" -eq 0 ]; then
-		log "PASS: ${DONE_STEPS[*]:-nothing} (db: $DB_KIND, race: $RACE_DESC) in ${secs}s"
+		log "PASS: ${DONE_STEPS[*]:-nothing} (db: $DB_KIND, race: $RACE_DESC, browser: $BROWSER_DESC) in ${secs}s"
 	else
 		log "FAIL at step '$STEP' (exit $rc) after ${secs}s; passed before it: ${DONE_STEPS[*]:-none}"
 	fi
@@ -452,6 +463,93 @@ wait_tools() {
 	fi
 }
 
+# The browser the browser tests drive (internal/browser): Debian's chromium,
+# installed in the background when missing (about 15 s with a warm network
+# here, a minute or more on a slow mirror) while the code is linted;
+# wait_chromium exports TABULA_CHROMIUM, or TABULA_CHROMIUM_ERROR with the
+# reason it is missing, before go test.
+CHROMIUM_DEFAULT=/usr/bin/chromium
+CHROMIUM_PID=""
+CHROMIUM_LOG=""
+CHROMIUM_WHY=""
+CHROMIUM_T0=0
+start_chromium() {
+	if [ -n "${TABULA_CHROMIUM:-}" ]; then
+		if [ -x "$TABULA_CHROMIUM" ]; then
+			return 0
+		fi
+		log "WARNING: TABULA_CHROMIUM=$TABULA_CHROMIUM is not executable; looking for $CHROMIUM_DEFAULT"
+		unset TABULA_CHROMIUM
+	fi
+	[ -x "$CHROMIUM_DEFAULT" ] && return 0
+	local p
+	if p=$(command -v chromium 2>/dev/null); then
+		export TABULA_CHROMIUM="$p"
+		return 0
+	fi
+	if [ "${TABULA_NO_BROWSER_INSTALL:-0}" = "1" ]; then
+		CHROMIUM_WHY="no $CHROMIUM_DEFAULT, and TABULA_NO_BROWSER_INSTALL=1"
+		return 0
+	fi
+	have apt-get || {
+		CHROMIUM_WHY="no $CHROMIUM_DEFAULT and no apt-get to install Debian's chromium"
+		return 0
+	}
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if have sudo && sudo -n true 2>/dev/null; then
+			sudo=(sudo -n)
+		else
+			CHROMIUM_WHY="no $CHROMIUM_DEFAULT; installing it needs root (apt-get install chromium) and this user has no passwordless sudo"
+			return 0
+		fi
+	fi
+	CHROMIUM_LOG=$(mktemp "${TMPDIR:-/tmp}/tabula-chromium.XXXXXXXX")
+	log "no $CHROMIUM_DEFAULT: installing Debian's chromium in the background (log: $CHROMIUM_LOG)"
+	CHROMIUM_T0=$SECONDS
+	(
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 update &&
+			"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 \
+				install -y --no-install-recommends chromium
+	) </dev/null >"$CHROMIUM_LOG" 2>&1 &
+	# Not killed when this script fails early: a dpkg stopped halfway would
+	# leave the machine's packages half-configured.
+	CHROMIUM_PID=$!
+}
+wait_chromium() {
+	if [ -n "$CHROMIUM_PID" ]; then
+		local rc=0
+		wait "$CHROMIUM_PID" || rc=$?
+		CHROMIUM_PID=""
+		if [ "$rc" -eq 0 ] && [ -x "$CHROMIUM_DEFAULT" ]; then
+			log "chromium installed in $((SECONDS - CHROMIUM_T0))s"
+			rm -f "$CHROMIUM_LOG"
+		else
+			log "installing chromium failed (exit $rc); the end of $CHROMIUM_LOG:"
+			tail -n 20 "$CHROMIUM_LOG" >&2 || true
+			CHROMIUM_WHY="apt-get install chromium failed (exit $rc, see $CHROMIUM_LOG)"
+		fi
+	fi
+	if [ -z "${TABULA_CHROMIUM:-}" ] && [ -x "$CHROMIUM_DEFAULT" ]; then
+		export TABULA_CHROMIUM="$CHROMIUM_DEFAULT"
+	fi
+	if [ -n "${TABULA_CHROMIUM:-}" ]; then
+		BROWSER_DESC="$TABULA_CHROMIUM"
+		unset TABULA_CHROMIUM_ERROR
+		return 0
+	fi
+	export TABULA_CHROMIUM_ERROR="$CHROMIUM_WHY"
+	BROWSER_DESC="missing"
+	if [ "${CI:-}" = "true" ]; then
+		log "WARNING: no browser: $CHROMIUM_WHY; CI=true: the browser tests will fail"
+	else
+		log "WARNING: no browser: $CHROMIUM_WHY; the browser tests will be skipped"
+	fi
+}
+if [ "${TABULA_LINT_ONLY:-0}" != "1" ]; then
+	start_chromium
+fi
+
 if [ "${TABULA_SKIP_LINT:-0}" != "1" ]; then
 	timed gofmt step_gofmt
 	timed vet step_vet
@@ -466,7 +564,12 @@ fi
 choose_database
 
 for m in "${MODULES[@]}"; do
-	if [ "$m" = "." ]; then name="go-test"; else name="go-test($m)"; fi
+	if [ "$m" = "." ]; then
+		name="go-test"
+		timed "chromium" wait_chromium
+	else
+		name="go-test($m)"
+	fi
 	if [ "$m" = "interop" ]; then
 		timed "interop-tools" wait_tools
 	fi
