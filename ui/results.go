@@ -31,7 +31,7 @@ func (c *cursor) advance(ctx context.Context) error {
 	c.ok = false
 	var i uint64
 	switch {
-	case c.idxs != nil && len(c.idxs) > 0:
+	case len(c.idxs) > 0:
 		i, c.idxs = c.idxs[len(c.idxs)-1], c.idxs[:len(c.idxs)-1]
 	case c.idxs == nil && c.hi > 0:
 		c.hi--
