@@ -86,6 +86,10 @@ type Config struct {
 	// by WitnessWaitMax (0: DefaultWitnessWaitMax).
 	WitnessWait    time.Duration
 	WitnessWaitMax time.Duration
+	// UI, if not nil, is the explorer (package ui), served for GET on /,
+	// /search, /entry/…, /log/…, /about and /static/…, under the same
+	// limits as the API; the API's routes keep their paths.
+	UI http.Handler
 }
 
 // DefaultWitnessWaitMax caps the wait a write asks for in its
@@ -111,6 +115,8 @@ type Server struct {
 	witnesses      *submit.Manager
 	witnessWait    time.Duration
 	witnessWaitMax time.Duration
+
+	ui http.Handler
 }
 
 // New builds the HTTP handler.
@@ -133,6 +139,8 @@ func New(cfg Config) http.Handler {
 		witnesses:      cfg.Witnesses,
 		witnessWait:    cfg.WitnessWait,
 		witnessWaitMax: cfg.WitnessWaitMax,
+
+		ui: cfg.UI,
 	}
 	if s.witnessWaitMax <= 0 {
 		s.witnessWaitMax = DefaultWitnessWaitMax
@@ -200,6 +208,12 @@ func (s *Server) routes() http.Handler {
 	limited.Get("/logs/{treeID}/api/v2/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/logs/{treeID}/api/v2/tile/*", s.getTile)
 
+	if s.ui != nil {
+		for _, p := range UIRoutes {
+			limited.Get(p, s.ui.ServeHTTP)
+		}
+	}
+
 	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -231,6 +245,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(witnessStatus(s.witnesses.Status()))
 	}
 }
+
+// UIRoutes are the paths of Config.UI in the router (GET only).
+var UIRoutes = []string{"/", "/search", "/entry/*", "/log/*", "/about", "/static/*"}
 
 // Routes lists the method and pattern of every route, for the test that
 // checks the router against openapi.yaml.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/logset"
+	"github.com/tabularium/tabula/search"
 )
 
 // eachShard calls f for every log of the server, Rekor v1 ones first, each
@@ -98,7 +99,7 @@ func (s *Server) searchLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	found := []models.FoundEntry{}
 	err := s.eachShard(r.Context(), func(sh *logset.Shard) error {
-		idxs, err := searchLog(r.Context(), sh, terms, and)
+		idxs, err := search.Log(r.Context(), sh, terms, and)
 		if err != nil || len(idxs) == 0 {
 			return err
 		}

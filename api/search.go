@@ -17,6 +17,7 @@ import (
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/pki"
+	"github.com/tabularium/tabula/search"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/types"
 )
@@ -372,7 +373,7 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 	// ascending virtual index.
 	ids := []string{}
 	for _, sh := range shards {
-		found, err := searchLog(r.Context(), sh, terms, and)
+		found, err := search.Log(r.Context(), sh, terms, and)
 		if err != nil {
 			s.unavailable(w, r, err)
 			return
@@ -391,36 +392,6 @@ func (s *Server) searchIndex(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, ids)
-}
-
-// searchLog returns the indexes, in sh's log and ascending, of the entries
-// matching any of the terms (all of them with and), each term matching
-// any of its keys.
-func searchLog(ctx context.Context, sh *logset.Shard, terms [][]types.SearchKey, and bool) ([]uint64, error) {
-	counts := map[uint64]int{}
-	for _, term := range terms {
-		matched := map[uint64]bool{}
-		for _, k := range term {
-			idxs, err := sh.Log.Search(ctx, k.Hash())
-			if err != nil {
-				return nil, fmt.Errorf("searching tree %d: %w", sh.TreeID(), err)
-			}
-			for _, i := range idxs {
-				matched[i] = true
-			}
-		}
-		for i := range matched {
-			counts[i]++
-		}
-	}
-	var found []uint64
-	for i, c := range counts {
-		if !and || c == len(terms) {
-			found = append(found, i)
-		}
-	}
-	slices.Sort(found)
-	return found, nil
 }
 
 // canonicalKey returns the canonical bytes of a public key in one of the

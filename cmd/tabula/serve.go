@@ -37,6 +37,7 @@ import (
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/tsa"
+	"github.com/tabularium/tabula/ui"
 	"github.com/tabularium/tabula/witness/submit"
 )
 
@@ -45,6 +46,8 @@ import (
 type serveConfig struct {
 	// Listen is the API address (Rekor's port by default).
 	Listen string
+	// UI serves the explorer (package ui) at / beside the API.
+	UI bool
 	// MetricsListen is the Prometheus /metrics address, kept off the API port.
 	MetricsListen string
 	// DataDir holds the embedded database and the generated key.
@@ -158,6 +161,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.DurationVar(&c.WitnessWaitMax, "witness-wait-max", api.DefaultWitnessWaitMax, "the longest wait a write may ask for in its "+api.WitnessWaitHeader+" header (seconds)")
 	fs.DurationVar(&c.WitnessTimeout, "witness-timeout", submit.DefaultTimeout, "timeout of one checkpoint submission to a witness")
 	fs.DurationVar(&c.WitnessMinInterval, "witness-min-interval", submit.DefaultMinInterval, "least time between two submissions to one witness")
+	fs.BoolVar(&c.UI, "ui", true, "serve the explorer's pages at / (search, entries, logs; --ui=false: API only)")
 	return c
 }
 
@@ -270,6 +274,14 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	} else {
 		close(witnessesDone)
 	}
+	var explorer http.Handler
+	if c.UI {
+		x, err := ui.New(ui.Config{Logs: logs, V2Logs: v2logs, Witnesses: witnesses, Logger: logger})
+		if err != nil {
+			return err
+		}
+		explorer = x
+	}
 	handler := api.New(api.Config{
 		Logs:               logs,
 		V2Logs:             v2logs,
@@ -285,6 +297,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		Witnesses:          witnesses,
 		WitnessWait:        c.WitnessWait,
 		WitnessWaitMax:     c.WitnessWaitMax,
+		UI:                 explorer,
 	})
 	var tlsConfig *tls.Config
 	if c.TLSCert != "" || c.TLSKey != "" {
