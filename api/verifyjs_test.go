@@ -162,6 +162,12 @@ func TestVerifyJS(t *testing.T) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Read here so that a change to a script invalidates the cached result.
+	for _, f := range []string{"testdata/verifyjs/verify_test.cjs", "../ui/static/verify.js", "../ui/static/search.js"} {
+		if _, err := os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.CommandContext(t.Context(), node, "testdata/verifyjs/verify_test.cjs", path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
