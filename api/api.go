@@ -195,6 +195,7 @@ func (s *Server) routes() http.Handler {
 	limited.Get("/logs/{treeID}/checkpoint", s.getCheckpoint)
 	limited.Get("/logs/{treeID}/latest-checkpoint", s.getLatestCheckpoint)
 	limited.Get("/logs/{treeID}/tile/*", s.getTile)
+	limited.Get("/logs/{treeID}/entries/{index}", s.getLogEntryAt)
 	limited.Post("/api/v2/log/entries", s.createV2Entry)
 	// Rekor v2's read path: the active v2 log's tiles, where rekor-tiles
 	// clients and witnesses read them (<base>/api/v2/).

@@ -140,3 +140,40 @@ type FoundEntry struct {
 	// entry IDs.
 	UUID string `json:"uuid"`
 }
+
+// LogEntryAt is the answer of GET /logs/{treeID}/entries/{index}
+// (Tabula's): one entry of any log of the server, Rekor v1 or v2, frozen
+// ones included, with an inclusion proof against the log's latest
+// checkpoint (signed by the log alone). The explorer's proof panel checks
+// it in the browser.
+type LogEntryAt struct {
+	TreeID string `json:"treeID"`
+	Origin string `json:"origin"`
+	// Index is the entry's index in its log.
+	Index uint64 `json:"index"`
+	// VirtualIndex is Rekor v1's logIndex across the shards (v1 only).
+	VirtualIndex *uint64 `json:"virtualIndex,omitempty"`
+	// API is "v1" (Rekor v1) or "v2" (Rekor v2).
+	API string `json:"api"`
+	// UUID is Rekor v1's 80-hex entry ID (tree ID and leaf hash), or the
+	// 64-hex leaf hash for a Rekor v2 entry.
+	UUID string `json:"uuid"`
+	// Body is the leaf value (the canonical entry), LeafHash its RFC 6962
+	// leaf hash SHA-256(0x00 || Body) in hex.
+	Body     []byte `json:"body"`
+	LeafHash string `json:"leafHash"`
+	// IntegratedTime is when the entry was integrated, Unix seconds (v1
+	// only: Rekor v2 entries have none).
+	IntegratedTime *int64                   `json:"integratedTime,omitempty"`
+	InclusionProof LogEntryAtInclusionProof `json:"inclusionProof"`
+}
+
+// LogEntryAtInclusionProof proves a LogEntryAt is in the tree of TreeSize
+// with RootHash (hex), which Checkpoint (a signed note) signs. Hashes are
+// lower-case hex, leaf to root.
+type LogEntryAtInclusionProof struct {
+	TreeSize   uint64   `json:"treeSize"`
+	RootHash   string   `json:"rootHash"`
+	Hashes     []string `json:"hashes"`
+	Checkpoint string   `json:"checkpoint"`
+}
