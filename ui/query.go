@@ -35,7 +35,21 @@ var (
 	hexRE    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
 	digestRE = regexp.MustCompile(`^(?i)(sha1|sha256|sha384|sha512):([0-9a-f]+)$`)
 	digestN  = map[string]int{"sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
+	// pemRE is PEM text whose line breaks may be gone: a browser strips
+	// them from a key pasted into the one-line search box.
+	pemRE = regexp.MustCompile(`^(-----BEGIN [A-Z0-9 ]+-----)\s*([A-Za-z0-9+/=\s]*?)\s*(-----END [A-Z0-9 ]+-----)$`)
 )
+
+// reflowPEM puts back the line breaks of a PEM block pasted into a one-line
+// input (which drops them, or makes them spaces); other text is returned
+// as it is.
+func reflowPEM(q string) string {
+	m := pemRE.FindStringSubmatch(q)
+	if m == nil {
+		return q
+	}
+	return m[1] + "\n" + strings.Join(strings.Fields(m[2]), "\n") + "\n" + m[3] + "\n"
+}
 
 // classify reads the search box: an email, a URI identity, an artifact
 // digest (hex, with or without its algorithm), a 40-hex gitsign commit SHA
@@ -51,7 +65,7 @@ func classify(q string) (query, error) {
 	case len(q) > MaxQuery:
 		return query{}, fmt.Errorf("the query is longer than %d bytes", MaxQuery)
 	case strings.Contains(q, "-----BEGIN"):
-		k, err := pki.ParsePEM([]byte(q))
+		k, err := pki.ParsePEM([]byte(reflowPEM(q)))
 		if err != nil {
 			return query{}, fmt.Errorf("the PEM text is no public key or certificate this server reads: %v", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tabularium/tabula/pki"
 	"github.com/tabularium/tabula/types"
 )
 
@@ -32,6 +33,12 @@ func TestClassify(t *testing.T) {
 		{q: "", bad: true},
 		{q: "99999999999999999999999", bad: true},
 		{q: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", bad: true},
+		{q: "-----BEGIN PUBLIC KEY-----AAAA-----END PUBLIC KEY-----", bad: true},
+		{q: testPEM, kind: "public key", key: &types.SearchKey{Kind: types.KindKey, Value: testPEMFingerprint}},
+		// A one-line search box drops a pasted key's line breaks, or makes
+		// them spaces.
+		{q: strings.ReplaceAll(testPEM, "\n", ""), kind: "public key", key: &types.SearchKey{Kind: types.KindKey, Value: testPEMFingerprint}},
+		{q: strings.ReplaceAll(testPEM, "\n", " "), kind: "public key", key: &types.SearchKey{Kind: types.KindKey, Value: testPEMFingerprint}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
@@ -57,3 +64,22 @@ func TestClassify(t *testing.T) {
 		})
 	}
 }
+
+// testPEM is an ECDSA P-256 public key.
+const testPEM = `-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEDKTBUqOR32QnvP9EoFRXizSX/VgQ
+/pqdbkmg1ExpoVAHslpFZOmgdkFaF0K/+PFnxiEAkLleiEGPYKqCZmlbtw==
+-----END PUBLIC KEY-----
+`
+
+var testPEMFingerprint = func() string {
+	k, err := pki.ParsePEM([]byte(testPEM))
+	if err != nil {
+		panic(err)
+	}
+	c, err := k.CanonicalPEM()
+	if err != nil {
+		panic(err)
+	}
+	return pki.FingerprintPEM(c)
+}()

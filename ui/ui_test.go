@@ -513,7 +513,7 @@ func TestExplorer(t *testing.T) {
 
 			t.Run("headers and no inline script or style", func(t *testing.T) {
 				inline := regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>[^<]|<script>|<style|<[^>]*\s(?:style|on[a-z]+)=`)
-				for _, p := range []string{"/", "/about", "/search?q=alice@example.com", aliceV1[0], aliceV2, hostileAt, attestAt, "/log/" + firstLog, "/static/style.css", "/static/verify.js", "/static/search.js"} {
+				for _, p := range []string{"/", "/about", "/search?q=alice@example.com", aliceV1[0], aliceV2, hostileAt, attestAt, "/log/" + firstLog, "/static/style.css", "/static/verify.js", "/static/search.js", "/static/favicon.svg"} {
 					resp, body := s.get(p)
 					if resp.StatusCode != 200 {
 						t.Fatalf("GET %s: %d", p, resp.StatusCode)
