@@ -207,7 +207,9 @@ func sigVectors(t *testing.T, v *jsVectors) {
 	key := logsettest.Key(t)
 	spki := base64.StdEncoding.EncodeToString(key.PublicKeyDER())
 	short := 0
-	for i := 0; i < 400 && (len(v.Sigs) < 24 || short < 2); i++ {
+	// About one signature in 128 has a short r or s: 10,000 tries find two
+	// but once in about 10^32 runs.
+	for i := 0; i < 10000 && (len(v.Sigs) < 24 || short < 2); i++ {
 		msg := []byte("message " + strconv.Itoa(i))
 		der, err := key.SignMessage(msg)
 		if err != nil {
@@ -231,7 +233,7 @@ func sigVectors(t *testing.T, v *jsVectors) {
 			DER: hex.EncodeToString(der), Raw: hex.EncodeToString(raw)})
 	}
 	if short < 2 {
-		t.Fatalf("no signature with a short r or s in 400")
+		t.Fatalf("fewer than 2 signatures with a short r or s in 10,000")
 	}
 	good := v.Sigs[0].DER
 	v.BadDER = []string{

@@ -159,6 +159,7 @@ func TestBrowser(t *testing.T) {
 		tests := []struct {
 			name, query string
 			paste, file bool // paste query as a value, or choose file in #hash-file
+			drop        bool // drop a file holding query on the search page's drop area
 			kind        string
 			want        []string
 		}{
@@ -173,11 +174,23 @@ func TestBrowser(t *testing.T) {
 			// Pasted: chromedp's key events cannot type U+202E.
 			{name: "hostile identity", query: "attest:" + s.hostileID, paste: true, kind: "email or identity", want: []string{s.hostileAttest}},
 			{name: "file hashed in the browser", query: artifact, file: true, kind: "sha256 digest", want: s.aliceV1[:1]},
+			{name: "file dropped on the drop area", query: "a1", drop: true, kind: "sha256 digest", want: s.aliceV1[:1]},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				p := b.Open(t, s.URL+"/")
 				switch {
+				case tt.drop:
+					// The harness cannot drag a file from the desktop: dispatch
+					// the drop event a browser sends, with the file in it.
+					p.Navigate(s.URL + "/search?q=nobody%40example.com")
+					p.WaitText("#query-kind", " as email:", wait)
+					p.Eval(`(() => {
+						const dt = new DataTransfer();
+						dt.items.add(new File([` + strconv.Quote(tt.query) + `], "dropped.txt"));
+						document.getElementById("file-drop").dispatchEvent(new DragEvent("drop", {dataTransfer: dt, bubbles: true, cancelable: true}));
+						return true;
+					})()`)
 				case tt.file:
 					p.SetFileInput("#hash-file", tt.query)
 				case tt.paste: // the one-line box drops the line breaks
@@ -190,7 +203,7 @@ func TestBrowser(t *testing.T) {
 				if got := resultLinks(t, p); !sameSet(got, tt.want) {
 					t.Fatalf("found %v, want %v", got, tt.want)
 				}
-				if got := p.Text("#query-kind strong"); !tt.file && got != strings.ReplaceAll(tt.query, "\n", "") {
+				if got := p.Text("#query-kind strong"); !tt.file && !tt.drop && got != strings.ReplaceAll(tt.query, "\n", "") {
 					t.Errorf("the page says it searched for %q, not %q", got, tt.query)
 				}
 				p.AssertNotPwned(t)

@@ -67,20 +67,24 @@
     globalThis.addEventListener("pageshow", () => {
       input.disabled = false;
     });
-    // A file dropped anywhere on the form, not just on the input.
-    form.addEventListener("dragover", (e) => {
-      if (e.dataTransfer && Array.prototype.includes.call(e.dataTransfer.types || [], "Files")) {
-        e.preventDefault();
-        e.dataTransfer.dropEffect = "copy";
-      }
-    });
-    form.addEventListener("drop", (e) => {
-      if (e.target === input) return; // the input's own change event hashes it
-      if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length > 0) {
-        e.preventDefault();
-        hashFile(e.dataTransfer.files[0]);
-      }
-    });
+    // A file dropped anywhere on the form, not just on the input, or on the
+    // search page's drop area (#file-drop).
+    for (const zone of [form, doc.getElementById("file-drop")]) {
+      if (!zone) continue;
+      zone.addEventListener("dragover", (e) => {
+        if (e.dataTransfer && Array.prototype.includes.call(e.dataTransfer.types || [], "Files")) {
+          e.preventDefault();
+          e.dataTransfer.dropEffect = "copy";
+        }
+      });
+      zone.addEventListener("drop", (e) => {
+        if (e.target === input) return; // the input's own change event hashes it
+        if (e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files.length > 0) {
+          e.preventDefault();
+          hashFile(e.dataTransfer.files[0]);
+        }
+      });
+    }
   }
 
   if (typeof module === "object" && module && module.exports) {
