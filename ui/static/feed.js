@@ -9,7 +9,7 @@
 //
 // Everything fetched is written by strangers: it reaches the page only
 // through textContent and attribute values the script builds (links from
-// numbers it parsed). No libraries, no eval, no innerHTML.
+// numbers it parsed); nothing fetched is parsed as HTML or run as code.
 (function () {
   "use strict";
 
