@@ -12,9 +12,9 @@ import (
 	"github.com/tabularium/tabula/internal/testentry"
 )
 
-// wait bounds each wait for the page in the browser tests: the feed polls
+// feedWait bounds each wait for the page in the browser tests: the feed polls
 // every 200 ms, so this is slack for a loaded machine, not a timing claim.
-const wait = 20 * time.Second
+const feedWait = 20 * time.Second
 
 // TestFeedBrowser opens log pages in Chromium and writes entries through the
 // real API while they are open: the live feed puts each new entry on top of
@@ -57,13 +57,13 @@ func TestFeedBrowser(t *testing.T) {
 		at0 := v1("x0")
 		tree := treeOf(at0)
 		p := b.Open(t, s.URL+"/log/"+tree)
-		p.WaitText("#feed-status", "live: log size 1", wait)
+		p.WaitText("#feed-status", "live: log size 1", feedWait)
 		var at []string
 		for i := 1; i <= 3; i++ {
 			at = append(at, v1("x"+strconv.Itoa(i)))
 		}
-		p.WaitText("#log-size", "4", wait)
-		p.WaitText("#feed-status", "log size 4", wait)
+		p.WaitText("#log-size", "4", feedWait)
+		p.WaitText("#feed-status", "log size 4", feedWait)
 		href, index, integrated, kind := firstRow(p)
 		if href != at[2] || index != "3" || kind != "hashedrekord 0.0.1" ||
 			!regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`).MatchString(integrated) {
@@ -77,7 +77,7 @@ func TestFeedBrowser(t *testing.T) {
 		}
 		// The new row's link opens the entry.
 		p.Click(`#feed tbody tr:first-child td:nth-child(2) a`)
-		p.WaitText("#entry-index", "3", wait)
+		p.WaitText("#entry-index", "3", feedWait)
 		noProblems(t, p)
 		p.AssertNotPwned(t)
 	})
@@ -88,12 +88,12 @@ func TestFeedBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := b.Open(t, s.URL+"/log/"+strconv.FormatInt(sh.TreeID(), 10))
-		p.WaitText("#feed-status", "live: log size 0", wait)
+		p.WaitText("#feed-status", "live: log size 0", feedWait)
 		if !p.Exists("#feed p.none") || p.Exists("#feed table") {
 			t.Fatal("an empty log's page has a table")
 		}
 		at := v2("y0")
-		p.WaitText("#feed tbody", "hashedrekord 0.0.2", wait)
+		p.WaitText("#feed tbody", "hashedrekord 0.0.2", feedWait)
 		href, index, integrated, _ := firstRow(p)
 		if href != at || index != "0" || integrated != "" {
 			t.Errorf("first row: %q %q %q, want %s, index 0, no time", href, index, integrated, at)
@@ -111,15 +111,15 @@ func TestFeedBrowser(t *testing.T) {
 	t.Run("server errors", func(t *testing.T) {
 		at0 := v1("e0")
 		p := b.Open(t, s.URL+"/log/"+treeOf(at0))
-		p.WaitText("#feed-status", "live", wait)
+		p.WaitText("#feed-status", "live", feedWait)
 		// The server stops answering (as seen from the page): the feed says
 		// it retries later; it picks up the new entry when it answers again.
 		p.Eval(`(window.__fetch = window.fetch, window.fetch = () => Promise.reject(new TypeError("offline")), 0)`)
-		p.WaitText("#feed-status", "retrying in", wait)
+		p.WaitText("#feed-status", "retrying in", feedWait)
 		at := v1("e1")
 		p.Eval(`(window.fetch = window.__fetch, 0)`)
-		p.WaitAttr("#feed tbody tr:first-child td:nth-child(2) a", "href", at, wait)
-		p.WaitText("#feed-status", "live: 1 new entry", wait)
+		p.WaitAttr("#feed tbody tr:first-child td:nth-child(2) a", "href", at, feedWait)
+		p.WaitText("#feed-status", "live: 1 new entry", feedWait)
 		noProblems(t, p)
 	})
 
@@ -128,18 +128,18 @@ func TestFeedBrowser(t *testing.T) {
 		tree := treeOf(at0)
 		p := b.Open(t, s.URL+"/log/"+tree)
 		size := p.Eval(`Number(document.querySelector("[data-feed-size]").getAttribute("data-feed-size"))`).(float64)
-		p.WaitText("#feed-status", "live", wait)
+		p.WaitText("#feed-status", "live", feedWait)
 		// Stop the page's polls (as a hidden tab does) while 30 entries are
 		// written, so that one poll finds them all.
 		p.Eval(`(Object.defineProperty(document, "visibilityState", {value: "hidden", configurable: true}), document.dispatchEvent(new Event("visibilitychange")), 0)`)
-		p.WaitText("#feed-status", "paused", wait)
+		p.WaitText("#feed-status", "paused", feedWait)
 		var last string
 		for i := range 30 {
 			last = v1("z" + strconv.Itoa(i+1))
 		}
 		p.Eval(`(Object.defineProperty(document, "visibilityState", {value: "visible", configurable: true}), document.dispatchEvent(new Event("visibilitychange")), 0)`)
 		want := strconv.Itoa(int(size) + 30)
-		p.WaitText("#feed-status", "log size "+want, wait)
+		p.WaitText("#feed-status", "log size "+want, feedWait)
 		if n := p.Eval(`document.querySelectorAll("#feed tbody tr").length`); n != 25.0 {
 			t.Errorf("%v rows, want 25", n)
 		}
@@ -173,16 +173,16 @@ func TestCopyBrowser(t *testing.T) {
 	p := b.Open(t, s.URL+at)
 	p.GrantPermission(s.URL, "clipboard-read")
 	p.GrantPermission(s.URL, "clipboard-write")
-	p.WaitAttr("#copy-raw", "class", "copy", wait) // shown by copy.js
+	p.WaitAttr("#copy-raw", "class", "copy", feedWait) // shown by copy.js
 	p.Focus("#copy-raw")
 	if f := p.Focused(); f != "copy-raw" {
 		t.Fatalf("focus on %q", f)
 	}
 	p.Keys("\r")
-	p.WaitText("#copy-status", "copied", wait)
+	p.WaitText("#copy-status", "copied", feedWait)
 	p.Eval(`(window.__clip = null, navigator.clipboard.readText().then((s) => { window.__clip = {text: s}; }, (e) => { window.__clip = {err: String(e)}; }), 0)`)
 	var clip map[string]any
-	deadline := time.Now().Add(wait)
+	deadline := time.Now().Add(feedWait)
 	for clip == nil && time.Now().Before(deadline) {
 		clip, _ = p.Eval(`window.__clip`).(map[string]any)
 		if clip == nil {
