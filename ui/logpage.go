@@ -83,6 +83,10 @@ type logData struct {
 	Cosigned  string
 	Witnessed bool
 	Chart     *chart
+	// Live marks the newest entries for static/feed.js: an active log's
+	// first page; FeedInterval is its polling period in milliseconds.
+	Live         bool
+	FeedInterval int64
 	listData
 }
 
@@ -140,6 +144,8 @@ func (u *UI) logPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Total = total
 	d.fill("/log/"+d.Log.TreeID, "", "", p, rp)
+	d.Live = sh.Active() && p == 1
+	d.FeedInterval = u.cfg.FeedInterval.Milliseconds()
 	u.render(w, r, http.StatusOK, "log", page{Title: "Log " + d.Log.Origin, Data: d})
 }
 

@@ -36,6 +36,10 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // DefaultTimeout bounds the time spent on one page.
 const DefaultTimeout = 10 * time.Second
 
+// DefaultFeedInterval is how often a log page's live feed (static/feed.js)
+// polls the log's latest checkpoint.
+const DefaultFeedInterval = 5 * time.Second
+
 // PageSize is the number of entries on a page of search results or of a
 // log's newest entries.
 const PageSize = 25
@@ -65,6 +69,9 @@ type Config struct {
 	About func(ctx context.Context) (trustedRoot, signingConfig []byte, err error)
 	// Timeout bounds the work of one page (0: DefaultTimeout).
 	Timeout time.Duration
+	// FeedInterval is how often the live feed of a log page polls the
+	// log's checkpoint (0: DefaultFeedInterval; at least 100 ms).
+	FeedInterval time.Duration
 	// Logger receives errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -86,6 +93,10 @@ func New(cfg Config) (*UI, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
+	if cfg.FeedInterval <= 0 {
+		cfg.FeedInterval = DefaultFeedInterval
+	}
+	cfg.FeedInterval = max(cfg.FeedInterval, 100*time.Millisecond)
 	u := &UI{cfg: cfg, logger: cfg.Logger, pages: map[string]*template.Template{}}
 	if u.logger == nil {
 		u.logger = slog.New(slog.DiscardHandler)
