@@ -78,7 +78,7 @@ func TestFeedBrowser(t *testing.T) {
 		// The new row's link opens the entry.
 		p.Click(`#feed tbody tr:first-child td:nth-child(2) a`)
 		p.WaitText("#entry-index", "3", feedWait)
-		noProblems(t, p)
+		p.AssertNoProblems(t)
 		p.AssertNotPwned(t)
 	})
 
@@ -105,7 +105,7 @@ func TestFeedBrowser(t *testing.T) {
 		if !regexp.MustCompile(`^/entry/[0-9a-f]{64}$`).MatchString(uuid) {
 			t.Errorf("UUID link %q", uuid)
 		}
-		noProblems(t, p)
+		p.AssertNoProblems(t)
 	})
 
 	t.Run("server errors", func(t *testing.T) {
@@ -120,7 +120,7 @@ func TestFeedBrowser(t *testing.T) {
 		p.Eval(`(window.fetch = window.__fetch, 0)`)
 		p.WaitAttr("#feed tbody tr:first-child td:nth-child(2) a", "href", at, feedWait)
 		p.WaitText("#feed-status", "live: 1 new entry", feedWait)
-		noProblems(t, p)
+		p.AssertNoProblems(t)
 	})
 
 	t.Run("at most the newest 25", func(t *testing.T) {
@@ -152,7 +152,7 @@ func TestFeedBrowser(t *testing.T) {
 		if !strings.Contains(p.Text("#feed-status"), "25 new entries") {
 			t.Errorf("status %q", p.Text("#feed-status"))
 		}
-		noProblems(t, p)
+		p.AssertNoProblems(t)
 	})
 }
 
@@ -196,17 +196,5 @@ func TestCopyBrowser(t *testing.T) {
 	if !strings.Contains(raw, `"kind": "hashedrekord"`) {
 		t.Fatalf("raw JSON %q", raw)
 	}
-	noProblems(t, p)
-}
-
-// noProblems is p.AssertNoProblems but for the browser's own request for
-// /favicon.ico, which the explorer answers 404 until it serves an icon
-// (branch explorer-browser-tests adds one).
-func noProblems(t *testing.T, p *browser.Page) {
-	t.Helper()
-	for _, pr := range p.Problems() {
-		if !strings.Contains(pr, "404") || !strings.Contains(pr, "/favicon.ico") {
-			t.Errorf("browser: the page had a problem: %s", pr)
-		}
-	}
+	p.AssertNoProblems(t)
 }
