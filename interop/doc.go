@@ -44,6 +44,13 @@
 // the cosigned checkpoints are checked with Tabula's witness/policy and
 // with transparency-dev/formats' cosignature verifier.
 //
+// The explorer (explorer_test.go), as a new user meets it: cosign v3.1.3
+// signs an artifact with its own key and a certificate of the test CA
+// naming an email, through `tabula signing-config`, and headless Chromium
+// (internal/browser; skipped without a browser, failed under CI=true) finds
+// the entry at `/` by the email, by the digest and by the file hashed in
+// the page, and the proof panel verifies it.
+//
 // Entry kinds other than hashedrekord are tested when
 // cmd/tabula/entrytypes.go registers them (allEntryTypes, read from the
 // source); a registered kind must then pass, it is never skipped on the
