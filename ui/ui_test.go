@@ -93,7 +93,9 @@ type site struct {
 	key2   logset.Signer
 }
 
-func newSite(t *testing.T, e engine, withUI bool) *site {
+// newSite serves a Rekor v1 log set (that tests may rotate) and a Rekor v2
+// log through the API's router, with the explorer when withUI; opts change its config.
+func newSite(t *testing.T, e engine, withUI bool, opts ...func(*api.Config)) *site {
 	t.Helper()
 	store := e.open(t)
 	k1, k2 := logsettest.Key(t), logsettest.Key(t)
@@ -108,6 +110,9 @@ func newSite(t *testing.T, e engine, withUI bool) *site {
 			t.Fatal(err)
 		}
 		cfg.UI = x
+	}
+	for _, o := range opts {
+		o(&cfg)
 	}
 	s.Server = httptest.NewServer(api.New(cfg))
 	t.Cleanup(s.Close)
@@ -131,27 +136,36 @@ func (s *site) get(path string) (*http.Response, string) {
 // post writes an entry, returning the location of its page.
 func (s *site) post(path string, body []byte) string {
 	s.t.Helper()
-	resp, err := http.Post(s.URL+path, "application/json", strings.NewReader(string(body)))
+	loc, err := s.tryPost(path, body)
 	if err != nil {
 		s.t.Fatal(err)
+	}
+	return loc
+}
+
+// tryPost is post for any goroutine: it returns its failure.
+func (s *site) tryPost(path string, body []byte) (string, error) {
+	resp, err := http.Post(s.URL+path, "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
-		s.t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+		return "", fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
 	}
 	if path == "/api/v2/log/entries" {
 		var tle struct {
 			LogIndex string `json:"logIndex"`
 		}
 		if err := json.Unmarshal(b, &tle); err != nil {
-			s.t.Fatal(err)
+			return "", fmt.Errorf("POST %s: %w", path, err)
 		}
 		sh, err := s.v2.Active(context.Background())
 		if err != nil {
-			s.t.Fatal(err)
+			return "", err
 		}
-		return fmt.Sprintf("/log/%d/entry/%s", sh.TreeID(), tle.LogIndex)
+		return fmt.Sprintf("/log/%d/entry/%s", sh.TreeID(), tle.LogIndex), nil
 	}
 	var le map[string]struct {
 		LogIndex     int64 `json:"logIndex"`
@@ -162,17 +176,16 @@ func (s *site) post(path string, body []byte) string {
 		} `json:"verification"`
 	}
 	if err := json.Unmarshal(b, &le); err != nil {
-		s.t.Fatal(err)
+		return "", fmt.Errorf("POST %s: %w", path, err)
 	}
 	for id, e := range le {
 		tree, err := strconv.ParseUint(id[:16], 16, 64)
 		if err != nil {
-			s.t.Fatal(err)
+			return "", fmt.Errorf("POST %s: entry ID %s: %w", path, id, err)
 		}
-		return fmt.Sprintf("/log/%d/entry/%d", tree, e.Verification.InclusionProof.LogIndex)
+		return fmt.Sprintf("/log/%d/entry/%d", tree, e.Verification.InclusionProof.LogIndex), nil
 	}
-	s.t.Fatalf("POST %s: no entry in %s", path, b)
-	return ""
+	return "", fmt.Errorf("POST %s: no entry in %s", path, b)
 }
 
 // workflowSigner signs with a certificate such as Fulcio issues for a
