@@ -181,6 +181,11 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request) {
 		q, qerr := classify(text)
 		if qerr != nil {
 			d.Kind = "not understood"
+			if len(text) > MaxQuery {
+				// Refused for its size: not echoed back (up to the HTTP
+				// server's header limit, several times over).
+				text, d.Query = "", ""
+			}
 			u.render(w, r, http.StatusBadRequest, "search", page{Title: "Search", Query: text, Data: struct {
 				listData
 				Error string
