@@ -36,9 +36,9 @@ import (
 // aboutSite is a server whose explorer publishes its trusted root and
 // signing config as serve does (trustroot.Server), with two Rekor v1 logs
 // (the first frozen with two entries) and a Rekor v2 log.
-func aboutSite(t *testing.T, e engine) *httptest.Server {
+func aboutSite(t *testing.T, e logsettest.Engine) *httptest.Server {
 	t.Helper()
-	store := e.open(t)
+	store := e.Open(t)
 	k1, k2 := logsettest.Key(t), logsettest.Key(t)
 	v1 := logsettest.Open(t, store, k1, k2)
 	v2 := logsettest.OpenV2(t, store, nil)
@@ -111,7 +111,7 @@ func fetch(t *testing.T, u, host string) (*http.Response, []byte) {
 // its TSA.
 func TestAboutDocuments(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			srv := aboutSite(t, e)
 			_, b := fetch(t, srv.URL+"/logs", "")
 			var logs models.Logs
@@ -228,7 +228,7 @@ func checkAboutSigningConfig(t *testing.T, b []byte, base string) {
 // commands only, no downloads) and with an About that fails (the page
 // still served, saying so; the downloads 503), and unknown downloads 404.
 func TestAboutWithoutDocuments(t *testing.T) {
-	store := engines[0].open(t)
+	store := engines[0].Open(t)
 	v1 := logsettest.Open(t, store, logsettest.Key(t))
 	for _, tt := range []struct {
 		name     string
