@@ -87,7 +87,7 @@ type Config struct {
 	WitnessWait    time.Duration
 	WitnessWaitMax time.Duration
 	// UI, if not nil, is the explorer (package ui), served for GET on /,
-	// /search, /entry/…, /log/…, /about and /static/…, under the same
+	// /search, /entry/…, /log/…, /about, /about/… and /static/…, under the same
 	// limits as the API; the API's routes keep their paths.
 	UI http.Handler
 }
@@ -248,7 +248,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 // UIRoutes are the paths of Config.UI in the router (GET only).
-var UIRoutes = []string{"/", "/search", "/entry/*", "/log/*", "/about", "/static/*"}
+var UIRoutes = []string{"/", "/search", "/entry/*", "/log/*", "/about", "/about/*", "/static/*"}
 
 // Routes lists the method and pattern of every route, for the test that
 // checks the router against openapi.yaml.

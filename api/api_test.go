@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,41 +22,16 @@ import (
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/logsettest"
-	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
-	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/postgres"
-	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
 )
 
-type engine struct {
-	name string
-	open func(t *testing.T) storage.LogSet
-}
-
-var engines = []engine{
-	{"sqlite", func(t *testing.T) storage.LogSet {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tabula.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-	{"postgres", func(t *testing.T) storage.LogSet {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-}
+// engines are the storage engines the tests run on.
+var engines = logsettest.Engines()
 
 // server is a Tabula API over a real store, reached through real HTTP.
 type server struct {
@@ -65,15 +39,15 @@ type server struct {
 	t *testing.T
 }
 
-func newServer(t *testing.T, e engine, maxBody int64) *server {
+func newServer(t *testing.T, e logsettest.Engine, maxBody int64) *server {
 	t.Helper()
 	return newServerWith(t, e, func(c *api.Config) { c.MaxRequestBody = maxBody })
 }
 
 // newServerWith is newServer with the API configuration adjusted by edit.
-func newServerWith(t *testing.T, e engine, edit func(*api.Config)) *server {
+func newServerWith(t *testing.T, e logsettest.Engine, edit func(*api.Config)) *server {
 	t.Helper()
-	logs := logsettest.Open(t, e.open(t))
+	logs := logsettest.Open(t, e.Open(t))
 	cfg := api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New()), TSA: newTSA(t)}
 	edit(&cfg)
 	ts := httptest.NewServer(api.New(cfg))
@@ -213,7 +187,7 @@ func newEntry(t *testing.T, sgn *testentry.Signer, artifact string) []byte {
 
 func TestWriteReadVerify(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			sgn, err := testentry.NewSigner()
 			if err != nil {
@@ -366,7 +340,7 @@ func TestConcurrentUploads(t *testing.T) {
 		n = 300
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			k := s.logKey()
 			const workers = 32

@@ -45,7 +45,7 @@ func TestAttestationStorage(t *testing.T) {
 		{"none", "", false},
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServerWith(t, e, func(c *api.Config) {
 				c.Types = types.NewRegistry(attestKind{})
 				c.MaxAttestationSize = limit

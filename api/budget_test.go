@@ -117,7 +117,7 @@ func TestSlowBodiesFromOneClient(t *testing.T) {
 	}
 	const perClient = 256
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			srv := newServerWith(t, e, func(c *api.Config) {
 				c.Limits = api.Limits{
 					MaxConcurrent:    conns / 2, // fewer than the slow connections

@@ -50,9 +50,9 @@ type explorerFixture struct {
 	logs    []*explorerLog // frozen v1, active v1, v2
 }
 
-func newExplorerFixture(t *testing.T, e engine) *explorerFixture {
+func newExplorerFixture(t *testing.T, e logsettest.Engine) *explorerFixture {
 	t.Helper()
-	store := e.open(t)
+	store := e.Open(t)
 	v1key := logsettest.Key(t)
 	k, err := signer.Generate(signer.Ed25519)
 	if err != nil {
@@ -182,7 +182,7 @@ func getEntryAt(t *testing.T, s *server, l *explorerLog, index int) models.LogEn
 // shape.
 func TestLogEntryAt(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			f := newExplorerFixture(t, e)
 			for _, l := range f.logs {
 				for i := range l.bodies {

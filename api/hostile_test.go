@@ -373,7 +373,7 @@ func hostileCases(t *testing.T) []hostileCase {
 // the error shape; then that the server is healthy and nothing was written.
 func TestHostileRequests(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			cases := hostileCases(t)
 			if len(cases) < 60 {

@@ -92,7 +92,7 @@ func TestHostileVerification(t *testing.T) {
 		{"8192-bit RSA key", dsseProposal(t, one, bigRSA), "RSA key of 8192 bits; at most 4096 are accepted"},
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServerWith(t, e, func(c *api.Config) { c.Types = types.NewRegistry(dsse.New()) })
 			before := s.logInfo()
 			for _, tc := range cases {

@@ -79,7 +79,7 @@ func bigCertEntry(t *testing.T, extBytes int) []byte {
 // one just under it is logged and its bundle is served.
 func TestEntryTooLarge(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			before := s.logInfo()
 			// The 75 KB hashedrekord of the report: 41 KB of extension.
@@ -155,11 +155,11 @@ func TestRejectedEntry(t *testing.T) {
 	marker := []byte(hex.EncodeToString(sgn.Digest([]byte("poisoned artifact"))))
 	for _, e := range engines {
 		for _, entryLevel := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/entryLevel=%t", e.name, entryLevel), func(t *testing.T) {
-				set := logsettest.WrapLogs(e.open(t), func(s storage.Storage) storage.Storage {
+			t.Run(fmt.Sprintf("%s/entryLevel=%t", e.Name, entryLevel), func(t *testing.T) {
+				set := logsettest.WrapLogs(e.Open(t), func(s storage.Storage) storage.Storage {
 					return &refusingStore{Storage: s, marker: marker, entryLevel: entryLevel}
 				})
-				s := newServer(t, engine{e.name, func(*testing.T) storage.LogSet { return set }}, 0)
+				s := newServer(t, logsettest.Engine{Name: e.Name, Open: func(testing.TB) storage.LogSet { return set }}, 0)
 				const good = 12
 				var wg sync.WaitGroup
 				codes := make([]int, good)

@@ -36,7 +36,7 @@ func (s *server) upload(body []byte) string {
 
 func TestRetrieve(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			k := s.logKey()
 			sgn, err := testentry.NewSigner()
@@ -153,7 +153,7 @@ func TestRetrieveByEntry(t *testing.T) {
 		{"rekord", "rekord/testdata/x509-p256.request.json", "rekord/testdata/x509-p256.body.json"},
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServerWith(t, e, func(c *api.Config) {
 				c.Types = types.NewRegistry(hashedrekord.New(), dsse.New(), intoto.New(), rekord.New())
 			})
@@ -290,7 +290,7 @@ func mustSigner(t *testing.T) *testentry.Signer {
 
 func TestSearchIndex(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			alice, err := testentry.NewCertSigner("alice@example.com")
 			if err != nil {

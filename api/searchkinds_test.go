@@ -81,7 +81,7 @@ func sorted(ids ...string) []string {
 // SANs are.
 func TestSearchKindsApart(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			victim, err := testentry.NewSigner()
 			if err != nil {
@@ -143,7 +143,7 @@ func TestSearchKindsApart(t *testing.T) {
 func TestSearchKeysAnyValue(t *testing.T) {
 	long := "https://example.com/" + strings.Repeat("a", 4000)
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			nul := s.upload(sanEntry(t, "nul", []string{"a\x00b.example.com"}, nil))
 			longID := s.upload(sanEntry(t, "long", nil, []string{"long@example.com"}, long))
@@ -178,7 +178,7 @@ func TestSearchKeyCap(t *testing.T) {
 		return out
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServer(t, e, 0)
 			// The key fingerprint and the digest make two more.
 			atCap := s.upload(sanEntry(t, "at the cap", names(types.MaxSearchKeys-2), nil))
@@ -246,7 +246,7 @@ func dsseStatement(t *testing.T, alg, value string) []byte {
 func TestPoisonedKeysAmongGood(t *testing.T) {
 	long := strings.Repeat("ab", 2000)
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newServerWith(t, e, func(c *api.Config) { c.Types = types.NewRegistry(hashedrekord.New(), dsse.New()) })
 			good, err := testentry.NewSigner()
 			if err != nil {

@@ -82,8 +82,8 @@ func oneEntry(t *testing.T, b []byte) models.LogEntry {
 // every shard as Rekor v1 does.
 func TestShards(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.open(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Open(t)
 			key1, key2 := logsettest.Key(t), logsettest.Key(t)
 			logs := logsettest.OpenConfig(t, logset.Config{Store: set, Keys: []logset.Signer{key1, key2}})
 			ts := httptest.NewServer(api.New(api.Config{Logs: logs, Types: types.NewRegistry(hashedrekord.New())}))

@@ -31,7 +31,7 @@ import (
 // the entries are in the tiles under /api/v2/.
 func TestV2Write(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			k, err := signer.Generate(signer.Ed25519)
 			if err != nil {
 				t.Fatal(err)
@@ -41,7 +41,7 @@ func TestV2Write(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := newServerWith(t, e, func(c *api.Config) {
-				store := e.open(t)
+				store := e.Open(t)
 				c.Logs = logsettest.Open(t, store)
 				c.V2Logs = logsettest.OpenV2(t, store, key)
 			})
@@ -152,7 +152,7 @@ func TestV2Write(t *testing.T) {
 func TestV2Hostile(t *testing.T) {
 	e := engines[0]
 	s := newServerWith(t, e, func(c *api.Config) {
-		store := e.open(t)
+		store := e.Open(t)
 		c.Logs = logsettest.Open(t, store)
 		c.V2Logs = logsettest.OpenV2(t, store, nil)
 	})

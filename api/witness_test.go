@@ -88,9 +88,9 @@ func newManager(t *testing.T, store storage.LogSet, p *policy.Policy, holder str
 	return m
 }
 
-func newWitnessed(t *testing.T, e engine, edit func(*api.Config)) *witnessed {
+func newWitnessed(t *testing.T, e logsettest.Engine, edit func(*api.Config)) *witnessed {
 	t.Helper()
-	w := &witnessed{store: e.open(t), v1Key: logsettest.Key(t)}
+	w := &witnessed{store: e.Open(t), v1Key: logsettest.Key(t)}
 	w.v1 = logsettest.Open(t, w.store, w.v1Key)
 	w.v2 = logsettest.OpenV2(t, w.store, nil)
 	w.v1V, w.v2V = logVerifier(t, w.v1), logVerifier(t, w.v2)
@@ -180,7 +180,7 @@ func (w *witnessed) get(t *testing.T, path string) []byte {
 // 200 and names the failing witness.
 func TestWitnessedWrites(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			w := newWitnessed(t, e, nil)
 			sgn, err := testentry.NewSigner()
 			if err != nil {
@@ -313,7 +313,7 @@ func TestWitnessedWrites(t *testing.T) {
 // the frozen one's submitter stops once its final checkpoint is cosigned.
 func TestWitnessReplicaAndRotation(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			w := newWitnessed(t, e, nil)
 			sgn, err := testentry.NewSigner()
 			if err != nil {

@@ -33,11 +33,11 @@ func TestWriteWaitBounded(t *testing.T) {
 	var once sync.Once
 	release := func() { once.Do(func() { close(hang) }) }
 	t.Cleanup(release)
-	set := logsettest.WrapLogs(engines[0].open(t), func(s storage.Storage) storage.Storage {
+	set := logsettest.WrapLogs(engines[0].Open(t), func(s storage.Storage) storage.Storage {
 		return &hungStore{Storage: s, hang: hang}
 	})
 	const wait = 300 * time.Millisecond
-	srv := newServerWith(t, engine{"hung", func(*testing.T) storage.LogSet { return set }},
+	srv := newServerWith(t, logsettest.Engine{Name: "hung", Open: func(testing.TB) storage.LogSet { return set }},
 		func(c *api.Config) { c.WriteWait = wait })
 	sgn, err := testentry.NewSigner()
 	if err != nil {

@@ -19,9 +19,9 @@ import (
 
 func TestClientAgainstServer(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			ts, logKey := newServer(t, e.open(t))
+			ts, logKey := newServer(t, e.Open(t))
 			c, err := client.New(ts.URL + "/")
 			if err != nil {
 				t.Fatal(err)

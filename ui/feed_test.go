@@ -19,9 +19,9 @@ import (
 
 // newFeedSite is newSite with the explorer's live feed polling every
 // interval.
-func newFeedSite(t *testing.T, e engine, interval time.Duration) *site {
+func newFeedSite(t *testing.T, e logsettest.Engine, interval time.Duration) *site {
 	t.Helper()
-	store := e.open(t)
+	store := e.Open(t)
 	k1, k2 := logsettest.Key(t), logsettest.Key(t)
 	s := &site{t: t, store: store, key2: k2}
 	s.v1 = logsettest.Open(t, store, k1, k2)
@@ -49,7 +49,7 @@ var inlineRE = regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>[^<]|<script>|<style|
 // style.
 func TestFeedAndCopyMarkup(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newFeedSite(t, e, 1500*time.Millisecond)
 			sg, err := testentry.NewCertSigner("feed@example.com")
 			if err != nil {

@@ -77,7 +77,7 @@ func TestSearchIdentityConcurrent(t *testing.T) {
 		{"https://github.com/org/ann/.github/workflows/release.yml@refs/heads/main", "URI identity", true},
 	}
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
 			s := newSite(t, e, true)
 			var mu sync.Mutex

@@ -21,7 +21,7 @@ import (
 func TestSearchRateLimited(t *testing.T) {
 	const burst = 3
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
 			s := newSite(t, e, true, func(c *api.Config) {
 				c.Limits = api.Limits{
@@ -85,7 +85,7 @@ func TestSearchBounded(t *testing.T) {
 	// MaxQuery echoed in the title and both search boxes.
 	const maxPage = 128 << 10
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			t.Parallel()
 			s := newSite(t, e, true)
 			alice, err := testentry.NewCertSigner("alice@example.com")

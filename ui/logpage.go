@@ -156,6 +156,17 @@ type aboutData struct {
 	AboutErr                   string
 }
 
+// baseURL is the server's URL as the client of r reached it: the request's
+// scheme (https if it came over TLS, else http: behind a proxy terminating
+// TLS, clients are told http://) and its Host header. The documents built
+// for it are only ever sent back to that client.
+func baseURL(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
 // about is /about: the server's logs and keys, its trusted root and
 // signing config.
 func (u *UI) about(w http.ResponseWriter, r *http.Request) {
@@ -165,10 +176,7 @@ func (u *UI) about(w http.ResponseWriter, r *http.Request) {
 		u.unavailable(w, r, err)
 		return
 	}
-	d := aboutData{Server: "http://" + r.Host}
-	if r.TLS != nil {
-		d.Server = "https://" + r.Host
-	}
+	d := aboutData{Server: baseURL(r)}
 	for _, sh := range shs {
 		lv, err := describe(ctx, sh)
 		if err != nil {
@@ -178,13 +186,39 @@ func (u *UI) about(w http.ResponseWriter, r *http.Request) {
 		d.Logs = append(d.Logs, lv)
 	}
 	if u.cfg.About != nil {
-		tr, sc, err := u.cfg.About(ctx)
+		tr, sc, err := u.cfg.About(ctx, d.Server)
 		if err != nil {
 			u.logger.Warn("ui: trusted root", "err", err)
 			d.AboutErr = "The trusted root could not be built just now."
 		} else {
-			d.TrustedRoot, d.SigningConfig = pretty(tr), pretty(sc)
+			d.TrustedRoot, d.SigningConfig = string(tr), string(sc)
 		}
 	}
 	u.render(w, r, http.StatusOK, "about", page{Title: "About this server", Data: d})
+}
+
+// aboutFile is /about/trusted_root.json and /about/signing_config.json:
+// the documents of /about to download, for clients reaching the server as
+// this request did.
+func (u *UI) aboutFile(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	if (name != "trusted_root.json" && name != "signing_config.json") || u.cfg.About == nil {
+		u.fail(w, r, http.StatusNotFound, "There is no such file.")
+		return
+	}
+	tr, sc, err := u.cfg.About(r.Context(), baseURL(r))
+	if err != nil {
+		u.logger.Warn("ui: trusted root", "err", err)
+		u.fail(w, r, http.StatusServiceUnavailable, "The trusted root could not be built just now; try again shortly.")
+		return
+	}
+	b := sc
+	if name == "trusted_root.json" {
+		b = tr
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
 }

@@ -83,3 +83,28 @@ var testPEMFingerprint = func() string {
 	}
 	return pki.FingerprintPEM(c)
 }()
+
+// FuzzClassify feeds the search box arbitrary text: classify never panics,
+// and what it accepts is something to look for (search terms, a leaf hash
+// or an index) named in words.
+func FuzzClassify(f *testing.F) {
+	for _, q := range []string{"alice@example.com", "https://github.com/o/r/.github/workflows/x.yml@refs/heads/main",
+		strings.Repeat("ab", 32), "sha1:" + strings.Repeat("1", 40), strings.Repeat("0", 16) + strings.Repeat("ab", 32),
+		"12345", testPEM, strings.ReplaceAll(testPEM, "\n", ""), "<script>x</script>@evil.example", "\u202e", ""} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		got, err := classify(q)
+		if err != nil {
+			return
+		}
+		if got.Kind == "" || (len(got.Terms) == 0 && got.Leaf == nil && got.Index == nil) {
+			t.Fatalf("classify(%q) = %+v: accepted, but nothing to look for", q, got)
+		}
+		for _, term := range got.Terms {
+			if len(term) == 0 {
+				t.Fatalf("classify(%q): an empty term", q)
+			}
+		}
+	})
+}

@@ -64,9 +64,12 @@ type Config struct {
 	// checkpoints, shown on their log pages.
 	Witnesses *submit.Manager
 	// About, if not nil, returns the server's Sigstore trusted root and
-	// signing config (JSON), shown on /about; without it the page shows
-	// the commands that print them.
-	About func(ctx context.Context) (trustedRoot, signingConfig []byte, err error)
+	// signing config (JSON) for clients reaching it at baseURL (the
+	// request's scheme and Host, e.g. "https://log.example.com"), shown on
+	// /about and served as /about/trusted_root.json and
+	// /about/signing_config.json; without it the page shows the commands
+	// that print them.
+	About func(ctx context.Context, baseURL string) (trustedRoot, signingConfig []byte, err error)
 	// Timeout bounds the work of one page (0: DefaultTimeout).
 	Timeout time.Duration
 	// FeedInterval is how often the live feed of a log page polls the
@@ -121,6 +124,7 @@ func New(cfg Config) (*UI, error) {
 	m.HandleFunc("GET /log/{tree}", u.logPage)
 	m.HandleFunc("GET /log/{tree}/entry/{index}", u.entryByIndex)
 	m.HandleFunc("GET /about", u.about)
+	m.HandleFunc("GET /about/{file}", u.aboutFile)
 	m.HandleFunc("GET /static/{file}", u.serveStatic)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, http.StatusNotFound, "There is no page at this address.")

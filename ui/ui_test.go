@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,41 +26,17 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/logsettest"
-	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/internal/testentry"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/profile/rekorv2"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/postgres"
-	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
 	"github.com/tabularium/tabula/ui"
 )
 
-type engine struct {
-	name string
-	open func(t *testing.T) storage.LogSet
-}
-
-var engines = []engine{
-	{"sqlite", func(t *testing.T) storage.LogSet {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tabula.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-	{"postgres", func(t *testing.T) storage.LogSet {
-		s, err := postgres.Open(context.Background(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-}
+// engines are the storage engines the tests run on.
+var engines = logsettest.Engines()
 
 // attestKind is a test entry kind whose spec {"id":…,"data":…} becomes a
 // body holding id and an attestation holding data: hostile text in a body
@@ -95,9 +70,9 @@ type site struct {
 
 // newSite serves a Rekor v1 log set (that tests may rotate) and a Rekor v2
 // log through the API's router, with the explorer when withUI; opts change its config.
-func newSite(t *testing.T, e engine, withUI bool, opts ...func(*api.Config)) *site {
+func newSite(t *testing.T, e logsettest.Engine, withUI bool, opts ...func(*api.Config)) *site {
 	t.Helper()
-	store := e.open(t)
+	store := e.Open(t)
 	k1, k2 := logsettest.Key(t), logsettest.Key(t)
 	s := &site{t: t, store: store, key2: k2}
 	s.v1 = logsettest.Open(t, store, k1, k2)
@@ -273,7 +248,7 @@ const actionsIssuer = "https://token.actions.githubusercontent.com"
 // escaped; every answer carries the CSP.
 func TestExplorer(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			s := newSite(t, e, true)
 			alice, err := testentry.NewCertSigner("alice@example.com")
 			if err != nil {

@@ -36,6 +36,7 @@ import (
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
 	"github.com/tabularium/tabula/storage/sqlite"
+	"github.com/tabularium/tabula/trustroot"
 	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/ui"
 	"github.com/tabularium/tabula/witness/submit"
@@ -276,7 +277,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	var explorer http.Handler
 	if c.UI {
-		x, err := ui.New(ui.Config{Logs: logs, V2Logs: v2logs, Witnesses: witnesses, Logger: logger})
+		x, err := ui.New(ui.Config{Logs: logs, V2Logs: v2logs, Witnesses: witnesses, Logger: logger, About: aboutDocuments(logs, v2logs, authority)})
 		if err != nil {
 			return err
 		}
@@ -643,4 +644,18 @@ func awaitShutdown(ctx context.Context, errc <-chan error, logger *slog.Logger, 
 		_ = msrv.Shutdown(sctx)
 	}
 	return sctx, cancel
+}
+
+// aboutDocuments builds the explorer's /about documents: the trusted root
+// and signing config `tabula trusted-root --server` and `tabula
+// signing-config --server` print for a client reaching the server at
+// baseURL, built from the log sets rather than over HTTP.
+func aboutDocuments(logs, v2logs *logset.Set, authority *tsa.Authority) func(ctx context.Context, baseURL string) ([]byte, []byte, error) {
+	return func(ctx context.Context, baseURL string) ([]byte, []byte, error) {
+		s := trustroot.Server{BaseURL: baseURL, Sets: []*logset.Set{logs, v2logs}}
+		if authority != nil {
+			s.TSAChain = authority.Chain()
+		}
+		return s.Documents(ctx, time.Now())
+	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,19 +10,10 @@ import (
 	"strings"
 	"time"
 
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/tabularium/tabula/client"
+	"github.com/tabularium/tabula/trustroot"
 	"github.com/tabularium/tabula/tsa"
 )
-
-// signingConfigMediaType is the media type of a Sigstore SigningConfig v0.2
-// (protobuf-specs dev.sigstore.trustroot.v1.SigningConfig, proto3 JSON).
-const signingConfigMediaType = "application/vnd.dev.sigstore.signingconfig.v0.2+json"
 
 type signingConfigConfig struct {
 	Server   string // base URL of a running Tabula
@@ -100,14 +89,6 @@ func signingConfig(ctx context.Context, c *signingConfigConfig, stderr io.Writer
 			return nil, fmt.Errorf("%s %q: want an http:// or https:// URL", u.flag, u.v)
 		}
 	}
-	service := func(u string, version uint32, start time.Time) *prototrustroot.Service {
-		return &prototrustroot.Service{
-			Url:             u,
-			MajorApiVersion: version,
-			ValidFor:        &protocommon.TimeRange{Start: timestamppb.New(start.UTC().Truncate(time.Second))},
-			Operator:        operator,
-		}
-	}
 
 	offer := map[string]bool{}
 	for _, api := range strings.Split(c.APIs, ",") {
@@ -117,26 +98,16 @@ func signingConfig(ctx context.Context, c *signingConfigConfig, stderr io.Writer
 		offer[api] = true
 	}
 
-	logs, err := cl.Logs(ctx)
+	descs, err := cl.Logs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the server's logs (GET /logs): %w", err)
 	}
-	sc := &prototrustroot.SigningConfig{
-		MediaType:       signingConfigMediaType,
-		RekorTlogConfig: &prototrustroot.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
-		TsaConfig:       &prototrustroot.ServiceConfiguration{Selector: prototrustroot.ServiceSelector_ANY},
+	logs := make([]trustroot.ServerLog, 0, len(descs))
+	for _, d := range descs {
+		logs = append(logs, trustroot.ServerLog{TreeID: d.TreeID, API: d.API, Origin: d.Origin, Frozen: d.State != "active", CreatedAt: d.CreatedAt})
 	}
-	for _, api := range []struct {
-		name    string
-		version uint32
-	}{{"v2", 2}, {"v1", 1}} {
-		for _, d := range logs {
-			if offer[api.name] && d.API == api.name && d.State == "active" {
-				sc.RekorTlogUrls = append(sc.RekorTlogUrls, service(server, api.version, d.CreatedAt.Add(-startMargin)))
-			}
-		}
-	}
-	if len(sc.RekorTlogUrls) == 0 {
+	sc := trustroot.SigningConfig{Operator: operator, Rekor: trustroot.RekorServices(server, logs, offer["v1"], offer["v2"])}
+	if len(sc.Rekor) == 0 {
 		return nil, fmt.Errorf("GET /logs: the server has no active log of API %s", c.APIs)
 	}
 
@@ -151,51 +122,13 @@ func signingConfig(ctx context.Context, c *signingConfigConfig, stderr io.Writer
 		if err != nil {
 			return nil, fmt.Errorf("the server's timestamp authority chain: %w", err)
 		}
-		sc.TsaUrls = append(sc.TsaUrls, service(server+"/api/v1/timestamp", 1, chain[0].NotBefore))
+		sc.TSAs = append(sc.TSAs, trustroot.TSAService(server, chain))
 	}
 	if c.Fulcio != "" {
-		sc.CaUrls = append(sc.CaUrls, service(c.Fulcio, 1, now.Add(-startMargin)))
+		sc.CAs = append(sc.CAs, trustroot.Service{URL: c.Fulcio, MajorAPIVersion: 1, Start: now.Add(-startMargin)})
 	}
 	if c.OIDC != "" {
-		sc.OidcUrls = append(sc.OidcUrls, service(c.OIDC, 1, now.Add(-startMargin)))
+		sc.OIDC = append(sc.OIDC, trustroot.Service{URL: c.OIDC, MajorAPIVersion: 1, Start: now.Add(-startMargin)})
 	}
-	return marshalOrdered(sc, []string{"mediaType", "caUrls", "oidcUrls", "rekorTlogUrls", "rekorTlogConfig", "tsaUrls", "tsaConfig"})
-}
-
-// marshalOrdered writes m as indented proto3 JSON with its top-level fields
-// in the order of names (protojson's own layout varies on purpose); a
-// missing field is written as an empty list, as Sigstore's own documents
-// carry them.
-func marshalOrdered(m proto.Message, names []string) ([]byte, error) {
-	raw, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	buf.WriteString("{")
-	for i, name := range names {
-		v, ok := fields[name]
-		if !ok {
-			v = json.RawMessage("[]")
-		}
-		if i > 0 {
-			buf.WriteString(",")
-		}
-		fmt.Fprintf(&buf, "%q:%s", name, v)
-		delete(fields, name)
-	}
-	buf.WriteString("}")
-	if len(fields) != 0 {
-		return nil, fmt.Errorf("internal error: unexpected fields %v", fields)
-	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, buf.Bytes(), "", "  "); err != nil {
-		return nil, err
-	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
+	return sc.JSON()
 }

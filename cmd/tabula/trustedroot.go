@@ -3,11 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -21,24 +16,20 @@ import (
 	"strings"
 	"time"
 
-	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
-	prototrustroot "github.com/sigstore/protobuf-specs/gen/pb-go/trustroot/v1"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/client"
 	"github.com/tabularium/tabula/signer"
+	"github.com/tabularium/tabula/trustroot"
 	"github.com/tabularium/tabula/tsa"
 	"github.com/tabularium/tabula/verify"
 )
 
-// trustedRootMediaType is the media type of a Sigstore TrustedRoot document
-// (protobuf-specs dev.sigstore.trustroot.v1.TrustedRoot, proto3 JSON).
-const trustedRootMediaType = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
+// trustedRootMediaType is the media type of a Sigstore TrustedRoot document.
+const trustedRootMediaType = trustroot.TrustedRootMediaType
 
 // startMargin is how far before the earliest entry (or now) a default
 // validity start is put: it absorbs clock differences between replicas.
-const startMargin = time.Minute
+const startMargin = trustroot.StartMargin
 
 type trustedRootConfig struct {
 	Key        string // private key PEM file
@@ -119,8 +110,8 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		return nil, fmt.Errorf("--url %q: want an http:// or https:// URL", c.URL)
 	}
 
-	var logs []serverLogKey
-	var tsaAuthority *prototrustroot.CertificateAuthority
+	var logs []trustroot.Log
+	var tsaAuthority *trustroot.Authority
 	switch {
 	case c.Key != "":
 		b, err := os.ReadFile(c.Key)
@@ -131,7 +122,7 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.Key, err)
 		}
-		logs = []serverLogKey{{pub: priv.Public()}}
+		logs = []trustroot.Log{{PublicKey: priv.Public()}}
 	case c.PublicKey != "":
 		b, err := os.ReadFile(c.PublicKey)
 		if err != nil {
@@ -141,7 +132,7 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", c.PublicKey, err)
 		}
-		logs = []serverLogKey{{pub: pub}}
+		logs = []trustroot.Log{{PublicKey: pub}}
 	default:
 		cl, err := client.New(c.Server, client.WithUserAgent("tabula/"+version()), client.WithHTTPClient(&http.Client{Timeout: 30 * time.Second}))
 		if err != nil {
@@ -157,7 +148,7 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		}
 		if c.urlSet {
 			for i := range logs {
-				if logs[i].keyID != nil && !bytes.Equal(logs[i].keyID, logID(logs[i].pub)) {
+				if logs[i].KeyID != nil && !bytes.Equal(logs[i].KeyID, trustroot.LogID(logs[i].PublicKey)) {
 					fmt.Fprintln(stderr, "tabula trusted-root: note: --url names the Rekor v1 logs; a Rekor v2 log's baseUrl stays https://<origin>")
 					break
 				}
@@ -172,8 +163,8 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		if start, err = time.Parse(time.RFC3339, c.Start); err != nil {
 			return nil, fmt.Errorf("--start: %w", err)
 		}
-	case !logs[0].start.IsZero() && logs[0].start.Before(time.Now()):
-		start = logs[0].start
+	case !logs[0].Start.IsZero() && logs[0].Start.Before(time.Now()):
+		start = logs[0].Start
 	default:
 		start = time.Now().Add(-startMargin).UTC().Truncate(time.Second)
 		if c.Server == "" {
@@ -181,27 +172,14 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 				"Use --server (takes the time of the log's first entry) or --start to cover older entries.\n", start.Format(time.RFC3339))
 		}
 	}
-	logs[0].start = start
+	logs[0].Start = start
 
-	var tlogs []*prototrustroot.TransparencyLogInstance
-	for _, l := range logs {
-		baseURL := l.baseURL
-		if baseURL == "" || (c.urlSet && bytes.Equal(l.keyID, logID(l.pub))) {
-			baseURL = c.URL // given by key, or a Rekor v1 log with --url
+	for i, l := range logs {
+		if l.BaseURL == "" || (c.urlSet && bytes.Equal(l.KeyID, trustroot.LogID(l.PublicKey))) {
+			logs[i].BaseURL = c.URL // given by key, or a Rekor v1 log with --url
 		}
-		tlog, err := tlogInstance(l.pub, l.keyID, baseURL, l.start, c.Operator)
-		if err != nil {
-			return nil, err
-		}
-		if !l.end.IsZero() {
-			tlog.PublicKey.ValidFor.End = timestamppb.New(l.end)
-		}
-		tlogs = append(tlogs, tlog)
 	}
-	tr := &prototrustroot.TrustedRoot{
-		MediaType: trustedRootMediaType,
-		Tlogs:     tlogs,
-	}
+	tr := trustroot.TrustedRoot{Logs: logs, Operator: c.Operator}
 	if c.FulcioCert != "" {
 		ca, err := certificateAuthority(c.FulcioCert, c.FulcioURL)
 		if err != nil {
@@ -216,70 +194,17 @@ func trustedRoot(ctx context.Context, c *trustedRootConfig, stderr io.Writer) ([
 		}
 		tr.TimestampAuthorities = append(tr.TimestampAuthorities, ca)
 	} else if tsaAuthority != nil {
-		tr.TimestampAuthorities = append(tr.TimestampAuthorities, tsaAuthority)
+		tr.TimestampAuthorities = append(tr.TimestampAuthorities, *tsaAuthority)
 	}
-	return marshalTrustedRoot(tr)
+	return tr.JSON()
 }
 
-// logID is Rekor's log ID of pub: SHA-256 of its DER SubjectPublicKeyInfo
-// (nil if pub has none).
-func logID(pub crypto.PublicKey) []byte {
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil
-	}
-	id := sha256.Sum256(der)
-	return id[:]
-}
-
-// tlogInstance describes a log signing with pub whose checkpoints carry
-// keyID (nil: Rekor v1's log ID, SHA-256 of the DER key).
-func tlogInstance(pub crypto.PublicKey, keyID []byte, baseURL string, start time.Time, operator string) (*prototrustroot.TransparencyLogInstance, error) {
-	var details protocommon.PublicKeyDetails
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
-		case elliptic.P384():
-			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P384_SHA_384
-		case elliptic.P521():
-			details = protocommon.PublicKeyDetails_PKIX_ECDSA_P521_SHA_512
-		default:
-			return nil, fmt.Errorf("unsupported ECDSA curve %s", k.Curve.Params().Name)
-		}
-	case ed25519.PublicKey:
-		details = protocommon.PublicKeyDetails_PKIX_ED25519
-	default:
-		return nil, fmt.Errorf("unsupported log key type %T (want ECDSA or Ed25519)", pub)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	if keyID == nil {
-		id := sha256.Sum256(der) // Rekor's log ID: SHA-256 of the DER SubjectPublicKeyInfo
-		keyID = id[:]
-	}
-	return &prototrustroot.TransparencyLogInstance{
-		BaseUrl:       baseURL,
-		HashAlgorithm: protocommon.HashAlgorithm_SHA2_256,
-		PublicKey: &protocommon.PublicKey{
-			RawBytes:   der,
-			KeyDetails: details,
-			ValidFor:   &protocommon.TimeRange{Start: timestamppb.New(start)},
-		},
-		LogId:    &protocommon.LogId{KeyId: keyID},
-		Operator: operator,
-	}, nil
-}
-
-// certificateAuthority reads a PEM chain (issuer first, root last) into a
-// CertificateAuthority valid from the first certificate's NotBefore.
-func certificateAuthority(path, uri string) (*prototrustroot.CertificateAuthority, error) {
+// certificateAuthority reads a PEM chain (issuer first, root last) into an
+// authority at uri.
+func certificateAuthority(path, uri string) (trustroot.Authority, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return trustroot.Authority{}, err
 	}
 	var chain []*x509.Certificate
 	for {
@@ -293,180 +218,100 @@ func certificateAuthority(path, uri string) (*prototrustroot.CertificateAuthorit
 		}
 		cert, err := x509.ParseCertificate(block.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return trustroot.Authority{}, fmt.Errorf("%s: %w", path, err)
 		}
 		chain = append(chain, cert)
 	}
 	if len(chain) == 0 {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
+		return trustroot.Authority{}, fmt.Errorf("%s: no PEM CERTIFICATE block", path)
 	}
-	return authorityOf(chain, uri), nil
-}
-
-// authorityOf is the CertificateAuthority of chain (issuer or signing
-// certificate first, root last) at uri, valid from the first certificate's
-// NotBefore.
-func authorityOf(chain []*x509.Certificate, uri string) *prototrustroot.CertificateAuthority {
-	ca := &prototrustroot.CertificateAuthority{
-		Subject: &protocommon.DistinguishedName{
-			Organization: strings.Join(chain[0].Subject.Organization, ", "),
-			CommonName:   chain[0].Subject.CommonName,
-		},
-		Uri:       uri,
-		CertChain: &protocommon.X509CertificateChain{},
-		ValidFor:  &protocommon.TimeRange{Start: timestamppb.New(chain[0].NotBefore)},
-	}
-	for _, cert := range chain {
-		ca.CertChain.Certificates = append(ca.CertChain.Certificates, &protocommon.X509Certificate{RawBytes: cert.Raw})
-	}
-	return ca
-}
-
-// marshalTrustedRoot writes tr as indented proto3 JSON with a stable layout
-// and the lists Sigstore's own trusted roots always carry, empty when
-// there is nothing in them.
-func marshalTrustedRoot(tr *prototrustroot.TrustedRoot) ([]byte, error) {
-	return marshalOrdered(tr, []string{"mediaType", "tlogs", "certificateAuthorities", "ctlogs", "timestampAuthorities"})
-}
-
-// serverLogKey is a log key to trust: its key, the key ID clients file it
-// under (nil: Rekor's log ID, SHA-256 of the DER key), the baseUrl naming
-// it ("": --url) and its validity (zero start: unknown; zero end: still in
-// service).
-type serverLogKey struct {
-	pub        crypto.PublicKey
-	keyID      []byte
-	baseURL    string
-	start, end time.Time
+	return trustroot.Authority{Chain: chain, URI: uri}, nil
 }
 
 // fetchLogKeys asks a running server for every log it holds (GET /logs:
-// Rekor v1 logs oldest first, then Rekor v2 logs oldest first) and checks
-// what it says: each key ID recomputed from the key, each checkpoint signed
-// by it. Each log is named by the identifier its checkpoints are signed
-// under, https://<key name> (Rekor v1: the server's --hostname; Rekor v2:
-// the log's origin), as sigstore-go (v2) and sigstore-js (v1 and v2) check.
-//
-// Validity: a Rekor v1 log from a minute before it was created or its first
-// entry was integrated, whichever is earlier (a database upgraded from one
-// tree records its log's creation at the upgrade), to a minute after its
-// last entry was integrated if frozen (the entries are read and checked with
-// the log's key: SET, inclusion proof, checkpoint of that tree);
-// consecutive Rekor v1 logs under one key make one key entry (sigstore-go
-// finds logs by key ID), as Rekor's shards share one in the public trusted
-// root. A Rekor v2 log (no integrated times) from a minute before it was
-// created to a minute after the next Rekor v2 log was, if frozen. Frozen
-// Rekor v1 logs without entries are left out (nothing in them needs
-// verifying); Rekor v2 logs, whose validity does not come from their
-// entries, are all listed.
-func fetchLogKeys(ctx context.Context, cl *client.Client, stderr io.Writer) ([]serverLogKey, error) {
-	logs, err := cl.Logs(ctx)
+// Rekor v1 logs oldest first, then Rekor v2 logs oldest first), checks what
+// it says (each key ID recomputed from the key, each checkpoint signed by
+// it, and each entry read for its integrated time checked with the log's
+// key: SET, inclusion proof, checkpoint of that tree) and lists the keys to
+// trust as trustroot.Keys does.
+func fetchLogKeys(ctx context.Context, cl *client.Client, stderr io.Writer) ([]trustroot.Log, error) {
+	descs, err := cl.Logs(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("reading the server's logs (GET /logs): %w", err)
 	}
-	var out []serverLogKey
-	var prevV1 []byte // key ID of the last Rekor v1 log listed
-	for i, d := range logs {
-		pub, form, err := checkLogDescription(d)
+	logs := make([]trustroot.ServerLog, 0, len(descs))
+	for _, d := range descs {
+		l, err := checkLogDescription(d)
 		if err != nil {
 			return nil, err
 		}
-		frozen := d.State == "frozen"
-		if frozen && d.TreeSize == 0 && form == checkpoint.KeyIDRekorV1 {
-			fmt.Fprintf(stderr, "tabula trusted-root: note: frozen log %s (%s) holds no entries; left out\n", d.TreeID, d.Origin)
-			continue
-		}
-		l := serverLogKey{pub: pub, keyID: d.KeyID, baseURL: "https://" + d.KeyName}
-		start := d.CreatedAt
-		switch form {
-		case checkpoint.KeyIDRekorV1:
-			key := verify.LogKey{Public: pub, ID: d.KeyID}
-			if d.TreeSize > 0 {
-				first, err := entryTime(ctx, cl, d.TreeID, int64(*d.StartIndex), key)
-				if err != nil {
-					return nil, err
-				}
-				if first.Before(start) {
-					start = first
-				}
-				if frozen {
-					last, err := entryTime(ctx, cl, d.TreeID, int64(*d.StartIndex+d.TreeSize-1), key)
-					if err != nil {
-						return nil, err
-					}
-					l.end = last.Add(startMargin).UTC()
-				}
-			}
-		case checkpoint.KeyIDC2SP:
-			if frozen {
-				for _, next := range logs[i+1:] {
-					if next.API == d.API {
-						l.end = next.CreatedAt.Add(startMargin).UTC()
-						break
-					}
-				}
-			}
-		}
-		l.start = start.Add(-startMargin).UTC().Truncate(time.Second)
-		if n := len(out); form == checkpoint.KeyIDRekorV1 && n > 0 && bytes.Equal(prevV1, d.KeyID) {
-			// The same key goes on: one validity from the first start,
-			// named as the newest log's checkpoints are.
-			out[n-1].end, out[n-1].baseURL = l.end, l.baseURL
-			continue
-		}
-		if form == checkpoint.KeyIDRekorV1 {
-			prevV1 = d.KeyID
-		}
-		out = append(out, l)
+		logs = append(logs, l)
 	}
-	if len(out) == 0 {
-		return nil, errors.New("GET /logs: the server lists no log to trust")
+	keys, err := trustroot.Keys(ctx, logs, func(ctx context.Context, l trustroot.ServerLog, index uint64) (time.Time, error) {
+		return entryTime(ctx, cl, l.TreeID, int64(l.StartIndex+index), verify.LogKey{Public: l.Key, ID: l.KeyID})
+	}, func(note string) { fmt.Fprintln(stderr, "tabula trusted-root: note: "+note) })
+	if errors.Is(err, trustroot.ErrNoLog) {
+		return nil, fmt.Errorf("GET /logs: %w", err)
 	}
-	return out, nil
+	return keys, err
 }
 
 // checkLogDescription checks one log of GET /logs: a known API, a key name
 // that is a hostname (it names the log in baseUrl), the key ID recomputed
 // from the key, and the checkpoint signed by that key under the log's
-// origin. It returns the key and the key ID form of the log's API.
-func checkLogDescription(d client.LogDescription) (crypto.PublicKey, checkpoint.KeyIDForm, error) {
+// origin. It returns the log as trustroot reads it.
+func checkLogDescription(d client.LogDescription) (trustroot.ServerLog, error) {
 	var form checkpoint.KeyIDForm
 	switch d.API {
 	case "v1":
 		form = checkpoint.KeyIDRekorV1
 		if d.StartIndex == nil || *d.StartIndex > math.MaxInt64-d.TreeSize {
-			return nil, 0, fmt.Errorf("GET /logs: Rekor v1 log %s: no valid startIndex", d.TreeID)
+			return trustroot.ServerLog{}, fmt.Errorf("GET /logs: Rekor v1 log %s: no valid startIndex", d.TreeID)
 		}
 	case "v2":
 		form = checkpoint.KeyIDC2SP
 		if d.KeyName != d.Origin {
-			return nil, 0, fmt.Errorf("GET /logs: Rekor v2 log %s: key name %q is not its origin %q", d.TreeID, d.KeyName, d.Origin)
+			return trustroot.ServerLog{}, fmt.Errorf("GET /logs: Rekor v2 log %s: key name %q is not its origin %q", d.TreeID, d.KeyName, d.Origin)
 		}
 	default:
-		return nil, 0, fmt.Errorf("GET /logs: log %s has API %q (want v1 or v2): a newer server?", d.TreeID, d.API)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: log %s has API %q (want v1 or v2): a newer server?", d.TreeID, d.API)
 	}
 	if u, err := url.Parse("https://" + d.KeyName); err != nil || u.Hostname() != d.KeyName || d.KeyName == "" {
-		return nil, 0, fmt.Errorf("GET /logs: log %s: key name %q is not a hostname; clients need https://<key name> as its baseUrl", d.TreeID, d.KeyName)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: log %s: key name %q is not a hostname; clients need https://<key name> as its baseUrl", d.TreeID, d.KeyName)
 	}
 	pub, err := x509.ParsePKIXPublicKey(d.PublicKey)
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
 	}
 	id, err := form.KeyID(d.KeyName, pub)
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: the key of log %s: %w", d.TreeID, err)
 	}
 	if !bytes.Equal(id[:], d.KeyID) {
-		return nil, 0, fmt.Errorf("GET /logs: log %s: key ID %x is not its key's (%x)", d.TreeID, d.KeyID, id)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: log %s: key ID %x is not its key's (%x)", d.TreeID, d.KeyID, id)
 	}
 	cp, err := checkpoint.Verify([]byte(d.Checkpoint), d.Origin, d.KeyName, form, pub)
 	if err != nil {
-		return nil, 0, fmt.Errorf("GET /logs: the checkpoint of log %s: %w", d.TreeID, err)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: the checkpoint of log %s: %w", d.TreeID, err)
 	}
 	if cp.Size != d.TreeSize {
-		return nil, 0, fmt.Errorf("GET /logs: log %s: tree size %d, its checkpoint says %d", d.TreeID, d.TreeSize, cp.Size)
+		return trustroot.ServerLog{}, fmt.Errorf("GET /logs: log %s: tree size %d, its checkpoint says %d", d.TreeID, d.TreeSize, cp.Size)
 	}
-	return pub, form, nil
+	l := trustroot.ServerLog{
+		TreeID:    d.TreeID,
+		API:       d.API,
+		Origin:    d.Origin,
+		KeyName:   d.KeyName,
+		KeyID:     d.KeyID,
+		Key:       pub,
+		Frozen:    d.State == "frozen",
+		Size:      d.TreeSize,
+		CreatedAt: d.CreatedAt,
+	}
+	if d.StartIndex != nil {
+		l.StartIndex = *d.StartIndex
+	}
+	return l, nil
 }
 
 // fetchTSA reads the server's timestamp authority chain (GET
@@ -474,7 +319,7 @@ func checkLogDescription(d client.LogDescription) (crypto.PublicKey, checkpoint.
 // the chain as served (signing certificate first, root last, as
 // sigstore-go reads it), its URI the server's /api/v1/timestamp, valid
 // from the signing certificate's NotBefore. A server without one gives nil.
-func fetchTSA(ctx context.Context, cl *client.Client, stderr io.Writer) (*prototrustroot.CertificateAuthority, error) {
+func fetchTSA(ctx context.Context, cl *client.Client, stderr io.Writer) (*trustroot.Authority, error) {
 	b, err := cl.TimestampCertChain(ctx)
 	if client.IsNotFound(err) {
 		fmt.Fprintln(stderr, "tabula trusted-root: note: the server has no timestamp authority (GET /api/v1/timestamp/certchain: 404)")
@@ -487,7 +332,8 @@ func fetchTSA(ctx context.Context, cl *client.Client, stderr io.Writer) (*protot
 	if err != nil {
 		return nil, fmt.Errorf("the server's timestamp authority chain: %w", err)
 	}
-	return authorityOf(chain, cl.Server()+"/api/v1/timestamp"), nil
+	a := trustroot.TSA(cl.Server(), chain)
+	return &a, nil
 }
 
 // entryTime reads the entry at a virtual index, checks it with key and
