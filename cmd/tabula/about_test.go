@@ -7,8 +7,6 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/tabularium/tabula/internal/testentry"
-	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/ui"
 )
 
@@ -27,30 +25,7 @@ func TestAboutMatchesCommands(t *testing.T) {
 		{"both rotated", true, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := defaultConfig(t)
-			k1, _, _ := writeKey(t, signer.ECDSAP256)
-			k2, _, _ := writeKey(t, signer.ECDSAP256)
-			c.Key = k1 + "," + k2
-			logCmd := func(args ...string) {
-				t.Helper()
-				mustTabula(t, append(append([]string{"log"}, args...), "--data-dir", c.DataDir)...)
-			}
-			if tt.v2 {
-				logCmd("create", "--api", "v2", "--origin", "log-a.tabula.test")
-			}
-			u, stop := startServe(t, c)
-			sg, err := testentry.NewSigner()
-			if err != nil {
-				t.Fatal(err)
-			}
-			monUpload(t, u, sg, "before", 2)
-			if tt.rotate {
-				stop()
-				logCmd("rotate", "--key", k2)
-				logCmd("rotate", "--api", "v2", "--origin", "log-b.tabula.test")
-				u, _ = startServe(t, c)
-				monUpload(t, u, sg, "after", 1)
-			}
+			u, _ := serveWithLogs(t, tt.v2, tt.rotate)
 
 			wantTR := mustTabula(t, "trusted-root", "--server", u)
 			wantSC := mustTabula(t, "signing-config", "--server", u)

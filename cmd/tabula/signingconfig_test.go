@@ -57,30 +57,7 @@ func TestClientConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := defaultConfig(t)
-			k1, _, _ := writeKey(t, signer.ECDSAP256)
-			k2, _, _ := writeKey(t, signer.ECDSAP256)
-			c.Key = k1 + "," + k2
-			logCmd := func(args ...string) {
-				t.Helper()
-				mustTabula(t, append(append([]string{"log"}, args...), "--data-dir", c.DataDir)...)
-			}
-			if tt.v2 {
-				logCmd("create", "--api", "v2", "--origin", "log-a.tabula.test")
-			}
-			u, stop := startServe(t, c)
-			sg, err := testentry.NewSigner()
-			if err != nil {
-				t.Fatal(err)
-			}
-			monUpload(t, u, sg, "before", 2)
-			if tt.rotate {
-				stop()
-				logCmd("rotate", "--key", k2)
-				logCmd("rotate", "--api", "v2", "--origin", "log-b.tabula.test")
-				u, _ = startServe(t, c)
-				monUpload(t, u, sg, "after", 1)
-			}
+			u, c := serveWithLogs(t, tt.v2, tt.rotate)
 			cl, err := client.New(u)
 			if err != nil {
 				t.Fatal(err)
@@ -307,4 +284,37 @@ func TestSigningConfigRefuses(t *testing.T) {
 	if _, err := root.NewSigningConfigFromPath(out); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveWithLogs starts `tabula serve` with two ECDSA keys, a Rekor v2 log if
+// v2, and two entries; if rotate, it then rotates the v1 log to the second
+// key and the v2 log to a new origin, and writes one more entry. It returns
+// the server's URL and configuration.
+func serveWithLogs(t *testing.T, v2, rotate bool) (string, *serveConfig) {
+	t.Helper()
+	c := defaultConfig(t)
+	k1, _, _ := writeKey(t, signer.ECDSAP256)
+	k2, _, _ := writeKey(t, signer.ECDSAP256)
+	c.Key = k1 + "," + k2
+	logCmd := func(args ...string) {
+		t.Helper()
+		mustTabula(t, append(append([]string{"log"}, args...), "--data-dir", c.DataDir)...)
+	}
+	if v2 {
+		logCmd("create", "--api", "v2", "--origin", "log-a.tabula.test")
+	}
+	u, stop := startServe(t, c)
+	sg, err := testentry.NewSigner()
+	if err != nil {
+		t.Fatal(err)
+	}
+	monUpload(t, u, sg, "before", 2)
+	if rotate {
+		stop()
+		logCmd("rotate", "--key", k2)
+		logCmd("rotate", "--api", "v2", "--origin", "log-b.tabula.test")
+		u, _ = startServe(t, c)
+		monUpload(t, u, sg, "after", 1)
+	}
+	return u, c
 }
