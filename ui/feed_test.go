@@ -2,7 +2,6 @@ package ui_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,8 +11,6 @@ import (
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/internal/logsettest"
 	"github.com/tabularium/tabula/internal/testentry"
-	"github.com/tabularium/tabula/types"
-	"github.com/tabularium/tabula/types/hashedrekord"
 	"github.com/tabularium/tabula/ui"
 )
 
@@ -21,19 +18,13 @@ import (
 // interval.
 func newFeedSite(t *testing.T, e logsettest.Engine, interval time.Duration) *site {
 	t.Helper()
-	store := e.Open(t)
-	k1, k2 := logsettest.Key(t), logsettest.Key(t)
-	s := &site{t: t, store: store, key2: k2}
-	s.v1 = logsettest.Open(t, store, k1, k2)
-	s.v2 = logsettest.OpenV2(t, store, nil)
-	x, err := ui.New(ui.Config{Logs: s.v1, V2Logs: s.v2, FeedInterval: interval})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Server = httptest.NewServer(api.New(api.Config{Logs: s.v1, V2Logs: s.v2,
-		Types: types.NewRegistry(hashedrekord.New(), attestKind{}), MaxAttestationSize: api.DefaultMaxAttestationSize, UI: x}))
-	t.Cleanup(s.Close)
-	return s
+	return newSite(t, e, false, func(c *api.Config) {
+		x, err := ui.New(ui.Config{Logs: c.Logs, V2Logs: c.V2Logs, FeedInterval: interval})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.UI = x
+	})
 }
 
 // treeOf is the tree ID in an entry page's path /log/{tree}/entry/{index}.
