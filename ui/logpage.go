@@ -132,12 +132,7 @@ func (u *UI) logPage(w http.ResponseWriter, r *http.Request) {
 		u.unavailable(w, r, err)
 		return
 	}
-	cs, total, err := feed(ctx, []*logset.Shard{sh})
-	if err != nil {
-		u.unavailable(w, r, err)
-		return
-	}
-	rp, err := merge(ctx, cs, p, nil)
+	rp, total, err := newest(ctx, []*logset.Shard{sh}, p)
 	if err != nil {
 		u.unavailable(w, r, err)
 		return

@@ -134,12 +134,7 @@ func (u *UI) home(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Logs = append(d.Logs, lv)
 	}
-	cs, total, err := feed(ctx, shs)
-	if err != nil {
-		u.unavailable(w, r, err)
-		return
-	}
-	rp, err := merge(ctx, cs, p, nil)
+	rp, total, err := newest(ctx, shs, p)
 	if err != nil {
 		u.unavailable(w, r, err)
 		return

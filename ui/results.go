@@ -118,6 +118,17 @@ func merge(ctx context.Context, cs []*cursor, p int, keep func(found) bool) (res
 	}
 }
 
+// newest is page p of the entries of shs, newest first, and how many
+// entries they hold.
+func newest(ctx context.Context, shs []*logset.Shard, p int) (resultPage, uint64, error) {
+	cs, total, err := feed(ctx, shs)
+	if err != nil {
+		return resultPage{}, 0, err
+	}
+	rp, err := merge(ctx, cs, p, nil)
+	return rp, total, err
+}
+
 // feed is a cursor over every entry of each log: the newest entries.
 func feed(ctx context.Context, shs []*logset.Shard) ([]*cursor, uint64, error) {
 	var cs []*cursor
