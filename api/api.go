@@ -120,7 +120,10 @@ type Server struct {
 }
 
 // New builds the HTTP handler.
-func New(cfg Config) http.Handler {
+func New(cfg Config) http.Handler { return newServer(cfg).routes() }
+
+// newServer builds the server of cfg, with its defaults.
+func newServer(cfg Config) *Server {
 	s := &Server{
 		logs:    cfg.Logs,
 		v2logs:  cfg.V2Logs,
@@ -154,10 +157,14 @@ func New(cfg Config) http.Handler {
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
-	return s.routes()
+	return s
 }
 
-func (s *Server) routes() http.Handler {
+// router returns the router with the middleware every request passes
+// (trailing slashes stripped, metrics, panic recovery, the JSON 404 and
+// 405), and beside it the same router under the limits, for every route
+// but the probes.
+func (s *Server) router() (*chi.Mux, chi.Router) {
 	r := chi.NewRouter()
 	r.Use(middleware.StripSlashes) // older sigstore-python sends trailing slashes
 	r.Use(s.instrument)
@@ -168,10 +175,13 @@ func (s *Server) routes() http.Handler {
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on "+r.URL.Path)
 	})
-
 	// Probes are exempt from the limits: a load balancer must see a busy
 	// server as alive.
-	limited := r.With(s.limit(s.limits))
+	return r, r.With(s.limit(s.limits))
+}
+
+func (s *Server) routes() http.Handler {
+	r, limited := s.router()
 	limited.Route("/api/v1", func(r chi.Router) {
 		r.Post("/log/entries", s.createLogEntry)
 		r.Get("/log/entries", s.getLogEntryByIndex)
@@ -215,16 +225,19 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
+	r.Get("/healthz", healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = w.Write([]byte("."))
 	})
 	return r
+}
+
+// healthz is GET /healthz: the process is up.
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 // readyz reports whether the database answers: a load balancer should stop

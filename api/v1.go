@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -86,30 +87,51 @@ func canonicalizeError(w http.ResponseWriter, err error) {
 	}
 }
 
-// createLogEntry is POST /api/v1/log/entries.
-func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
+// proposal reads and canonicalizes the proposed entry of a POST
+// /api/v1/log/entries (verifying its signature, through its type), and
+// the witness wait it asks for, answering when it cannot. It is the part
+// of a write that needs no log: the ceiling server (NewCeiling) shares it.
+func (s *Server) proposal(w http.ResponseWriter, r *http.Request) (types.Canonical, time.Duration, bool) {
 	body, ok := s.readBody(w, r)
 	if !ok {
-		return
+		return types.Canonical{}, 0, false
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		writeError(w, http.StatusUnprocessableEntity, "proposedEntry in body is required")
-		return
+		return types.Canonical{}, 0, false
 	}
 	wait, err := s.witnessWaitOf(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
-		return
+		return types.Canonical{}, 0, false
 	}
 	can, err := s.types.Canonicalize(r.Context(), body)
 	if err != nil {
 		canonicalizeError(w, err)
-		return
+		return types.Canonical{}, 0, false
 	}
 	if len(can.Attestation) > s.maxAtt {
 		// As Rekor: the entry is logged, its attestation is not kept.
 		s.logger.Info("not storing attestation over the size limit", "size", len(can.Attestation), "limit", s.maxAtt)
 		can.Attestation = nil
+	}
+	return can, wait, true
+}
+
+// writeCreated answers a write with its new entry: 201, the EntryID as
+// ETag and Location, the LogEntry.
+func (s *Server) writeCreated(w http.ResponseWriter, a *entryAnswer) {
+	id := string(a.enc.appendEntryID(make([]byte, 0, 80), a.e.LeafHash))
+	w.Header().Set("ETag", id)
+	w.Header().Set("Location", entriesPath+id)
+	s.enc.write(w, http.StatusCreated, func(b []byte) []byte { return appendEntry(b, a) })
+}
+
+// createLogEntry is POST /api/v1/log/entries.
+func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
+	can, wait, ok := s.proposal(w, r)
+	if !ok {
+		return
 	}
 	// Bounded: a hung database must not hold the client past the server's
 	// write timeout (see DefaultWriteWait).
@@ -155,10 +177,7 @@ func (s *Server) createLogEntry(w http.ResponseWriter, r *http.Request) {
 		s.unavailable(w, r, err)
 		return
 	}
-	id := string(a.enc.appendEntryID(make([]byte, 0, 80), res.Entry.LeafHash))
-	w.Header().Set("ETag", id)
-	w.Header().Set("Location", entriesPath+id)
-	s.enc.write(w, http.StatusCreated, func(b []byte) []byte { return appendEntry(b, &a) })
+	s.writeCreated(w, &a)
 }
 
 // unavailable answers for a failure of the log or its database: 503 with

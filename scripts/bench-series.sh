@@ -15,6 +15,12 @@
 # PROFILE=1 to save a 20 s CPU profile of each c=64 write run beside
 # DATA_DIR (.w64.cpu, .v2w64.cpu), V2=0 to skip the v2 runs, V2_ORIGIN
 # (bench-v2.tabula.test) for the v2 log it creates.
+#
+# CEILING=1 (the default; 0: off) also starts `tabula bench ceiling` on
+# CEILING_PORT (3106) with the log's key, the write path without storage or
+# tree (issue 15), and runs each v1 write run against it right after the
+# real one: its JSON line (the ceiling's server URL), then a line
+# "ceiling c=N: real R/s, ceiling C/s, ratio real/ceiling X" of per_second.
 set -euo pipefail
 
 bin=${1:?usage: bench-series.sh BIN DATA_DIR [DATABASE_URL]}
@@ -33,7 +39,8 @@ args=(serve --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" --ppr
 start=$(date +%s.%N)
 "$bin" "${args[@]}" 2>"$dir.serve.log" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
+cpid=
+trap 'kill $pid $cpid 2>/dev/null || true' EXIT
 until curl -fs -o /dev/null "$server/readyz"; do
 	kill -0 $pid 2>/dev/null || { echo "server exited:" >&2; cat "$dir.serve.log" >&2; exit 1; }
 	sleep 0.02
@@ -42,11 +49,45 @@ ready=$(date +%s.%N)
 size=$(curl -fs "$server/api/v1/log" | sed -n 's/.*"treeSize":\([0-9]*\).*/\1/p')
 echo "start-up: $(echo "$ready - $start" | bc) s to ready, tree size $size, rss after start $(awk '/VmRSS/ {print $2 " " $3}' /proc/$pid/status)"
 
+ceil_url=
+if [ "${CEILING:-1}" = 1 ]; then
+	ceil_url=http://127.0.0.1:${CEILING_PORT:-3106}
+	cargs=(bench ceiling --listen "${ceil_url#http://}")
+	[ -f "$dir/log-key.pem" ] && cargs+=(--key "$dir/log-key.pem")
+	"$bin" "${cargs[@]}" 2>"$dir.ceiling.log" &
+	cpid=$!
+	until curl -fs -o /dev/null "$ceil_url/readyz"; do
+		kill -0 $cpid 2>/dev/null || { echo "ceiling server exited:" >&2; cat "$dir.ceiling.log" >&2; exit 1; }
+		sleep 0.02
+	done
+fi
+
+# run ARGS…: one `tabula bench` run against the server; its JSON line is
+# printed and kept in $last.
+last=
 run() {
 	echo "load before: $(cut -d' ' -f1 /proc/loadavg)"
-	"$bin" bench --server "$server" "$@" | tail -1
+	last=$("$bin" bench --server "$server" "$@" | tail -1)
+	echo "$last"
+}
+# ceiling C ARGS…: after a v1 write run at concurrency C, the same run
+# against the ceiling server, and the ratio of their per_second.
+ceiling() {
+	local c=$1 real=$last
+	shift
+	[ -n "$ceil_url" ] || return 0
+	local server=$ceil_url # run's target, for this call
+	run --ceiling "$@"
+	local rps cps ratio='?'
+	rps=$(echo "$real" | sed -n 's/.*"per_second":\([0-9.]*\).*/\1/p')
+	cps=$(echo "$last" | sed -n 's/.*"per_second":\([0-9.]*\).*/\1/p')
+	if [ -n "$rps" ] && [ -n "$cps" ] && [ "$(echo "$cps > 0" | bc)" = 1 ]; then
+		ratio=$(printf '%.3f' "$(echo "scale=4; $rps / $cps" | bc)")
+	fi
+	echo "ceiling c=$c: real ${rps:-?}/s, ceiling ${cps:-?}/s, ratio real/ceiling $ratio"
 }
 run --mode write --concurrency 1 --duration "${c1}s" --entries 30000
+ceiling 1 --mode write --concurrency 1 --duration "${c1}s" --entries 30000
 # write64 NAME ARGS…: write at c=64, profiled into $dir.NAME.cpu if PROFILE=1.
 write64() {
 	local name=$1 prof=
@@ -59,6 +100,7 @@ write64() {
 	if [ -n "$prof" ]; then wait "$prof"; fi
 }
 write64 w64
+ceiling 64 --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 12000)) # the ceiling outruns 6000/s
 if [ "${V2:-1}" = 1 ]; then
 	active='"api":"v2","origin":"[^"]*","state":"active"'
 	if ! curl -fs "$server/logs" | grep -q "$active"; then

@@ -19,6 +19,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "load" {
 		return runBenchLoad(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "ceiling" {
+		return runBenchCeiling(ctx, args[1:], stderr)
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c loadgen.Config
@@ -36,6 +39,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&c.VerifySample, "verify-sample", 100, "verify one good answer in N cryptographically (0: none, 1: all)")
 	fs.StringVar(&c.Mix, "mix", "", "weights of the operations in --mode mixed (empty: "+loadgen.DefaultMix+"; v2: "+loadgen.DefaultMixV2+")")
 	fs.StringVar(&keyFile, "public-key", "", "log public key (PEM) to verify against; empty: GET /api/v1/log/publicKey (v2: the active v2 log's key from GET /logs)")
+	fs.BoolVar(&c.Ceiling, "ceiling", false, "the server is `tabula bench ceiling`: its inclusion proofs are dummies, so the sample verification checks the SET only")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -2,8 +2,10 @@ package loadgen
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tabularium/tabula/api/models"
 	"github.com/tabularium/tabula/verify"
@@ -308,4 +310,18 @@ func (e *entry) verify(key verify.LogKey) error {
 	}
 	_, err := verify.Entry(e.UUID, e.LogEntryAnon, key)
 	return err
+}
+
+// verifySET checks what a ceiling server's answer (Config.Ceiling) can
+// prove: the log ID, the UUID's leaf hash and the SET; its inclusion proof
+// is a dummy.
+func (e *entry) verifySET(key verify.LogKey) error {
+	if e.LogID != key.LogID() {
+		return fmt.Errorf("entry's log ID %s is not the key's %s", e.LogID, key.LogID())
+	}
+	leaf := verify.LeafHash(e.Body)
+	if !strings.EqualFold(e.UUID[max(0, len(e.UUID)-64):], hex.EncodeToString(leaf[:])) {
+		return fmt.Errorf("UUID %s is not the body's leaf hash %x", e.UUID, leaf)
+	}
+	return verify.SET(e.Verification.SignedEntryTimestamp, e.Body, e.IntegratedTime, e.LogIndex, key)
 }
