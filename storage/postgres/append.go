@@ -31,9 +31,9 @@ const commitTimeout = 30 * time.Second
 
 // Append commits req in one transaction; see the storage package comment.
 //
-// Round trips: BEGIN, the row lock, then (for large batches) one COPY each
-// for entries and search keys, then one pipelined batch of the remaining
-// statements, then COMMIT.
+// Round trips: two for a batch below copyThreshold (see appendPipelined);
+// for a larger one, BEGIN, the row lock, one COPY each for entries and
+// search keys, one pipelined batch of the remaining statements, then COMMIT.
 func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error {
 	if err := l.append(ctx, req); err != nil {
 		return fmt.Errorf("postgres: append: %w", err)
@@ -45,25 +45,25 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if err := checkRequest(req); err != nil {
 		return err
 	}
-	w := newWrites(req, l.start)
-
-	tx, err := l.s.pool.Begin(ctx)
-	if err != nil {
-		return err
+	if req.State.Size > math.MaxInt64-uint64(l.start) {
+		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
 	}
-	// Rolling back after a commit is a no-op. If ctx is done, pgx closes the
-	// connection instead, which makes the server roll back.
-	defer tx.Rollback(ctx) //nolint:errcheck // the first error is the one returned
+	w := newWrites(req, l.start)
+	if len(w.idx) >= copyThreshold {
+		return l.appendCopy(ctx, req, w)
+	}
+	return l.appendPipelined(ctx, req, w)
+}
 
-	var (
-		size  int64
-		state string
-	)
-	// Locks the log's tree-state and logs rows: a freeze, which updates the
-	// logs row, waits for this batch, and this batch sees a committed freeze.
-	err = tx.QueryRow(ctx, `
-		SELECT t.size, l.state FROM tree_state t JOIN logs l ON l.tree_id = t.tree_id
-		WHERE t.tree_id = $1 FOR UPDATE`, l.treeID).Scan(&size, &state)
+// lockSQL locks the log's tree-state and logs rows: a freeze, which updates
+// the logs row, waits for the batch, and the batch sees a committed freeze.
+const lockSQL = `
+	SELECT t.size, l.state FROM tree_state t JOIN logs l ON l.tree_id = t.tree_id
+	WHERE t.tree_id = $1 FOR UPDATE`
+
+// checkLocked is the compare-and-swap on the locked row: the log exists, is
+// active and holds req.OldSize entries.
+func (l *logStore) checkLocked(req storage.AppendRequest, err error, size int64, state string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("no tree %d: %w", l.treeID, storage.ErrNotFound)
 	}
@@ -76,17 +76,116 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if size < 0 || uint64(size) != req.OldSize {
 		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
 	}
-	if req.State.Size > math.MaxInt64-uint64(l.start) {
-		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
-	}
+	return nil
+}
 
-	useCopy := len(w.idx) >= copyThreshold
-	if useCopy {
-		if err := w.copy(ctx, tx); err != nil {
-			return err
+// appendPipelined commits a batch in two round trips: BEGIN, the row lock
+// and every write in one pipeline, then COMMIT. The writes are sent before
+// the lock's answer is read, so they run (after the lock is granted) even
+// when the compare-and-swap fails; the transaction is then rolled back, and
+// the lock's verdict is the error, whatever the writes said (a stale batch's
+// rows may collide with the committed ones).
+func (l *logStore) appendPipelined(ctx context.Context, req storage.AppendRequest, w *writes) (err error) {
+	conn, err := l.s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if committed {
+			return
+		}
+		// Roll back whatever this connection's transaction holds; if that
+		// fails, close the connection (the server then rolls back) so
+		// that the pool does not hand out a connection in a transaction.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(rctx) //nolint:errcheck // the first error is the one returned
+		}
+	}()
+
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(lockSQL, l.treeID)
+	w.queue(b, true, l.treeID)
+	results := conn.SendBatch(ctx, b)
+	if _, err := results.Exec(); err != nil {
+		results.Close()
+		return fmt.Errorf("begin: %w", err)
+	}
+	var (
+		size  int64
+		state string
+	)
+	lockErr := l.checkLocked(req, results.QueryRow().Scan(&size, &state), size, state)
+	var writeErr error
+	if lockErr == nil {
+		for range b.Len() - 2 {
+			if _, err := results.Exec(); err != nil {
+				writeErr = classify(err)
+				break
+			}
 		}
 	}
-	b := w.batch(!useCopy, l.treeID)
+	closeErr := results.Close()
+	switch {
+	case lockErr != nil:
+		return lockErr
+	case writeErr != nil:
+		return writeErr
+	case closeErr != nil:
+		return classify(closeErr)
+	}
+	return l.commit(ctx, conn.Conn(), &committed)
+}
+
+// commit sends COMMIT on conn and waits for its outcome even if ctx ends:
+// cancelling it would return an error while the server may still commit,
+// and the batch would appear after Append reported it failed.
+func (l *logStore) commit(ctx context.Context, conn *pgx.Conn, committed *bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	tag, err := conn.Exec(commitCtx, "COMMIT")
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	*committed = true
+	if tag.String() != "COMMIT" {
+		// The server rolled the transaction back (it had failed).
+		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
+}
+
+// appendCopy commits a large batch: BEGIN, the row lock, one COPY each for
+// entries and search keys, one pipelined batch of the remaining statements,
+// then COMMIT.
+func (l *logStore) appendCopy(ctx context.Context, req storage.AppendRequest, w *writes) error {
+	tx, err := l.s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	// Rolling back after a commit is a no-op. If ctx is done, pgx closes the
+	// connection instead, which makes the server roll back.
+	defer tx.Rollback(ctx) //nolint:errcheck // the first error is the one returned
+
+	var (
+		size  int64
+		state string
+	)
+	if err := l.checkLocked(req, tx.QueryRow(ctx, lockSQL, l.treeID).Scan(&size, &state), size, state); err != nil {
+		return err
+	}
+	if err := w.copy(ctx, tx); err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	w.queue(b, false, l.treeID)
 	results := tx.SendBatch(ctx, b)
 	for range b.Len() {
 		if _, err := results.Exec(); err != nil {
@@ -98,9 +197,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 		return classify(err)
 	}
 
-	// Once COMMIT is sent, wait for its outcome even if ctx ends: cancelling
-	// it would return an error while the server may still commit, and the
-	// batch would appear after Append reported it failed.
+	// Once COMMIT is sent, wait for its outcome even if ctx ends (see commit).
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -249,10 +346,9 @@ func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// batch returns the statements to pipeline: entries and search keys (when
+// queue adds the statements to pipeline to b: entries and search keys (when
 // withRows), tiles, and the new tree state.
-func (w *writes) batch(withRows bool, treeID int64) *pgx.Batch {
-	b := &pgx.Batch{}
+func (w *writes) queue(b *pgx.Batch, withRows bool, treeID int64) {
 	if withRows && len(w.idx) > 0 {
 		b.Queue(`
 			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)
@@ -272,5 +368,4 @@ func (w *writes) batch(withRows bool, treeID int64) *pgx.Batch {
 	}
 	b.Queue(`UPDATE tree_state SET size = $1, root = $2, checkpoint = $3, updated_at = now() WHERE tree_id = $4`,
 		int64(w.state.Size), w.state.Root[:], w.state.Checkpoint, treeID)
-	return b
 }
