@@ -119,7 +119,10 @@ func (l *logStore) appendPipelined(ctx context.Context, req storage.AppendReques
 		size  int64
 		state string
 	)
-	lockErr := l.checkLocked(req, results.QueryRow().Scan(&size, &state), size, state)
+	// Scanned first: the order in which Go evaluates a call's arguments
+	// relative to the Scan that fills size and state is unspecified.
+	lockErr := results.QueryRow().Scan(&size, &state)
+	lockErr = l.checkLocked(req, lockErr, size, state)
 	var writeErr error
 	if lockErr == nil {
 		for range b.Len() - 2 {
@@ -178,7 +181,8 @@ func (l *logStore) appendCopy(ctx context.Context, req storage.AppendRequest, w 
 		size  int64
 		state string
 	)
-	if err := l.checkLocked(req, tx.QueryRow(ctx, lockSQL, l.treeID).Scan(&size, &state), size, state); err != nil {
+	err = tx.QueryRow(ctx, lockSQL, l.treeID).Scan(&size, &state)
+	if err := l.checkLocked(req, err, size, state); err != nil {
 		return err
 	}
 	if err := w.copy(ctx, tx); err != nil {
