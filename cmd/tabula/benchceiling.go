@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os/signal"
 	"syscall"
 
@@ -109,15 +108,7 @@ func benchCeiling(ctx context.Context, c *ceilingConfig, logger *slog.Logger, re
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: d.ReadHeaderTimeout,
-		ReadTimeout:       d.ReadTimeout,
-		WriteTimeout:      d.WriteTimeout,
-		IdleTimeout:       d.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := apiServer(handler, d, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	logger.Info("tabula bench ceiling serving", "url", "http://"+ln.Addr().String())

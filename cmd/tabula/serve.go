@@ -322,16 +322,8 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: c.ReadHeaderTimeout,
-		ReadTimeout:       c.ReadTimeout,
-		WriteTimeout:      c.WriteTimeout,
-		IdleTimeout:       c.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		TLSConfig:         tlsConfig,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := apiServer(handler, c, logger)
+	srv.TLSConfig = tlsConfig
 	errc := make(chan error, 2)
 	scheme := "http"
 	if tlsConfig != nil {
@@ -666,5 +658,19 @@ func aboutDocuments(logs, v2logs *logset.Set, authority *tsa.Authority) func(ctx
 			s.TSAChain = authority.Chain()
 		}
 		return s.Documents(ctx, time.Now())
+	}
+}
+
+// apiServer is the API's http.Server: c's timeouts, a 64 KiB header limit,
+// its own errors logged as warnings.
+func apiServer(h http.Handler, c *serveConfig, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: c.ReadHeaderTimeout,
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
