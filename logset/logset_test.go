@@ -4,54 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tabularium/tabula/internal/logsettest"
-	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/postgres"
-	"github.com/tabularium/tabula/storage/sqlite"
 )
 
 const host = logsettest.Hostname
 
-// engines open a fresh database; calling the returned func again opens the
-// same database a second time (another replica).
-var engines = []struct {
-	name string
-	open func(t *testing.T) func(t *testing.T) storage.LogSet
-}{
-	{"sqlite", func(t *testing.T) func(t *testing.T) storage.LogSet {
-		path := filepath.Join(t.TempDir(), "tabula.db")
-		return func(t *testing.T) storage.LogSet {
-			s, err := sqlite.Open(context.Background(), path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-	}},
-	{"postgres", func(t *testing.T) func(t *testing.T) storage.LogSet {
-		url := pgtest.NewDatabase(t)
-		return func(t *testing.T) storage.LogSet {
-			s, err := postgres.Open(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-	}},
-}
+// engines are the storage engines; Database opens one database again and
+// again (another process's connection).
+var engines = logsettest.Engines()
 
 func profile(info storage.LogInfo) log.Profile { return rekorv1.LogProfiles(host)(info) }
 
@@ -82,9 +52,9 @@ func add(t *testing.T, s *logset.Set, l log.Leaf) (*logset.Shard, log.Result) {
 // is a duplicate there.
 func TestRotate(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			open := e.open(t)
+			open := e.Database(t)
 			store := open(t)
 			k1, k2 := newKey(t), newKey(t)
 			s := openSet(t, store, k1, k2)
@@ -168,9 +138,9 @@ func TestRotate(t *testing.T) {
 // the old log before it froze or in the new one, each once, and none fails.
 func TestRotateUnderWrites(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			open := e.open(t)
+			open := e.Database(t)
 			store := open(t)
 			key := newKey(t)
 			// Two servers on one database, each writing.
@@ -238,9 +208,9 @@ func TestRotateUnderWrites(t *testing.T) {
 // holds none of the active log's key.
 func TestNoKeyForActiveLog(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			open := e.open(t)
+			open := e.Database(t)
 			store := open(t)
 			k1, k2 := newKey(t), newKey(t)
 			s := openSet(t, store, k1)
@@ -265,9 +235,9 @@ func TestNoKeyForActiveLog(t *testing.T) {
 // still finds, by virtual index and by tree ID, an entry of the new log.
 func TestStaleList(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
+		t.Run(e.Name, func(t *testing.T) {
 			ctx := context.Background()
-			open := e.open(t)
+			open := e.Database(t)
 			store := open(t)
 			key := newKey(t)
 			writer := openSet(t, store, key)

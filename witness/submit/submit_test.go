@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,44 +14,15 @@ import (
 	"github.com/tabularium/tabula/checkpoint"
 	"github.com/tabularium/tabula/internal/fakewitness"
 	"github.com/tabularium/tabula/internal/logsettest"
-	"github.com/tabularium/tabula/internal/pgtest"
 	"github.com/tabularium/tabula/log"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/postgres"
-	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/witness/policy"
 	"github.com/tabularium/tabula/witness/submit"
 )
 
-// engines open a fresh database, returning a function that opens it
-// (again: another process's connection).
-var engines = []struct {
-	name string
-	db   func(t *testing.T) func(t *testing.T) storage.LogSet
-}{
-	{"sqlite", func(t *testing.T) func(t *testing.T) storage.LogSet {
-		path := filepath.Join(t.TempDir(), "tabula.db")
-		return func(t *testing.T) storage.LogSet {
-			s, err := sqlite.Open(context.Background(), path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-	}},
-	{"postgres", func(t *testing.T) func(t *testing.T) storage.LogSet {
-		url := pgtest.NewDatabase(t)
-		return func(t *testing.T) storage.LogSet {
-			s, err := postgres.Open(context.Background(), url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { s.Close() })
-			return s
-		}
-	}},
-}
+// engines are the storage engines; Database opens one database again and
+// again (another process's connection).
+var engines = logsettest.Engines()
 
 // fixture is a log of a set, and witnesses of it.
 type fixture struct {
@@ -199,8 +169,8 @@ func checkStored(t *testing.T, f *fixture, size uint64, want ...int) {
 
 func TestTwoOfTwo(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			p := f.policy(t, twoOfTwo)
 			s, _ := f.start(t, set, p, "a")
@@ -231,8 +201,8 @@ func TestTwoOfTwo(t *testing.T) {
 // it. One claiming a size larger than the head is refused.
 func TestCatchUp(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			ctx := context.Background()
 			small := f.add(t, 3)
@@ -261,8 +231,8 @@ func TestCatchUp(t *testing.T) {
 // quorum is not met, nothing stored.
 func TestWitnessAhead(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			size := f.add(t, 2)
 			f.ws[1].SetState(f.log.Origin(), size+100, make([]byte, 32))
@@ -287,8 +257,8 @@ func TestWitnessAhead(t *testing.T) {
 // head is cosigned. A 1-of-2 policy is met by the other witness alone.
 func TestWitnessDown(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			f.ws[1].SetDown(true)
 			p := f.policy(t, twoOfTwo)
@@ -320,8 +290,8 @@ func TestWitnessDown(t *testing.T) {
 // other is down.
 func TestOneOfTwo(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			f.ws[0].SetDown(true)
 			p := f.policy(t, "group one any w1.example w2.example\nquorum one\n")
@@ -338,8 +308,8 @@ func TestOneOfTwo(t *testing.T) {
 // over.
 func TestLeaseHandover(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			open := e.db(t)
+		t.Run(e.Name, func(t *testing.T) {
+			open := e.Database(t)
 			set := open(t)
 			f := newFixture(t, set, 2)
 			p := f.policy(t, twoOfTwo)
@@ -368,8 +338,8 @@ func TestLeaseHandover(t *testing.T) {
 // the 2-of-2 quorum is not met and nothing is stored.
 func TestBadCosignature(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 2)
 			other := fakewitness.New(t, "w2.example", f.logV) // same name, another key
 			line := strings.Replace(other.PolicyLine(), other.URL, f.ws[1].URL, 1)

@@ -26,8 +26,8 @@ import (
 // with the log's key, as a verifier checks it.
 func TestTabulaWitnesses(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			set := e.db(t)(t)
+		t.Run(e.Name, func(t *testing.T) {
+			set := e.Database(t)(t)
 			f := newFixture(t, set, 0)
 			type door struct {
 				name  string
@@ -57,7 +57,7 @@ func TestTabulaWitnesses(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				st, ok := e.db(t)(t).(storage.WitnessState)
+				st, ok := e.Database(t)(t).(storage.WitnessState)
 				if !ok {
 					t.Fatal("the store is no storage.WitnessState")
 				}
