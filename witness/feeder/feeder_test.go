@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -82,22 +81,8 @@ func TestFeedThenFork(t *testing.T) {
 				feedURL += "?treeID=" + lyinglog.TreeID
 			}
 			list := fmt.Sprintf("logs/v0\nvkey %s\norigin %s\nfeed %s %s\n", vkey, ll.Origin(), kind, feedURL)
-			logs, err := loglist.Parse([]byte(list))
-			if err != nil {
-				t.Fatal(err)
-			}
-			st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			_, priv, _ := ed25519.GenerateKey(rand.Reader)
-			cs, _ := checkpoint.NewCosignatureSigner("w.example", priv, nil)
-			discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-			w, err := witness.New(witness.Config{Signer: cs, Logs: logs, State: st, Logger: discard})
-			if err != nil {
-				t.Fatal(err)
-			}
+			w, wv := newWitness(t, list)
+			discard := slog.New(slog.DiscardHandler)
 			reg := prometheus.NewRegistry()
 			f, err := feeder.New(feeder.Config{Witness: w, Metrics: reg, Logger: discard})
 			if err != nil {
@@ -107,7 +92,7 @@ func TestFeedThenFork(t *testing.T) {
 				t.Fatalf("%d logs to feed", len(f.Logs()))
 			}
 			l := f.Logs()[0]
-			verifiers := note.VerifierList(append(l.Verifiers, cs.Verifier())...)
+			verifiers := note.VerifierList(append(l.Verifiers, wv)...)
 
 			for _, step := range []struct {
 				grow int
@@ -188,22 +173,8 @@ func TestFeedShards(t *testing.T) {
 	}
 	list := fmt.Sprintf("logs/v0\nvkey %s\norigin %s\nfeed rekor %s?treeID=%s\n", vkey, frozen.Origin(), srv.URL, frozen.TreeID()) +
 		fmt.Sprintf("vkey %s\norigin %s\nfeed tiles %s/logs/%s\n", vkey, active.Origin(), srv.URL, active.TreeID())
-	logs, err := loglist.Parse([]byte(list))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	cs, _ := checkpoint.NewCosignatureSigner("w.example", priv, nil)
-	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := witness.New(witness.Config{Signer: cs, Logs: logs, State: st, Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, _ := newWitness(t, list)
+	discard := slog.New(slog.DiscardHandler)
 	f, err := feeder.New(feeder.Config{Witness: w, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
@@ -230,4 +201,29 @@ func TestFeedShards(t *testing.T) {
 	if size, _ := w.Size(ctx, frozen.Origin()); size != 10 {
 		t.Fatalf("after the fork: size %d, want 10", size)
 	}
+}
+
+// newWitness is a witness of the logs of a log list, with a new key and its
+// state in a new SQLite database, and its cosignature verifier.
+func newWitness(t *testing.T, list string) (*witness.Witness, *checkpoint.CosignatureVerifier) {
+	t.Helper()
+	logs, err := loglist.Parse([]byte(list))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	cs, err := checkpoint.NewCosignatureSigner("w.example", priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.New(witness.Config{Signer: cs, Logs: logs, State: st, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, cs.Verifier()
 }
