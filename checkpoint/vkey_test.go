@@ -3,7 +3,7 @@ package checkpoint_test
 import (
 	"crypto"
 	"crypto/x509"
-	"encoding/json"
+	"encoding/base64"
 	"os"
 	"strings"
 	"testing"
@@ -62,54 +62,36 @@ func TestVKey(t *testing.T) {
 }
 
 // TestVKeyPublicGood: the vkey of the public Rekor v1 log's key verifies
-// its production checkpoint, and has the key hint its signature lines carry.
+// its production checkpoint (testdata/rekor/public-good-checkpoint.txt, from
+// shared/testdata/public-good), and has the key hint its signature lines
+// carry.
 func TestVKeyPublicGood(t *testing.T) {
-	var root struct {
-		Tlogs []struct {
-			LogID struct {
-				KeyID string `json:"keyId"`
-			} `json:"logId"`
-			PublicKey struct {
-				RawBytes []byte `json:"rawBytes"`
-			} `json:"publicKey"`
-		} `json:"tlogs"`
-	}
-	b, err := os.ReadFile("../../shared/testdata/public-good/trusted-root-public-good.json")
-	if err != nil {
-		t.Skipf("no public-good samples: %v", err)
-	}
-	if err := json.Unmarshal(b, &root); err != nil {
-		t.Fatal(err)
-	}
-	cp, err := os.ReadFile("../../shared/testdata/public-good/checkpoint-rekor-v1-prod-valid.txt")
+	der, err := base64.StdEncoding.DecodeString(rekorPublicGoodKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range root.Tlogs {
-		if l.LogID.KeyID != "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0=" { // c0d23d6a…
-			continue
-		}
-		pub, err := x509.ParsePKIXPublicKey(l.PublicKey.RawBytes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vkey, err := checkpoint.VKey("rekor.sigstore.dev", checkpoint.KeyIDRekorV1, pub)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(vkey, "rekor.sigstore.dev+c0d23d6a+AjBZ") {
-			t.Fatalf("vkey %q", vkey)
-		}
-		v, err := fnote.NewVerifier(vkey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := note.Open(cp, note.VerifierList(v)); err != nil {
-			t.Fatalf("the public-good checkpoint: %v", err)
-		}
-		return
+	pub, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no rekor.sigstore.dev log in the trusted root")
+	cp, err := os.ReadFile("testdata/rekor/public-good-checkpoint.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := checkpoint.VKey("rekor.sigstore.dev", checkpoint.KeyIDRekorV1, pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(vkey, "rekor.sigstore.dev+c0d23d6a+AjBZ") {
+		t.Fatalf("vkey %q", vkey)
+	}
+	v, err := fnote.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := note.Open(cp, note.VerifierList(v)); err != nil {
+		t.Fatalf("the public-good checkpoint: %v", err)
+	}
 }
 
 // TestSignaturesOf keeps the lines of one key and drops the rest: other
