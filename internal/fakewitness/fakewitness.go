@@ -6,7 +6,6 @@
 package fakewitness
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -25,6 +24,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/witness"
 )
 
 // Witness is a test witness of one log, served over HTTP.
@@ -115,7 +115,7 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
-	old, hashes, signed, err := parse(body)
+	old, hashes, signed, err := witness.ParseAddCheckpoint(body)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
@@ -170,36 +170,4 @@ func (w *Witness) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.cosigned++
 	_, sigs, _ := bytes.Cut(cosigned, []byte("\n\n"))
 	rw.Write(sigs) //nolint:errcheck // the client's loss
-}
-
-// parse parses an add-checkpoint body.
-func parse(body []byte) (old uint64, hashes [][]byte, signed []byte, err error) {
-	br := bufio.NewReader(bytes.NewReader(body))
-	first, err := br.ReadString('\n')
-	if err != nil {
-		return 0, nil, nil, fmt.Errorf("no old line")
-	}
-	v, ok := strings.CutPrefix(strings.TrimSuffix(first, "\n"), "old ")
-	if !ok {
-		return 0, nil, nil, fmt.Errorf("bad old line")
-	}
-	if old, err = strconv.ParseUint(v, 10, 64); err != nil {
-		return 0, nil, nil, fmt.Errorf("bad old size")
-	}
-	for {
-		l, err := br.ReadString('\n')
-		if err != nil {
-			return 0, nil, nil, fmt.Errorf("no blank line")
-		}
-		if l == "\n" {
-			break
-		}
-		h, err := base64.StdEncoding.DecodeString(strings.TrimSuffix(l, "\n"))
-		if err != nil || len(h) != 32 || len(hashes) == 63 {
-			return 0, nil, nil, fmt.Errorf("bad proof line")
-		}
-		hashes = append(hashes, h)
-	}
-	signed, _ = io.ReadAll(br)
-	return old, hashes, signed, nil
 }
