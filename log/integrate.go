@@ -201,6 +201,12 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 				p.done <- outs[i]
 			}
 			return
+		case errors.Is(err, errDuplicate) && ctx.Err() == nil:
+			// A leaf of the batch is stored: rebuild it with the lookup,
+			// which names the entry each duplicate repeats.
+			l.metrics.integrations.WithLabelValues("duplicate").Inc()
+			l.invalidateHead()
+			continue
 		case errors.Is(err, storage.ErrStaleTree) && ctx.Err() == nil:
 			// Another process appended first: reload and rebuild.
 			l.metrics.integrations.WithLabelValues("stale").Inc()
@@ -297,19 +303,38 @@ func (l *Log) reject(p *pending, reason string, err error) {
 	p.done <- outcome{err: &RejectedError{Reason: reason, Err: err}}
 }
 
+// lookupAfterDuplicate is how long, after the store refused a batch for a
+// stored leaf, batches look their leaves up before appending.
+const lookupAfterDuplicate = 30 * time.Second
+
+// errDuplicate is integrateOnce's error when the store refused the batch
+// because one of its leaves is stored (storage.ErrDuplicate).
+var errDuplicate = errors.New("a leaf of the batch is stored")
+
 // integrateOnce builds the batch on the current head and appends it.
+//
+// The duplicate check is optimistic. A batch is appended without looking
+// its leaves up first: the store refuses a batch holding a stored leaf hash
+// (storage.ErrDuplicate), writing nothing, and the batch is rebuilt, this
+// time with the lookup, which finds every stored leaf and the entry it
+// repeats. Duplicates are rare (a client retrying an upload that did
+// commit), so almost every batch saves the lookup's round trip. After a
+// refusal, batches look up first for lookupAfterDuplicate, so that a stream
+// of duplicates costs one refused append, not one per batch.
 func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, error) {
 	head, edge, err := l.writeHead(ctx)
 	if err != nil {
 		return nil, err
 	}
-	hashes := make([]merkle.Hash, len(batch))
-	for i, p := range batch {
-		hashes[i] = p.hash
-	}
-	existing, err := l.lookup(ctx, hashes)
-	if err != nil {
-		return nil, fmt.Errorf("looking up duplicates: %w", err)
+	var existing map[merkle.Hash]storage.LeafLocation
+	if l.cfg.Now().Before(l.lookupUntil) {
+		hashes := make([]merkle.Hash, len(batch))
+		for i, p := range batch {
+			hashes[i] = p.hash
+		}
+		if existing, err = l.lookup(ctx, hashes); err != nil {
+			return nil, fmt.Errorf("looking up duplicates: %w", err)
+		}
 	}
 
 	outs := make([]outcome, len(batch))
@@ -376,9 +401,10 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		var entryErr *storage.EntryError
 		switch {
 		case errors.Is(err, storage.ErrDuplicate):
-			// A leaf appeared after our lookup: only another process can
-			// have written it, so our head is stale. Rebuild.
-			return nil, fmt.Errorf("%w: %w", storage.ErrStaleTree, err)
+			// A leaf of the batch is stored (or appeared after our lookup,
+			// written by another process). Rebuild with the lookup.
+			l.lookupUntil = l.cfg.Now().Add(lookupAfterDuplicate)
+			return nil, fmt.Errorf("%w: %w", errDuplicate, err)
 		case errors.As(err, &entryErr) && entryErr.Index-head.Size < uint64(len(owners)):
 			// (Unsigned: an index below the head wraps past the bound. An
 			// index not of this batch is a driver's bug; commit then

@@ -298,6 +298,10 @@ type Log struct {
 	frozen  bool // the storage refused an append: ErrFrozen from now on
 	wake    chan struct{}
 	stopped chan struct{}
+
+	// lookupUntil is when batches stop looking their leaves up before
+	// appending (see integrateOnce); only the integrator uses it.
+	lookupUntil time.Time
 }
 
 type tileKey struct {

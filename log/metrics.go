@@ -37,7 +37,7 @@ func newMetrics(r prometheus.Registerer, name string) (*metrics, error) {
 		}),
 		integrations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tabula_integrations_total",
-			Help: "Integration attempts by result (ok, stale, rejected: the storage refused an entry's data, error).",
+			Help: "Integration attempts by result (ok, stale, duplicate: a leaf of the batch was stored, rebuilt with the lookup; frozen; rejected: the storage refused an entry's data; error).",
 		}, []string{"result"}),
 		rejected: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tabula_rejected_entries_total",
