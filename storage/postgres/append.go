@@ -31,9 +31,10 @@ const commitTimeout = 30 * time.Second
 
 // Append commits req in one transaction; see the storage package comment.
 //
-// Round trips: two for a batch below copyThreshold (see appendPipelined);
-// for a larger one, BEGIN, the row lock, one COPY each for entries and
-// search keys, one pipelined batch of the remaining statements, then COMMIT.
+// Round trips: one for a batch below copyThreshold (see appendPipelined);
+// for a larger one, BEGIN, the compare-and-swap, one COPY each for entries
+// and search keys, one pipelined batch of the remaining statements, then
+// COMMIT.
 func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error {
 	if err := l.append(ctx, req); err != nil {
 		return fmt.Errorf("postgres: append: %w", err)
@@ -55,36 +56,40 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	return l.appendPipelined(ctx, req, w)
 }
 
-// lockSQL locks the log's tree-state and logs rows: a freeze, which updates
-// the logs row, waits for the batch, and the batch sees a committed freeze.
-const lockSQL = `
-	SELECT t.size, l.state FROM tree_state t JOIN logs l ON l.tree_id = t.tree_id
-	WHERE t.tree_id = $1 FOR UPDATE`
+// lockSQL is Append's compare-and-swap (migration 00008): it locks the log's
+// tree-state and logs rows, so a freeze, which updates the logs row, waits
+// for the batch and the batch sees a committed freeze, and it fails the
+// transaction with one of the codes lockError maps when the batch may not
+// land.
+const lockSQL = `SELECT tabula_lock_for_append($1, $2)`
 
-// checkLocked is the compare-and-swap on the locked row: the log exists, is
-// active and holds req.OldSize entries.
-func (l *logStore) checkLocked(req storage.AppendRequest, err error, size int64, state string) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no tree %d: %w", l.treeID, storage.ErrNotFound)
+// lockError maps lockSQL's failures onto the storage sentinels; ok is false
+// for any other error.
+func lockError(err error) (mapped error, ok bool) {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return nil, false
 	}
-	if err != nil {
-		return fmt.Errorf("lock tree state: %w", err)
+	switch pgErr.Code {
+	case "TBL01":
+		return fmt.Errorf("%s: %w", pgErr.Message, storage.ErrNotFound), true
+	case "TBL02":
+		return fmt.Errorf("%s: %w", pgErr.Message, storage.ErrFrozen), true
+	case "TBL03":
+		return fmt.Errorf("%w: %s", storage.ErrStaleTree, pgErr.Message), true
 	}
-	if state != string(storage.LogActive) {
-		return fmt.Errorf("log %d is %s: %w", l.treeID, state, storage.ErrFrozen)
-	}
-	if size < 0 || uint64(size) != req.OldSize {
-		return fmt.Errorf("%w: stored size %d, batch built on %d", storage.ErrStaleTree, size, req.OldSize)
-	}
-	return nil
+	return nil, false
 }
 
-// appendPipelined commits a batch in two round trips: BEGIN, the row lock
-// and every write in one pipeline, then COMMIT. The writes are sent before
-// the lock's answer is read, so they run (after the lock is granted) even
-// when the compare-and-swap fails; the transaction is then rolled back, and
-// the lock's verdict is the error, whatever the writes said (a stale batch's
-// rows may collide with the committed ones).
+// appendPipelined commits a batch in one round trip: BEGIN, the
+// compare-and-swap, every write and COMMIT in one pipeline. A failure (the
+// swap's included) aborts the transaction, and the server skips what
+// follows up to the pipeline's end, the COMMIT with it; the connection is
+// then rolled back before it returns to the pool.
+//
+// Once the pipeline is sent, its outcome is awaited even if ctx ends:
+// cancelling it would return an error while the server may still commit,
+// and the batch would appear after Append reported it failed.
 func (l *logStore) appendPipelined(ctx context.Context, req storage.AppendRequest, w *writes) (err error) {
 	conn, err := l.s.pool.Acquire(ctx)
 	if err != nil {
@@ -108,56 +113,41 @@ func (l *logStore) appendPipelined(ctx context.Context, req storage.AppendReques
 
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(lockSQL, l.treeID)
+	b.Queue(lockSQL, l.treeID, int64(req.OldSize))
 	w.queue(b, true, l.treeID)
-	results := conn.SendBatch(ctx, b)
+	b.Queue("COMMIT")
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
+	defer cancel()
+	results := conn.SendBatch(sendCtx, b)
 	if _, err := results.Exec(); err != nil {
 		results.Close()
 		return fmt.Errorf("begin: %w", err)
 	}
-	var (
-		size  int64
-		state string
-	)
-	// Scanned first: the order in which Go evaluates a call's arguments
-	// relative to the Scan that fills size and state is unspecified.
-	lockErr := results.QueryRow().Scan(&size, &state)
-	lockErr = l.checkLocked(req, lockErr, size, state)
-	var writeErr error
-	if lockErr == nil {
-		for range b.Len() - 2 {
-			if _, err := results.Exec(); err != nil {
-				writeErr = classify(err)
-				break
-			}
+	if _, err := results.Exec(); err != nil {
+		results.Close()
+		if mapped, ok := lockError(err); ok {
+			return mapped
+		}
+		return fmt.Errorf("lock tree state: %w", err)
+	}
+	for range b.Len() - 3 {
+		if _, err := results.Exec(); err != nil {
+			results.Close()
+			return classify(err)
 		}
 	}
-	closeErr := results.Close()
-	switch {
-	case lockErr != nil:
-		return lockErr
-	case writeErr != nil:
-		return writeErr
-	case closeErr != nil:
-		return classify(closeErr)
-	}
-	return l.commit(ctx, conn.Conn(), &committed)
-}
-
-// commit sends COMMIT on conn and waits for its outcome even if ctx ends:
-// cancelling it would return an error while the server may still commit,
-// and the batch would appear after Append reported it failed.
-func (l *logStore) commit(ctx context.Context, conn *pgx.Conn, committed *bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), commitTimeout)
-	defer cancel()
-	tag, err := conn.Exec(commitCtx, "COMMIT")
+	tag, err := results.Exec()
 	if err != nil {
+		results.Close()
 		return fmt.Errorf("commit: %w", err)
 	}
-	*committed = true
+	if err := results.Close(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	committed = true
 	if tag.String() != "COMMIT" {
 		// The server rolled the transaction back (it had failed).
 		return fmt.Errorf("commit: %w", pgx.ErrTxCommitRollback)
@@ -165,7 +155,7 @@ func (l *logStore) commit(ctx context.Context, conn *pgx.Conn, committed *bool) 
 	return nil
 }
 
-// appendCopy commits a large batch: BEGIN, the row lock, one COPY each for
+// appendCopy commits a large batch: BEGIN, the compare-and-swap, one COPY each for
 // entries and search keys, one pipelined batch of the remaining statements,
 // then COMMIT.
 func (l *logStore) appendCopy(ctx context.Context, req storage.AppendRequest, w *writes) error {
@@ -177,13 +167,11 @@ func (l *logStore) appendCopy(ctx context.Context, req storage.AppendRequest, w 
 	// connection instead, which makes the server roll back.
 	defer tx.Rollback(ctx) //nolint:errcheck // the first error is the one returned
 
-	var (
-		size  int64
-		state string
-	)
-	err = tx.QueryRow(ctx, lockSQL, l.treeID).Scan(&size, &state)
-	if err := l.checkLocked(req, err, size, state); err != nil {
-		return err
+	if _, err := tx.Exec(ctx, lockSQL, l.treeID, int64(req.OldSize)); err != nil {
+		if mapped, ok := lockError(err); ok {
+			return mapped
+		}
+		return fmt.Errorf("lock tree state: %w", err)
 	}
 	if err := w.copy(ctx, tx); err != nil {
 		return err
