@@ -69,21 +69,12 @@ func (l *Log) reloadHead(ctx context.Context) (storage.TreeState, error) {
 // are still on the right edge stay known, so proofs and the next batch need
 // not read them from storage.
 func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[tileKey][]byte) {
-	edge := make(map[tileKey][]byte, len(written)+len(base))
 	for _, t := range written {
-		k := tileKey{t.Level, t.Index}
 		if len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
-			l.caches.tiles.Add(treeTile{l.treeID, k}, &fullTile{hashes: t.Hashes})
-		} else {
-			edge[k] = t.Hashes
+			l.caches.tiles.Add(treeTile{l.treeID, tileKey{t.Level, t.Index}}, &fullTile{hashes: t.Hashes})
 		}
 	}
-	for k, v := range base {
-		if _, ok := edge[k]; !ok && k.index == head.Size>>(merkle.TileHeight*(uint(k.level)+1)) &&
-			len(v) < merkle.TileWidth*merkle.HashSize {
-			edge[k] = v
-		}
-	}
+	edge := nextEdge(head.Size, written, base)
 	l.headMu.Lock()
 	defer l.headMu.Unlock()
 	tiles := make(map[tileKey]*edgeTile, len(edge))
@@ -98,6 +89,26 @@ func (l *Log) setHead(head storage.TreeState, written []merkle.Tile, base map[ti
 	l.edge = tiles
 	l.headValid = true
 	l.headLoaded = time.Now()
+}
+
+// nextEdge returns the partial right-edge tiles of the tree of size, after
+// a batch that wrote the tiles written on a tree whose partial right-edge
+// tiles were base: those the batch wrote, and those of base it did not
+// rewrite that are still on the right edge.
+func nextEdge(size uint64, written []merkle.Tile, base map[tileKey][]byte) map[tileKey][]byte {
+	edge := make(map[tileKey][]byte, len(written)+len(base))
+	for _, t := range written {
+		if len(t.Hashes) < merkle.TileWidth*merkle.HashSize {
+			edge[tileKey{t.Level, t.Index}] = t.Hashes
+		}
+	}
+	for k, v := range base {
+		if _, ok := edge[k]; !ok && k.index == size>>(merkle.TileHeight*(uint(k.level)+1)) &&
+			len(v) < merkle.TileWidth*merkle.HashSize {
+			edge[k] = v
+		}
+	}
+	return edge
 }
 
 func (l *Log) invalidateHead() {

@@ -107,14 +107,24 @@ func (l *Log) Close(ctx context.Context) error {
 	}
 }
 
-// integrator is the one goroutine that integrates batches, one at a time.
+// integrator is the one goroutine that integrates batches. Appends are one
+// at a time, in order; while one is in flight, the integrator prepares the
+// next batch (the queued leaves, signed, with the tiles and checkpoint they
+// make) on the head that append will commit, so that the CPU work of one
+// batch overlaps the database's work on the one before (see
+// integratePrepared).
 func (l *Log) integrator() {
 	defer close(l.stopped)
 	defer l.metrics.unregister()
+	var next *prepared
 	for {
-		batch, closed := l.nextBatch()
+		if next != nil {
+			next = l.integratePrepared(next)
+			continue
+		}
+		batch, closed := l.nextBatch(true)
 		if len(batch) > 0 {
-			l.integrate(batch)
+			next = l.integrate(batch)
 			continue
 		}
 		if closed {
@@ -125,10 +135,10 @@ func (l *Log) integrator() {
 }
 
 // nextBatch takes up to BatchMaxSize leaves, with up to BatchMaxKeys search
-// keys (see batchLen), off the queue. With a BatchMaxAge, it first waits (up
-// to that age) for the batch to fill.
-func (l *Log) nextBatch() ([]*pending, bool) {
-	if age := l.cfg.BatchMaxAge; age > 0 {
+// keys (see batchLen), off the queue. With wait and a BatchMaxAge, it first
+// waits (up to that age) for the batch to fill.
+func (l *Log) nextBatch(wait bool) ([]*pending, bool) {
+	if age := l.cfg.BatchMaxAge; wait && age > 0 {
 		timer := time.NewTimer(age)
 		defer timer.Stop()
 	wait:
@@ -177,21 +187,102 @@ func (l *Log) batchLen() (n int, full bool) {
 	return len(l.queue), len(l.queue) == l.cfg.BatchMaxSize || keys == l.cfg.BatchMaxKeys
 }
 
-// integrate commits one batch and answers its waiters (see the package
-// comment for what each kind of failure does).
-func (l *Log) integrate(batch []*pending) {
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.IntegrationTimeout)
-	defer cancel()
-	l.commit(ctx, time.Now(), batch)
+// prepared is a batch built on a head, ready to append: what integrateOnce
+// computes before the storage's Append.
+type prepared struct {
+	batch []*pending
+	start time.Time // when the batch was taken off the queue
+	ctx   context.Context
+	stop  context.CancelFunc
+
+	// err is the preparation's failure; the fields below are then unset.
+	err     error
+	outs    []outcome       // per leaf of batch: duplicates answered, the rest to fill
+	entries []storage.Entry // the new entries, in index order
+	owners  []*pending      // owners[i] sent entries[i]
+	tiles   []merkle.Tile
+	base    map[tileKey][]byte // the right-edge tiles of the head it was built on
+	req     storage.AppendRequest
+}
+
+// integrate prepares batch on the current head, then integrates it (see
+// integratePrepared); it returns the batch prepared meanwhile, if any.
+func (l *Log) integrate(batch []*pending) *prepared {
+	p := l.newPrepared(batch)
+	head, edge, err := l.writeHead(p.ctx)
+	if err != nil {
+		p.err = err
+	} else {
+		l.prepare(p, head, edge)
+	}
+	return l.integratePrepared(p)
+}
+
+func (l *Log) newPrepared(batch []*pending) *prepared {
+	ctx, stop := context.WithTimeout(context.Background(), l.cfg.IntegrationTimeout)
+	return &prepared{batch: batch, start: time.Now(), ctx: ctx, stop: stop}
+}
+
+// integratePrepared appends p and answers its waiters. While the append is
+// in flight it takes the leaves queued (those queued when it starts, else
+// the first to come) off the queue and prepares them on the head p commits;
+// that batch, returned, is appended next. If p
+// fails, the batch prepared on it is not used: both are integrated again
+// from the start (see commit), p first.
+func (l *Log) integratePrepared(p *prepared) *prepared {
+	defer p.stop()
+	var next *prepared
+	err := p.err
+	if err == nil && len(p.entries) > 0 {
+		done := make(chan error, 1)
+		go func() { done <- l.appendPrepared(p) }()
+		appended := false
+		for !appended && next == nil {
+			if batch, _ := l.nextBatch(false); len(batch) > 0 {
+				next = l.newPrepared(batch)
+				l.prepare(next, p.req.State, nextEdge(p.req.State.Size, p.tiles, p.base))
+				break
+			}
+			select {
+			case err = <-done:
+				appended = true
+			case <-l.wake:
+			}
+		}
+		if !appended {
+			err = <-done
+		}
+	}
+	var outs []outcome
+	if err == nil {
+		outs = l.finish(p)
+	}
+	l.settle(p.ctx, p.start, p.batch, outs, err)
+	if err != nil && next != nil {
+		// Built on a head that was not committed.
+		defer next.stop()
+		l.commit(next.ctx, next.start, next.batch)
+		return nil
+	}
+	return next
 }
 
 // commit integrates batch, a batch taken off the queue at start or a part of
-// one, and answers every waiter in it. A batch that loses the
-// compare-and-swap to another process is rebuilt on the new head and
-// retried; data the storage cannot hold fails only the leaf that holds it.
+// one, and answers every waiter in it (see settle).
 func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
+	outs, err := l.integrateOnce(ctx, batch)
+	l.settle(ctx, start, batch, outs, err)
+}
+
+// settle answers every waiter of batch, given the outcome of an attempt to
+// integrate it (outs, err). A batch that loses the compare-and-swap to
+// another process is rebuilt on the new head and retried; data the storage
+// cannot hold fails only the leaf that holds it.
+func (l *Log) settle(ctx context.Context, start time.Time, batch []*pending, outs []outcome, err error) {
 	for attempt := 1; ; attempt++ {
-		outs, err := l.integrateOnce(ctx, batch)
+		if attempt > 1 {
+			outs, err = l.integrateOnce(ctx, batch)
+		}
 		var refused *refusedEntry
 		switch {
 		case err == nil:
@@ -205,6 +296,7 @@ func (l *Log) commit(ctx context.Context, start time.Time, batch []*pending) {
 			// A leaf of the batch is stored: rebuild it with the lookup,
 			// which names the entry each duplicate repeats.
 			l.metrics.integrations.WithLabelValues("duplicate").Inc()
+			l.lookupUntil = l.cfg.Now().Add(lookupAfterDuplicate)
 			l.invalidateHead()
 			continue
 		case errors.Is(err, storage.ErrStaleTree) && ctx.Err() == nil:
@@ -312,6 +404,25 @@ const lookupAfterDuplicate = 30 * time.Second
 var errDuplicate = errors.New("a leaf of the batch is stored")
 
 // integrateOnce builds the batch on the current head and appends it.
+func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, error) {
+	p := &prepared{batch: batch, ctx: ctx}
+	head, edge, err := l.writeHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if l.prepare(p, head, edge); p.err != nil {
+		return nil, p.err
+	}
+	if err := l.appendPrepared(p); err != nil {
+		return nil, err
+	}
+	return l.finish(p), nil
+}
+
+// prepare builds p's batch on head, whose right-edge tiles this process
+// knows are edge (nil: read them from storage): the new entries with their
+// indexes and SETs, the tiles they make and the signed checkpoint, into
+// p.req; or the failure into p.err.
 //
 // The duplicate check is optimistic. A batch is appended without looking
 // its leaves up first: the store refuses a batch holding a stored leaf hash
@@ -321,19 +432,18 @@ var errDuplicate = errors.New("a leaf of the batch is stored")
 // commit), so almost every batch saves the lookup's round trip. After a
 // refusal, batches look up first for lookupAfterDuplicate, so that a stream
 // of duplicates costs one refused append, not one per batch.
-func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, error) {
-	head, edge, err := l.writeHead(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (l *Log) prepare(p *prepared, head storage.TreeState, edge map[tileKey][]byte) {
+	ctx, batch := p.ctx, p.batch
 	var existing map[merkle.Hash]storage.LeafLocation
 	if l.cfg.Now().Before(l.lookupUntil) {
 		hashes := make([]merkle.Hash, len(batch))
 		for i, p := range batch {
 			hashes[i] = p.hash
 		}
+		var err error
 		if existing, err = l.lookup(ctx, hashes); err != nil {
-			return nil, fmt.Errorf("looking up duplicates: %w", err)
+			p.err = fmt.Errorf("looking up duplicates: %w", err)
+			return
 		}
 	}
 
@@ -366,12 +476,14 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 		leaves = append(leaves, p.hash)
 		next++
 	}
+	p.outs, p.entries, p.owners = outs, entries, owners
 	if len(entries) == 0 {
-		return outs, nil
+		return
 	}
 	if sign := l.profile.SignEntry; sign != nil {
 		if err := signEntries(sign, l.signer, l.logID, entries, runtime.GOMAXPROCS(0)); err != nil {
-			return nil, err
+			p.err = err
+			return
 		}
 	}
 
@@ -381,50 +493,69 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	reader := l.appendReader(head.Size, edge)
 	tiles, root, err := merkle.Append(ctx, reader, head.Size, leaves)
 	if err != nil {
-		return nil, fmt.Errorf("extending tiles: %w", err)
+		p.err = fmt.Errorf("extending tiles: %w", err)
+		return
 	}
 	cp, err := l.signCheckpoint(l.origin, next, root)
 	if err != nil {
-		return nil, err
+		p.err = err
+		return
 	}
 	stiles := make([]storage.Tile, len(tiles))
 	for i, t := range tiles {
 		stiles[i] = storage.Tile(t)
 	}
-	newHead := storage.TreeState{TreeID: l.treeID, Size: next, Root: root, Checkpoint: cp}
-	if err := l.store.Append(ctx, storage.AppendRequest{
+	p.tiles, p.base = tiles, edge
+	p.req = storage.AppendRequest{
 		OldSize: head.Size,
 		Entries: entries,
 		Tiles:   stiles,
-		State:   newHead,
-	}); err != nil {
-		var entryErr *storage.EntryError
-		switch {
-		case errors.Is(err, storage.ErrDuplicate):
-			// A leaf of the batch is stored (or appeared after our lookup,
-			// written by another process). Rebuild with the lookup.
-			l.lookupUntil = l.cfg.Now().Add(lookupAfterDuplicate)
-			return nil, fmt.Errorf("%w: %w", errDuplicate, err)
-		case errors.As(err, &entryErr) && entryErr.Index-head.Size < uint64(len(owners)):
-			// (Unsigned: an index below the head wraps past the bound. An
-			// index not of this batch is a driver's bug; commit then
-			// treats the error as a refusal of unknown data.)
-			return nil, &refusedEntry{p: owners[entryErr.Index-head.Size], reason: fmt.Sprint(entryErr.Err), err: err}
-		}
-		return nil, err
+		State:   storage.TreeState{TreeID: l.treeID, Size: next, Root: root, Checkpoint: cp},
 	}
+}
 
-	l.metrics.batchSize.Observe(float64(len(entries)))
-	l.metrics.treeSize.Set(float64(next))
-	l.setHead(newHead, tiles, edge)
+// appendPrepared stores p's batch (nothing when all its leaves were
+// duplicates), mapping the storage's refusals onto what settle acts on.
+func (l *Log) appendPrepared(p *prepared) error {
+	if len(p.entries) == 0 {
+		return nil
+	}
+	err := l.store.Append(p.ctx, p.req)
+	if err == nil {
+		return nil
+	}
+	var entryErr *storage.EntryError
+	switch {
+	case errors.Is(err, storage.ErrDuplicate):
+		// A leaf of the batch is stored (or appeared after our lookup,
+		// written by another process). Rebuild with the lookup.
+		return fmt.Errorf("%w: %w", errDuplicate, err)
+	case errors.As(err, &entryErr) && entryErr.Index-p.req.OldSize < uint64(len(p.owners)):
+		// (Unsigned: an index below the head wraps past the bound. An
+		// index not of this batch is a driver's bug; commit then
+		// treats the error as a refusal of unknown data.)
+		return &refusedEntry{p: p.owners[entryErr.Index-p.req.OldSize], reason: fmt.Sprint(entryErr.Err), err: err}
+	}
+	return err
+}
+
+// finish records the head p's append committed and returns the outcome of
+// every leaf of its batch.
+func (l *Log) finish(p *prepared) []outcome {
+	if len(p.entries) == 0 {
+		return p.outs
+	}
+	l.metrics.batchSize.Observe(float64(len(p.entries)))
+	l.metrics.treeSize.Set(float64(p.req.State.Size))
+	l.setHead(p.req.State, p.tiles, p.base)
 	j := 0
-	for i := range outs {
-		if outs[i].err == nil {
-			outs[i].res = Result{Entry: entries[j], Head: newHead}
+	for i := range p.outs {
+		if p.outs[i].err == nil {
+			p.outs[i].res = Result{Entry: p.entries[j], Head: p.req.State}
 			j++
 		}
 	}
-	return outs, nil
+	return p.outs
 }
 
 // lookup finds the leaves already stored: in every log of the set with

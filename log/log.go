@@ -74,11 +74,13 @@ const (
 	DefaultBatchMaxKeys = 64 * 1024
 	// DefaultBatchMaxAge is how long the integrator, when idle, waits for a
 	// batch to fill before it integrates what it has. Zero means group commit:
-	// a batch starts as soon as the previous one is committed, so a lone writer
-	// waits for one transaction and heavy load makes large batches.
+	// a batch starts as soon as the previous one is appended (and is prepared
+	// while it is), so a lone writer waits for one transaction and heavy load
+	// makes large batches.
 	DefaultBatchMaxAge = time.Duration(0)
-	// DefaultMaxPending is the most leaves waiting for integration; beyond it
-	// Add fails with ErrPushback.
+	// DefaultMaxPending is the most leaves waiting in the queue; beyond it
+	// Add fails with ErrPushback. The batch being appended and the one
+	// prepared meanwhile (see the integrator) are off the queue.
 	DefaultMaxPending = 4 * DefaultBatchMaxSize
 	// DefaultTileCacheSize is how many full (immutable) tiles are cached: 8 KiB each.
 	DefaultTileCacheSize = 8192

@@ -525,17 +525,18 @@ func TestPushback(t *testing.T) {
 	b := &blocking{Storage: engines[0].open(t)(t), release: make(chan struct{})}
 	l := openLog(t, b, newSigner(t), func(c *tlog.Config) { c.BatchMaxSize = 1; c.MaxPending = 2 })
 	ctx := context.Background()
-	errs := make(chan error, 3)
-	for i := range 3 {
+	errs := make(chan error, 4)
+	for i := range 4 {
 		go func() { _, err := l.Add(ctx, leaf(i)); errs <- err }()
-		// Let each reach the queue (the first is taken by the integrator).
+		// Let each reach the queue (the first is taken by the integrator,
+		// the second prepared while the first's append waits).
 		time.Sleep(50 * time.Millisecond)
 	}
 	if _, err := l.Add(ctx, leaf(99)); !errors.Is(err, tlog.ErrPushback) {
 		t.Fatalf("full queue: err = %v, want ErrPushback", err)
 	}
 	close(b.release)
-	for range 3 {
+	for range 4 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
