@@ -711,6 +711,22 @@ func testReadersSeeWholeBatches(t *testing.T, s storage.Storage, _ func(*testing
 					errc <- fmt.Errorf("head of size %d is visible with a tile of %d hashes", st.Size, len(tile)/32)
 					return
 				}
+				// A level-0 tile holds its entries' leaf hashes (the tile
+				// may be wider than st: a batch may have committed since).
+				first := (st.Size - 1) / 256 * 256
+				es, err = s.ReadEntries(ctx, first, first+uint64(len(tile)/32))
+				if err != nil || len(es) != len(tile)/32 {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("head of size %d: %d entries under a tile of %d hashes: %v", st.Size, len(es), len(tile)/32, err)
+					}
+					return
+				}
+				for i, e := range es {
+					if !bytes.Equal(tile[32*i:32*i+32], e.LeafHash[:]) {
+						errc <- fmt.Errorf("head of size %d: tile hash %d is not entry %d's leaf hash", st.Size, i, e.Index)
+						return
+					}
+				}
 			}
 		})
 	}
