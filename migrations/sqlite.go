@@ -16,12 +16,15 @@ import (
 // SQLiteGo returns the SQLite migrations written in Go, for
 // goose.WithGoMigrations beside the SQL files of SQLite: version 2, which
 // hashes the search keys (SQLite has no SHA-256 function; the PostgreSQL
-// migration of the same version does it in SQL).
+// migration of the same version does it in SQL), and version 7, which cuts
+// them to 16 bytes and stops storing partial level-0 tiles (its Down
+// rebuilds those tiles, which SQL cannot in SQLite).
 func SQLiteGo() []*goose.Migration {
 	return []*goose.Migration{
 		goose.NewGoMigration(2,
 			&goose.GoFunc{RunTx: sqliteHashSearchKeys},
 			&goose.GoFunc{RunTx: func(context.Context, *sql.Tx) error { return errIrreversible }}),
+		sqlite7(),
 	}
 }
 

@@ -151,7 +151,11 @@ type AppendRequest struct {
 	OldSize uint64
 	// Entries have contiguous indexes OldSize, OldSize+1, ….
 	Entries []Entry
-	// Tiles are the new contents of every tile the batch touched.
+	// Tiles are the new contents of every tile the batch touched. The
+	// hashes of a level-0 tile are the leaf hashes of its entries, in
+	// index order (RFC 6962, as package merkle builds them): a driver may
+	// drop a partial level-0 tile and derive it from the entries when read
+	// (see Storage.ReadTile).
 	Tiles []Tile
 	// State is the new head; State.Size == OldSize + len(Entries).
 	State TreeState
@@ -177,11 +181,33 @@ type Storage interface {
 	ReadEntries(ctx context.Context, start, end uint64) ([]Entry, error)
 	// ReadEntryByLeafHash returns the entry with that leaf hash, or ErrNotFound.
 	ReadEntryByLeafHash(ctx context.Context, hash Hash) (Entry, error)
-	// ReadTile returns the stored hashes of tile (level, index), or ErrNotFound.
-	// A right-edge tile may hold fewer than 256 hashes.
+	// ReadTile returns the hashes of tile (level, index), or ErrNotFound.
+	// A right-edge tile may hold fewer than 256 hashes; it holds at least
+	// the nodes of the committed tree (it may be wider than a head read
+	// before it, when a batch committed in between).
+	//
+	// A level-0 tile's hashes are its entries' leaf hashes (see
+	// AppendRequest.Tiles), so a driver need not store a partial level-0
+	// tile: it may store level-0 tiles only once full and answer the
+	// right-edge one from the leaf hashes of the log's entries
+	// [256*index, size) read in one snapshot with the size, which cannot
+	// disagree with the tree state since a batch's entries, tiles and head
+	// commit together. Both drivers do (a stored level-0 tile narrower than
+	// 256 hashes, left by an older release, is ignored).
 	ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error)
 	// Search returns the indexes of the entries indexed under key (one of
 	// their Entry.SearchKeys), ascending.
+	//
+	// A driver may index a key by its first 16 bytes (both drivers do:
+	// the search index is a third of the log's bytes on disk, and a
+	// 128-bit key halves its B-tree), so Search returns the entries
+	// indexed under any key sharing key's first 16 bytes. Keys are
+	// SHA-256 hashes (types.SearchKey): two distinct ones share 16 bytes
+	// by chance with probability 2^-128, and finding such a pair on
+	// purpose is a birthday search of about 2^64 hash computations. What
+	// it buys is an extra index in someone's search result: a client
+	// fetches the entries a search names and checks they hold what it
+	// searched for (Rekor's search has always been a hint, never proof).
 	Search(ctx context.Context, key Hash) ([]uint64, error)
 
 	// Ping checks the database is reachable.

@@ -166,7 +166,9 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 		`INSERT INTO tree_state (id, tree_id, size, root, checkpoint)`, 5)
 	copyRows(t, e, scratchRaw, oldRaw, `SELECT idx, leaf_hash, body, integrated_time, set_sig, attestation FROM entries`,
 		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)`, 6)
-	copyRows(t, e, scratchRaw, oldRaw, `SELECT key, idx FROM search_keys`, `INSERT INTO search_keys (key, idx)`, 2)
+	// Search keys as version 2 stored them, whole (the scratch database
+	// holds their first 16 bytes since version 7).
+	writeFullKeys(t, e, scratchRaw, oldRaw, key)
 	copyRows(t, e, scratchRaw, oldRaw, `SELECT level, idx, hashes FROM tiles`, `INSERT INTO tiles (level, idx, hashes)`, 3)
 
 	// 3. Open it as serve does.
@@ -279,6 +281,39 @@ func testUpgradeLogSet(t *testing.T, e upgradeEngine) {
 
 // copyRows copies the rows of query in from into table statement insert of
 // to, n columns each.
+// writeFullKeys writes to the search_keys table of to, as 32-byte keys,
+// key(i) for the entry of from whose body is {"entry":i}.
+func writeFullKeys(t *testing.T, e upgradeEngine, from, to *sql.DB, key func(int) storage.Hash) {
+	t.Helper()
+	rows, err := from.Query(`SELECT idx, body FROM entries`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			idx  int64
+			body []byte
+			i    int
+		)
+		if err := rows.Scan(&idx, &body); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Sscanf(string(body), `{"entry":%d}`, &i); err != nil {
+			t.Fatalf("entry %d: body %q: %v", idx, body, err)
+		}
+		k := key(i)
+		if _, err := to.Exec(`INSERT INTO search_keys (key, idx) VALUES (`+e.ph(1)+`, `+e.ph(2)+`)`, k[:], idx); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n == 0 {
+		t.Fatalf("%d search keys written: %v", n, err)
+	}
+}
+
 func copyRows(t *testing.T, e upgradeEngine, from, to *sql.DB, query, insert string, n int) {
 	t.Helper()
 	ctx := context.Background()

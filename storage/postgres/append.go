@@ -252,12 +252,14 @@ type writes struct {
 	itime []int64
 	set   [][]byte
 	att   [][]byte
-	// search keys, sorted and without repeats: the rows are new (their
-	// indexes are), so plain inserts cannot conflict, and sorted keys touch
-	// the index's pages in order.
-	keys   [][]byte
+	// search keys as stored (their first 16 bytes, see searchKey), sorted
+	// and without repeats: the rows are new (their indexes are), so plain
+	// inserts cannot conflict, and sorted keys touch the index's pages in
+	// order.
+	keys   [][16]byte
 	keyIdx []int64
-	// tiles, at most one per coordinates
+	// tiles, at most one per coordinates, without partial level-0 tiles
+	// (see storedTiles)
 	tLevel  []int16
 	tIdx    []int64
 	tHashes [][]byte
@@ -279,7 +281,7 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 		state: req.State,
 	}
 	type keyRow struct {
-		key storage.Hash
+		key [16]byte
 		idx int64
 	}
 	var keys []keyRow
@@ -295,7 +297,7 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 		w.set[i] = e.SET
 		w.att[i] = e.Attestation
 		for _, k := range e.SearchKeys {
-			keys = append(keys, keyRow{k, w.idx[i]})
+			keys = append(keys, keyRow{searchKey(k), w.idx[i]})
 		}
 	}
 	slices.SortFunc(keys, func(a, b keyRow) int {
@@ -305,12 +307,12 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 		return cmp.Compare(a.idx, b.idx)
 	})
 	keys = slices.Compact(keys)
-	w.keys = make([][]byte, len(keys))
+	w.keys = make([][16]byte, len(keys))
 	w.keyIdx = make([]int64, len(keys))
 	for i := range keys {
-		w.keys[i], w.keyIdx[i] = keys[i].key[:], keys[i].idx
+		w.keys[i], w.keyIdx[i] = keys[i].key, keys[i].idx
 	}
-	tiles := dedupTiles(req.Tiles)
+	tiles := storedTiles(req.Tiles)
 	w.tLevel = make([]int16, len(tiles))
 	w.tIdx = make([]int64, len(tiles))
 	w.tHashes = make([][]byte, len(tiles))
@@ -348,7 +350,7 @@ func (w *writes) queue(b *pgx.Batch, withRows bool, treeID int64) {
 			w.idx, w.leaf, w.body, w.itime, w.set, w.att)
 	}
 	if withRows && len(w.keys) > 0 {
-		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])`,
+		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::uuid[], $2::bigint[])`,
 			w.keys, w.keyIdx)
 	}
 	if len(w.tIdx) > 0 {

@@ -48,12 +48,12 @@ func TestClassify(t *testing.T) {
 		setup string // run first, in the same session
 	}{
 		// No column of the schema can now refuse an entry's value for its
-		// size or its bytes (search keys are 32-byte hashes); the classes
-		// are still the data's, whatever statement meets them.
+		// size or its bytes (search keys are 16-byte prefixes of hashes);
+		// the classes are still the data's, whatever statement meets them.
 		{"a program limit (class 54)", `SELECT repeat('xx', 600000000)`, nil, "54000", storage.ErrRejected, ""},
 		{"a data exception (class 22)", `SELECT convert_from('\xff'::bytea, 'UTF8')`, nil, "22021", storage.ErrRejected, ""},
-		{"a search key's CHECK", `INSERT INTO search_keys (key, idx) VALUES ($1, 1)`,
-			[]any{make([]byte, 31)}, "23514", storage.ErrRejected, ""},
+		{"a search key not a uuid", `INSERT INTO search_keys (key, idx) VALUES ($1::text::uuid, 1)`,
+			[]any{"k"}, "22P02", storage.ErrRejected, ""},
 		{"a search key of the wrong type", `INSERT INTO search_keys (key, idx) VALUES ($1::text, 1)`,
 			[]any{"k"}, "42804", nil, ""},
 		{"an entry's CHECK", `INSERT INTO entries (idx, leaf_hash, body, integrated_time) VALUES (1, $1, '', 0)`,

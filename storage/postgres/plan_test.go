@@ -61,4 +61,29 @@ func TestPointReadPlan(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Index != 5000 {
 		t.Fatalf("ReadEntries(5000, 5001) = %d entries, %v", len(got), err)
 	}
+
+	// The right-edge level-0 tile, made of the entries' leaf hashes: a
+	// primary-key range scan too (12,000 = 46*256 + 224).
+	rows, err = s.pool.Query(ctx, `EXPLAIN `+readTileSQL, int64(1), int16(0), int64(46), int64(46*256), int64(47*256), int64(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.Reset()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p := plan.String(); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Seq Scan on entries") {
+		t.Fatalf("the edge tile's read is not a primary-key range scan:\n%s", p)
+	}
+	tile, err := l.ReadTile(ctx, 0, 46)
+	if err != nil || len(tile) != 224*32 {
+		t.Fatalf("ReadTile(0, 46) = %d bytes, %v; want 224 hashes", len(tile), err)
+	}
 }

@@ -111,27 +111,67 @@ func (l *logStore) LookupLeafHashes(ctx context.Context, hashes []storage.Hash) 
 	return found, nil
 }
 
-// ReadTile returns the stored hashes of tile (level, index), or storage.ErrNotFound.
+// readTileSQL reads tile ($2, $3) of log $1: its stored hashes (at level 0
+// only a full tile; a partial one, stored by an older release, is ignored),
+// the log's size, and, at level 0, the leaf hashes of the log's entries of
+// virtual indexes [$4, min($5, $6 + size)): the tile from $4 = start + 256*$3.
+// One statement is one snapshot, so the size and the leaf hashes agree with
+// each other and with the tiles: a batch commits them together.
+const readTileSQL = `
+	WITH t AS (SELECT hashes FROM tiles
+	           WHERE tree_id = $1 AND level = $2 AND idx = $3 AND ($2 > 0 OR length(hashes) = 8192))
+	SELECT (SELECT hashes FROM t),
+	       (SELECT size FROM tree_state WHERE tree_id = $1),
+	       CASE WHEN $2 = 0 AND NOT EXISTS (SELECT FROM t) THEN (
+	           SELECT string_agg(leaf_hash, ''::bytea ORDER BY idx) FROM (
+	               SELECT idx, leaf_hash FROM entries
+	               WHERE idx >= $4 AND idx < LEAST($5, $6 + (SELECT size FROM tree_state WHERE tree_id = $1))
+	               ORDER BY idx LIMIT 256) AS e)
+	       END`
+
+// ReadTile returns the hashes of tile (level, index), or storage.ErrNotFound.
+// A full tile is read as stored; the partial level-0 tile at the right edge
+// is not stored (see storedTiles) but made of its entries' leaf hashes.
 func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
-	var hashes []byte
-	err := l.s.pool.QueryRow(ctx, `SELECT hashes FROM tiles WHERE tree_id = $1 AND level = $2 AND idx = $3`,
-		l.treeID, int16(level), int64(index)).Scan(&hashes)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
+	// The level-0 tile's first and last virtual index (past the end: an
+	// empty range, MaxInt64 being no entry's index).
+	first, end := int64(math.MaxInt64), int64(math.MaxInt64)
+	if index <= (math.MaxInt64-uint64(l.start))/tileWidth {
+		first = l.start + int64(index*tileWidth)
+		end = l.virtual((index + 1) * tileWidth)
 	}
+	var (
+		stored, leaves []byte
+		size           *int64
+	)
+	err := l.s.pool.QueryRow(ctx, readTileSQL, l.treeID, int16(level), int64(index), first, end, l.start).
+		Scan(&stored, &size, &leaves)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, err)
 	}
-	return hashes, nil
+	if stored != nil {
+		return stored, nil
+	}
+	if level > 0 || size == nil || first == math.MaxInt64 || uint64(*size) <= index*tileWidth {
+		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
+	}
+	if want := min(uint64(*size)-index*tileWidth, tileWidth); uint64(len(leaves)) != want*32 {
+		return nil, fmt.Errorf("postgres: read tile %d/%d: %d bytes of leaf hashes for %d entries (entries missing)", level, index, len(leaves), want)
+	}
+	return leaves, nil
 }
 
-// Search returns the indexes of the log's entries indexed under key, ascending.
+// tileWidth is how many hashes a full tile holds.
+const tileWidth = 256
+
+// Search returns the indexes of the log's entries indexed under key's first
+// 16 bytes (see searchKey), ascending.
 func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
-	rows, err := l.s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE key = $3 AND `+inRange+` ORDER BY idx`,
-		l.start, l.treeID, key[:])
+	rows, err := l.s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE key = $3::uuid AND `+inRange+` ORDER BY idx`,
+		l.start, l.treeID, searchKey(key))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search: %w", err)
 	}

@@ -63,7 +63,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if err := writeSearchKeys(ctx, tx, l.start, req.Entries); err != nil {
 		return err
 	}
-	if err := writeTiles(ctx, tx, l.treeID, dedupTiles(req.Tiles)); err != nil {
+	if err := writeTiles(ctx, tx, l.treeID, storedTiles(req.Tiles)); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx,
@@ -168,13 +168,13 @@ func classify(err error) error {
 // conflict, and sorted keys touch the index's pages in order.
 func writeSearchKeys(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry) error {
 	type row struct {
-		key storage.Hash
+		key [16]byte
 		idx int64
 	}
 	var rows []row
 	for _, e := range entries {
 		for _, k := range e.SearchKeys {
-			rows = append(rows, row{k, start + int64(e.Index)})
+			rows = append(rows, row{searchKey(k), start + int64(e.Index)})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {

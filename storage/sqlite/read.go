@@ -123,27 +123,96 @@ func (l *logStore) lookup(ctx context.Context, query string, args []any, found m
 	return rows.Err()
 }
 
-// ReadTile returns the stored hashes of tile (level, index), or storage.ErrNotFound.
+// ReadTile returns the hashes of tile (level, index), or storage.ErrNotFound.
+// A full tile is read as stored; the partial level-0 tile at the right edge
+// is not stored (see storedTiles) but made of its entries' leaf hashes.
 func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
 	}
 	var hashes []byte
-	err := l.s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE tree_id = ? AND level = ? AND idx = ?`,
-		l.treeID, int64(level), int64(index)).Scan(&hashes)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
-	}
-	if err != nil {
+	// At level 0 only a full tile is read as stored: a partial one, stored
+	// by an older release, is ignored.
+	err := l.s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE tree_id = ? AND level = ? AND idx = ?
+		AND (level > 0 OR length(hashes) = ?)`,
+		l.treeID, int64(level), int64(index), maxTileBytes).Scan(&hashes)
+	switch {
+	case err == nil:
+		return hashes, nil
+	case !errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, err)
+	case level == 0:
+		// A full tile, once stored, never changes; a tile completed since
+		// the query above is made of the same leaf hashes.
+		hashes, err = l.edgeLeaves(ctx, index)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, err)
+		}
+		if hashes != nil {
+			return hashes, nil
+		}
+	}
+	return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
+}
+
+// edgeLeaves returns the leaf hashes of the log's entries [256*index,
+// size), at most 256, or nil when there is none. One statement reads the
+// size and the entries, so they belong to one snapshot, and a batch
+// commits its entries with its head.
+func (l *logStore) edgeLeaves(ctx context.Context, index uint64) ([]byte, error) {
+	if index > (math.MaxInt64-uint64(l.start))/tileWidth {
+		return nil, nil
+	}
+	first := l.start + int64(index*tileWidth)
+	rows, err := l.s.r.QueryContext(ctx, `
+		SELECT s.size, e.leaf_hash FROM tree_state s
+		LEFT JOIN entries e ON e.idx >= ? AND e.idx < min(?, ? + s.size)
+		WHERE s.tree_id = ? ORDER BY e.idx LIMIT ?`,
+		first, l.virtual((index+1)*tileWidth), l.start, l.treeID, tileWidth)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var (
+		size   int64
+		hashes []byte
+		n      uint64
+	)
+	for rows.Next() {
+		var leaf []byte
+		if err := rows.Scan(&size, &leaf); err != nil {
+			return nil, err
+		}
+		if leaf == nil {
+			continue // the LEFT JOIN's row when there is no entry
+		}
+		if len(leaf) != 32 {
+			return nil, fmt.Errorf("corrupt entry row (leaf hash of %d bytes)", len(leaf))
+		}
+		hashes = append(hashes, leaf...)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if size < 0 || uint64(size) <= index*tileWidth {
+		return nil, nil
+	}
+	if want := min(uint64(size)-index*tileWidth, tileWidth); n != want {
+		return nil, fmt.Errorf("%d leaf hashes for %d entries (entries missing)", n, want)
 	}
 	return hashes, nil
 }
 
-// Search returns the indexes of the log's entries indexed under key, ascending.
+// tileWidth is how many hashes a full tile holds.
+const tileWidth = 256
+
+// Search returns the indexes of the log's entries indexed under key's first
+// 16 bytes (see searchKey), ascending.
 func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
+	k := searchKey(key)
 	rows, err := l.s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? AND `+inRange+` ORDER BY idx`,
-		append([]any{key[:]}, l.rangeArgs()...)...)
+		append([]any{k[:]}, l.rangeArgs()...)...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}

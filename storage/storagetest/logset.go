@@ -40,6 +40,7 @@ func RunLogSet(t *testing.T, open OpenLogSet) {
 		{"RotateEmpty", testRotateEmpty},
 		{"LocateThreeLogs", testLocateThreeLogs},
 		{"RotateWhileAppending", testRotateWhileAppending},
+		{"EdgeTileAfterRotation", testEdgeTileAfterRotation},
 		{"Cosigned", testCosigned},
 		{"Lease", testLease},
 	} {

@@ -407,3 +407,31 @@ func waitGroupDone(wg *sync.WaitGroup) <-chan struct{} {
 	go func() { wg.Wait(); close(done) }()
 	return done
 }
+
+// testEdgeTileAfterRotation checks the right-edge level-0 tiles of logs
+// that do not start at a multiple of 256 (a driver may make them of the
+// entries' leaf hashes, under virtual indexes): the frozen log keeps its
+// last partial tile, and its successor, from virtual index 300, has tiles
+// of its own indexes, at widths 1 to 255 and across its tile boundary.
+func testEdgeTileAfterRotation(t *testing.T, set storage.LogSet, _ func(*testing.T, int64)) {
+	a := createLog(t, set, newLog(1, "p", 0))
+	ma := newLogModel(1)
+	ma.grow(t, a, "a", 300) // tile 0 full, tile 1 of 44
+	checkEdge(t, a, ma)
+	b := rotate(t, set, 1, nextLog(2))
+	mb := newLogModel(2)
+	checkEdge(t, b, mb)
+	sizes := []int{1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 23} // up to 255
+	for i, n := range sizes {
+		mb.append(t, b, mb.batch(n, fmt.Sprintf("b%d", i)))
+		checkEdge(t, b, mb)
+		checkEdge(t, a, ma)
+	}
+	for _, n := range []int{1, 300} { // a full tile 0, then tiles 1 and 2
+		mb.append(t, b, mb.batch(n, fmt.Sprintf("b-%d", n)))
+		checkEdge(t, b, mb)
+	}
+	ma.check(t, a)
+	mb.check(t, b)
+	checkEdge(t, openLog(t, set, 1), ma)
+}

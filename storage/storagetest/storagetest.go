@@ -17,6 +17,7 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) (s storage.Storage, reopen func(t
 		{"ReadEntriesRanges", testReadEntriesRanges},
 		{"LookupLeafHashes", testLookupLeafHashes},
 		{"Tiles", testTiles},
+		{"EdgeTile", testEdgeTile},
 		{"Search", testSearch},
 		{"EmptyBatch", testEmptyBatch},
 		{"LargeBatch", testLargeBatch},
@@ -232,41 +234,47 @@ func testTiles(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Stora
 		}
 		return b
 	}
-	full := hashes(256, 9)
+	// Each step appends entries with their level-0 tiles (their leaf
+	// hashes, as every level-0 tile must hold) and the tiles given.
 	steps := []struct {
-		name  string
-		tiles []storage.Tile
+		name    string
+		entries int
+		tiles   []storage.Tile
 	}{
-		{"partial", []storage.Tile{{Level: 0, Index: 0, Hashes: hashes(3, 1)}}},
-		{"grown", []storage.Tile{{Level: 0, Index: 0, Hashes: hashes(10, 1)}}},
-		{"full and next", []storage.Tile{
-			{Level: 0, Index: 0, Hashes: full},
-			{Level: 0, Index: 1, Hashes: hashes(1, 2)},
-			{Level: 1, Index: 0, Hashes: hashes(1, 3)},
-		}},
-		{"higher levels", []storage.Tile{
+		{"partial", 3, nil},
+		{"grown", 7, nil},
+		{"full and next", 247, []storage.Tile{{Level: 1, Index: 0, Hashes: hashes(1, 3)}}},
+		{"higher levels", 1, []storage.Tile{
 			{Level: 2, Index: 0, Hashes: hashes(1, 4)},
 			{Level: 0, Index: 1 << 40, Hashes: hashes(256, 5)},
 			{Level: 255, Index: 7, Hashes: hashes(2, 6)},
 		}},
-		{"same tile twice: the last wins", []storage.Tile{
+		{"same tile twice: the last wins", 1, []storage.Tile{
 			{Level: 1, Index: 0, Hashes: hashes(1, 7)},
 			{Level: 1, Index: 0, Hashes: hashes(2, 8)},
 		}},
 	}
 	for i, step := range steps {
-		req := m.batch(1, fmt.Sprintf("tiles-%d", i))
-		req.Tiles = step.tiles
+		req := m.batch(step.entries, fmt.Sprintf("tiles-%d", i))
+		req.Tiles = slices.DeleteFunc(req.Tiles, func(t storage.Tile) bool { return t.Level > 0 })
+		req.Tiles = append(req.Tiles, step.tiles...)
 		m.append(t, s, req)
 		m.check(t, s)
+	}
+	leaves := func(lo, hi int) []byte {
+		var b []byte
+		for _, e := range m.entries[lo:hi] {
+			b = append(b, e.LeafHash[:]...)
+		}
+		return b
 	}
 	for _, tc := range []struct {
 		level uint8
 		index uint64
 		want  []byte // nil: ErrNotFound
 	}{
-		{0, 0, full},
-		{0, 1, hashes(1, 2)},
+		{0, 0, leaves(0, 256)},
+		{0, 1, leaves(256, 259)},
 		{1, 0, hashes(2, 8)},
 		{255, 7, hashes(2, 6)},
 		{0, 1 << 40, hashes(256, 5)},
@@ -283,6 +291,69 @@ func testTiles(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Stora
 		case tc.want != nil && (err != nil || string(got) != string(tc.want)):
 			t.Errorf("ReadTile(%d, %d) = %d bytes, %v; want %d bytes", tc.level, tc.index, len(got), err, len(tc.want))
 		}
+	}
+}
+
+// testEdgeTile checks the right-edge level-0 tile, which a driver may make
+// of its entries' leaf hashes instead of storing it (storage.Storage's
+// ReadTile): at every width from 1 to 255, appending one entry at a time,
+// then across a tile boundary, and that a failed batch does not widen it.
+func testEdgeTile(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	for _, tl := range []uint64{0, 1} {
+		if got, err := s.ReadTile(ctx, 0, tl); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("empty log: ReadTile(0, %d) = %d bytes, %v; want ErrNotFound", tl, len(got), err)
+		}
+	}
+	for w := 1; w <= 255; w++ {
+		m.append(t, s, m.batch(1, fmt.Sprintf("edge-%d", w)))
+		checkEdge(t, s, m)
+	}
+	// A stale batch (built on size 250) and a duplicate leave it as it is.
+	stale := m.batch(10, "stale")
+	stale.OldSize = 250
+	for i := range stale.Entries {
+		stale.Entries[i].Index = 250 + uint64(i)
+	}
+	stale.State.Size = 260
+	if err := s.Append(ctx, stale); !errors.Is(err, storage.ErrStaleTree) {
+		t.Fatalf("stale Append = %v, want ErrStaleTree", err)
+	}
+	dup := m.batch(3, "dup")
+	dupe(&dup.Entries[2], m.entries[0])
+	if err := s.Append(ctx, dup); !errors.Is(err, storage.ErrDuplicate) {
+		t.Fatalf("duplicate Append = %v, want ErrDuplicate", err)
+	}
+	checkEdge(t, s, m)
+	// Across the boundary: tile 0 full, tile 1 of 9; then tile 1 full and
+	// tile 2 of 1 in one batch of 248.
+	m.append(t, s, m.batch(10, "across"))
+	checkEdge(t, s, m)
+	m.append(t, s, m.batch(248, "across-2"))
+	checkEdge(t, s, m)
+	m.check(t, s)
+}
+
+// checkEdge compares every level-0 tile of the model's log with ReadTile,
+// and checks the tile past the edge is not found.
+func checkEdge(t *testing.T, s storage.Storage, m *model) {
+	t.Helper()
+	ctx := context.Background()
+	size := uint64(len(m.entries))
+	for tl := uint64(0); tl*256 < size; tl++ {
+		var want []byte
+		for _, e := range m.entries[tl*256 : min(tl*256+256, size)] {
+			want = append(want, e.LeafHash[:]...)
+		}
+		got, err := s.ReadTile(ctx, 0, tl)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("size %d: ReadTile(0, %d) = %d bytes, %v; want the %d leaf hashes", size, tl, len(got), err, len(want)/32)
+		}
+	}
+	if got, err := s.ReadTile(ctx, 0, (size+255)/256); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("size %d: ReadTile(0, %d) = %d bytes, %v; want ErrNotFound", size, (size+255)/256, len(got), err)
 	}
 }
 
@@ -305,8 +376,14 @@ func testSearch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Stor
 	m.append(t, s, b2)
 	m.check(t, s)
 
+	// A key one bit off in its first 16 bytes finds nothing. One that
+	// differs only past them may find the entries indexed under the key it
+	// shares them with: a driver may index keys by their first 16 bytes
+	// (storage.Storage.Search).
 	sharedPrefix := Key("k:shared")
-	sharedPrefix[31] ^= 1
+	sharedPrefix[15] ^= 1
+	sharedTail := Key("k:shared")
+	sharedTail[31] ^= 1
 	for _, tc := range []struct {
 		name string
 		key  storage.Hash
@@ -327,6 +404,26 @@ func testSearch(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Stor
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("Search(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if got, err := s.Search(ctx, sharedTail); err != nil || (got != nil && !slices.Equal(got, []uint64{0, 2, 3, 4})) {
+		t.Errorf("Search(the shared key, its last byte changed) = %v, %v; want nothing or the shared key's [0 2 3 4]", got, err)
+	}
+
+	// Two keys of one entry that share their first 16 bytes: the batch
+	// commits, and each finds the entry once.
+	twin := Key("k:twin")
+	twin2 := twin
+	twin2[20] ^= 0x80
+	b3 := m.batch(1, "s3")
+	b3.Entries[0].SearchKeys = []storage.Hash{twin, twin2, twin}
+	if err := s.Append(ctx, b3); err != nil {
+		t.Fatalf("Append(keys sharing 16 bytes): %v", err)
+	}
+	m.apply(b3)
+	for _, k := range []storage.Hash{twin, twin2} {
+		if got, err := s.Search(ctx, k); err != nil || !slices.Equal(got, []uint64{5}) {
+			t.Errorf("Search(twin) = %v, %v; want [5]", got, err)
 		}
 	}
 }
@@ -613,6 +710,22 @@ func testReadersSeeWholeBatches(t *testing.T, s storage.Storage, _ func(*testing
 				if err == nil && uint64(len(tile)/32) < (st.Size-1)%256+1 {
 					errc <- fmt.Errorf("head of size %d is visible with a tile of %d hashes", st.Size, len(tile)/32)
 					return
+				}
+				// A level-0 tile holds its entries' leaf hashes (the tile
+				// may be wider than st: a batch may have committed since).
+				first := (st.Size - 1) / 256 * 256
+				es, err = s.ReadEntries(ctx, first, first+uint64(len(tile)/32))
+				if err != nil || len(es) != len(tile)/32 {
+					if ctx.Err() == nil {
+						errc <- fmt.Errorf("head of size %d: %d entries under a tile of %d hashes: %v", st.Size, len(es), len(tile)/32, err)
+					}
+					return
+				}
+				for i, e := range es {
+					if !bytes.Equal(tile[32*i:32*i+32], e.LeafHash[:]) {
+						errc <- fmt.Errorf("head of size %d: tile hash %d is not entry %d's leaf hash", st.Size, i, e.Index)
+						return
+					}
 				}
 			}
 		})

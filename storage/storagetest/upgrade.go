@@ -1,7 +1,9 @@
 package storagetest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -79,4 +81,155 @@ func CheckUpgrade(t *testing.T, s storage.Storage, hash func(kind, text string) 
 			t.Errorf("Search(subject %q) = %v, want %v", text, got, w)
 		}
 	}
+}
+
+// Schema version 7 stops storing partial level-0 tiles and stores search
+// keys as their first 16 bytes. The drivers' upgrade tests write, at the
+// version before it, the rows an older release left (Legacy7Logs, their
+// entries with leaf hashes Legacy7Leaf, Legacy7Tiles, Legacy7Keys), open
+// the database, which migrates it, and hand the set to CheckUpgrade7.
+
+// Legacy7Log is a log of the set the version-7 upgrade tests write.
+type Legacy7Log struct {
+	TreeID int64
+	Start  uint64 // virtual index of its first entry
+	Size   uint64
+	Frozen bool
+}
+
+// Legacy7Logs are a frozen log of 300 entries and its successor of 5, from
+// virtual index 300: both end with a partial level-0 tile.
+var Legacy7Logs = []Legacy7Log{{7, 0, 300, true}, {8, 300, 5, false}}
+
+// Legacy7Leaf is the leaf hash of the entry at virtual index idx.
+func Legacy7Leaf(idx uint64) storage.Hash { return Key(fmt.Sprintf("leaf %d", idx)) }
+
+// Legacy7Tile is a tile row as an older release stored it.
+type Legacy7Tile struct {
+	TreeID int64
+	Level  uint8
+	Index  uint64
+	Hashes []byte
+}
+
+// legacy7Leaves is the leaf hashes of the log's entries [lo, hi) (its own
+// indexes).
+func legacy7Leaves(l Legacy7Log, lo, hi uint64) []byte {
+	var b []byte
+	for i := lo; i < hi; i++ {
+		h := Legacy7Leaf(l.Start + i)
+		b = append(b, h[:]...)
+	}
+	return b
+}
+
+// legacy7Level1 stands in for the level-1 tile of log 7.
+var legacy7Level1 = nodeHash(1, 0)
+
+// Legacy7Tiles are the tiles an older release stored for Legacy7Logs:
+// every level-0 tile, full or partial, and a level-1 tile.
+func Legacy7Tiles() []Legacy7Tile {
+	a, b := Legacy7Logs[0], Legacy7Logs[1]
+	return []Legacy7Tile{
+		{a.TreeID, 0, 0, legacy7Leaves(a, 0, 256)},
+		{a.TreeID, 0, 1, legacy7Leaves(a, 256, 300)},
+		{a.TreeID, 1, 0, legacy7Level1[:]},
+		{b.TreeID, 0, 0, legacy7Leaves(b, 0, 5)},
+	}
+}
+
+// Legacy7Key is a 32-byte search key row: the key and a virtual index.
+type Legacy7Key struct {
+	Key   storage.Hash
+	Index uint64
+}
+
+// legacy7Twin shares its first 16 bytes with Key("twin").
+var legacy7Twin = func() storage.Hash { k := Key("twin"); k[31] ^= 1; return k }()
+
+// Legacy7Keys are search key rows of both logs: a key shared by entries of
+// both, and two keys sharing their first 16 bytes at one index, which
+// collapse onto one row.
+var Legacy7Keys = []Legacy7Key{
+	{Key("shared"), 0}, {Key("shared"), 299}, {Key("shared"), 301},
+	{Key("one"), 1},
+	{Key("twin"), 2}, {legacy7Twin, 2}, {legacy7Twin, 304},
+}
+
+// CheckUpgrade7 checks set, migrated to version 7 from Legacy7Logs and
+// their rows: every level-0 tile (the partial ones made of the entries),
+// the level-1 tile, and every search key, in the logs' own indexes.
+func CheckUpgrade7(t *testing.T, set storage.LogSet) {
+	t.Helper()
+	ctx := context.Background()
+	a, err := set.OpenLog(ctx, Legacy7Logs[0].TreeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := set.OpenLog(ctx, Legacy7Logs[1].TreeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckLegacy7Tiles(t, a, b)
+	for _, tc := range []struct {
+		s    storage.Storage
+		key  storage.Hash
+		want []uint64
+	}{
+		{a, Key("shared"), []uint64{0, 299}},
+		{b, Key("shared"), []uint64{1}},
+		{a, Key("one"), []uint64{1}},
+		{b, Key("one"), nil},
+		{a, Key("twin"), []uint64{2}},
+		{a, legacy7Twin, []uint64{2}},
+		{b, Key("twin"), []uint64{4}},
+		{a, Key("absent"), nil},
+	} {
+		got, err := tc.s.Search(ctx, tc.key)
+		if err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("Search(%x…) = %v, %v; want %v", tc.key[:4], got, err, tc.want)
+		}
+	}
+	checkEdge(t, a, &model{entries: legacy7Entries(Legacy7Logs[0])})
+	checkEdge(t, b, &model{entries: legacy7Entries(Legacy7Logs[1])})
+}
+
+// CheckLegacy7Tiles checks the tiles of Legacy7Logs through a and b, their
+// handles.
+func CheckLegacy7Tiles(t *testing.T, a, b storage.Storage) {
+	t.Helper()
+	ctx := context.Background()
+	la, lb := Legacy7Logs[0], Legacy7Logs[1]
+	for _, tc := range []struct {
+		s     storage.Storage
+		level uint8
+		index uint64
+		want  []byte
+	}{
+		{a, 0, 0, legacy7Leaves(la, 0, 256)},
+		{a, 0, 1, legacy7Leaves(la, 256, 300)},
+		{a, 1, 0, legacy7Level1[:]},
+		{a, 0, 2, nil},
+		{b, 0, 0, legacy7Leaves(lb, 0, 5)},
+		{b, 0, 1, nil},
+		{b, 1, 0, nil},
+	} {
+		got, err := tc.s.ReadTile(ctx, tc.level, tc.index)
+		switch {
+		case tc.want == nil && !errors.Is(err, storage.ErrNotFound):
+			t.Errorf("ReadTile(%d, %d) = %d bytes, %v; want ErrNotFound", tc.level, tc.index, len(got), err)
+		case tc.want != nil && (err != nil || !bytes.Equal(got, tc.want)):
+			t.Errorf("ReadTile(%d, %d) = %d bytes, %v; want %d bytes", tc.level, tc.index, len(got), err, len(tc.want))
+		}
+	}
+}
+
+// legacy7Entries are the log's entries as the model holds them (only their
+// leaf hashes matter to checkEdge).
+func legacy7Entries(l Legacy7Log) []storage.Entry {
+	es := make([]storage.Entry, l.Size)
+	for i := range es {
+		es[i] = storage.Entry{Index: uint64(i), LeafHash: Legacy7Leaf(l.Start + uint64(i))}
+	}
+	return es
 }
