@@ -242,3 +242,15 @@ func grepMetrics(t *testing.T, url string, prefixes ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestReadReplicaNeedsPostgres: --read-database-url without --database-url
+// (the embedded SQLite database, which has no replicas) is refused, saying
+// why.
+func TestReadReplicaNeedsPostgres(t *testing.T) {
+	c := defaultConfig(t)
+	c.ReadDatabaseURL = "postgres://127.0.0.1:1/none"
+	err := serve(context.Background(), c, discardLogger(), nil)
+	if err == nil || !strings.Contains(err.Error(), "--read-database-url needs --database-url") {
+		t.Fatalf("serve with --read-database-url on SQLite: %v, want a refusal naming the flags", err)
+	}
+}
