@@ -165,6 +165,10 @@ func TestReadReplica(t *testing.T) {
 	if err := standby.Exec(ctx, `SELECT pg_wal_replay_pause()`); err != nil {
 		t.Fatal(err)
 	}
+	waitFor("replay to pause", func() bool {
+		st, err := standby.QueryString(ctx, `SELECT pg_get_wal_replay_pause_state()`)
+		return err == nil && st == "paused"
+	})
 	write(40)
 	waitFor("the reader to see the new head", func() bool { readAll(339, 340); return lag() == 40 })
 	p2, r2 := reads("primary"), reads("replica")

@@ -259,6 +259,19 @@ func (c *Cluster) Exec(ctx context.Context, sql string, args ...any) error {
 	return err
 }
 
+// QueryString runs a query returning one text value on the cluster's
+// postgres database.
+func (c *Cluster) QueryString(ctx context.Context, sql string, args ...any) (string, error) {
+	conn, err := pgx.Connect(ctx, c.URL())
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var v string
+	err = conn.QueryRow(ctx, sql, args...).Scan(&v)
+	return v, err
+}
+
 // Tail returns the last n lines of the file at path (or why it cannot).
 func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
