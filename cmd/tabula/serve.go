@@ -35,6 +35,7 @@ import (
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/postgres"
+	"github.com/tabularium/tabula/storage/readroute"
 	"github.com/tabularium/tabula/storage/sqlite"
 	"github.com/tabularium/tabula/trustroot"
 	"github.com/tabularium/tabula/tsa"
@@ -55,6 +56,10 @@ type serveConfig struct {
 	DataDir string
 	// DatabaseURL selects PostgreSQL; empty means embedded SQLite in DataDir.
 	DatabaseURL string
+	// ReadDatabaseURL is a read-only replica of DatabaseURL (a PostgreSQL
+	// hot standby) that serves the reads it has caught up with (package
+	// storage/readroute); empty: every read on DatabaseURL.
+	ReadDatabaseURL string
 	// Key lists private key PEM files, comma-separated: the active log is
 	// served with the one whose public key it stores, and the first creates
 	// the first log. Empty means DataDir's own, created on first start.
@@ -125,6 +130,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.StringVar(&c.MetricsListen, "metrics-listen", "127.0.0.1:2112", "Prometheus /metrics listen address (empty: off)")
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory: embedded database and generated key")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://…); empty: embedded SQLite in the data directory")
+	fs.StringVar(&c.ReadDatabaseURL, "read-database-url", "", "PostgreSQL URL of a read replica (hot standby) of --database-url: entry, proof, tile and search reads go to it when it has caught up with what they need, to --database-url otherwise (empty: all reads on --database-url)")
 	fs.StringVar(&c.Key, "key", "", "log private keys (PEM), comma-separated: the active log's must be one of them, and the first creates a new database's log (empty: <data-dir>/log-key.pem, created on first start)")
 	fs.StringVar(&c.V2Key, "v2-key", "", "private keys (PEM) of the Rekor v2 logs (tabula log create --api v2), comma-separated: the active v2 log's must be one of them (empty: <data-dir>/"+v2KeyFile+", an Ed25519 key created on first start)")
 	fs.StringVar(&c.Hostname, "hostname", defaultHostname, "log name: the checkpoint origin is '<hostname> - <treeID>'")
@@ -222,6 +228,9 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if c.EntryCacheMiB > 0 {
 		entryCount = c.EntryCacheMiB << 10
 	}
+	if c.ReadDatabaseURL != "" && c.DatabaseURL == "" {
+		return errors.New("--read-database-url needs --database-url: a read replica is a PostgreSQL hot standby, and the embedded SQLite database has none")
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
@@ -230,6 +239,14 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		return err
 	}
 	defer set.Close()
+	reg := prometheus.NewRegistry()
+	if c.ReadDatabaseURL != "" {
+		if set, err = withReadReplica(ctx, set, c.ReadDatabaseURL, reg, logger); err != nil {
+			return err
+		}
+		defer set.Close()
+		engine += " with a read replica"
+	}
 
 	keys, keyPath, err := loadKeys(c, logger)
 	if err != nil {
@@ -240,7 +257,6 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	logCfg := log.Config{
 		BatchMaxSize: c.BatchMaxSize,
@@ -410,6 +426,21 @@ func openStorage(ctx context.Context, c *serveConfig) (storage.LogSet, string, e
 		return nil, "", err
 	}
 	return s, "sqlite (" + path + ")", nil
+}
+
+// withReadReplica opens the read replica at url and returns primary with
+// its reads routed (readroute.Set); closing it closes both.
+func withReadReplica(ctx context.Context, primary storage.LogSet, url string, reg prometheus.Registerer, logger *slog.Logger) (storage.LogSet, error) {
+	replica, err := postgres.OpenReplica(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("--read-database-url: %w", err)
+	}
+	set, err := readroute.New(readroute.Config{Primary: primary, Replica: replica, Logger: logger, Registerer: reg})
+	if err != nil {
+		replica.Close()
+		return nil, err
+	}
+	return set, nil
 }
 
 // loadKeys loads every key of --key (comma-separated), or the data

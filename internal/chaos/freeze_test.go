@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tabularium/tabula/api"
+	"github.com/tabularium/tabula/internal/pgcluster"
 )
 
 // envFreeze enables TestDatabaseFrozen and says how long PostgreSQL stays
@@ -46,7 +47,7 @@ func TestDatabaseFrozen(t *testing.T) {
 	probe := &http.Client{Timeout: frozenWriteBound}
 	time.Sleep(time.Second)
 
-	pids, err := cluster.pids()
+	pids, err := clusterPIDs(cluster)
 	if err != nil {
 		t.Skipf("cannot list PostgreSQL's processes: %v", err)
 	}
@@ -119,8 +120,8 @@ func TestDatabaseFrozen(t *testing.T) {
 }
 
 // pids returns the postmaster's PID and its children's (the backends).
-func (c *pgCluster) pids() ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(c.data(), "postmaster.pid"))
+func clusterPIDs(c *pgcluster.Cluster) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(c.DataDir(), "postmaster.pid"))
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	// Down. Writes in flight while pg_ctl stops it may still commit.
 	down := time.Now()
-	cluster.stop("immediate")
+	cluster.Stop("immediate")
 	stopped := time.Now()
 	readyzDown := 0
 	for time.Since(down) < outage {
@@ -60,7 +60,7 @@ func TestDatabaseOutage(t *testing.T) {
 
 	// Up again: the same server process must recover by itself.
 	up := time.Now()
-	cluster.start()
+	cluster.Start()
 	var ready, writing time.Duration
 	for ready == 0 || writing == 0 {
 		if ready == 0 && status(probe, url+"/readyz") == http.StatusOK {
