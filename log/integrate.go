@@ -391,6 +391,7 @@ func (l *Log) integrateOnce(ctx context.Context, batch []*pending) ([]outcome, e
 	l.metrics.batchSize.Observe(float64(len(entries)))
 	l.metrics.treeSize.Set(float64(next))
 	l.setHead(newHead, tiles, edge)
+	l.caches.entries.addAll(l.treeID, entries)
 	j := 0
 	for i := range outs {
 		if outs[i].err == nil {

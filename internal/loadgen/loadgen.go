@@ -31,7 +31,9 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -102,6 +104,10 @@ type Config struct {
 	Timeout      time.Duration // per request
 	Client       *http.Client  // nil: a keep-alive client sized for Concurrency
 	Seed         uint64        // random choices of reads (0: random)
+	// CPUProfile, if not empty, is a file to write the load tool's own CPU
+	// profile of the measured run to (its cost per request shares the
+	// machine with the server's).
+	CPUProfile string
 }
 
 // DefaultMix is the mixed mode's default weighting.
@@ -193,7 +199,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		return nil, errors.New("the log is empty: run a write first")
 	}
 
+	stop, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
 	res := r.run(ctx)
+	if err := stop(); err != nil {
+		return nil, err
+	}
 	res.StartSize = start
 	if end, err := r.treeSize(ctx); err == nil {
 		res.EndSize = end
@@ -721,4 +734,24 @@ func Report(out io.Writer, res *Result) {
 	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintf(out, "%s\n", b)
+}
+
+// startCPUProfile starts a CPU profile into path (nothing if path is
+// empty) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
