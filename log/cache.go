@@ -7,6 +7,7 @@ package log
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -68,18 +69,32 @@ func NewCaches(cfg Config) (*Caches, error) {
 // proof is built per request from the tiles.
 //
 // It is bounded by count and by bytes, and kept compact, so that the bytes
-// hold as many entries as they can: each entry is one allocation without
-// pointers (its leaf hash, body, SET and attestation back to back, which the
-// GC need not scan) in an LRU by index, and the index by leaf hash is a map
-// from the hash's first 8 bytes (a full hash is checked on a hit; a prefix
-// shared by two entries only costs one of them a storage read). A nil
-// *entryCache caches nothing.
+// hold as many entries as they can, and cheap for the garbage collector and
+// for concurrent readers: each entry is one allocation without pointers (its
+// leaf hash, body, SET and attestation back to back) in a slot of one array,
+// found through maps without pointers (by index, and by the leaf hash's
+// first 8 bytes: a full hash is checked on a hit, so a prefix shared by two
+// entries only costs one of them a storage read). Eviction is CLOCK: a hit
+// only sets its slot's reference bit, under a read lock; an insertion
+// sweeps the slots from the hand, clearing set bits and evicting the first
+// entry whose bit is clear. A nil *entryCache caches nothing.
 type entryCache struct {
-	byIndex  *lru.Cache[treeIndex, cachedEntry]
-	mu       sync.Mutex // guards byHash
-	byHash   map[uint64]treeIndex
-	bytes    atomic.Int64
+	mu       sync.RWMutex
+	byIndex  map[treeIndex]uint32 // slot
+	byHash   map[uint64]uint32    // slot, by the leaf hash's first 8 bytes
+	slots    []entrySlot
+	hand     int
+	bytes    int64
 	maxBytes int64
+	maxCount int
+}
+
+// entrySlot is a slot of the cache: an entry (rec nil: none) and its
+// reference bit (set by readers under the read lock, atomically).
+type entrySlot struct {
+	key treeIndex
+	cachedEntry
+	ref uint32
 }
 
 // cachedEntry is a cached entry: rec holds its leaf hash, body, SET and
@@ -106,35 +121,44 @@ func (c cachedEntry) entry(index uint64) storage.Entry {
 	return e
 }
 
-func hashKey(h merkle.Hash) uint64 { return binary.BigEndian.Uint64(h[:8]) }
+func hashKey(rec []byte) uint64 { return binary.BigEndian.Uint64(rec[:8]) }
 
 // entryCost is the memory of a cached entry of rec: rec and the overhead.
 func entryCost(rec []byte) int64 { return int64(cap(rec)) + entryOverhead }
 
 func newEntryCache(size int, maxBytes int64) (*entryCache, error) {
-	c := &entryCache{maxBytes: maxBytes, byHash: map[uint64]treeIndex{}}
-	var err error
-	c.byIndex, err = lru.NewWithEvict(size, func(k treeIndex, e cachedEntry) {
-		c.bytes.Add(-entryCost(e.rec))
-		var h merkle.Hash
-		copy(h[:], e.rec)
-		c.mu.Lock()
-		if c.byHash[hashKey(h)] == k {
-			delete(c.byHash, hashKey(h))
-		}
-		c.mu.Unlock()
-	})
-	if err != nil {
-		return nil, err
+	if size <= 0 || size > math.MaxUint32 {
+		return nil, fmt.Errorf("entry cache size %d out of range", size)
 	}
-	return c, nil
+	return &entryCache{
+		byIndex:  map[treeIndex]uint32{},
+		byHash:   map[uint64]uint32{},
+		maxBytes: maxBytes,
+		maxCount: size,
+	}, nil
+}
+
+// lookup returns the entry of slot i, setting its reference bit; the read
+// lock must be held.
+func (c *entryCache) lookup(i uint32) cachedEntry {
+	s := &c.slots[i]
+	if atomic.LoadUint32(&s.ref) == 0 {
+		atomic.StoreUint32(&s.ref, 1)
+	}
+	return s.cachedEntry
 }
 
 func (c *entryCache) get(tree int64, index uint64) (storage.Entry, bool) {
 	if c == nil {
 		return storage.Entry{}, false
 	}
-	e, ok := c.byIndex.Get(treeIndex{tree, index})
+	c.mu.RLock()
+	i, ok := c.byIndex[treeIndex{tree, index}]
+	var e cachedEntry
+	if ok {
+		e = c.lookup(i)
+	}
+	c.mu.RUnlock()
 	if !ok {
 		return storage.Entry{}, false
 	}
@@ -145,17 +169,24 @@ func (c *entryCache) getByLeafHash(tree int64, h merkle.Hash) (storage.Entry, bo
 	if c == nil {
 		return storage.Entry{}, false
 	}
-	c.mu.Lock()
-	k, ok := c.byHash[hashKey(h)]
-	c.mu.Unlock()
-	if !ok || k.tree != tree {
+	c.mu.RLock()
+	i, ok := c.byHash[hashKey(h[:])]
+	var (
+		e cachedEntry
+		k treeIndex
+	)
+	if ok {
+		k = c.slots[i].key
+		ok = k.tree == tree && [merkle.HashSize]byte(c.slots[i].rec) == h
+	}
+	if ok {
+		e = c.lookup(i)
+	}
+	c.mu.RUnlock()
+	if !ok {
 		return storage.Entry{}, false
 	}
-	e, ok := c.get(tree, k.index)
-	if !ok || e.LeafHash != h {
-		return storage.Entry{}, false
-	}
-	return e, true
+	return e.entry(k.index), true
 }
 
 // add caches e, an entry of tree, unless it is larger than maxCachedEntry.
@@ -165,11 +196,14 @@ func (c *entryCache) add(tree int64, e *storage.Entry) {
 		return
 	}
 	n := merkle.HashSize + len(e.Body) + len(e.SET) + len(e.Attestation)
-	if int64(n)+entryOverhead > maxCachedEntry || int64(n)+entryOverhead > c.maxBytes {
+	if cost := int64(n) + entryOverhead; cost > maxCachedEntry || cost > c.maxBytes {
 		return
 	}
 	k := treeIndex{tree, e.Index}
-	if c.byIndex.Contains(k) {
+	c.mu.RLock()
+	_, had := c.byIndex[k]
+	c.mu.RUnlock()
+	if had {
 		return
 	}
 	rec := make([]byte, 0, n)
@@ -178,17 +212,53 @@ func (c *entryCache) add(tree int64, e *storage.Entry) {
 	rec = append(rec, e.SET...)
 	rec = append(rec, e.Attestation...)
 	ce := cachedEntry{rec: rec, integratedTime: e.IntegratedTime, bodyLen: uint32(len(e.Body)), setLen: uint32(len(e.SET))}
+	cost := entryCost(rec)
+
 	c.mu.Lock()
-	c.byHash[hashKey(e.LeafHash)] = k
-	c.mu.Unlock()
-	if had, _ := c.byIndex.ContainsOrAdd(k, ce); !had {
-		c.bytes.Add(entryCost(rec))
+	defer c.mu.Unlock()
+	if _, had := c.byIndex[k]; had {
+		return
 	}
-	for c.bytes.Load() > c.maxBytes {
-		if _, _, ok := c.byIndex.RemoveOldest(); !ok {
-			break
+	slot := -1
+	if len(c.slots) < c.maxCount && c.bytes+cost <= c.maxBytes {
+		c.slots = append(c.slots, entrySlot{})
+		slot = len(c.slots) - 1
+	}
+	// The sweep ends: each pass over the slots clears every reference bit
+	// it does not evict, and evicting them all frees the bytes.
+	for slot < 0 {
+		if c.hand >= len(c.slots) {
+			c.hand = 0
 		}
+		s := &c.slots[c.hand]
+		switch {
+		case s.rec != nil && s.ref != 0:
+			s.ref = 0
+		case s.rec != nil:
+			c.evict(s)
+			fallthrough
+		default:
+			if c.bytes+cost <= c.maxBytes {
+				slot = c.hand
+			}
+		}
+		c.hand++
 	}
+	c.slots[slot] = entrySlot{key: k, cachedEntry: ce}
+	c.byIndex[k] = uint32(slot)
+	c.byHash[hashKey(rec)] = uint32(slot)
+	c.bytes += cost
+}
+
+// evict empties slot s; the lock must be held.
+func (c *entryCache) evict(s *entrySlot) {
+	i := c.byIndex[s.key]
+	delete(c.byIndex, s.key)
+	if h := hashKey(s.rec); c.byHash[h] == i {
+		delete(c.byHash, h)
+	}
+	c.bytes -= entryCost(s.rec)
+	*s = entrySlot{}
 }
 
 // addAll caches the entries of a batch this process just integrated (reads
@@ -244,10 +314,10 @@ func (c *bundleCache) add(tree int64, index uint64, b []byte) {
 }
 
 // entryOverhead approximates the memory of one cached entry beyond its
-// record's capacity: the record's size-class rounding, the LRU element and
-// map slot, the slot in the map by leaf hash (measured with
+// record's capacity: the record's size-class rounding, its slot, and its
+// slots in the maps by index and by leaf hash (measured with
 // BenchmarkEntryCacheMemory).
-const entryOverhead = 256
+const entryOverhead = 176
 
 // maxCachedEntry is the largest entry cached: one with a large attestation
 // is rare, and not worth evicting many small ones.

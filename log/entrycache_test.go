@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/tabularium/tabula/merkle"
@@ -129,7 +130,7 @@ func TestEntryCacheEviction(t *testing.T) {
 					t.Errorf("entry %d: cached by index %v, by hash %v, want %v", i, byIndex, byHash, want)
 				}
 			}
-			if b := c.bytes.Load(); b > tc.maxBytes || b != int64(tc.kept)*per {
+			if b := c.bytes; b > tc.maxBytes || b != int64(tc.kept)*per {
 				t.Errorf("bytes %d, want %d (bound %d)", b, int64(tc.kept)*per, tc.maxBytes)
 			}
 			c.mu.Lock()
@@ -139,6 +140,44 @@ func TestEntryCacheEviction(t *testing.T) {
 				t.Errorf("%d leaf hashes kept, want %d", hashes, tc.kept)
 			}
 		})
+	}
+}
+
+// TestEntryCacheConcurrent: readers and writers at once (run with -race)
+// always get the entry they asked for, and the bounds hold.
+func TestEntryCacheConcurrent(t *testing.T) {
+	const n = 400
+	entries := make([]storage.Entry, n)
+	for i := range entries {
+		entries[i] = cacheTestEntry(i, i%3 == 0)
+	}
+	c, err := newEntryCache(100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 2000 {
+				i := (j*7 + w*13) % n
+				c.add(1, &entries[i])
+				if got, ok := c.get(1, uint64(i)); ok && !sameCachedEntry(got, entries[i]) {
+					t.Errorf("entry %d: got %+v", i, got)
+					return
+				}
+				k := (i + 1) % n
+				if got, ok := c.getByLeafHash(1, entries[k].LeafHash); ok && !sameCachedEntry(got, entries[k]) {
+					t.Errorf("entry %d by hash: got %+v", k, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(c.byIndex) > 100 || c.bytes > 1<<20 || len(c.byHash) > len(c.byIndex) {
+		t.Fatalf("%d entries, %d hashes, %d bytes: over the bounds", len(c.byIndex), len(c.byHash), c.bytes)
 	}
 }
 
@@ -164,7 +203,7 @@ func BenchmarkEntryCacheMemory(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/entry")
-		b.ReportMetric(float64(c.bytes.Load())/n, "charged-B/entry")
+		b.ReportMetric(float64(c.bytes)/n, "charged-B/entry")
 		runtime.KeepAlive(c)
 		b.StartTimer()
 	}

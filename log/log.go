@@ -94,9 +94,9 @@ const (
 	DefaultEntryCacheSize = 256 << 10
 	// DefaultEntryCacheBytes bounds the memory of the cached entries: their
 	// leaf hashes, bodies, SETs and attestations plus an estimated overhead
-	// per entry. A hashedrekord entry with an ECDSA key takes about 900
+	// per entry. A hashedrekord entry with an ECDSA key takes about 840
 	// bytes in all (BenchmarkEntryCacheMemory), so the cache holds about
-	// 220,000 of them in 192 MiB: every entry of a log of that size is read
+	// 240,000 of them in 192 MiB: every entry of a log of that size is read
 	// without a database query.
 	DefaultEntryCacheBytes = 192 << 20
 	// DefaultHeadMaxAge bounds how stale the cached head may be before a read

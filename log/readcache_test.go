@@ -59,7 +59,7 @@ func TestEntryCache(t *testing.T) {
 		{"default", 0, 0, nil, 20},
 		{"off", -1, 0, nil, 0},
 		{"count-bound", 5, 0, nil, 5},
-		{"byte-bound", 0, 2000, nil, 5}, // 368 to 372 bytes per entry with the overhead
+		{"byte-bound", 0, 1600, nil, 5}, // 288 to 292 bytes per entry with the overhead
 		{"too-large", 0, 0, big, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
