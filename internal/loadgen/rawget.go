@@ -55,7 +55,8 @@ func (e errStatus) Error() string { return "status " + strconv.Itoa(int(e)) }
 // dials again.
 func (g *rawGetter) get(ctx context.Context, path string, buf *bytes.Buffer) (int, error) {
 	code, err := g.roundTrip(ctx, path, buf)
-	if err != nil && g.conn != nil {
+	var status errStatus
+	if err != nil && !errors.As(err, &status) && g.conn != nil {
 		g.conn.Close()
 		g.conn = nil
 	}
