@@ -208,3 +208,28 @@ func BenchmarkEntryCacheMemory(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkEntryCacheGet is a cache hit by index, from every core at once
+// (the read-entry handler's entry lookup): 100,000 entries.
+func BenchmarkEntryCacheGet(b *testing.B) {
+	const n = 100_000
+	c, err := newEntryCache(2*n, 1<<40)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		e := cacheTestEntry(i, false)
+		c.add(1, &e)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := uint64(0)
+		for pb.Next() {
+			i = (i + 7919) % n
+			if _, ok := c.get(1, i); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
+}
