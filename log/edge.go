@@ -140,6 +140,9 @@ func (e *edgeTiles) cached(level uint8, index uint64) *fullTile {
 // edgeTile returns the right-edge tile (level, index) of the head, nil if it
 // is not one.
 func (e *edgeTiles) edgeTile(ctx context.Context, level uint8, index uint64) (*edgeTile, error) {
+	if e.head != 0 && (uint(level) >= 8 || index != e.head>>(merkle.TileHeight*(uint(level)+1))) {
+		return nil, nil // not on the head's right edge: no map lookup
+	}
 	if t, ok := e.edge[tileKey{level, index}]; ok {
 		return t, nil
 	}
