@@ -5,8 +5,11 @@ package log
 // the logs of a process (keys carry the tree ID).
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -59,82 +62,210 @@ func NewCaches(cfg Config) (*Caches, error) {
 	return &Caches{tiles: tiles, bundles: bundles, entries: entries}, nil
 }
 
-// entryCache keeps entries read by index or leaf hash. An integrated entry
-// never changes (its body, integrated time, SET and attestation are written
-// once, in the transaction that gives it its index), so a cached one never
-// goes stale; its inclusion proof is built per request from the tiles.
-// It is bounded by count and by bytes; a nil *entryCache caches nothing.
+// entryCache keeps entries read by index or leaf hash, and those this
+// process integrates. An integrated entry never changes (its body,
+// integrated time, SET and attestation are written once, in the transaction
+// that gives it its index), so a cached one never goes stale; its inclusion
+// proof is built per request from the tiles.
+//
+// It is bounded by count and by bytes, and kept compact, so that the bytes
+// hold as many entries as they can, and cheap for the garbage collector and
+// for concurrent readers: each entry is one allocation without pointers (its
+// leaf hash, body, SET and attestation back to back) in a slot of one array,
+// found through maps without pointers (by index, and by the leaf hash's
+// first 8 bytes: a full hash is checked on a hit, so a prefix shared by two
+// entries only costs one of them a storage read). Eviction is CLOCK: a hit
+// only sets its slot's reference bit, under a read lock; an insertion
+// sweeps the slots from the hand, clearing set bits and evicting the first
+// entry whose bit is clear. A nil *entryCache caches nothing.
 type entryCache struct {
-	byIndex  *lru.Cache[treeIndex, *storage.Entry]
-	byHash   *lru.Cache[merkle.Hash, treeIndex]
-	bytes    atomic.Int64
+	mu       sync.RWMutex
+	byIndex  map[treeIndex]uint32 // slot
+	byHash   map[uint64]uint32    // slot, by the leaf hash's first 8 bytes
+	slots    []entrySlot
+	hand     int
+	bytes    int64
 	maxBytes int64
+	maxCount int
 }
 
-func entryCost(e *storage.Entry) int64 {
-	return int64(len(e.Body)+len(e.SET)+len(e.Attestation)) + entryOverhead
+// entrySlot is a slot of the cache: an entry (rec nil: none) and its
+// reference bit (set by readers under the read lock, atomically).
+type entrySlot struct {
+	key treeIndex
+	cachedEntry
+	ref uint32
 }
+
+// cachedEntry is a cached entry: rec holds its leaf hash, body, SET and
+// attestation back to back.
+type cachedEntry struct {
+	rec            []byte
+	integratedTime int64
+	bodyLen        uint32
+	setLen         uint32
+}
+
+// entry returns the storage.Entry of index: its slices share rec.
+func (c cachedEntry) entry(index uint64) storage.Entry {
+	e := storage.Entry{Index: index, IntegratedTime: c.integratedTime}
+	copy(e.LeafHash[:], c.rec)
+	r := c.rec[merkle.HashSize:]
+	e.Body, r = r[:c.bodyLen:c.bodyLen], r[c.bodyLen:]
+	if c.setLen > 0 {
+		e.SET = r[:c.setLen:c.setLen]
+	}
+	if r = r[c.setLen:]; len(r) > 0 {
+		e.Attestation = r
+	}
+	return e
+}
+
+func hashKey(rec []byte) uint64 { return binary.BigEndian.Uint64(rec[:8]) }
+
+// entryCost is the memory of a cached entry of rec: rec and the overhead.
+func entryCost(rec []byte) int64 { return int64(cap(rec)) + entryOverhead }
 
 func newEntryCache(size int, maxBytes int64) (*entryCache, error) {
-	c := &entryCache{maxBytes: maxBytes}
-	var err error
-	if c.byHash, err = lru.New[merkle.Hash, treeIndex](size); err != nil {
-		return nil, err
+	if size <= 0 || size > math.MaxUint32 {
+		return nil, fmt.Errorf("entry cache size %d out of range", size)
 	}
-	c.byIndex, err = lru.NewWithEvict(size, func(_ treeIndex, e *storage.Entry) {
-		c.bytes.Add(-entryCost(e))
-	})
-	if err != nil {
-		return nil, err
+	return &entryCache{
+		byIndex:  map[treeIndex]uint32{},
+		byHash:   map[uint64]uint32{},
+		maxBytes: maxBytes,
+		maxCount: size,
+	}, nil
+}
+
+// lookup returns the entry of slot i, setting its reference bit; the read
+// lock must be held.
+func (c *entryCache) lookup(i uint32) cachedEntry {
+	s := &c.slots[i]
+	if atomic.LoadUint32(&s.ref) == 0 {
+		atomic.StoreUint32(&s.ref, 1)
 	}
-	return c, nil
+	return s.cachedEntry
 }
 
 func (c *entryCache) get(tree int64, index uint64) (storage.Entry, bool) {
 	if c == nil {
 		return storage.Entry{}, false
 	}
-	e, ok := c.byIndex.Get(treeIndex{tree, index})
+	c.mu.RLock()
+	i, ok := c.byIndex[treeIndex{tree, index}]
+	var e cachedEntry
+	if ok {
+		e = c.lookup(i)
+	}
+	c.mu.RUnlock()
 	if !ok {
 		return storage.Entry{}, false
 	}
-	return *e, true
+	return e.entry(index), true
 }
 
 func (c *entryCache) getByLeafHash(tree int64, h merkle.Hash) (storage.Entry, bool) {
 	if c == nil {
 		return storage.Entry{}, false
 	}
-	index, ok := c.byHash.Get(h)
-	if !ok || index.tree != tree {
+	c.mu.RLock()
+	i, ok := c.byHash[hashKey(h[:])]
+	var (
+		e cachedEntry
+		k treeIndex
+	)
+	if ok {
+		k = c.slots[i].key
+		ok = k.tree == tree && [merkle.HashSize]byte(c.slots[i].rec) == h
+	}
+	if ok {
+		e = c.lookup(i)
+	}
+	c.mu.RUnlock()
+	if !ok {
 		return storage.Entry{}, false
 	}
-	e, ok := c.byIndex.Get(index)
-	if !ok || e.LeafHash != h {
-		return storage.Entry{}, false
-	}
-	return *e, true
+	return e.entry(k.index), true
 }
 
 // add caches e, an entry of tree, unless it is larger than maxCachedEntry.
-func (c *entryCache) add(tree int64, e storage.Entry) {
+// The cache keeps a copy: e's slices are not retained.
+func (c *entryCache) add(tree int64, e *storage.Entry) {
 	if c == nil {
 		return
 	}
-	cost := entryCost(&e)
-	if cost > maxCachedEntry || cost > c.maxBytes {
+	n := merkle.HashSize + len(e.Body) + len(e.SET) + len(e.Attestation)
+	if cost := int64(n) + entryOverhead; cost > maxCachedEntry || cost > c.maxBytes {
 		return
 	}
-	e.SearchKeys = nil
 	k := treeIndex{tree, e.Index}
-	if had, _ := c.byIndex.ContainsOrAdd(k, &e); !had {
-		c.bytes.Add(cost)
+	c.mu.RLock()
+	_, had := c.byIndex[k]
+	c.mu.RUnlock()
+	if had {
+		return
 	}
-	c.byHash.Add(e.LeafHash, k)
-	for c.bytes.Load() > c.maxBytes {
-		if _, _, ok := c.byIndex.RemoveOldest(); !ok {
-			break
+	rec := make([]byte, 0, n)
+	rec = append(rec, e.LeafHash[:]...)
+	rec = append(rec, e.Body...)
+	rec = append(rec, e.SET...)
+	rec = append(rec, e.Attestation...)
+	ce := cachedEntry{rec: rec, integratedTime: e.IntegratedTime, bodyLen: uint32(len(e.Body)), setLen: uint32(len(e.SET))}
+	cost := entryCost(rec)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, had := c.byIndex[k]; had {
+		return
+	}
+	slot := -1
+	if len(c.slots) < c.maxCount && c.bytes+cost <= c.maxBytes {
+		c.slots = append(c.slots, entrySlot{})
+		slot = len(c.slots) - 1
+	}
+	// The sweep ends: each pass over the slots clears every reference bit
+	// it does not evict, and evicting them all frees the bytes.
+	for slot < 0 {
+		if c.hand >= len(c.slots) {
+			c.hand = 0
 		}
+		s := &c.slots[c.hand]
+		switch {
+		case s.rec != nil && s.ref != 0:
+			s.ref = 0
+		case s.rec != nil:
+			c.evict(s)
+			fallthrough
+		default:
+			if c.bytes+cost <= c.maxBytes {
+				slot = c.hand
+			}
+		}
+		c.hand++
+	}
+	c.slots[slot] = entrySlot{key: k, cachedEntry: ce}
+	c.byIndex[k] = uint32(slot)
+	c.byHash[hashKey(rec)] = uint32(slot)
+	c.bytes += cost
+}
+
+// evict empties slot s; the lock must be held.
+func (c *entryCache) evict(s *entrySlot) {
+	i := c.byIndex[s.key]
+	delete(c.byIndex, s.key)
+	if h := hashKey(s.rec); c.byHash[h] == i {
+		delete(c.byHash, h)
+	}
+	c.bytes -= entryCost(s.rec)
+	*s = entrySlot{}
+}
+
+// addAll caches the entries of a batch this process just integrated (reads
+// of new entries are the most frequent).
+func (c *entryCache) addAll(tree int64, es []storage.Entry) {
+	for i := range es {
+		c.add(tree, &es[i])
 	}
 }
 
@@ -182,11 +313,11 @@ func (c *bundleCache) add(tree int64, index uint64, b []byte) {
 	}
 }
 
-// entryOverhead approximates the memory of one cached entry beyond the
-// lengths of its byte slices: their size-class rounding, the storage.Entry,
-// the two LRU elements and map slots (measured: about 640 bytes with
-// hashedrekord entries, whose body and SET take about 630).
-const entryOverhead = 640
+// entryOverhead approximates the memory of one cached entry beyond its
+// record's capacity: the record's size-class rounding, its slot, and its
+// slots in the maps by index and by leaf hash (measured with
+// BenchmarkEntryCacheMemory).
+const entryOverhead = 176
 
 // maxCachedEntry is the largest entry cached: one with a large attestation
 // is rare, and not worth evicting many small ones.

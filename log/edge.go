@@ -33,7 +33,7 @@ type fullTile struct {
 
 // tileReader reads tiles through the cache of full tiles, which also keeps
 // their inner nodes for proofs (edgeTiles without an edge).
-func (l *Log) tileReader() merkle.TileReader { return edgeTiles{l: l} }
+func (l *Log) tileReader() merkle.TileReader { return &edgeTiles{l: l} }
 
 func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	k := treeTile{l.treeID, tileKey{level, index}}
@@ -50,14 +50,8 @@ func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, 
 	return h, nil
 }
 
-// innerNodes returns the inner nodes of tile (level, index) if it is a
-// cached full tile, computing them once; nil otherwise (the caller then
-// reads the tile, which caches it if it is full).
-func (l *Log) innerNodes(level uint8, index uint64) *merkle.InnerNodes {
-	t, ok := l.caches.tiles.Get(treeTile{l.treeID, tileKey{level, index}})
-	if !ok {
-		return nil
-	}
+// innerNodes returns the inner nodes of t, computing them once.
+func (t *fullTile) innerNodes() *merkle.InnerNodes {
 	if n := t.inner.Load(); n != nil {
 		return n
 	}
@@ -108,22 +102,47 @@ func (l *Log) proofReader(size uint64) merkle.TileReader {
 		edge, head = nil, 0
 	}
 	l.headMu.Unlock()
-	return edgeTiles{l: l, edge: edge, head: head}
+	return &edgeTiles{l: l, edge: edge, head: head}
 }
 
 // edgeTiles reads the right-edge tiles from edge (loading into it those of
 // the tree of size head that it lacks, when head is not 0), the others
 // through the cache of full tiles (with their inner nodes). Without an edge
 // it is the plain cache of full tiles.
+//
+// It remembers the last full tile it took from the cache: a proof asks for
+// up to 8 nodes of each tile it crosses, and one cache lookup (which takes
+// the cache's lock) then serves them all. Not safe for concurrent use.
 type edgeTiles struct {
 	l    *Log
 	edge map[tileKey]*edgeTile
 	head uint64
+
+	last     tileKey
+	lastTile *fullTile
+}
+
+// cached returns the full tile (level, index) from the cache, nil if it is
+// not there.
+func (e *edgeTiles) cached(level uint8, index uint64) *fullTile {
+	k := tileKey{level, index}
+	if e.lastTile != nil && e.last == k {
+		return e.lastTile
+	}
+	t, ok := e.l.caches.tiles.Get(treeTile{e.l.treeID, k})
+	if !ok {
+		return nil
+	}
+	e.last, e.lastTile = k, t
+	return t
 }
 
 // edgeTile returns the right-edge tile (level, index) of the head, nil if it
 // is not one.
-func (e edgeTiles) edgeTile(ctx context.Context, level uint8, index uint64) (*edgeTile, error) {
+func (e *edgeTiles) edgeTile(ctx context.Context, level uint8, index uint64) (*edgeTile, error) {
+	if e.head != 0 && (uint(level) >= 8 || index != e.head>>(merkle.TileHeight*(uint(level)+1))) {
+		return nil, nil // not on the head's right edge: no map lookup
+	}
 	if t, ok := e.edge[tileKey{level, index}]; ok {
 		return t, nil
 	}
@@ -176,7 +195,7 @@ func (l *Log) addEdge(size uint64, k tileKey, t *edgeTile) {
 	l.edge = edge
 }
 
-func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+func (e *edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	t, err := e.edgeTile(ctx, level, index)
 	if err != nil {
 		return nil, err
@@ -184,10 +203,16 @@ func (e edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]b
 	if t != nil {
 		return t.hashes[:len(t.hashes):len(t.hashes)], nil
 	}
+	if f := e.cached(level, index); f != nil {
+		return f.hashes, nil
+	}
 	return e.l.readTile(ctx, level, index)
 }
 
-func (e edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+// InnerNodes returns the inner nodes of tile (level, index) if it is a
+// right-edge tile or a cached full tile, computing them once; nil
+// otherwise (the caller then reads the tile, which caches it if it is full).
+func (e *edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
 	t, err := e.edgeTile(ctx, level, index)
 	if err != nil {
 		return nil, err
@@ -195,5 +220,8 @@ func (e edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*
 	if t != nil {
 		return t.get(), nil
 	}
-	return e.l.innerNodes(level, index), nil
+	if f := e.cached(level, index); f != nil {
+		return f.innerNodes(), nil
+	}
+	return nil, nil
 }

@@ -548,6 +548,7 @@ func (l *Log) finish(p *prepared) []outcome {
 	l.metrics.batchSize.Observe(float64(len(p.entries)))
 	l.metrics.treeSize.Set(float64(p.req.State.Size))
 	l.setHead(p.req.State, p.tiles, p.base)
+	l.caches.entries.addAll(l.treeID, p.entries)
 	j := 0
 	for i := range p.outs {
 		if p.outs[i].err == nil {

@@ -26,7 +26,7 @@ func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	if len(es) == 0 {
 		return storage.Entry{}, fmt.Errorf("log: entry %d: %w", index, storage.ErrNotFound)
 	}
-	l.caches.entries.add(l.treeID, es[0])
+	l.caches.entries.add(l.treeID, &es[0])
 	return es[0], nil
 }
 
@@ -40,7 +40,7 @@ func (l *Log) EntryByLeafHash(ctx context.Context, h merkle.Hash) (storage.Entry
 	if err != nil {
 		return storage.Entry{}, fmt.Errorf("log: reading entry by leaf hash: %w", err)
 	}
-	l.caches.entries.add(l.treeID, e)
+	l.caches.entries.add(l.treeID, &e)
 	return e, nil
 }
 

@@ -40,6 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.Mix, "mix", "", "weights of the operations in --mode mixed (empty: "+loadgen.DefaultMix+"; v2: "+loadgen.DefaultMixV2+")")
 	fs.StringVar(&keyFile, "public-key", "", "log public key (PEM) to verify against; empty: GET /api/v1/log/publicKey (v2: the active v2 log's key from GET /logs)")
 	fs.BoolVar(&c.Ceiling, "ceiling", false, "the server is `tabula bench ceiling`: its inclusion proofs are dummies, so the sample verification checks the SET only")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile of the run to this file")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -31,7 +31,9 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -102,6 +104,10 @@ type Config struct {
 	Timeout      time.Duration // per request
 	Client       *http.Client  // nil: a keep-alive client sized for Concurrency
 	Seed         uint64        // random choices of reads (0: random)
+	// CPUProfile, if not empty, is a file to write the load tool's own CPU
+	// profile of the measured run to (its cost per request shares the
+	// machine with the server's).
+	CPUProfile string
 }
 
 // DefaultMix is the mixed mode's default weighting.
@@ -193,7 +199,14 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 		return nil, errors.New("the log is empty: run a write first")
 	}
 
+	stop, err := startCPUProfile(cfg.CPUProfile)
+	if err != nil {
+		return nil, err
+	}
 	res := r.run(ctx)
+	if err := stop(); err != nil {
+		return nil, err
+	}
 	res.StartSize = start
 	if end, err := r.treeSize(ctx); err == nil {
 		res.EndSize = end
@@ -419,6 +432,15 @@ func (r *runner) run(ctx context.Context) *Result {
 			}
 			rng := mrand.New(mrand.NewPCG(seed, uint64(w)))
 			var buf bytes.Buffer // answers are read into it, reused
+			var g *rawGetter     // reads go through it when not nil
+			if r.cfg.Client == nil {
+				g = newRawGetter(r.cfg.Server, r.cfg.Timeout)
+				defer func() {
+					if g != nil && g.conn != nil {
+						g.conn.Close()
+					}
+				}()
+			}
 			for ctx.Err() == nil {
 				if r.cfg.Count > 0 && r.ops.Add(1) > int64(r.cfg.Count) {
 					return
@@ -435,14 +457,14 @@ func (r *runner) run(ctx context.Context) *Result {
 					}
 				}
 				verify := r.cfg.VerifySample > 0 && rng.IntN(r.cfg.VerifySample) == 0
-				s, ok := r.do(ctx, op, rng, verify, &buf)
+				s, ok := r.do(ctx, op, rng, verify, &buf, g)
 				if !ok {
 					if op == ModeWrite {
 						cancel() // entries used up: the run ends
 					}
 					return
 				}
-				if s.class == ErrTransport && ctx.Err() != nil {
+				if s.class == ErrTransport && (ctx.Err() != nil || pastDeadline(ctx)) {
 					return // cut off by the end of the run
 				}
 				results[w] = append(results[w], s)
@@ -455,12 +477,13 @@ func (r *runner) run(ctx context.Context) *Result {
 }
 
 // do runs one operation, reading the answer into buf; ok is false when
-// there is nothing left to do.
-func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool, buf *bytes.Buffer) (s sample, ok bool) {
+// there is nothing left to do. Reads go through g when it is not nil.
+func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool, buf *bytes.Buffer, g *rawGetter) (s sample, ok bool) {
 	s.op = op
 	var req *http.Request
 	var err error
 	var entry []byte
+	var path string // a read's path and query, without the server
 	switch op {
 	case ModeWrite:
 		i := r.next.Add(1) - 1
@@ -478,7 +501,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		if size < 1 {
 			return r.idle(s)
 		}
-		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+"/api/v1/log/entries?logIndex="+strconv.FormatInt(rng.Int64N(size), 10), nil)
+		path = "/api/v1/log/entries?logIndex=" + strconv.FormatInt(rng.Int64N(size), 10)
 	case ModeReadProof:
 		size := r.size.Load()
 		if size < 2 {
@@ -486,36 +509,48 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		}
 		last := 2 + rng.Int64N(size-1)
 		first := 1 + rng.Int64N(last-1)
-		u := strconv.AppendInt([]byte(r.cfg.Server+"/api/v1/log/proof?firstSize="), first, 10)
+		u := strconv.AppendInt([]byte("/api/v1/log/proof?firstSize="), first, 10)
 		u = strconv.AppendInt(append(u, "&lastSize="...), last, 10)
-		req, err = http.NewRequestWithContext(ctx, "GET", string(u), nil)
+		path = string(u)
 	case ModeReadTile:
 		p, have := randomFullTile(uint64(r.size.Load()), rng)
 		if !have {
 			return r.idle(s)
 		}
-		req, err = http.NewRequestWithContext(ctx, "GET", r.tileURL+p.String(), nil)
+		path = strings.TrimPrefix(r.tileURL, r.cfg.Server) + p.String()
+	}
+	if op != ModeWrite && g == nil {
+		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+path, nil)
 	}
 	if err != nil {
 		s.class = ErrTransport
 		return s, true
 	}
 	t0 := time.Now()
-	resp, err := r.client.Do(req)
-	var body []byte
-	if err == nil {
-		buf.Reset()
-		_, err = buf.ReadFrom(resp.Body)
-		resp.Body.Close()
-		body = buf.Bytes()
+	var code int
+	if op != ModeWrite && g != nil {
+		code, err = g.get(ctx, path, buf)
+		var status errStatus
+		if errors.As(err, &status) {
+			err = nil
+		}
+	} else {
+		var resp *http.Response
+		if resp, err = r.client.Do(req); err == nil {
+			code = resp.StatusCode
+			buf.Reset()
+			_, err = buf.ReadFrom(resp.Body)
+			resp.Body.Close()
+		}
 	}
+	body := buf.Bytes()
 	s.latency = time.Since(t0)
 	switch {
 	case err != nil:
 		s.class = ErrTransport
 		return s, true
-	case resp.StatusCode/100 != 2:
-		s.class = strconv.Itoa(resp.StatusCode)
+	case code/100 != 2:
+		s.class = strconv.Itoa(code)
 		return s, true
 	}
 	switch {
@@ -531,6 +566,12 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 			if err := verifyV2(e, entry, r.v2); err != nil {
 				s.class = ErrVerify
 			}
+		}
+	case op == ModeReadEntry && !verify:
+		// Only the sampled answers are parsed (and verified); the others
+		// are checked for the parts a good answer has, cheaply.
+		if !looksLikeEntry(body) {
+			s.class = ErrIncomplete
 		}
 	case op == ModeWrite, op == ModeReadEntry:
 		e, err := parseEntry(body)
@@ -561,6 +602,13 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		}
 	}
 	return s, true
+}
+
+// pastDeadline reports whether ctx's deadline has passed, which the raw
+// getter's connection deadline sees before ctx's timer fires.
+func pastDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // grow raises the tree size reads choose from to cover index.
@@ -721,4 +769,24 @@ func Report(out io.Writer, res *Result) {
 	}
 	b, _ := json.Marshal(res)
 	fmt.Fprintf(out, "%s\n", b)
+}
+
+// startCPUProfile starts a CPU profile into path (nothing if path is
+// empty) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
