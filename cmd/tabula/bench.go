@@ -28,7 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var keyFile string
 	fs.StringVar(&c.Server, "server", "http://127.0.0.1:3000", "base URL of the Rekor-compatible server")
 	fs.StringVar(&c.API, "api", loadgen.APIV1, "API to load: v1 (Rekor v1) or v2 (Rekor v2: writes to the active v2 log, its tiles under /api/v2/)")
-	fs.StringVar(&c.Mode, "mode", loadgen.ModeWrite, "write, read-entry, read-proof, read-tile or mixed (v2: write, read-tile or mixed)")
+	fs.StringVar(&c.Mode, "mode", loadgen.ModeWrite, "write, read-entry, read-proof, read-tile, search-email or mixed (v2: write, read-tile or mixed)")
 	fs.IntVar(&c.Concurrency, "concurrency", 16, "concurrent workers")
 	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "run length (when --count is 0)")
 	fs.IntVar(&c.Count, "count", 0, "total operations (0: run for --duration)")
@@ -40,6 +40,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&c.Mix, "mix", "", "weights of the operations in --mode mixed (empty: "+loadgen.DefaultMix+"; v2: "+loadgen.DefaultMixV2+")")
 	fs.StringVar(&keyFile, "public-key", "", "log public key (PEM) to verify against; empty: GET /api/v1/log/publicKey (v2: the active v2 log's key from GET /logs)")
 	fs.BoolVar(&c.Ceiling, "ceiling", false, "the server is `tabula bench ceiling`: its inclusion proofs are dummies, so the sample verification checks the SET only")
+	fs.StringVar(&c.SearchEmail, "search-email", "", "address --mode search-email searches; a %d in it becomes a number below --keys, at random (tabula bench load --key-type cert signs as load%d@tabula.invalid)")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the load tool's own CPU profile of the run to this file")
 	fs.DurationVar(&c.Timeout, "timeout", 30*time.Second, "per-request timeout")
 	if err := parseFlags(fs, args); err != nil {

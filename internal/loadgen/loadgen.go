@@ -55,6 +55,9 @@ const (
 	ModeReadProof = "read-proof"
 	ModeReadTile  = "read-tile"
 	ModeMixed     = "mixed"
+	// ModeSearchEmail searches the index by email (POST
+	// /api/v1/index/retrieve), an address of Config.SearchEmail at random.
+	ModeSearchEmail = "search-email"
 )
 
 // Key kinds of the generated entries.
@@ -104,6 +107,11 @@ type Config struct {
 	Timeout      time.Duration // per request
 	Client       *http.Client  // nil: a keep-alive client sized for Concurrency
 	Seed         uint64        // random choices of reads (0: random)
+	// SearchEmail is the address searched by ModeSearchEmail; a %d in it is
+	// replaced by a number in [0, Keys) chosen at random per request (as
+	// tabula bench load --key-type cert names its keys' addresses:
+	// load%d@tabula.invalid).
+	SearchEmail string
 	// CPUProfile, if not empty, is a file to write the load tool's own CPU
 	// profile of the measured run to (its cost per request shares the
 	// machine with the server's).
@@ -222,6 +230,10 @@ func (c *Config) defaults() error {
 	}
 	switch c.Mode {
 	case ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile, ModeMixed:
+	case ModeSearchEmail:
+		if c.SearchEmail == "" {
+			return errors.New("mode search-email: no address to search (SearchEmail)")
+		}
 	default:
 		return fmt.Errorf("unknown mode %q", c.Mode)
 	}
@@ -230,8 +242,8 @@ func (c *Config) defaults() error {
 		c.API = APIV1
 	case APIV1:
 	case APIV2:
-		if c.Mode == ModeReadEntry || c.Mode == ModeReadProof {
-			return fmt.Errorf("mode %s: the v2 API has no entry or proof reads (write, read-tile or mixed)", c.Mode)
+		if c.Mode == ModeReadEntry || c.Mode == ModeReadProof || c.Mode == ModeSearchEmail {
+			return fmt.Errorf("mode %s: the v2 API has no entry or proof reads or search (write, read-tile or mixed)", c.Mode)
 		}
 	default:
 		return fmt.Errorf("unknown API %q (want %s or %s)", c.API, APIV1, APIV2)
@@ -413,7 +425,7 @@ func (r *runner) run(ctx context.Context) *Result {
 	}
 	ops, weights := []string{}, []int{}
 	total := 0
-	for _, op := range []string{ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile} {
+	for _, op := range []string{ModeWrite, ModeReadEntry, ModeReadProof, ModeReadTile, ModeSearchEmail} {
 		if w := r.mix[op]; w > 0 {
 			ops, weights = append(ops, op), append(weights, w)
 			total += w
@@ -518,8 +530,18 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 			return r.idle(s)
 		}
 		path = strings.TrimPrefix(r.tileURL, r.cfg.Server) + p.String()
+	case ModeSearchEmail:
+		email := r.cfg.SearchEmail
+		if strings.Contains(email, "%d") {
+			email = strings.ReplaceAll(email, "%d", strconv.Itoa(rng.IntN(r.cfg.Keys)))
+		}
+		q, _ := json.Marshal(map[string]string{"email": email}) // a string map always marshals
+		req, err = http.NewRequestWithContext(ctx, "POST", r.cfg.Server+"/api/v1/index/retrieve", bytes.NewReader(q))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
 	}
-	if op != ModeWrite && g == nil {
+	if op != ModeWrite && op != ModeSearchEmail && g == nil {
 		req, err = http.NewRequestWithContext(ctx, "GET", r.cfg.Server+path, nil)
 	}
 	if err != nil {
@@ -528,7 +550,7 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 	}
 	t0 := time.Now()
 	var code int
-	if op != ModeWrite && g != nil {
+	if op != ModeWrite && op != ModeSearchEmail && g != nil {
 		code, err = g.get(ctx, path, buf)
 		var status errStatus
 		if errors.As(err, &status) {
@@ -598,6 +620,11 @@ func (r *runner) do(ctx context.Context, op string, rng *mrand.Rand, verify bool
 		}
 	case op == ModeReadTile:
 		if len(body) != merkle.TileWidth*merkle.HashSize {
+			s.class = ErrIncomplete
+		}
+	case op == ModeSearchEmail:
+		var uuids []string
+		if json.Unmarshal(body, &uuids) != nil {
 			s.class = ErrIncomplete
 		}
 	}

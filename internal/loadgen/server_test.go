@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,5 +118,44 @@ func TestGenerateDSSE(t *testing.T) {
 		if err := c.defaults(); err == nil {
 			t.Errorf("config: %s with %s keys accepted", tc.entry, tc.key)
 		}
+	}
+}
+
+// TestSearchEmail searches by the addresses of the entries written, through
+// a real server: every answer is good; an address nothing was signed with
+// is a good (empty) answer too, and a mode without an address is refused.
+func TestSearchEmail(t *testing.T) {
+	srv := newServer(t)
+	ctx := context.Background()
+	res, err := Run(ctx, Config{Server: srv, Mode: ModeWrite, KeyKind: KeyCert, Concurrency: 2, Count: 12, Keys: 3}, io.Discard)
+	if err != nil || res.Good != 12 {
+		t.Fatalf("write: %+v, %v", res, err)
+	}
+	for _, tc := range []struct {
+		email string
+		keys  int
+	}{
+		{"bench%d@tabula.invalid", 3},
+		{"bench1@tabula.invalid", 0},
+		{"nobody@tabula.invalid", 0},
+	} {
+		res, err := Run(ctx, Config{Server: srv, Mode: ModeSearchEmail, SearchEmail: tc.email, Keys: tc.keys, Concurrency: 2, Count: 10}, io.Discard)
+		if err != nil || res.Good != 10 || res.Bad != 0 {
+			t.Fatalf("search %s: %+v, %v", tc.email, res, err)
+		}
+	}
+	if _, err := Run(ctx, Config{Server: srv, Mode: ModeSearchEmail, Concurrency: 1, Count: 1}, io.Discard); err == nil {
+		t.Fatal("search-email without an address: no error")
+	}
+	// The answers hold the entries' UUIDs: three entries per address.
+	resp, err := http.Post(srv+"/api/v1/index/retrieve", "application/json", strings.NewReader(`{"email":"bench2@tabula.invalid"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uuids []string
+	err = json.NewDecoder(resp.Body).Decode(&uuids)
+	resp.Body.Close()
+	if err != nil || len(uuids) != 4 {
+		t.Fatalf("search bench2: %d UUIDs, %v; want 4", len(uuids), err)
 	}
 }
