@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // copyThreshold is the batch size from which entries and search keys are
@@ -48,7 +49,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if req.State.Size > math.MaxInt64-uint64(l.start) {
 		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
 	}
-	w := newWrites(req, l.start)
+	w := newWrites(req, l.start, l.s.codec)
 	if len(w.idx) >= copyThreshold {
 		return l.appendCopy(ctx, req, w)
 	}
@@ -261,6 +262,7 @@ type writes struct {
 	idx   []int64
 	leaf  [][]byte
 	body  [][]byte
+	bfmt  []*int16 // body_format: NULL for a raw body
 	itime []int64
 	set   [][]byte
 	att   [][]byte
@@ -277,14 +279,15 @@ type writes struct {
 	state storage.TreeState
 }
 
-// newWrites lays out req, its entries and search keys under their virtual
-// indexes (start + Index).
-func newWrites(req storage.AppendRequest, start int64) *writes {
+// newWrites lays out req, its entries (bodies encoded with codec) and search
+// keys under their virtual indexes (start + Index).
+func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *writes {
 	n := len(req.Entries)
 	w := &writes{
 		idx:   make([]int64, n),
 		leaf:  make([][]byte, n),
 		body:  make([][]byte, n),
+		bfmt:  make([]*int16, n),
 		itime: make([]int64, n),
 		set:   make([][]byte, n),
 		att:   make([][]byte, n),
@@ -299,7 +302,7 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 		e := &req.Entries[i]
 		w.idx[i] = start + int64(e.Index) // append bounds every virtual index by MaxInt64
 		w.leaf[i] = e.LeafHash[:]
-		w.body[i] = e.Body
+		w.body[i], w.bfmt[i] = encodeBody(codec, e.Body)
 		if w.body[i] == nil {
 			w.body[i] = []byte{} // NOT NULL: an empty body is still a body
 		}
@@ -335,9 +338,9 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 // copy writes the entries and search keys with COPY.
 func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"},
-		[]string{"idx", "leaf_hash", "body", "integrated_time", "set_sig", "attestation"},
+		[]string{"idx", "leaf_hash", "body", "integrated_time", "set_sig", "attestation", "body_format"},
 		pgx.CopyFromSlice(len(w.idx), func(i int) ([]any, error) {
-			return []any{w.idx[i], w.leaf[i], w.body[i], w.itime[i], w.set[i], w.att[i]}, nil
+			return []any{w.idx[i], w.leaf[i], w.body[i], w.itime[i], w.set[i], w.att[i], w.bfmt[i]}, nil
 		}))
 	if err != nil {
 		return classify(err)
@@ -355,9 +358,9 @@ func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 func (w *writes) queue(b *pgx.Batch, withRows bool, treeID int64) {
 	if withRows && len(w.idx) > 0 {
 		b.Queue(`
-			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)
-			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[])`,
-			w.idx, w.leaf, w.body, w.itime, w.set, w.att)
+			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::smallint[])`,
+			w.idx, w.leaf, w.body, w.itime, w.set, w.att, w.bfmt)
 	}
 	if withRows && len(w.keys) > 0 {
 		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::bytea[], $2::bigint[])`,
