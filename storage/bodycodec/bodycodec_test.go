@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -232,6 +234,51 @@ func TestDecodeRefuses(t *testing.T) {
 		}
 		if !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: Decode = %d bytes, %v; want ErrCorrupt", tc.name, len(got), err)
+		}
+	}
+}
+
+// TestDecodeAllocationBound: however large the body a stored frame claims
+// or holds, Decode allocates a bounded amount for it (a few times
+// MaxBodySize at most, decoder state included).
+func TestDecodeAllocationBound(t *testing.T) {
+	c := newCodec(t)
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderDictRaw(0, dictV1), zstd.WithSingleSegment(false),
+		zstd.WithEncoderCRC(false), zstd.WithWindowSize(1<<15))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	// A bomb: 64 MiB of zeros, some hundreds of bytes compressed.
+	bomb := enc.EncodeAll(make([]byte, 64<<20), nil)[len(magic):]
+	// The same frame with its content size field set to the cap, so that
+	// the header check passes and only the decoder's limit stops it.
+	// (Header: descriptor, window, then a 4-byte content size.)
+	if bomb[0]>>6 != 2 || bomb[0]&(1<<5) != 0 {
+		t.Fatalf("the bomb's frame header descriptor is %#x, want a 4-byte content size after a window byte", bomb[0])
+	}
+	lying := slices.Clone(bomb)
+	binary.LittleEndian.PutUint32(lying[2:], MaxBodySize)
+	var h zstd.Header
+	if err := h.Decode(append(slices.Clone(magic), lying...)); err != nil || h.FrameContentSize != MaxBodySize {
+		t.Fatalf("the lying frame's header: %v (content size %d)", err, h.FrameContentSize)
+	}
+	for _, tc := range []struct {
+		name   string
+		stored []byte
+	}{{"bomb", bomb}, {"bomb claiming MaxBodySize", lying}} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		body, err := c.Decode(tc.stored, ZstdV1)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, ErrCorrupt) || len(body) > MaxBodySize {
+			t.Errorf("%s: Decode = %d bytes, %v; want ErrCorrupt", tc.name, len(body), err)
+		}
+		n := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s: %v after %d bytes allocated", tc.name, err, n)
+		if n > 8*MaxBodySize {
+			t.Errorf("%s: Decode allocated %d bytes, want at most %d", tc.name, n, 8*MaxBodySize)
 		}
 	}
 }
