@@ -154,6 +154,26 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// TestConcurrent: one Codec encodes and decodes from many goroutines (run
+// with -race).
+func TestConcurrent(t *testing.T) {
+	c := newCodec(t)
+	bodies := generated(t, 4, false)
+	for g := range 8 {
+		t.Run(fmt.Sprint(g), func(t *testing.T) {
+			t.Parallel()
+			for i := range 50 {
+				b := bodies[(g+i)%len(bodies)].body
+				stored, f := c.Encode(b)
+				got, err := c.Decode(stored, f)
+				if err != nil || !bytes.Equal(got, b) || f != ZstdV1 {
+					t.Fatalf("round trip: format %d, %v", f, err)
+				}
+			}
+		})
+	}
+}
+
 // TestRawFallback: what does not shrink is stored as it is, and what is
 // longer than MaxBodySize is never compressed.
 func TestRawFallback(t *testing.T) {

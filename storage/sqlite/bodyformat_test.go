@@ -92,3 +92,47 @@ func TestUpgradeRawBodies(t *testing.T) {
 		t.Errorf("body_format by index = %v, want %v (0: NULL)", formats, want)
 	}
 }
+
+// TestBodyFormatDown: migration 6 goes down only while no row holds a
+// compressed body, which would read as raw bytes without its column.
+func TestBodyFormatDown(t *testing.T) {
+	ctx := context.Background()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "tabula.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // the migration's temporary table lives in one connection
+	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
+		goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(migrations.SQLiteGo()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO entries (idx, leaf_hash, body, integrated_time, body_format)
+		VALUES (0, ?, x'00', 1, 1)`, make([]byte, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE entries SET body_format = 0`); err == nil {
+		t.Error("body_format 0 was stored: raw is NULL only")
+	}
+	if _, err = p.DownTo(ctx, 5); err == nil {
+		t.Fatal("migration 6 went down with a compressed body stored")
+	}
+	t.Logf("down with a compressed body stored: %v", err)
+	if _, err := db.ExecContext(ctx, `UPDATE entries SET body_format = NULL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(ctx, 5); err != nil {
+		t.Fatalf("migration 6 down with raw bodies only: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, `SELECT body_format FROM entries`); err == nil {
+		t.Error("body_format is still there after migration 6 went down")
+	}
+}
