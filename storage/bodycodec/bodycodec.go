@@ -135,6 +135,36 @@ func (c *Codec) Encode(body []byte) ([]byte, Format) {
 	return stored, ZstdV1
 }
 
+// batchPerWorker is the fewest bodies EncodeBatch gives a goroutine: ~15 µs
+// each, against a few µs to start and join one.
+const batchPerWorker = 16
+
+// EncodeBatch is Encode of every body, spread over the CPUs when there are
+// many: a driver encodes a batch on the log's integration path, which takes
+// one batch at a time.
+func (c *Codec) EncodeBatch(bodies [][]byte) (stored [][]byte, formats []Format) {
+	stored, formats = make([][]byte, len(bodies)), make([]Format, len(bodies))
+	workers := min(runtime.GOMAXPROCS(0), len(bodies)/batchPerWorker)
+	if workers <= 1 {
+		for i, b := range bodies {
+			stored[i], formats[i] = c.Encode(b)
+		}
+		return stored, formats
+	}
+	var wg sync.WaitGroup
+	per := (len(bodies) + workers - 1) / workers
+	for lo := 0; lo < len(bodies); lo += per {
+		hi := min(lo+per, len(bodies))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				stored[i], formats[i] = c.Encode(bodies[i])
+			}
+		})
+	}
+	wg.Wait()
+	return stored, formats
+}
+
 // Decode returns the body stored as stored in Format f. A Raw body is
 // returned as it is (aliasing stored); a compressed one is decoded into a
 // new slice of at most MaxBodySize bytes.

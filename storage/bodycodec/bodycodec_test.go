@@ -174,6 +174,39 @@ func TestConcurrent(t *testing.T) {
 	}
 }
 
+// TestEncodeBatch: a batch, spread over goroutines or not, is encoded as
+// each body alone would be, in order.
+func TestEncodeBatch(t *testing.T) {
+	c := newCodec(t)
+	gen := generated(t, 3, false)
+	random := make([]byte, 500)
+	rand.Read(random)
+	for _, n := range []int{0, 1, batchPerWorker - 1, 2 * batchPerWorker, 5*batchPerWorker + 3} {
+		bodies := make([][]byte, n)
+		for i := range bodies {
+			switch i % 4 {
+			case 0, 1:
+				bodies[i] = gen[i%len(gen)].body
+			case 2:
+				bodies[i] = random
+			}
+		}
+		stored, formats := c.EncodeBatch(bodies)
+		if len(stored) != n || len(formats) != n {
+			t.Fatalf("batch of %d: %d stored, %d formats", n, len(stored), len(formats))
+		}
+		for i, b := range bodies {
+			want, wantF := c.Encode(b)
+			if formats[i] != wantF || len(stored[i]) != len(want) {
+				t.Errorf("batch of %d, body %d: format %d, %d bytes; alone: %d, %d bytes", n, i, formats[i], len(stored[i]), wantF, len(want))
+			}
+			if got, err := c.Decode(stored[i], formats[i]); err != nil || !bytes.Equal(got, b) {
+				t.Errorf("batch of %d, body %d: round trip: %v", n, i, err)
+			}
+		}
+	}
+}
+
 // TestRawFallback: what does not shrink is stored as it is, and what is
 // longer than MaxBodySize is never compressed.
 func TestRawFallback(t *testing.T) {

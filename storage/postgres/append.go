@@ -286,13 +286,12 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 	w := &writes{
 		idx:   make([]int64, n),
 		leaf:  make([][]byte, n),
-		body:  make([][]byte, n),
-		bfmt:  make([]*int16, n),
 		itime: make([]int64, n),
 		set:   make([][]byte, n),
 		att:   make([][]byte, n),
 		state: req.State,
 	}
+	w.body, w.bfmt = encodeBodies(codec, req.Entries)
 	type keyRow struct {
 		key storage.Hash
 		idx int64
@@ -302,7 +301,6 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 		e := &req.Entries[i]
 		w.idx[i] = start + int64(e.Index) // append bounds every virtual index by MaxInt64
 		w.leaf[i] = e.LeafHash[:]
-		w.body[i], w.bfmt[i] = encodeBody(codec, e.Body)
 		if w.body[i] == nil {
 			w.body[i] = []byte{} // NOT NULL: an empty body is still a body
 		}

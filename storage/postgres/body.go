@@ -3,19 +3,27 @@ package postgres
 import (
 	"fmt"
 
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
-// encodeBody is what the entries row stores for body: the bytes for the
-// body column and the body_format column's value (nil, NULL, for a raw
-// body; see migrations/postgres/00006_body_format.sql).
-func encodeBody(c *bodycodec.Codec, body []byte) ([]byte, *int16) {
-	stored, f := c.Encode(body)
-	if f == bodycodec.Raw {
-		return stored, nil
+// encodeBodies is what the entries rows store for the entries' bodies: the
+// bytes for the body column and the body_format column's values (nil, NULL,
+// for a raw body; see migrations/postgres/00006_body_format.sql).
+func encodeBodies(c *bodycodec.Codec, entries []storage.Entry) ([][]byte, []*int16) {
+	bodies := make([][]byte, len(entries))
+	for i := range entries {
+		bodies[i] = entries[i].Body
 	}
-	v := int16(f)
-	return stored, &v
+	stored, formats := c.EncodeBatch(bodies)
+	column := make([]*int16, len(entries))
+	for i, f := range formats {
+		if f != bodycodec.Raw {
+			v := int16(f)
+			column[i] = &v
+		}
+	}
+	return stored, column
 }
 
 // decodeBody is the body an entries row holds as stored in format.

@@ -15,7 +15,6 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // Append commits req in one transaction; see the package comment.
@@ -120,16 +119,6 @@ func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n
 		}
 	}
 	return nil
-}
-
-// encodeBodies returns what the entries' rows store for their bodies: the
-// body column's bytes and the body_format column's values.
-func encodeBodies(c *bodycodec.Codec, entries []storage.Entry) ([][]byte, []*int16) {
-	bodies, formats := make([][]byte, len(entries)), make([]*int16, len(entries))
-	for i := range entries {
-		bodies[i], formats[i] = encodeBody(c, entries[i].Body)
-	}
-	return bodies, formats
 }
 
 // writeEntries stores entries under their virtual indexes, start + Index,
