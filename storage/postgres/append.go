@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // copyThreshold is the batch size from which entries and search keys are
@@ -49,7 +50,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if req.State.Size > math.MaxInt64-uint64(l.start) {
 		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
 	}
-	w := newWrites(req, l.start)
+	w := newWrites(req, l.start, l.s.codec)
 	if len(w.idx) >= copyThreshold {
 		return l.appendCopy(ctx, req, w)
 	}
@@ -249,6 +250,7 @@ type writes struct {
 	idx   []int64
 	leaf  [][]byte
 	body  [][]byte
+	bfmt  []*int16 // body_format: NULL for a raw body
 	itime []int64
 	set   [][]byte
 	att   [][]byte
@@ -267,19 +269,19 @@ type writes struct {
 	state storage.TreeState
 }
 
-// newWrites lays out req, its entries and search keys under their virtual
-// indexes (start + Index).
-func newWrites(req storage.AppendRequest, start int64) *writes {
+// newWrites lays out req, its entries (bodies encoded with codec) and search
+// keys under their virtual indexes (start + Index).
+func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *writes {
 	n := len(req.Entries)
 	w := &writes{
 		idx:   make([]int64, n),
 		leaf:  make([][]byte, n),
-		body:  make([][]byte, n),
 		itime: make([]int64, n),
 		set:   make([][]byte, n),
 		att:   make([][]byte, n),
 		state: req.State,
 	}
+	w.body, w.bfmt = encodeBodies(codec, req.Entries)
 	type keyRow struct {
 		key [16]byte
 		idx int64
@@ -289,7 +291,6 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 		e := &req.Entries[i]
 		w.idx[i] = start + int64(e.Index) // append bounds every virtual index by MaxInt64
 		w.leaf[i] = e.LeafHash[:]
-		w.body[i] = e.Body
 		if w.body[i] == nil {
 			w.body[i] = []byte{} // NOT NULL: an empty body is still a body
 		}
@@ -325,9 +326,9 @@ func newWrites(req storage.AppendRequest, start int64) *writes {
 // copy writes the entries and search keys with COPY.
 func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"entries"},
-		[]string{"idx", "leaf_hash", "body", "integrated_time", "set_sig", "attestation"},
+		[]string{"idx", "leaf_hash", "body", "integrated_time", "set_sig", "attestation", "body_format"},
 		pgx.CopyFromSlice(len(w.idx), func(i int) ([]any, error) {
-			return []any{w.idx[i], w.leaf[i], w.body[i], w.itime[i], w.set[i], w.att[i]}, nil
+			return []any{w.idx[i], w.leaf[i], w.body[i], w.itime[i], w.set[i], w.att[i], w.bfmt[i]}, nil
 		}))
 	if err != nil {
 		return classify(err)
@@ -345,9 +346,9 @@ func (w *writes) copy(ctx context.Context, tx pgx.Tx) error {
 func (w *writes) queue(b *pgx.Batch, withRows bool, treeID int64) {
 	if withRows && len(w.idx) > 0 {
 		b.Queue(`
-			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)
-			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[])`,
-			w.idx, w.leaf, w.body, w.itime, w.set, w.att)
+			INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format)
+			SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[], $7::smallint[])`,
+			w.idx, w.leaf, w.body, w.itime, w.set, w.att, w.bfmt)
 	}
 	if withRows && len(w.keys) > 0 {
 		b.Queue(`INSERT INTO search_keys (key, idx) SELECT * FROM unnest($1::uuid[], $2::bigint[])`,

@@ -37,6 +37,7 @@ import (
 
 	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // DefaultConnectTimeout bounds how long establishing one connection may take
@@ -49,6 +50,7 @@ const DefaultConnectTimeout = 5 * time.Second
 // concurrent use.
 type Store struct {
 	pool      *pgxpool.Pool
+	codec     *bodycodec.Codec // entry bodies on disk
 	closeOnce sync.Once
 }
 
@@ -114,7 +116,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	s := &Store{pool: pool}
+	codec, err := bodycodec.New()
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	s := &Store{pool: pool, codec: codec}
 	if o.migrate {
 		if err := s.migrate(ctx); err != nil {
 			pool.Close()

@@ -11,7 +11,7 @@ import (
 	"github.com/tabularium/tabula/storage"
 )
 
-const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation`
+const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format`
 
 // inRange restricts idx to the log's stored entries, [start, start + size),
 // with start = $1 and the log's tree ID $2.
@@ -20,15 +20,21 @@ const inRange = `idx >= $1 AND idx < $1 + (SELECT size FROM tree_state WHERE tre
 // scanEntry reads one row of entryColumns, giving it the log's own index.
 func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
 	var (
-		e    storage.Entry
-		idx  int64
-		leaf []byte
+		e      storage.Entry
+		idx    int64
+		leaf   []byte
+		stored []byte
+		format *int16
 	)
-	if err := row.Scan(&idx, &leaf, &e.Body, &e.IntegratedTime, &e.SET, &e.Attestation); err != nil {
+	if err := row.Scan(&idx, &leaf, &stored, &e.IntegratedTime, &e.SET, &e.Attestation, &format); err != nil {
 		return storage.Entry{}, err
 	}
 	if idx < l.start || len(leaf) != len(e.LeafHash) {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
+	}
+	var err error
+	if e.Body, err = decodeBody(l.s.codec, stored, format); err != nil {
+		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
 	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)

@@ -29,6 +29,8 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if err := checkRequest(req); err != nil {
 		return err
 	}
+	// Bodies are encoded before the write lock is taken.
+	bodies, formats := encodeBodies(l.s.codec, req.Entries)
 	tx, err := l.s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
 	if err != nil {
 		return err
@@ -57,7 +59,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if req.State.Size > math.MaxInt64-uint64(l.start) {
 		return fmt.Errorf("invalid batch: size %d past the last virtual index", req.State.Size)
 	}
-	if err := writeEntries(ctx, tx, l.start, req.Entries); err != nil {
+	if err := writeEntries(ctx, tx, l.start, req.Entries, bodies, formats); err != nil {
 		return err
 	}
 	if err := writeSearchKeys(ctx, tx, l.start, req.Entries); err != nil {
@@ -119,18 +121,23 @@ func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n
 	return nil
 }
 
-// writeEntries stores entries under their virtual indexes, start + Index.
-func writeEntries(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry) error {
+// writeEntries stores entries under their virtual indexes, start + Index,
+// with their bodies as encodeBodies encoded them.
+func writeEntries(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry, bodies [][]byte, formats []*int16) error {
 	err := insertRows(ctx, tx,
-		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation)`, "",
-		6, len(entries), func(i int) []any {
+		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format)`, "",
+		7, len(entries), func(i int) []any {
 			e := &entries[i]
-			body := e.Body
+			body := bodies[i]
 			if body == nil {
 				body = []byte{} // NOT NULL: an empty body is still a body
 			}
+			var format any // NULL: a raw body
+			if formats[i] != nil {
+				format = int64(*formats[i])
+			}
 			// checkRequest bounds every index by MaxInt64.
-			return []any{start + int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation}
+			return []any{start + int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation, format}
 		})
 	if err != nil {
 		return fmt.Errorf("write entries: %w", classify(err))

@@ -11,7 +11,7 @@ import (
 	"github.com/tabularium/tabula/storage"
 )
 
-const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation`
+const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format`
 
 // inRange restricts idx to the log's stored entries: [start, start + size).
 // Its arguments are rangeArgs.
@@ -22,15 +22,25 @@ func (l *logStore) rangeArgs() []any { return []any{l.start, l.start, l.treeID} 
 // scanEntry reads one row of entryColumns, giving it the log's own index.
 func (l *logStore) scanEntry(scan func(dest ...any) error) (storage.Entry, error) {
 	var (
-		e    storage.Entry
-		idx  int64
-		leaf []byte
+		e      storage.Entry
+		idx    int64
+		leaf   []byte
+		stored []byte
+		format sql.NullInt16
 	)
-	if err := scan(&idx, &leaf, &e.Body, &e.IntegratedTime, &e.SET, &e.Attestation); err != nil {
+	if err := scan(&idx, &leaf, &stored, &e.IntegratedTime, &e.SET, &e.Attestation, &format); err != nil {
 		return storage.Entry{}, err
 	}
 	if idx < l.start || len(leaf) != len(e.LeafHash) {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
+	}
+	var f *int16
+	if format.Valid {
+		f = &format.Int16
+	}
+	var err error
+	if e.Body, err = decodeBody(l.s.codec, stored, f); err != nil {
+		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
 	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)

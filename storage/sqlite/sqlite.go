@@ -41,6 +41,7 @@ import (
 
 	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // busyTimeoutMillis is how long a connection waits for another process's
@@ -57,6 +58,8 @@ type Store struct {
 	r         *sql.DB // read-only connections
 	closeOnce sync.Once
 	closeErr  error
+
+	codec *bodycodec.Codec // entry bodies on disk
 }
 
 var _ storage.LogSet = (*Store)(nil)
@@ -98,7 +101,13 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
-	return &Store{w: w, r: r}, nil
+	codec, err := bodycodec.New()
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open: %w", err)
+	}
+	return &Store{w: w, r: r, codec: codec}, nil
 }
 
 // openDB returns a handle on the file at abs whose every connection is set

@@ -1,0 +1,39 @@
+package sqlite
+
+import (
+	"fmt"
+
+	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
+)
+
+// encodeBodies is what the entries rows store for the entries' bodies: the
+// bytes for the body column and the body_format column's values (nil, NULL,
+// for a raw body; see migrations/sqlite/00006_body_format.sql).
+func encodeBodies(c *bodycodec.Codec, entries []storage.Entry) ([][]byte, []*int16) {
+	bodies := make([][]byte, len(entries))
+	for i := range entries {
+		bodies[i] = entries[i].Body
+	}
+	stored, formats := c.EncodeBatch(bodies)
+	column := make([]*int16, len(entries))
+	for i, f := range formats {
+		if f != bodycodec.Raw {
+			v := int16(f)
+			column[i] = &v
+		}
+	}
+	return stored, column
+}
+
+// decodeBody is the body an entries row holds as stored in format.
+func decodeBody(c *bodycodec.Codec, stored []byte, format *int16) ([]byte, error) {
+	if format == nil {
+		return stored, nil
+	}
+	body, err := c.Decode(stored, bodycodec.Format(*format))
+	if err != nil {
+		return nil, fmt.Errorf("entry body: %w", err)
+	}
+	return body, nil
+}
