@@ -12,6 +12,10 @@
 # BIN is a built tabula binary; DATA_DIR holds the log key (and the SQLite
 # database when DATABASE_URL is empty). Environment: PORT (3105),
 # METRICS_PORT (2115), WRITE_SECONDS (60), READ_SECONDS (30), C1_SECONDS (30),
+# SEARCH_EMAIL (empty: no search run) and SEARCH_KEYS (16): a search-email
+# run at c=16 after the reads (tabula bench --mode search-email), e.g.
+# SEARCH_EMAIL='load%d@tabula.invalid' SEARCH_KEYS=1000 after
+# `tabula bench load --key-type cert --keys 1000`;
 # PROFILE=1 to save a 20 s CPU profile of each c=64 write run beside
 # DATA_DIR (.w64.cpu, .v2w64.cpu), V2=0 to skip the v2 runs, V2_ORIGIN
 # (bench-v2.tabula.test) for the v2 log it creates.
@@ -113,4 +117,7 @@ fi
 for mode in read-entry read-proof read-tile; do
 	run --mode "$mode" --concurrency 16 --duration "${rs}s"
 done
+if [ -n "${SEARCH_EMAIL:-}" ]; then
+	run --mode search-email --search-email "$SEARCH_EMAIL" --keys "${SEARCH_KEYS:-16}" --concurrency 16 --duration "${rs}s"
+fi
 echo "server peak RSS: $(awk '/VmHWM/ {print $2 " " $3}' /proc/$pid/status); load after: $(cut -d' ' -f1 /proc/loadavg)"
