@@ -281,7 +281,7 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 		att:   make([][]byte, n),
 		state: req.State,
 	}
-	w.body, w.bfmt = encodeBodies(codec, req.Entries)
+	w.body, w.bfmt = codec.EncodeColumns(req.Entries)
 	type keyRow struct {
 		key [16]byte
 		idx int64

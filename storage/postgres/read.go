@@ -33,7 +33,7 @@ func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d, leaf hash of %d bytes)", idx, len(leaf))
 	}
 	var err error
-	if e.Body, err = decodeBody(l.s.codec, stored, format); err != nil {
+	if e.Body, err = l.s.codec.DecodeColumn(stored, format); err != nil {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
 	e.Index = uint64(idx - l.start)

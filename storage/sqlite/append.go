@@ -30,7 +30,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 		return err
 	}
 	// Bodies are encoded before the write lock is taken.
-	bodies, formats := encodeBodies(l.s.codec, req.Entries)
+	bodies, formats := l.s.codec.EncodeColumns(req.Entries)
 	tx, err := l.s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: _txlock in the DSN
 	if err != nil {
 		return err
@@ -122,7 +122,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, prefix, suffix string, width, n
 }
 
 // writeEntries stores entries under their virtual indexes, start + Index,
-// with their bodies as encodeBodies encoded them.
+// with their bodies as bodycodec.EncodeColumns encoded them.
 func writeEntries(ctx context.Context, tx *sql.Tx, start int64, entries []storage.Entry, bodies [][]byte, formats []*int16) error {
 	err := insertRows(ctx, tx,
 		`INSERT INTO entries (idx, leaf_hash, body, integrated_time, set_sig, attestation, body_format)`, "",

@@ -39,7 +39,7 @@ func (l *logStore) scanEntry(scan func(dest ...any) error) (storage.Entry, error
 		f = &format.Int16
 	}
 	var err error
-	if e.Body, err = decodeBody(l.s.codec, stored, f); err != nil {
+	if e.Body, err = l.s.codec.DecodeColumn(stored, f); err != nil {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
 	e.Index = uint64(idx - l.start)
