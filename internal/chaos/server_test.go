@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tabularium/tabula/internal/pgcluster"
 )
 
 // server is one `tabula serve` process (or another long-running tabula
@@ -112,10 +114,10 @@ func (s *server) start() string {
 		s.mu.Unlock()
 		return u
 	case <-exited:
-		s.t.Fatalf("%s exited before serving (start %d): %s", s.name, n, tail(logPath, 20))
+		s.t.Fatalf("%s exited before serving (start %d): %s", s.name, n, pgcluster.Tail(logPath, 20))
 	case <-time.After(60 * time.Second):
 		s.kill()
-		s.t.Fatalf("%s did not serve within 60 s (start %d): %s", s.name, n, tail(logPath, 20))
+		s.t.Fatalf("%s did not serve within 60 s (start %d): %s", s.name, n, pgcluster.Tail(logPath, 20))
 	}
 	return ""
 }
@@ -174,23 +176,10 @@ func (s *server) dumpLogs() {
 	entries, _ := os.ReadDir(s.logs)
 	for _, e := range entries {
 		p := filepath.Join(s.logs, e.Name())
-		if t := tail(p, 15); t != "" {
+		if t := pgcluster.Tail(p, 15); t != "" {
 			s.t.Logf("--- tail of %s:\n%s", e.Name(), t)
 		}
 	}
-}
-
-// tail returns the last n lines of a file.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // keygen writes a log key with `tabula keygen` and returns the private key's
