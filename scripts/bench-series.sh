@@ -12,6 +12,9 @@
 # BIN is a built tabula binary; DATA_DIR holds the log key (and the SQLite
 # database when DATABASE_URL is empty). Environment: PORT (3105),
 # METRICS_PORT (2115), WRITE_SECONDS (60), READ_SECONDS (30), C1_SECONDS (30),
+# W64_RUNS (1): how many v1 write runs at c=64 in a row (the ceiling's
+# pair is the last), e.g. 2 to see a big log's writes right after a
+# checkpoint and then in steady state;
 # SEARCH_EMAIL (empty: no search run) and SEARCH_KEYS (16): a search-email
 # run at c=16 after the reads (tabula bench --mode search-email), e.g.
 # SEARCH_EMAIL='load%d@tabula.invalid' SEARCH_KEYS=1000 after
@@ -103,7 +106,7 @@ write64() {
 	run "$@" --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 6000))
 	if [ -n "$prof" ]; then wait "$prof"; fi
 }
-write64 w64
+for _ in $(seq "${W64_RUNS:-1}"); do write64 w64; done
 ceiling 64 --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 12000)) # the ceiling outruns 6000/s
 if [ "${V2:-1}" = 1 ]; then
 	active='"api":"v2","origin":"[^"]*","state":"active"'
