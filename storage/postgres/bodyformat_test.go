@@ -2,15 +2,10 @@ package postgres_test
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"slices"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
 	"github.com/tabularium/tabula/internal/pgtest"
-	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/storagetest"
 )
@@ -22,19 +17,7 @@ import (
 func TestUpgradeRawBodies(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := scratchProvider(t, url)
 	if _, err := p.UpTo(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -89,19 +72,7 @@ func TestUpgradeRawBodies(t *testing.T) {
 // compressed body, which would read as raw bytes without its column.
 func TestBodyFormatDown(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("pgx", pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := scratchProvider(t, pgtest.NewDatabase(t))
 	if _, err := p.UpTo(ctx, 6); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +83,8 @@ func TestBodyFormatDown(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE entries SET body_format = 0`); err == nil {
 		t.Error("body_format 0 was stored: raw is NULL only")
 	}
-	if _, err = p.DownTo(ctx, 5); err == nil {
+	_, err := p.DownTo(ctx, 5)
+	if err == nil {
 		t.Fatal("migration 6 went down with a compressed body stored")
 	}
 	t.Logf("down with a compressed body stored: %v", err)

@@ -25,18 +25,7 @@ import (
 func TestUpgradeSearchKeys(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := scratchProvider(t, url)
 	if _, err := p.UpTo(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -78,19 +67,7 @@ func TestUpgradeSearchKeys(t *testing.T) {
 func TestUpgradeEdgeTilesAndShortKeys(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.NewDatabase(t)
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, p := scratchProvider(t, url)
 	if _, err := p.UpTo(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -175,22 +152,10 @@ func TestDowngradeEdgeTiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	db, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, p := scratchProvider(t, url)
 	var n int
 	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM tiles`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("tiles stored for a partial level-0 tile: %d, %v; want 0", n, err)
-	}
-	fsys, err := fs.Sub(migrations.Postgres, "postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		t.Fatal(err)
 	}
 	if _, err := p.DownTo(ctx, 5); err != nil {
 		t.Fatal(err)
@@ -199,4 +164,25 @@ func TestDowngradeEdgeTiles(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE level = 0 AND idx = 0`).Scan(&got); err != nil || !bytes.Equal(got, leaves) {
 		t.Fatalf("rebuilt tile = %d bytes, %v; want the 3 leaf hashes", len(got), err)
 	}
+}
+
+// scratchProvider opens the database at url and a goose provider of the
+// migrations over it, for a test that builds an older schema by hand; the
+// connection is closed when the test ends.
+func scratchProvider(t *testing.T, url string) (*sql.DB, *goose.Provider) {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fsys, err := fs.Sub(migrations.Postgres, "postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, p
 }
