@@ -2,15 +2,10 @@ package sqlite_test
 
 import (
 	"context"
-	"database/sql"
-	"io/fs"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/pressly/goose/v3"
-
-	"github.com/tabularium/tabula/migrations"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/storagetest"
 )
@@ -22,20 +17,7 @@ import (
 func TestUpgradeRawBodies(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tabula.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
-		goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(migrations.SQLiteGo()...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, db := migrator(t, path)
 	if _, err := p.UpTo(ctx, 5); err != nil {
 		t.Fatal(err)
 	}
@@ -66,10 +48,7 @@ func TestUpgradeRawBodies(t *testing.T) {
 	defer s.Close()
 	storagetest.CheckRawBodies(t, storage.Active(s, "rekor-v1", nil))
 
-	if db, err = sql.Open("sqlite", "file:"+path); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	_, db = migrator(t, path)
 	rows, err := db.QueryContext(ctx, `SELECT coalesce(body_format, 0) FROM entries ORDER BY idx`)
 	if err != nil {
 		t.Fatal(err)
@@ -97,21 +76,8 @@ func TestUpgradeRawBodies(t *testing.T) {
 // compressed body, which would read as raw bytes without its column.
 func TestBodyFormatDown(t *testing.T) {
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "tabula.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	p, db := migrator(t, filepath.Join(t.TempDir(), "tabula.db"))
 	db.SetMaxOpenConns(1) // the migration's temporary table lives in one connection
-	fsys, err := fs.Sub(migrations.SQLite, "sqlite")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys,
-		goose.WithDisableGlobalRegistry(true), goose.WithGoMigrations(migrations.SQLiteGo()...))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := p.UpTo(ctx, 6); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +88,8 @@ func TestBodyFormatDown(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE entries SET body_format = 0`); err == nil {
 		t.Error("body_format 0 was stored: raw is NULL only")
 	}
-	if _, err = p.DownTo(ctx, 5); err == nil {
+	_, err := p.DownTo(ctx, 5)
+	if err == nil {
 		t.Fatal("migration 6 went down with a compressed body stored")
 	}
 	t.Logf("down with a compressed body stored: %v", err)
