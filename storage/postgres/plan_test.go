@@ -35,22 +35,7 @@ func TestPointReadPlan(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil || jit != "off" {
 		t.Fatalf("jit = %q, %v; want off", jit, err)
 	}
-	rows, err := s.pool.Query(ctx, `EXPLAIN `+readEntriesSQL, int64(0), int64(1), int64(5000), int64(5001), int64(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan strings.Builder
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan.WriteString(line + "\n")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if p := plan.String(); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Sort") {
+	if p := explain(ctx, t, s, readEntriesSQL, int64(0), int64(1), int64(5000), int64(5001), int64(1)); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Sort") {
 		t.Fatalf("a one-entry read is not a primary-key lookup:\n%s", p)
 	}
 	l, err := s.OpenLog(ctx, 1)
@@ -64,11 +49,24 @@ func TestPointReadPlan(t *testing.T) {
 
 	// The right-edge level-0 tile, made of the entries' leaf hashes: a
 	// primary-key range scan too (12,000 = 46*256 + 224).
-	rows, err = s.pool.Query(ctx, `EXPLAIN `+readTileSQL, int64(1), int16(0), int64(46), int64(46*256), int64(47*256), int64(0))
+	if p := explain(ctx, t, s, readTileSQL, int64(1), int16(0), int64(46), int64(46*256), int64(47*256), int64(0)); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Seq Scan on entries") {
+		t.Fatalf("the edge tile's read is not a primary-key range scan:\n%s", p)
+	}
+	tile, err := l.ReadTile(ctx, 0, 46)
+	if err != nil || len(tile) != 224*32 {
+		t.Fatalf("ReadTile(0, 46) = %d bytes, %v; want 224 hashes", len(tile), err)
+	}
+}
+
+// explain returns PostgreSQL's plan of query with args, a line each.
+func explain(ctx context.Context, t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	rows, err := s.pool.Query(ctx, `EXPLAIN `+query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan.Reset()
+	defer rows.Close()
+	var plan strings.Builder
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
@@ -79,11 +77,5 @@ func TestPointReadPlan(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if p := plan.String(); !strings.Contains(p, "Index Scan using entries_pkey") || strings.Contains(p, "Seq Scan on entries") {
-		t.Fatalf("the edge tile's read is not a primary-key range scan:\n%s", p)
-	}
-	tile, err := l.ReadTile(ctx, 0, 46)
-	if err != nil || len(tile) != 224*32 {
-		t.Fatalf("ReadTile(0, 46) = %d bytes, %v; want 224 hashes", len(tile), err)
-	}
+	return plan.String()
 }
