@@ -69,21 +69,6 @@ func ceilingKey(t *testing.T, dir string) (string, *signer.Local) {
 	return file, s
 }
 
-// postEntry posts body to base's POST /api/v1/log/entries.
-func postEntry(t *testing.T, base string, body []byte) (*http.Response, []byte) {
-	t.Helper()
-	resp, err := http.Post(base+"/api/v1/log/entries", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
-}
-
 // jsonShape lists the paths of the object keys of a JSON value, the
 // EntryID key as "<id>", and each array as "[]".
 func jsonShape(v any, path string, out *[]string) {
@@ -135,7 +120,7 @@ func TestCeilingWrite(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, b := postEntry(t, ceil, entry)
+		resp, b := httpDo(t, "POST", ceil+"/api/v1/log/entries", entry)
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("%s: status %d, body %s", artifact, resp.StatusCode, b)
 		}
@@ -169,7 +154,7 @@ func TestCeilingWrite(t *testing.T) {
 		}
 
 		// The real server logs the same canonical body, in the same shape.
-		rresp, rb := postEntry(t, real, entry)
+		rresp, rb := httpDo(t, "POST", real+"/api/v1/log/entries", entry)
 		if rresp.StatusCode != http.StatusCreated {
 			t.Fatalf("%s: real server: status %d, body %s", artifact, rresp.StatusCode, rb)
 		}
@@ -239,8 +224,8 @@ func TestCeilingRejects(t *testing.T) {
 		{"too large", bytes.Repeat([]byte(" "), 4<<20+1), http.StatusRequestEntityTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := postEntry(t, ceil, tc.body)
-			rresp, rb := postEntry(t, real, tc.body)
+			resp, b := httpDo(t, "POST", ceil+"/api/v1/log/entries", tc.body)
+			rresp, rb := httpDo(t, "POST", real+"/api/v1/log/entries", tc.body)
 			if resp.StatusCode != tc.want || rresp.StatusCode != tc.want {
 				t.Errorf("status %d (real server: %d), want %d", resp.StatusCode, rresp.StatusCode, tc.want)
 			}
