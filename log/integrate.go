@@ -1,6 +1,7 @@
 package log
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -492,25 +493,41 @@ func (l *Log) prepare(p *prepared, head storage.TreeState, edge map[tileKey][]by
 	if len(entries) == 0 {
 		return
 	}
-	if sign := l.profile.SignEntry; sign != nil {
-		if err := signEntries(sign, l.signer, l.logID, entries, runtime.GOMAXPROCS(0)); err != nil {
-			p.err = err
-			return
-		}
-	}
-
+	// The tiles and the checkpoint, and the bodies as the storage keeps
+	// them, do not depend on the SETs: they are made on other goroutines
+	// while the entries are signed, so a batch of one entry waits for one
+	// signature, not two and an encoding.
 	if edge == nil {
 		edge = map[tileKey][]byte{}
 	}
-	reader := l.appendReader(head.Size, edge)
-	tiles, root, err := merkle.Append(ctx, reader, head.Size, leaves)
-	if err != nil {
-		p.err = fmt.Errorf("extending tiles: %w", err)
-		return
+	var (
+		tiles   []merkle.Tile
+		root    merkle.Hash
+		cp      []byte
+		tErr    error
+		tree    = make(chan struct{})
+		encoded = make(chan struct{})
+	)
+	go func() {
+		defer close(encoded)
+		l.cfg.BodyCodec.EncodeEntries(entries) // sets Stored; the signing sets SET
+	}()
+	go func() {
+		defer close(tree)
+		reader := l.appendReader(head.Size, edge)
+		if tiles, root, tErr = merkle.Append(ctx, reader, head.Size, leaves); tErr != nil {
+			tErr = fmt.Errorf("extending tiles: %w", tErr)
+			return
+		}
+		cp, tErr = l.signCheckpoint(l.origin, next, root)
+	}()
+	var sErr error
+	if sign := l.profile.SignEntry; sign != nil {
+		sErr = signEntries(sign, l.signer, l.logID, entries, runtime.GOMAXPROCS(0))
 	}
-	cp, err := l.signCheckpoint(l.origin, next, root)
-	if err != nil {
-		p.err = err
+	<-tree
+	<-encoded
+	if p.err = cmp.Or(sErr, tErr); p.err != nil {
 		return
 	}
 	stiles := make([]storage.Tile, len(tiles))

@@ -59,6 +59,7 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // Defaults for Config.
@@ -82,8 +83,12 @@ const (
 	// Add fails with ErrPushback. The batch being appended and the one
 	// prepared meanwhile (see the integrator) are off the queue.
 	DefaultMaxPending = 4 * DefaultBatchMaxSize
-	// DefaultTileCacheSize is how many full (immutable) tiles are cached: 8 KiB each.
-	DefaultTileCacheSize = 8192
+	// DefaultTileCacheSize is how many full (immutable) tiles are cached:
+	// 8 KiB each, 16 KiB with the inner nodes a proof computes, so 64 MiB.
+	// That holds every tile of a log of a million entries; past that,
+	// random reads of a level-0 tile miss whatever its size (10M entries
+	// have 39,000), while the few tiles of the upper levels stay cached.
+	DefaultTileCacheSize = 4096
 	// DefaultBundleCacheSize is how many full entry bundles are cached.
 	DefaultBundleCacheSize = 256
 	// DefaultBundleCacheBytes bounds the memory of the cached entry
@@ -208,6 +213,10 @@ type Config struct {
 	// Caches, if not nil, are caches shared with other logs (NewCaches);
 	// the cache sizes above are then unused.
 	Caches *Caches
+	// BodyCodec encodes each batch's bodies as the storage drivers keep
+	// them (storage.Entry.Stored) while the batch is prepared, off the
+	// append's path; it may be shared with other logs. Nil: Open makes one.
+	BodyCodec *bodycodec.Codec
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -325,6 +334,12 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if caches == nil {
 		var err error
 		if caches, err = NewCaches(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.BodyCodec == nil {
+		var err error
+		if cfg.BodyCodec, err = bodycodec.New(); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,9 @@
 #
 #   scripts/bench-write-cost.sh BIN DATA_DIR DATABASE [SECONDS]
 #
+# PAIRS (1) pairs of runs, in alternating order, with the ratio of the
+# totals at the end (see below).
+#
 # BIN is a built tabula binary; DATA_DIR is emptied and holds the log key;
 # DATABASE is dropped and created on 127.0.0.1:5432 (user postgres, trust
 # auth; PGHOST etc. are not read). SECONDS (20) is each run's length.
@@ -60,34 +63,73 @@ idle() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print $5 + $6, 
 size() { curl -fs "$1/api/v1/log" | sed -n 's/.*"treeSize":\([0-9]*\).*/\1/p'; }
 per() { echo "scale=1; $1 * 1000000 / $tick / $2" | bc; } # ticks, entries -> µs
 
-declare -A pg0
-for p in $(backends); do pg0[$p]=$(cpu "$p"); done
-bg0=$(bgcpu)
-lsn0=$(sq "select pg_current_wal_lsn()")
-s0=$(size "$server")
-c0=$(cpu $pid)
-read -r i0 t0 < <(idle)
-echo "load before real: $(cut -d' ' -f1 /proc/loadavg)"
-(sleep $((secs / 4)); curl -fs -o "$dir.w64.cpu" "http://127.0.0.1:$mport/debug/pprof/profile?seconds=$((secs / 2))") &
-prof=$!
-"$bin" bench --server "$server" --mode write --concurrency 64 --duration "${secs}s" --entries $((secs * 7000)) | tail -1
-wait $prof
-read -r i1 t1 < <(idle)
-c1=$(cpu $pid)
-s1=$(size "$server")
-lsn1=$(sq "select pg_current_wal_lsn()")
-bg1=$(bgcpu)
-pg=0
-for p in $(backends); do pg=$((pg + $(cpu "$p") - ${pg0[$p]:-0})); done
-n=$((s1 - s0))
-wal=$(sq "select pg_wal_lsn_diff('$lsn1', '$lsn0')")
-echo "per entry ($n entries): server CPU $(per $((c1 - c0)) $n) µs, PostgreSQL backends $(per $pg $n) µs, PostgreSQL WAL writer/checkpointer/bgwriter $(per $((bg1 - bg0)) $n) µs, WAL $(echo "$wal / $n" | bc) B (WAL $lsn0 to $lsn1)"
-echo "idle share of the machine during the real run (entry generation included): $(echo "$i0 $t0 $i1 $t1" | awk '{printf "%.3f", ($3 - $1) / ($4 - $2)}')"
+# real: one write run against the real server; adds to the totals.
+rops=0 rn=0 rcpu=0 rpg=0 rbg=0 rwal=0 ridle=0 rtotal=0 profiled=0
+real() {
+	declare -A pg0
+	local p
+	for p in $(backends); do pg0[$p]=$(cpu "$p"); done
+	local bg0 lsn0 s0 c0 i0 t0 prof=
+	bg0=$(bgcpu)
+	lsn0=$(sq "select pg_current_wal_lsn()")
+	s0=$(size "$server")
+	c0=$(cpu $pid)
+	read -r i0 t0 < <(idle)
+	echo "load before real: $(cut -d' ' -f1 /proc/loadavg)"
+	if [ "$profiled" = 0 ]; then
+		(sleep $((secs / 4)); curl -fs -o "$dir.w64.cpu" "http://127.0.0.1:$mport/debug/pprof/profile?seconds=$((secs / 2))") &
+		prof=$!
+		profiled=1
+	fi
+	local out
+	out=$("$bin" bench --server "$server" --mode write --concurrency 64 --duration "${secs}s" --entries $((secs * 7000)) | tail -1)
+	echo "$out"
+	[ -z "$prof" ] || wait $prof
+	local i1 t1 c1 s1 lsn1 bg1 pg=0 n wal
+	read -r i1 t1 < <(idle)
+	c1=$(cpu $pid)
+	s1=$(size "$server")
+	lsn1=$(sq "select pg_current_wal_lsn()")
+	bg1=$(bgcpu)
+	for p in $(backends); do pg=$((pg + $(cpu "$p") - ${pg0[$p]:-0})); done
+	n=$((s1 - s0))
+	wal=$(sq "select pg_wal_lsn_diff('$lsn1', '$lsn0')")
+	echo "per entry ($n entries): server CPU $(per $((c1 - c0)) $n) µs, PostgreSQL backends $(per $pg $n) µs, PostgreSQL WAL writer/checkpointer/bgwriter $(per $((bg1 - bg0)) $n) µs, WAL $(echo "$wal / $n" | bc) B (WAL $lsn0 to $lsn1)"
+	echo "idle share of the machine during the real run (entry generation included): $(echo "$i0 $t0 $i1 $t1" | awk '{printf "%.3f", ($3 - $1) / ($4 - $2)}')"
+	rps=$(echo "$out" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')
+	rops=$((rops + ${rps:-0})) rn=$((rn + n)) rcpu=$((rcpu + c1 - c0)) rpg=$((rpg + pg)) rbg=$((rbg + bg1 - bg0))
+	rwal=$(echo "$rwal + $wal" | bc) ridle=$((ridle + i1 - i0)) rtotal=$((rtotal + t1 - t0))
+}
 
-echo "load before ceiling: $(cut -d' ' -f1 /proc/loadavg)"
-cc0=$(cpu $cpid)
-out=$("$bin" bench --ceiling --server "$ceil" --mode write --concurrency 64 --duration "${secs}s" --entries $((secs * 12000)) | tail -1)
-cc1=$(cpu $cpid)
-echo "$out"
-cn=$(echo "$out" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')
-echo "ceiling server CPU per entry: $(per $((cc1 - cc0)) "${cn:-1}") µs"
+# ceiling: the same run against the ceiling server; adds to the totals.
+cops=0 ccpu=0
+ceiling() {
+	echo "load before ceiling: $(cut -d' ' -f1 /proc/loadavg)"
+	local cc0 cc1 out cn
+	cc0=$(cpu $cpid)
+	out=$("$bin" bench --ceiling --server "$ceil" --mode write --concurrency 64 --duration "${secs}s" --entries $((secs * 12000)) | tail -1)
+	cc1=$(cpu $cpid)
+	echo "$out"
+	cn=$(echo "$out" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')
+	echo "ceiling server CPU per entry: $(per $((cc1 - cc0)) "${cn:-1}") µs"
+	cops=$((cops + ${cn:-0})) ccpu=$((ccpu + cc1 - cc0))
+}
+
+# The machine's speed drifts by a third between minutes (the ceiling
+# server's own CPU per entry moves that much), so PAIRS > 1 alternates the
+# order, real-ceiling then ceiling-real, and reports the ratio of the
+# totals: a drift that is linear over a pair of pairs cancels.
+pairs=${PAIRS:-1}
+for i in $(seq "$pairs"); do
+	if [ $((i % 2)) = 1 ]; then
+		real
+		ceiling
+	else
+		ceiling
+		real
+	fi
+done
+if [ "$pairs" -gt 1 ]; then
+	echo "totals over $pairs pairs of ${secs}s runs: real $rops writes, ceiling $cops writes, ratio real/ceiling $(echo "scale=3; $rops / $cops" | bc)"
+	echo "per entry over all real runs ($rn entries): server CPU $(per $rcpu $rn) µs, PostgreSQL backends $(per $rpg $rn) µs, WAL writer/checkpointer/bgwriter $(per $rbg $rn) µs, WAL $(echo "$rwal / $rn" | bc) B, idle share $(echo "$ridle $rtotal" | awk '{printf "%.3f", $1 / $2}'); ceiling server CPU per entry $(per $ccpu $cops) µs"
+fi

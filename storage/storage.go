@@ -135,6 +135,18 @@ type Entry struct {
 	// Repeats are allowed and stored once. They are not read back by the
 	// Read methods.
 	SearchKeys []Hash
+	// Stored, when not nil, is Body as the drivers keep it on disk, encoded
+	// by the caller with storage/bodycodec ahead of Append, so that the
+	// encoding runs off Append's path; Append stores it as it is. Nil:
+	// Append encodes Body. The Read methods leave it nil.
+	Stored *StoredBody
+}
+
+// StoredBody is an entry body as storage/bodycodec encodes it for the
+// drivers: the bytes to store and their format (a bodycodec.Format).
+type StoredBody struct {
+	Data   []byte
+	Format int16
 }
 
 // Tile is a Merkle tile: the hashes of tree level 8*Level, nodes

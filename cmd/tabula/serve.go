@@ -103,7 +103,7 @@ type serveConfig struct {
 	// TrustedProxies: CIDRs whose X-Forwarded-For names the client.
 	TrustedProxies string
 	// MemoryLimitMiB sets the Go runtime's soft memory limit unless
-	// GOMEMLIMIT is set (0: none).
+	// GOMEMLIMIT is set (0: none; autoMemoryLimit: see memoryLimitMiB).
 	MemoryLimitMiB int64
 	// Pprof serves net/http/pprof at /debug/pprof/ on the metrics listener.
 	Pprof bool
@@ -158,7 +158,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.Int64Var(&c.ClientBodyBudgetMiB, "client-body-budget-mib", api.DefaultClientBodyBytes>>20, "request body memory one client may hold at once, in MiB; beyond it 429 (0: no cap; loopback included)")
 	fs.DurationVar(&c.BodyStallTimeout, "body-stall-timeout", api.DefaultBodyStallTimeout, "a request body that sends nothing for this long is cut with 408 (0: only --read-timeout)")
 	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated CIDRs or addresses of reverse proxies whose X-Forwarded-For names the client (empty: the peer is the client)")
-	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", defaultMemoryLimitMiB, "Go runtime soft memory limit in MiB, unless GOMEMLIMIT is set (0: none)")
+	fs.Int64Var(&c.MemoryLimitMiB, "memory-limit-mib", autoMemoryLimit, "Go runtime soft memory limit in MiB, unless GOMEMLIMIT is set (-1: the bounds of the entry, tile and bundle caches plus 128 MiB; 0: none)")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
 	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
@@ -208,6 +208,9 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if c.MaxAttestationSize < 0 {
 		return fmt.Errorf("--max-attestation-size must not be negative")
 	}
+	if c.MemoryLimitMiB < autoMemoryLimit {
+		return fmt.Errorf("--memory-limit-mib must be -1 (sized from the caches), 0 (none) or a size")
+	}
 	if c.TileCacheSize < 1 {
 		return fmt.Errorf("--tile-cache-size must be at least 1")
 	}
@@ -221,7 +224,7 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
-	setMemoryLimit(c.MemoryLimitMiB, logger)
+	setMemoryLimit(c.memoryLimitMiB(), logger)
 	// The memory bound is what matters; the count only has to stay above
 	// it (entries take over 1 KiB each). log.Config: a negative count is off.
 	entryCount, entryBytes := -1, int64(c.EntryCacheMiB)<<20
@@ -632,8 +635,29 @@ func apiLimits(c *serveConfig) (api.Limits, error) {
 // logs' checkpoints, and so the host of their trusted root baseUrl.
 const defaultHostname = "tabula.local"
 
-// defaultMemoryLimitMiB is --memory-limit-mib's default.
-const defaultMemoryLimitMiB = 0
+// autoMemoryLimit is --memory-limit-mib's default: a limit sized from the
+// caches (see memoryLimitMiB).
+const autoMemoryLimit = -1
+
+// memoryHeadroomMiB is what the automatic memory limit allows beyond the
+// caches' bounds: requests in flight, batches, the right-edge tiles, the
+// runtime's own.
+const memoryHeadroomMiB = 128
+
+// memoryLimitMiB is the soft memory limit to set: --memory-limit-mib, or
+// for autoMemoryLimit the most the caches may hold (entries, tiles with
+// their inner nodes at 16 KiB each, bundles) plus memoryHeadroomMiB. The
+// caches are the live heap of a busy server; without a limit the collector
+// lets the heap grow to twice the live heap (GOGC=100), so a server whose
+// reads fill the caches would take about twice their size. With the limit
+// the collector runs more often instead, which costs little: the cached
+// entries hold no pointers to scan.
+func (c *serveConfig) memoryLimitMiB() int64 {
+	if c.MemoryLimitMiB != autoMemoryLimit {
+		return c.MemoryLimitMiB
+	}
+	return int64(c.EntryCacheMiB) + int64(c.TileCacheSize)*16>>10 + int64(c.BundleCacheMiB) + memoryHeadroomMiB
+}
 
 // setMemoryLimit sets the runtime's soft memory limit, unless GOMEMLIMIT
 // (which the runtime has read already) is set.

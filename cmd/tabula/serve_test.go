@@ -78,6 +78,9 @@ func defaultConfig(t *testing.T) *serveConfig {
 	c.Listen = "127.0.0.1:0"
 	c.MetricsListen = freeAddr(t)
 	c.DataDir = t.TempDir()
+	// The memory limit is the process's: servers started in a test process
+	// must not set it for the tests around them.
+	c.MemoryLimitMiB = 0
 	return c
 }
 
@@ -345,6 +348,7 @@ func TestServeCacheFlags(t *testing.T) {
 	for _, bad := range []func(*serveConfig){
 		func(c *serveConfig) { c.TileCacheSize = 0 },
 		func(c *serveConfig) { c.EntryCacheMiB = -1 },
+		func(c *serveConfig) { c.MemoryLimitMiB = -2 },
 	} {
 		c := defaultConfig(t)
 		bad(c)
@@ -365,6 +369,30 @@ func TestServeCacheFlags(t *testing.T) {
 			if resp.StatusCode != 200 || !strings.Contains(string(b), `"logIndex":0`) {
 				t.Fatalf("entry cache %d MiB: GET entry: %d %s", mib, resp.StatusCode, b)
 			}
+		}
+	}
+}
+
+// TestMemoryLimitFlag: the default memory limit is the caches' bounds plus
+// the headroom, and follows the cache flags; an explicit limit, or 0 (none),
+// is kept as given.
+func TestMemoryLimitFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int64
+	}{
+		{nil, 192 + 4096*16/1024 + 64 + 128},
+		{[]string{"--entry-cache-mib", "0", "--tile-cache-size", "1024", "--bundle-cache-mib", "8"}, 0 + 16 + 8 + 128},
+		{[]string{"--memory-limit-mib", "0"}, 0},
+		{[]string{"--memory-limit-mib", "300", "--entry-cache-mib", "1000"}, 300},
+	} {
+		fs := flagSetForTest()
+		c := serveFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if got := c.memoryLimitMiB(); got != tc.want {
+			t.Errorf("%v: memory limit %d MiB, want %d", tc.args, got, tc.want)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tabularium/tabula/internal/testentry"
+	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/types"
 	"github.com/tabularium/tabula/types/hashedrekord"
 )
@@ -207,6 +208,41 @@ func TestEncodeBatch(t *testing.T) {
 	}
 }
 
+// TestEncodeColumnsStored: EncodeColumns keeps what EncodeEntries encoded
+// ahead (even bytes it could not have made itself: it does not encode an
+// entry twice), encodes the rest, and gives NULL formats for raw bodies.
+func TestEncodeColumnsStored(t *testing.T) {
+	c := newCodec(t)
+	gen := generated(t, 4, false)
+	random := make([]byte, 500)
+	rand.Read(random)
+	entries := []storage.Entry{{Body: gen[0].body}, {Body: random}, {Body: gen[1].body}, {Body: gen[2].body}}
+	c.EncodeEntries(entries[:2])
+	for i, e := range entries[:2] {
+		want, wantF := c.Encode(e.Body)
+		if e.Stored == nil || !bytes.Equal(e.Stored.Data, want) || e.Stored.Format != int16(wantF) {
+			t.Fatalf("EncodeEntries, entry %d: %+v, want %d bytes in format %d", i, e.Stored, len(want), wantF)
+		}
+	}
+	marker := &storage.StoredBody{Data: []byte("kept as given"), Format: int16(ZstdV1)}
+	entries[2].Stored = marker
+	stored, formats := c.EncodeColumns(entries)
+	if string(stored[2]) != "kept as given" || formats[2] == nil || *formats[2] != int16(ZstdV1) {
+		t.Errorf("entry 2: stored %q, format %v: its Stored was not used", stored[2], formats[2])
+	}
+	if formats[1] != nil || !bytes.Equal(stored[1], random) {
+		t.Errorf("entry 1 (incompressible): format %v, want NULL and the body itself", formats[1])
+	}
+	for _, i := range []int{0, 3} {
+		if formats[i] == nil {
+			t.Fatalf("entry %d: NULL format", i)
+		}
+		if got, err := c.Decode(stored[i], Format(*formats[i])); err != nil || !bytes.Equal(got, entries[i].Body) {
+			t.Errorf("entry %d: round trip: %v", i, err)
+		}
+	}
+}
+
 // TestRawFallback: what does not shrink is stored as it is, and what is
 // longer than MaxBodySize is never compressed.
 func TestRawFallback(t *testing.T) {
@@ -376,19 +412,22 @@ func TestCompressedSize(t *testing.T) {
 
 func BenchmarkEncode(b *testing.B) {
 	for _, tc := range []struct {
-		name  string
-		level zstd.EncoderLevel
+		name      string
+		level     zstd.EncoderLevel
+		noEntropy bool
 	}{
-		{"fastest", zstd.SpeedFastest},
-		{"default", zstd.SpeedDefault},
-		{"better", zstd.SpeedBetterCompression},
-		{"best", zstd.SpeedBestCompression},
+		{"fastest", zstd.SpeedFastest, false},
+		{"fastest-noentropy", zstd.SpeedFastest, true},
+		{"default", zstd.SpeedDefault, false},
+		{"better", zstd.SpeedBetterCompression, false},
+		{"best", zstd.SpeedBestCompression, false},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := newCodec(b)
-			if tc.level != zstd.SpeedFastest {
+			if tc.level != zstd.SpeedFastest || tc.noEntropy {
 				enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(tc.level), zstd.WithEncoderDictRaw(0, dictV1),
-					zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true), zstd.WithWindowSize(1<<17))
+					zstd.WithEncoderCRC(false), zstd.WithSingleSegment(true), zstd.WithWindowSize(1<<17),
+					zstd.WithNoEntropyCompression(tc.noEntropy))
 				if err != nil {
 					b.Fatal(err)
 				}
