@@ -28,6 +28,8 @@
 # tree (issue 15), and runs each v1 write run against it right after the
 # real one: its JSON line (the ceiling's server URL), then a line
 # "ceiling c=N: real R/s, ceiling C/s, ratio real/ceiling X" of per_second.
+# Then RATIO_PAIRS (2; 0: none) pairs of RATIO_SECONDS (15) runs at c=64,
+# in alternating order, and the ratio of their totals (see below).
 set -euo pipefail
 
 bin=${1:?usage: bench-series.sh BIN DATA_DIR [DATABASE_URL]}
@@ -108,6 +110,28 @@ write64() {
 }
 for _ in $(seq "${W64_RUNS:-1}"); do write64 w64; done
 ceiling 64 --mode write --concurrency 64 --duration "${ws}s" --entries $((ws * 12000)) # the ceiling outruns 6000/s
+# The machine's speed drifts by up to a third between minutes (the ceiling
+# alone moves that much), so one pair of runs can be off by as much. Two
+# more pairs of shorter runs in alternating order, real-ceiling then
+# ceiling-real, give the ratio of their totals, over which a drift linear
+# in time cancels: the figure to compare with issue 15's 0.75.
+if [ -n "$ceil_url" ] && [ "${RATIO_PAIRS:-2}" -gt 0 ]; then
+	rs_=${RATIO_SECONDS:-15}
+	rsum=0 csum=0
+	ratio_real() {
+		run --mode write --concurrency 64 --duration "${rs_}s" --entries $((rs_ * 7000))
+		rsum=$((rsum + $(echo "$last" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')))
+	}
+	ratio_ceiling() {
+		local server=$ceil_url
+		run --ceiling --mode write --concurrency 64 --duration "${rs_}s" --entries $((rs_ * 12000))
+		csum=$((csum + $(echo "$last" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')))
+	}
+	for i in $(seq "${RATIO_PAIRS:-2}"); do
+		if [ $((i % 2)) = 1 ]; then ratio_real; ratio_ceiling; else ratio_ceiling; ratio_real; fi
+	done
+	echo "ceiling c=64, ${RATIO_PAIRS:-2} alternated pairs of ${rs_}s: real $rsum writes, ceiling $csum writes, ratio real/ceiling $(printf '%.3f' "$(echo "scale=4; $rsum / $csum" | bc)")"
+fi
 if [ "${V2:-1}" = 1 ]; then
 	active='"api":"v2","origin":"[^"]*","state":"active"'
 	if ! curl -fs "$server/logs" | grep -q "$active"; then
