@@ -3,6 +3,7 @@ package log_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -46,7 +47,13 @@ func TestBodiesEncodedAhead(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range n {
 				wg.Go(func() {
-					if _, err := l.Add(ctx, leaf(i)); err != nil {
+					// A body of the dictionary's shape (compressed), and
+					// a short one (stored raw).
+					lf := leaf(i)
+					if i%2 == 0 {
+						lf.Body = fmt.Appendf(nil, `{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"%064x"}}}}`, i)
+					}
+					if _, err := l.Add(ctx, lf); err != nil {
 						t.Error(err)
 					}
 				})
@@ -67,8 +74,16 @@ func TestBodiesEncodedAhead(t *testing.T) {
 				if err != nil || !bytes.Equal(body, got.Body) {
 					t.Errorf("entry %d: the encoded body does not decode to the entry's body (%v)", idx, err)
 				}
-				if got.Stored != nil {
-					t.Errorf("entry %d read back with Stored set", idx)
+				compressed := bytes.HasPrefix(got.Body, []byte(`{"apiVersion"`))
+				if compressed != (bodycodec.Format(s.Format) == bodycodec.ZstdV1) {
+					t.Errorf("entry %d stored in format %d", idx, s.Format)
+				}
+				// Read back: the body as stored beside it when encoded.
+				if compressed && (got.Stored == nil || !bytes.Equal(got.Stored.Data, s.Data)) {
+					t.Errorf("entry %d read back without its body as stored", idx)
+				}
+				if !compressed && got.Stored != nil {
+					t.Errorf("entry %d (raw) read back with a stored body %+v", idx, got.Stored)
 				}
 			}
 		})

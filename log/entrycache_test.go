@@ -9,6 +9,7 @@ import (
 
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
+	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // cacheTestEntry is entry i of a test: a hashedrekord-sized body (557
@@ -29,6 +30,27 @@ func cacheTestEntry(i int, att bool) storage.Entry {
 	return e
 }
 
+func testCodec(tb testing.TB) *bodycodec.Codec {
+	tb.Helper()
+	c, err := bodycodec.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// storedTestEntry is entry i with its body encoded as the integrator hands
+// it to the storage (Stored set).
+func storedTestEntry(tb testing.TB, codec *bodycodec.Codec, e storage.Entry) storage.Entry {
+	tb.Helper()
+	data, f := codec.Encode(e.Body)
+	if f == bodycodec.Raw {
+		tb.Fatalf("entry %d: body not compressed", e.Index)
+	}
+	e.Stored = &storage.StoredBody{Data: data, Format: int16(f)}
+	return e
+}
+
 func sameCachedEntry(a, b storage.Entry) bool {
 	return a.Index == b.Index && a.LeafHash == b.LeafHash && bytes.Equal(a.Body, b.Body) &&
 		a.IntegratedTime == b.IntegratedTime && bytes.Equal(a.SET, b.SET) && bytes.Equal(a.Attestation, b.Attestation)
@@ -40,7 +62,8 @@ func sameCachedEntry(a, b storage.Entry) bool {
 // costs a miss and never a wrong entry, and trees do not see each other's
 // entries.
 func TestEntryCacheRecords(t *testing.T) {
-	c, err := newEntryCache(100, 1<<20)
+	codec := testCodec(t)
+	c, err := newEntryCache(100, 1<<20, codec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,13 +75,21 @@ func TestEntryCacheRecords(t *testing.T) {
 		{"attestation", cacheTestEntry(2, true)},
 		{"no SET", func() storage.Entry { e := cacheTestEntry(3, false); e.SET = nil; return e }()},
 		{"no SET, attestation", func() storage.Entry { e := cacheTestEntry(4, true); e.SET = nil; return e }()},
+		{"stored", storedTestEntry(t, codec, cacheTestEntry(5, false))},
+		{"stored, attestation", storedTestEntry(t, codec, cacheTestEntry(6, true))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.e
 			in.Body = bytes.Clone(tc.e.Body)
+			if tc.e.Stored != nil {
+				in.Stored = &storage.StoredBody{Data: bytes.Clone(tc.e.Stored.Data), Format: tc.e.Stored.Format}
+			}
 			c.add(7, &in)
 			in.Body[0] ^= 0xff // the cache holds its own copy
+			if in.Stored != nil {
+				in.Stored.Data[0] ^= 0xff
+			}
 			got, ok := c.get(7, tc.e.Index)
 			if !ok || !sameCachedEntry(got, tc.e) {
 				t.Fatalf("by index: %v %+v, want %+v", ok, got, tc.e)
@@ -94,6 +125,25 @@ func TestEntryCacheRecords(t *testing.T) {
 	if got, ok := c.get(7, e.Index); !ok || !sameCachedEntry(got, e) {
 		t.Fatal("the older of two entries sharing a prefix lost by index")
 	}
+
+	// An entry whose body came encoded is charged for the encoded bytes;
+	// a record that does not decode is a miss, never a wrong body.
+	raw, stored := cacheTestEntry(60, false), storedTestEntry(t, codec, cacheTestEntry(61, false))
+	before := c.bytes
+	c.add(9, &raw)
+	rawCost := c.bytes - before
+	c.add(9, &stored)
+	want := entryCost(make([]byte, merkle.HashSize+len(stored.Stored.Data)+len(stored.SET)))
+	if storedCost := c.bytes - before - rawCost; storedCost != want || storedCost >= rawCost {
+		t.Errorf("an encoded entry costs %d bytes (a raw one %d), want %d: its encoded body", storedCost, rawCost, want)
+	}
+	c.mu.Lock()
+	slot := c.byIndex[treeIndex{9, 61}]
+	c.slots[slot].rec[merkle.HashSize] ^= 0xff // the frame's header
+	c.mu.Unlock()
+	if got, ok := c.get(9, 61); ok {
+		t.Fatalf("a corrupt encoded body was a hit: %q", got.Body)
+	}
 }
 
 // TestEntryCacheEviction: evicting an entry removes it by leaf hash too,
@@ -112,7 +162,7 @@ func TestEntryCacheEviction(t *testing.T) {
 		{"bytes, not a multiple", 1000, 10*per + per/2, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := newEntryCache(tc.count, tc.maxBytes)
+			c, err := newEntryCache(tc.count, tc.maxBytes, testCodec(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -151,7 +201,7 @@ func TestEntryCacheConcurrent(t *testing.T) {
 	for i := range entries {
 		entries[i] = cacheTestEntry(i, i%3 == 0)
 	}
-	c, err := newEntryCache(100, 1<<20)
+	c, err := newEntryCache(100, 1<<20, testCodec(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +240,7 @@ func BenchmarkEntryCacheMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		c, err := newEntryCache(2*n, 1<<40)
+		c, err := newEntryCache(2*n, 1<<40, testCodec(b))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -213,7 +263,7 @@ func BenchmarkEntryCacheMemory(b *testing.B) {
 // (the read-entry handler's entry lookup): 100,000 entries.
 func BenchmarkEntryCacheGet(b *testing.B) {
 	const n = 100_000
-	c, err := newEntryCache(2*n, 1<<40)
+	c, err := newEntryCache(2*n, 1<<40, testCodec(b))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -510,7 +510,7 @@ func (l *Log) prepare(p *prepared, head storage.TreeState, edge map[tileKey][]by
 	)
 	go func() {
 		defer close(encoded)
-		l.cfg.BodyCodec.EncodeEntries(entries) // sets Stored; the signing sets SET
+		l.caches.codec.EncodeEntries(entries) // sets Stored; the signing sets SET
 	}()
 	go func() {
 		defer close(tree)

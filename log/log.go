@@ -59,7 +59,6 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // Defaults for Config.
@@ -84,11 +83,9 @@ const (
 	// prepared meanwhile (see the integrator) are off the queue.
 	DefaultMaxPending = 4 * DefaultBatchMaxSize
 	// DefaultTileCacheSize is how many full (immutable) tiles are cached:
-	// 8 KiB each, 16 KiB with the inner nodes a proof computes, so 64 MiB.
-	// That holds every tile of a log of a million entries; past that,
-	// random reads of a level-0 tile miss whatever its size (10M entries
-	// have 39,000), while the few tiles of the upper levels stay cached.
-	DefaultTileCacheSize = 4096
+	// 8 KiB each, 16 KiB with the inner nodes a proof computes, so 128 MiB:
+	// every tile of a log of two million entries.
+	DefaultTileCacheSize = 8192
 	// DefaultBundleCacheSize is how many full entry bundles are cached.
 	DefaultBundleCacheSize = 256
 	// DefaultBundleCacheBytes bounds the memory of the cached entry
@@ -100,12 +97,13 @@ const (
 	// index or leaf hash, and as they are integrated.
 	DefaultEntryCacheSize = 256 << 10
 	// DefaultEntryCacheBytes bounds the memory of the cached entries: their
-	// leaf hashes, bodies, SETs and attestations plus an estimated overhead
-	// per entry. A hashedrekord entry with an ECDSA key takes about 840
-	// bytes in all (BenchmarkEntryCacheMemory), so the cache holds about
-	// 240,000 of them in 192 MiB: every entry of a log of that size is read
-	// without a database query.
-	DefaultEntryCacheBytes = 192 << 20
+	// leaf hashes, bodies (encoded as the storage keeps them when they come
+	// so: those this process integrates or reads from storage), SETs and
+	// attestations, plus an estimated overhead per entry. A hashedrekord
+	// entry with an ECDSA key takes about 540 bytes in all encoded, 840
+	// raw (BenchmarkEntryCacheMemory), so the cache holds about 250,000 of
+	// them in 128 MiB.
+	DefaultEntryCacheBytes = 128 << 20
 	// DefaultHeadMaxAge bounds how stale the cached head may be before a read
 	// reloads it from storage (other processes may have grown the tree).
 	DefaultHeadMaxAge = 250 * time.Millisecond
@@ -213,10 +211,6 @@ type Config struct {
 	// Caches, if not nil, are caches shared with other logs (NewCaches);
 	// the cache sizes above are then unused.
 	Caches *Caches
-	// BodyCodec encodes each batch's bodies as the storage drivers keep
-	// them (storage.Entry.Stored) while the batch is prepared, off the
-	// append's path; it may be shared with other logs. Nil: Open makes one.
-	BodyCodec *bodycodec.Codec
 
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
@@ -334,12 +328,6 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if caches == nil {
 		var err error
 		if caches, err = NewCaches(cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.BodyCodec == nil {
-		var err error
-		if cfg.BodyCodec, err = bodycodec.New(); err != nil {
 			return nil, err
 		}
 	}

@@ -25,7 +25,6 @@ import (
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
-	"github.com/tabularium/tabula/storage/bodycodec"
 )
 
 // DefaultRefreshAge bounds how stale the list of logs may be: a replica that
@@ -144,13 +143,6 @@ func Open(ctx context.Context, cfg Config) (*Set, error) {
 			return nil, err
 		}
 		cfg.Log.Caches = caches
-	}
-	if cfg.Log.BodyCodec == nil { // one for every log, as the caches
-		codec, err := bodycodec.New()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Log.BodyCodec = codec
 	}
 	s := &Set{
 		cfg:    cfg,

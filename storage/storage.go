@@ -138,7 +138,9 @@ type Entry struct {
 	// Stored, when not nil, is Body as the drivers keep it on disk, encoded
 	// by the caller with storage/bodycodec ahead of Append, so that the
 	// encoding runs off Append's path; Append stores it as it is. Nil:
-	// Append encodes Body. The Read methods leave it nil.
+	// Append encodes Body. The Read methods set it beside Body when the
+	// body is stored encoded (for the log's entry cache, which keeps bodies
+	// encoded).
 	Stored *StoredBody
 }
 

@@ -226,10 +226,12 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	}
 	setMemoryLimit(c.memoryLimitMiB(), logger)
 	// The memory bound is what matters; the count only has to stay above
-	// it (entries take over 1 KiB each). log.Config: a negative count is off.
+	// it: an entry takes over 256 bytes (a hashedrekord about 540, its body
+	// compressed). (One per KiB, as it was, capped 192 MiB at 196,608
+	// entries.) log.Config: a negative count is off.
 	entryCount, entryBytes := -1, int64(c.EntryCacheMiB)<<20
 	if c.EntryCacheMiB > 0 {
-		entryCount = c.EntryCacheMiB << 10
+		entryCount = c.EntryCacheMiB << 12
 	}
 	if c.ReadDatabaseURL != "" && c.DatabaseURL == "" {
 		return errors.New("--read-database-url needs --database-url: a read replica is a PostgreSQL hot standby, and the embedded SQLite database has none")

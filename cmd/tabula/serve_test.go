@@ -381,7 +381,7 @@ func TestMemoryLimitFlag(t *testing.T) {
 		args []string
 		want int64
 	}{
-		{nil, 192 + 4096*16/1024 + 64 + 128},
+		{nil, 128 + 8192*16/1024 + 64 + 128},
 		{[]string{"--entry-cache-mib", "0", "--tile-cache-size", "1024", "--bundle-cache-mib", "8"}, 0 + 16 + 8 + 128},
 		{[]string{"--memory-limit-mib", "0"}, 0},
 		{[]string{"--memory-limit-mib", "300", "--entry-cache-mib", "1000"}, 300},

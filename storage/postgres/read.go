@@ -36,6 +36,9 @@ func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
 	if e.Body, err = l.s.codec.DecodeColumn(stored, format); err != nil {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
+	if format != nil { // kept for the log's entry cache, which holds bodies encoded
+		e.Stored = &storage.StoredBody{Data: stored, Format: *format}
+	}
 	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)
 	return e, nil

@@ -42,6 +42,9 @@ func (l *logStore) scanEntry(scan func(dest ...any) error) (storage.Entry, error
 	if e.Body, err = l.s.codec.DecodeColumn(stored, f); err != nil {
 		return storage.Entry{}, fmt.Errorf("corrupt entry row (index %d): %w", idx, err)
 	}
+	if f != nil { // kept for the log's entry cache, which holds bodies encoded
+		e.Stored = &storage.StoredBody{Data: stored, Format: *f}
+	}
 	e.Index = uint64(idx - l.start)
 	copy(e.LeafHash[:], leaf)
 	return e, nil
