@@ -175,6 +175,18 @@ type AppendRequest struct {
 	State TreeState
 }
 
+// EntryTileReader is implemented by a Storage that reads an entry and a
+// full level-0 tile in one query. The log reads an entry missing from its
+// cache together with the tile holding it, which the inclusion proof
+// answered with the entry needs: on a log larger than the caches, one
+// round trip per read instead of two. It returns storage.ErrNotFound (and
+// no tile) for an entry it does not hold, and a nil tile for a tile that
+// is not stored full (or, from a wrapper whose store cannot read both in
+// one query, with the entry read alone).
+type EntryTileReader interface {
+	ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (e Entry, tile []byte, err error)
+}
+
 // Storage is one log's persistent state. Implementations are safe for
 // concurrent use.
 type Storage interface {

@@ -17,8 +17,9 @@ const entryColumns = `idx, leaf_hash, body, integrated_time, set_sig, attestatio
 // with start = $1 and the log's tree ID $2.
 const inRange = `idx >= $1 AND idx < $1 + (SELECT size FROM tree_state WHERE tree_id = $2)`
 
-// scanEntry reads one row of entryColumns, giving it the log's own index.
-func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
+// scanEntry reads one row of entryColumns, giving it the log's own index;
+// the row's further columns are scanned into extra.
+func (l *logStore) scanEntry(row pgx.Row, extra ...any) (storage.Entry, error) {
 	var (
 		e      storage.Entry
 		idx    int64
@@ -26,7 +27,7 @@ func (l *logStore) scanEntry(row pgx.Row) (storage.Entry, error) {
 		stored []byte
 		format *int16
 	)
-	if err := row.Scan(&idx, &leaf, &stored, &e.IntegratedTime, &e.SET, &e.Attestation, &format); err != nil {
+	if err := row.Scan(append([]any{&idx, &leaf, &stored, &e.IntegratedTime, &e.SET, &e.Attestation, &format}, extra...)...); err != nil {
 		return storage.Entry{}, err
 	}
 	if idx < l.start || len(leaf) != len(e.LeafHash) {
@@ -67,6 +68,29 @@ func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storag
 		return nil, fmt.Errorf("postgres: read entries: %w", err)
 	}
 	return entries, nil
+}
+
+// readEntryAndTileSQL reads the log's entry of virtual index $3 and its full
+// level-0 tile $4 (NULL if not stored full).
+const readEntryAndTileSQL = `SELECT ` + entryColumns + `,
+	(SELECT hashes FROM tiles WHERE tree_id = $2 AND level = 0 AND idx = $4 AND length(hashes) = 8192)
+	FROM entries WHERE idx = $3 AND ` + inRange
+
+// ReadEntryAndTile returns the entry at index and full level-0 tile
+// tileIndex, in one query (see storage.EntryTileReader).
+func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
+	if index > math.MaxInt64-uint64(l.start) || tileIndex > math.MaxInt64 {
+		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
+	}
+	var tile []byte
+	e, err := l.scanEntry(l.s.pool.QueryRow(ctx, readEntryAndTileSQL, l.start, l.treeID, l.start+int64(index), int64(tileIndex)), &tile)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, err)
+	}
+	return e, tile, nil
 }
 
 // ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.

@@ -77,6 +77,28 @@ func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storag
 }
 
 // ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.
+// ReadEntryAndTile returns the entry at index and full level-0 tile
+// tileIndex, in one query (see storage.EntryTileReader).
+func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
+	if index > math.MaxInt64-uint64(l.start) || tileIndex > math.MaxInt64 {
+		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
+	}
+	var tile []byte
+	row := l.s.r.QueryRowContext(ctx,
+		`SELECT `+entryColumns+`,
+			(SELECT hashes FROM tiles WHERE tree_id = ? AND level = 0 AND idx = ? AND length(hashes) = 8192)
+			FROM entries WHERE idx = ? AND `+inRange,
+		append([]any{l.treeID, int64(tileIndex), l.start + int64(index)}, l.rangeArgs()...)...)
+	e, err := l.scanEntry(func(dest ...any) error { return row.Scan(append(dest, &tile)...) })
+	if errors.Is(err, sql.ErrNoRows) {
+		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
+	}
+	if err != nil {
+		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, err)
+	}
+	return e, tile, nil
+}
+
 func (l *logStore) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
 	e, err := l.scanEntry(l.s.r.QueryRowContext(ctx,
 		`SELECT `+entryColumns+` FROM entries WHERE leaf_hash = ? AND `+inRange,

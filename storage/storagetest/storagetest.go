@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -48,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) (s storage.Storage, reopen func(t
 		{"LookupLeafHashes", testLookupLeafHashes},
 		{"Tiles", testTiles},
 		{"EdgeTile", testEdgeTile},
+		{"EntryAndTile", testEntryAndTile},
 		{"Search", testSearch},
 		{"EmptyBatch", testEmptyBatch},
 		{"LargeBatch", testLargeBatch},
@@ -334,6 +336,52 @@ func testEdgeTile(t *testing.T, s storage.Storage, _ func(*testing.T) storage.St
 	m.append(t, s, m.batch(248, "across-2"))
 	checkEdge(t, s, m)
 	m.check(t, s)
+}
+
+// testEntryAndTile: a store that reads an entry with its level-0 tile
+// (storage.EntryTileReader) gives the entry ReadEntries gives and the tile
+// ReadTile gives when it is full; no tile for a partial one or past the
+// log; ErrNotFound for an entry past the log.
+func testEntryAndTile(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
+	r, ok := s.(storage.EntryTileReader)
+	if !ok {
+		t.Skip("the store does not read an entry with its tile")
+	}
+	ctx := context.Background()
+	m := newModel()
+	m.create(t, s, testTreeID)
+	m.grow(t, s, "entry-tile", 300, 230) // tiles 0 and 1 full, tile 2 of 18
+	for _, tc := range []struct {
+		index, tile uint64
+		full        bool
+	}{
+		{0, 0, true}, {255, 0, true}, {256, 1, true}, {511, 1, true}, {300, 0, true},
+		{520, 2, false}, {529, 2, false}, {10, 3, false},
+	} {
+		e, tile, err := r.ReadEntryAndTile(ctx, tc.index, tc.tile)
+		if err != nil {
+			t.Fatalf("ReadEntryAndTile(%d, %d): %v", tc.index, tc.tile, err)
+		}
+		checkEntries(t, fmt.Sprintf("ReadEntryAndTile(%d, %d)", tc.index, tc.tile), []storage.Entry{e}, m.entries[tc.index:tc.index+1])
+		if !tc.full {
+			if tile != nil {
+				t.Errorf("ReadEntryAndTile(%d, %d): a tile of %d bytes, want none", tc.index, tc.tile, len(tile))
+			}
+			continue
+		}
+		want, err := s.ReadTile(ctx, 0, tc.tile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(tile, want) || len(tile) != 256*32 {
+			t.Errorf("ReadEntryAndTile(%d, %d): tile of %d bytes, not ReadTile's %d", tc.index, tc.tile, len(tile), len(want))
+		}
+	}
+	for _, index := range []uint64{530, 1 << 40, math.MaxUint64} {
+		if _, tile, err := r.ReadEntryAndTile(ctx, index, 0); !errors.Is(err, storage.ErrNotFound) || tile != nil {
+			t.Errorf("ReadEntryAndTile(%d, 0) past the log: tile %d bytes, %v; want ErrNotFound", index, len(tile), err)
+		}
+	}
 }
 
 // checkEdge compares every level-0 tile of the model's log with ReadTile,
