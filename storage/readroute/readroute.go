@@ -40,6 +40,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -530,6 +531,48 @@ func (l *logRoute) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (
 	}
 	l.set.count("primary", "entry_by_leaf")
 	return l.primary.ReadEntryByLeafHash(ctx, hash)
+}
+
+// ReadEntryAndTile reads the entry at index with its full level-0 tile
+// (storage.EntryTileReader) from the replica when its tree holds both,
+// else from the primary. A store that cannot read both in one query reads
+// the entry alone, with no tile.
+func (l *logRoute) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
+	type entryTile struct {
+		e    storage.Entry
+		tile []byte
+	}
+	read := func(ctx context.Context, s storage.Storage) (entryTile, error) {
+		if r, ok := s.(storage.EntryTileReader); ok {
+			e, tile, err := r.ReadEntryAndTile(ctx, index, tileIndex)
+			return entryTile{e, tile}, err
+		}
+		es, err := s.ReadEntries(ctx, index, index+1)
+		if err == nil && len(es) == 0 {
+			err = fmt.Errorf("read entry %d: %w", index, storage.ErrNotFound)
+		}
+		if err != nil {
+			return entryTile{}, err
+		}
+		return entryTile{e: es[0]}, nil
+	}
+	need := uint64(math.MaxUint64) // the tile's whole tree, and the entry
+	if tileIndex < math.MaxUint64/merkle.TileWidth {
+		need = max(index+1, (tileIndex+1)*merkle.TileWidth)
+	}
+	if r := l.replicaFor(need); r != nil {
+		got, err := onReplica(ctx, l, r, read)
+		switch {
+		case err == nil:
+			l.set.count("replica", "entries")
+			return got.e, got.tile, nil
+		case !l.replicaErr(ctx, err):
+			return storage.Entry{}, nil, err
+		}
+	}
+	l.set.count("primary", "entries")
+	got, err := read(ctx, l.primary)
+	return got.e, got.tile, err
 }
 
 // tileNeed returns how many hashes of tile (level, index) the tree of size
