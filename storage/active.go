@@ -174,9 +174,8 @@ func (a *active) Ping(ctx context.Context) error { return a.set.Ping(ctx) }
 
 func (a *active) Close() error { return a.set.Close() }
 
-// ReadEntryAndTile reads through the active log when its store can read an
-// entry with its tile (storage.EntryTileReader); else it reads the entry
-// alone, with no tile.
+// ReadEntryAndTile reads through the active log (see the package function
+// ReadEntryAndTile).
 func (a *active) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (Entry, []byte, error) {
 	s, err := a.resolve(ctx)
 	if err != nil {
@@ -185,15 +184,5 @@ func (a *active) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) 
 	if s == nil {
 		return Entry{}, nil, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
 	}
-	if r, ok := s.(EntryTileReader); ok {
-		return r.ReadEntryAndTile(ctx, index, tileIndex)
-	}
-	es, err := s.ReadEntries(ctx, index, index+1)
-	if err != nil {
-		return Entry{}, nil, err
-	}
-	if len(es) == 0 {
-		return Entry{}, nil, fmt.Errorf("entry %d: %w", index, ErrNotFound)
-	}
-	return es[0], nil, nil
+	return ReadEntryAndTile(ctx, s, index, tileIndex)
 }

@@ -187,6 +187,24 @@ type EntryTileReader interface {
 	ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (e Entry, tile []byte, err error)
 }
 
+// ReadEntryAndTile reads the entry at index with full level-0 tile
+// tileIndex from s in one query when s is an EntryTileReader; else it
+// reads the entry alone and returns no tile: what a wrapper of a Storage
+// answers as an EntryTileReader.
+func ReadEntryAndTile(ctx context.Context, s Storage, index, tileIndex uint64) (Entry, []byte, error) {
+	if r, ok := s.(EntryTileReader); ok {
+		return r.ReadEntryAndTile(ctx, index, tileIndex)
+	}
+	es, err := s.ReadEntries(ctx, index, index+1)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	if len(es) == 0 {
+		return Entry{}, nil, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
+	}
+	return es[0], nil, nil
+}
+
 // Storage is one log's persistent state. Implementations are safe for
 // concurrent use.
 type Storage interface {

@@ -543,18 +543,8 @@ func (l *logRoute) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64
 		tile []byte
 	}
 	read := func(ctx context.Context, s storage.Storage) (entryTile, error) {
-		if r, ok := s.(storage.EntryTileReader); ok {
-			e, tile, err := r.ReadEntryAndTile(ctx, index, tileIndex)
-			return entryTile{e, tile}, err
-		}
-		es, err := s.ReadEntries(ctx, index, index+1)
-		if err == nil && len(es) == 0 {
-			err = fmt.Errorf("read entry %d: %w", index, storage.ErrNotFound)
-		}
-		if err != nil {
-			return entryTile{}, err
-		}
-		return entryTile{e: es[0]}, nil
+		e, tile, err := storage.ReadEntryAndTile(ctx, s, index, tileIndex)
+		return entryTile{e, tile}, err
 	}
 	need := uint64(math.MaxUint64) // the tile's whole tree, and the entry
 	if tileIndex < math.MaxUint64/merkle.TileWidth {

@@ -76,7 +76,6 @@ func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storag
 	return entries, nil
 }
 
-// ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.
 // ReadEntryAndTile returns the entry at index and full level-0 tile
 // tileIndex, in one query (see storage.EntryTileReader).
 func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
@@ -99,6 +98,7 @@ func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64
 	return e, tile, nil
 }
 
+// ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.
 func (l *logStore) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (storage.Entry, error) {
 	e, err := l.scanEntry(l.s.r.QueryRowContext(ctx,
 		`SELECT `+entryColumns+` FROM entries WHERE leaf_hash = ? AND `+inRange,
