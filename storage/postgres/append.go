@@ -44,7 +44,7 @@ func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error 
 }
 
 func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error {
-	if err := checkRequest(req); err != nil {
+	if err := storage.CheckAppendRequest(req); err != nil {
 		return err
 	}
 	if req.State.Size > math.MaxInt64-uint64(l.start) {
@@ -254,14 +254,14 @@ type writes struct {
 	itime []int64
 	set   [][]byte
 	att   [][]byte
-	// search keys as stored (their first 16 bytes, see searchKey), sorted
+	// search keys as stored (their first 16 bytes, see storage.StoredSearchKey), sorted
 	// and without repeats: the rows are new (their indexes are), so plain
 	// inserts cannot conflict, and sorted keys touch the index's pages in
 	// order.
 	keys   [][16]byte
 	keyIdx []int64
 	// tiles, at most one per coordinates, without partial level-0 tiles
-	// (see storedTiles)
+	// (see storage.StoredTiles)
 	tLevel  []int16
 	tIdx    []int64
 	tHashes [][]byte
@@ -298,7 +298,7 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 		w.set[i] = e.SET
 		w.att[i] = e.Attestation
 		for _, k := range e.SearchKeys {
-			keys = append(keys, keyRow{searchKey(k), w.idx[i]})
+			keys = append(keys, keyRow{storage.StoredSearchKey(k), w.idx[i]})
 		}
 	}
 	slices.SortFunc(keys, func(a, b keyRow) int {
@@ -313,7 +313,7 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 	for i := range keys {
 		w.keys[i], w.keyIdx[i] = keys[i].key, keys[i].idx
 	}
-	tiles := storedTiles(req.Tiles)
+	tiles := storage.StoredTiles(req.Tiles)
 	w.tLevel = make([]int16, len(tiles))
 	w.tIdx = make([]int64, len(tiles))
 	w.tHashes = make([][]byte, len(tiles))

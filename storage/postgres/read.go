@@ -164,7 +164,7 @@ const readTileSQL = `
 
 // ReadTile returns the hashes of tile (level, index), or storage.ErrNotFound.
 // A full tile is read as stored; the partial level-0 tile at the right edge
-// is not stored (see storedTiles) but made of its entries' leaf hashes.
+// is not stored (see storage.StoredTiles) but made of its entries' leaf hashes.
 func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("postgres: read tile %d/%d: %w", level, index, storage.ErrNotFound)
@@ -201,10 +201,10 @@ func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]b
 const tileWidth = 256
 
 // Search returns the indexes of the log's entries indexed under key's first
-// 16 bytes (see searchKey), ascending.
+// 16 bytes (see storage.StoredSearchKey), ascending.
 func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
 	rows, err := l.s.pool.Query(ctx, `SELECT idx FROM search_keys WHERE key = $3::uuid AND `+inRange+` ORDER BY idx`,
-		l.start, l.treeID, searchKey(key))
+		l.start, l.treeID, storage.StoredSearchKey(key))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search: %w", err)
 	}

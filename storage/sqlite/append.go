@@ -26,7 +26,7 @@ func (l *logStore) Append(ctx context.Context, req storage.AppendRequest) error 
 }
 
 func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error {
-	if err := checkRequest(req); err != nil {
+	if err := storage.CheckAppendRequest(req); err != nil {
 		return err
 	}
 	// Bodies are encoded before the write lock is taken.
@@ -65,7 +65,7 @@ func (l *logStore) append(ctx context.Context, req storage.AppendRequest) error 
 	if err := writeSearchKeys(ctx, tx, l.start, req.Entries); err != nil {
 		return err
 	}
-	if err := writeTiles(ctx, tx, l.treeID, storedTiles(req.Tiles)); err != nil {
+	if err := writeTiles(ctx, tx, l.treeID, storage.StoredTiles(req.Tiles)); err != nil {
 		return err
 	}
 	_, err = tx.ExecContext(ctx,
@@ -136,7 +136,7 @@ func writeEntries(ctx context.Context, tx *sql.Tx, start int64, entries []storag
 			if formats[i] != nil {
 				format = int64(*formats[i])
 			}
-			// checkRequest bounds every index by MaxInt64.
+			// storage.CheckAppendRequest bounds every index by MaxInt64.
 			return []any{start + int64(e.Index), e.LeafHash[:], body, e.IntegratedTime, e.SET, e.Attestation, format}
 		})
 	if err != nil {
@@ -181,7 +181,7 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, start int64, entries []sto
 	var rows []row
 	for _, e := range entries {
 		for _, k := range e.SearchKeys {
-			rows = append(rows, row{searchKey(k), start + int64(e.Index)})
+			rows = append(rows, row{storage.StoredSearchKey(k), start + int64(e.Index)})
 		}
 	}
 	slices.SortFunc(rows, func(a, b row) int {

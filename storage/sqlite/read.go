@@ -160,7 +160,7 @@ func (l *logStore) lookup(ctx context.Context, query string, args []any, found m
 
 // ReadTile returns the hashes of tile (level, index), or storage.ErrNotFound.
 // A full tile is read as stored; the partial level-0 tile at the right edge
-// is not stored (see storedTiles) but made of its entries' leaf hashes.
+// is not stored (see storage.StoredTiles) but made of its entries' leaf hashes.
 func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	if index > math.MaxInt64 {
 		return nil, fmt.Errorf("sqlite: read tile %d/%d: %w", level, index, storage.ErrNotFound)
@@ -170,7 +170,7 @@ func (l *logStore) ReadTile(ctx context.Context, level uint8, index uint64) ([]b
 	// by an older release, is ignored.
 	err := l.s.r.QueryRowContext(ctx, `SELECT hashes FROM tiles WHERE tree_id = ? AND level = ? AND idx = ?
 		AND (level > 0 OR length(hashes) = ?)`,
-		l.treeID, int64(level), int64(index), maxTileBytes).Scan(&hashes)
+		l.treeID, int64(level), int64(index), storage.FullTileBytes).Scan(&hashes)
 	switch {
 	case err == nil:
 		return hashes, nil
@@ -243,9 +243,9 @@ func (l *logStore) edgeLeaves(ctx context.Context, index uint64) ([]byte, error)
 const tileWidth = 256
 
 // Search returns the indexes of the log's entries indexed under key's first
-// 16 bytes (see searchKey), ascending.
+// 16 bytes (see storage.StoredSearchKey), ascending.
 func (l *logStore) Search(ctx context.Context, key storage.Hash) ([]uint64, error) {
-	k := searchKey(key)
+	k := storage.StoredSearchKey(key)
 	rows, err := l.s.r.QueryContext(ctx, `SELECT idx FROM search_keys WHERE key = ? AND `+inRange+` ORDER BY idx`,
 		append([]any{k[:]}, l.rangeArgs()...)...)
 	if err != nil {
