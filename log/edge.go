@@ -24,11 +24,44 @@ func (z *edgeTile) get() *merkle.InnerNodes {
 	return z.n
 }
 
+// Node is a node of the tile (merkle.Nodes): one of its hashes, or an
+// inner node (computed, all of them, the first time).
+func (z *edgeTile) Node(r uint, j uint64) (merkle.Hash, bool) {
+	if r == 0 {
+		return tileHash(z.hashes, j)
+	}
+	return z.get().Node(r, j)
+}
+
+// tileHash is hash j of tile, if the tile has it.
+func tileHash(tile []byte, j uint64) (merkle.Hash, bool) {
+	if j >= uint64(len(tile)/merkle.HashSize) {
+		return merkle.Hash{}, false
+	}
+	return merkle.Hash(tile[j*merkle.HashSize:]), true
+}
+
 // fullTile is a cached full tile: its hashes and, once a proof has needed
 // them, its inner nodes (immutable too, so computed at most once or twice).
+// A tile read with an old entry from a store that keeps upper nodes
+// (storage.EntryTile) is cached as that entry's group's nodes alone, its
+// hashes nil: it serves proofs for entries of that group, and a read of
+// the whole tile reads it from storage.
 type fullTile struct {
 	hashes []byte
+	group  *merkle.GroupNodes // when hashes is nil
 	inner  atomic.Pointer[merkle.InnerNodes]
+}
+
+// Node is a node of the tile (merkle.Nodes).
+func (t *fullTile) Node(r uint, j uint64) (merkle.Hash, bool) {
+	switch {
+	case t.hashes == nil:
+		return t.group.Node(r, j)
+	case r == 0:
+		return tileHash(t.hashes, j)
+	}
+	return t.innerNodes().Node(r, j)
 }
 
 // tileReader reads tiles through the cache of full tiles, which also keeps
@@ -37,7 +70,7 @@ func (l *Log) tileReader() merkle.TileReader { return &edgeTiles{l: l} }
 
 func (l *Log) readTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
 	k := treeTile{l.treeID, tileKey{level, index}}
-	if t, ok := l.caches.tiles.Get(k); ok {
+	if t, ok := l.caches.tiles.Get(k); ok && t.hashes != nil {
 		return t.hashes, nil
 	}
 	h, err := l.store.ReadTile(ctx, level, index)
@@ -203,25 +236,26 @@ func (e *edgeTiles) ReadTile(ctx context.Context, level uint8, index uint64) ([]
 	if t != nil {
 		return t.hashes[:len(t.hashes):len(t.hashes)], nil
 	}
-	if f := e.cached(level, index); f != nil {
+	if f := e.cached(level, index); f != nil && f.hashes != nil {
 		return f.hashes, nil
 	}
 	return e.l.readTile(ctx, level, index)
 }
 
-// InnerNodes returns the inner nodes of tile (level, index) if it is a
-// right-edge tile or a cached full tile, computing them once; nil
-// otherwise (the caller then reads the tile, which caches it if it is full).
-func (e *edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (*merkle.InnerNodes, error) {
+// InnerNodes returns the nodes of tile (level, index) if it is a
+// right-edge tile or a cached full tile (inner nodes computed once, when
+// first asked for), or a cached group of one; nil otherwise (the caller
+// then reads the tile, which caches it if it is full).
+func (e *edgeTiles) InnerNodes(ctx context.Context, level uint8, index uint64) (merkle.Nodes, error) {
 	t, err := e.edgeTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
 	if t != nil {
-		return t.get(), nil
+		return t, nil
 	}
 	if f := e.cached(level, index); f != nil {
-		return f.innerNodes(), nil
+		return f, nil
 	}
 	return nil, nil
 }

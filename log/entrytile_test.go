@@ -1,7 +1,10 @@
 package log_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,70 +39,106 @@ func (c *tileCounting) reads(level uint8, index uint64) int {
 	return c.tiles[[2]uint64{uint64(level), index}]
 }
 
-func (c *tileCounting) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
+func (c *tileCounting) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
 	c.both.Add(1)
-	return c.Storage.(storage.EntryTileReader).ReadEntryAndTile(ctx, index, tileIndex)
+	return c.Storage.(storage.EntryTileReader).ReadEntryAndTile(ctx, index)
+}
+
+// noNodes is a real store written as a release that stored no upper nodes
+// beside full tiles wrote it.
+type noNodes struct{ storage.Storage }
+
+func (n noNodes) Append(ctx context.Context, req storage.AppendRequest) error {
+	req.Tiles = slices.Clone(req.Tiles)
+	for i := range req.Tiles {
+		req.Tiles[i].Nodes = nil
+	}
+	return n.Storage.Append(ctx, req)
 }
 
 // TestEntryWithTile: a log that did not write the entries (fresh caches)
-// reads an old entry together with its full level-0 tile, in one query,
-// and proves its inclusion without reading that tile again; an entry of a
-// tile already cached, or of the partial right-edge tile, is read alone.
-// Every proof verifies.
+// reads an old entry together with what its proof needs of its full
+// level-0 tile, in one query, and proves its inclusion without reading
+// that tile: the entry's group and the tile's upper nodes, or the whole
+// tile when it was written without nodes. An entry whose tile (or group)
+// is cached, or of the partial right-edge tile, is read alone. Every proof
+// verifies, and the tile read whole is the tile.
 func TestEntryWithTile(t *testing.T) {
 	for _, e := range engines {
-		t.Run(e.name, func(t *testing.T) {
-			open := e.open(t)
-			sgn := newSigner(t)
-			ctx := context.Background()
-			writer := openLog(t, open(t), sgn, nil)
-			var wg sync.WaitGroup
-			for i := range 600 {
-				wg.Go(func() {
-					if _, err := writer.Add(ctx, leaf(i)); err != nil {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			if err := writer.Close(ctx); err != nil {
-				t.Fatal(err)
-			}
+		for _, nodes := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/nodes=%v", e.name, nodes), func(t *testing.T) {
+				open := e.open(t)
+				sgn := newSigner(t)
+				ctx := context.Background()
+				var w storage.Storage = open(t)
+				if !nodes {
+					w = noNodes{w}
+				}
+				writer := openLog(t, w, sgn, nil)
+				var wg sync.WaitGroup
+				for i := range 600 {
+					wg.Go(func() {
+						if _, err := writer.Add(ctx, leaf(i)); err != nil {
+							t.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+				want, err := writer.Tile(ctx, 0, 1, merkle.TileWidth)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := writer.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
 
-			store := &tileCounting{Storage: open(t), tiles: map[[2]uint64]int{}}
-			l := openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1 })
-			head, err := l.Head(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, tc := range []struct {
-				index    uint64
-				together bool
-			}{{300, true}, {301, false}, {10, true}, {590, false}} {
-				tile := tc.index / merkle.TileWidth
-				tiles, both := store.reads(0, tile), store.both.Load()
-				got, err := l.Entry(ctx, tc.index)
+				store := &tileCounting{Storage: open(t), tiles: map[[2]uint64]int{}}
+				l := openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1 })
+				head, err := l.Head(ctx)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.Index != tc.index || got.LeafHash != merkle.LeafHash(got.Body) {
-					t.Fatalf("entry %d: got index %d, leaf hash not its body's", tc.index, got.Index)
+				for _, tc := range []struct {
+					index    uint64
+					together bool
+				}{
+					{300, true},
+					{301, false}, // 300's group (or tile) is cached
+					{320, nodes}, // another group of that tile
+					{10, true},   // another tile
+					{590, false}, // the partial tile
+					{305, false}, // read after the whole tile 1 was served below
+				} {
+					if tc.index == 305 {
+						got, err := l.Tile(ctx, 0, 1, merkle.TileWidth)
+						if err != nil || !bytes.Equal(got, want) {
+							t.Fatalf("tile 0/1 after its group was cached: %v", err)
+						}
+					}
+					tile := tc.index / merkle.TileWidth
+					tiles, both := store.reads(0, tile), store.both.Load()
+					got, err := l.Entry(ctx, tc.index)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.Index != tc.index || got.LeafHash != merkle.LeafHash(got.Body) {
+						t.Fatalf("entry %d: got index %d, leaf hash not its body's", tc.index, got.Index)
+					}
+					p, err := l.InclusionProof(ctx, tc.index, head.Size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := proof.VerifyInclusion(rfc6962.DefaultHasher, tc.index, head.Size, got.LeafHash[:], hashSlices(p), head.Root[:]); err != nil {
+						t.Fatalf("entry %d: %v", tc.index, err)
+					}
+					if n := store.both.Load() - both; (n == 1) != tc.together {
+						t.Errorf("entry %d: %d reads with its tile, want together=%v", tc.index, n, tc.together)
+					}
+					if n := store.reads(0, tile) - tiles; n != 0 && tile < 2 {
+						t.Errorf("entry %d: its proof read its full tile %d times", tc.index, n)
+					}
 				}
-				p, err := l.InclusionProof(ctx, tc.index, head.Size)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := proof.VerifyInclusion(rfc6962.DefaultHasher, tc.index, head.Size, got.LeafHash[:], hashSlices(p), head.Root[:]); err != nil {
-					t.Fatalf("entry %d: %v", tc.index, err)
-				}
-				// Entry 301 shares 300's tile, now cached: read alone.
-				if n := store.both.Load() - both; (n == 1) != tc.together {
-					t.Errorf("entry %d: %d reads with its tile, want together=%v", tc.index, n, tc.together)
-				}
-				if n := store.reads(0, tile) - tiles; tc.together && n != 0 {
-					t.Errorf("entry %d: its proof read its tile %d times after the entry came with it", tc.index, n)
-				}
-			}
-		})
+			})
+		}
 	}
 }

@@ -33,32 +33,49 @@ func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	return es[0], nil
 }
 
-// entryWithTile reads the entry at index together with its level-0 tile,
-// in one query, when the storage can (storage.EntryTileReader) and the
-// tile is full in the cached head and not in the tile cache: the tile
-// then goes to the cache, where the inclusion proof answered with the
-// entry finds it. On a log larger than the caches that makes a read of an
-// old entry one round trip instead of two. ok is false when it did not
-// read (the caller reads the entry alone).
+// entryWithTile reads the entry at index together with what the
+// inclusion proof answered with it needs of its level-0 tile, in one query,
+// when the storage can (storage.EntryTileReader) and the tile is full in
+// the cached head and not in the tile cache: that goes to the cache, where
+// the proof finds it. The whole tile is cached as it is; a tile stored
+// with its upper nodes comes as the entry's group of 16 hashes and those
+// nodes (merkle.GroupNodes), cached in its place until another group's or
+// the whole tile is read. On a log larger than the caches that makes a
+// read of an old entry one round trip instead of two. ok is false when it
+// did not read (the caller reads the entry alone).
 func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry, ok bool, err error) {
 	r, can := l.store.(storage.EntryTileReader)
 	if !can {
 		return storage.Entry{}, false, nil
 	}
 	tileIndex := index / merkle.TileWidth
+	group := int(index % merkle.TileWidth / merkle.GroupWidth)
 	l.headMu.Lock()
 	full := l.headValid && (tileIndex+1)*merkle.TileWidth <= l.head.Size
 	l.headMu.Unlock()
 	k := treeTile{l.treeID, tileKey{0, tileIndex}}
-	if !full || l.caches.tiles.Contains(k) {
+	if !full {
 		return storage.Entry{}, false, nil
 	}
-	e, tile, err := r.ReadEntryAndTile(ctx, index, tileIndex)
+	if t, ok := l.caches.tiles.Peek(k); ok && (t.hashes != nil || t.group.Group() == group) {
+		return storage.Entry{}, false, nil
+	}
+	e, tile, err := r.ReadEntryAndTile(ctx, index)
 	if err != nil {
 		return storage.Entry{}, true, fmt.Errorf("log: reading entry %d: %w", index, err)
 	}
-	if len(tile) == merkle.TileWidth*merkle.HashSize {
-		l.caches.tiles.Add(k, &fullTile{hashes: tile})
+	switch {
+	case len(tile.Hashes) == merkle.TileWidth*merkle.HashSize:
+		l.caches.tiles.Add(k, &fullTile{hashes: tile.Hashes})
+	case tile.Group != nil:
+		n := merkle.NewGroupNodes(group, tile.Group, tile.Nodes)
+		if n == nil {
+			// The proof reads the whole tile instead, and is right.
+			l.cfg.Logger.Warn("a tile's stored upper nodes do not match its hashes",
+				"treeID", l.treeID, "tile", tileIndex, "group", group)
+			break
+		}
+		l.caches.tiles.Add(k, &fullTile{group: n})
 	}
 	l.caches.entries.add(l.treeID, &e)
 	return e, true, nil

@@ -19,8 +19,9 @@ type edgeTile struct {
 }
 
 // Append adds leaf hashes to the tree of size leaves. It returns the full new
-// contents of every tile the append changed, including tiles that became full,
-// ordered by level and index, and the new root hash.
+// contents of every tile the append changed, including tiles that became full
+// (with their upper inner nodes, Tile.Nodes), ordered by level and index, and
+// the new root hash.
 //
 // Append reads only the right-edge (partial) tile of each level of the tree of
 // size leaves: those tiles hold every node of the starting compact range. New
@@ -86,7 +87,7 @@ func Append(ctx context.Context, r TileReader, size uint64, leaves []Hash) ([]Ti
 					visitErr = fmt.Errorf("merkle: internal error: tile %d/%d left with %d hashes", k, t.index, len(t.hashes)/HashSize)
 					return
 				}
-				out = append(out, Tile{Level: uint8(k), Index: t.index, Hashes: t.hashes})
+				out = append(out, Tile{Level: uint8(k), Index: t.index, Hashes: t.hashes, Nodes: UpperNodes(t.hashes)})
 			}
 			t = &edgeTile{index: index, hashes: make([]byte, 0, tileBytes)}
 			edge[k] = t
@@ -108,7 +109,7 @@ func Append(ctx context.Context, r TileReader, size uint64, leaves []Hash) ([]Ti
 	}
 	for k, t := range edge {
 		if t != nil && t.changed {
-			out = append(out, Tile{Level: uint8(k), Index: t.index, Hashes: t.hashes})
+			out = append(out, Tile{Level: uint8(k), Index: t.index, Hashes: t.hashes, Nodes: UpperNodes(t.hashes)})
 		}
 	}
 	slices.SortFunc(out, func(a, b Tile) int {

@@ -1,7 +1,9 @@
 package merkle
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -16,15 +18,16 @@ type innerReader struct {
 	used atomic.Int64
 }
 
-func (r *innerReader) InnerNodes(ctx context.Context, level uint8, index uint64) (*InnerNodes, error) {
+func (r *innerReader) InnerNodes(ctx context.Context, level uint8, index uint64) (Nodes, error) {
 	t, err := r.ReadTile(ctx, level, index)
 	if err != nil {
 		return nil, err
 	}
 	n := NewInnerNodes(t)
-	if n != nil {
-		r.used.Add(1)
+	if n == nil {
+		return nil, nil
 	}
+	r.used.Add(1)
 	return n, nil
 }
 
@@ -41,7 +44,7 @@ func TestInnerNodes(t *testing.T) {
 		for r := uint(1); r < TileHeight; r++ {
 			for j := range uint64(TileWidth >> r) {
 				w := 1 << r
-				got, ok := n.node(r, j)
+				got, ok := n.Node(r, j)
 				complete := (int(j)+1)*w <= width
 				if ok != complete {
 					t.Fatalf("width %d: node %d/%d complete %v, want %v", width, r, j, ok, complete)
@@ -123,6 +126,200 @@ type cachedInner struct {
 	n map[tileKey]*InnerNodes
 }
 
-func (c cachedInner) InnerNodes(_ context.Context, level uint8, index uint64) (*InnerNodes, error) {
-	return c.n[tileKey{level, index}], nil
+func (c cachedInner) InnerNodes(_ context.Context, level uint8, index uint64) (Nodes, error) {
+	return c.n[tileKey{level, index}], nil // a nil *InnerNodes holds no node
+}
+
+// fullTile returns a full tile of distinct leaf hashes.
+func fullTile() []byte {
+	tile := make([]byte, 0, tileBytes)
+	for _, h := range leafHashes(TileWidth) {
+		tile = append(tile, h[:]...)
+	}
+	return tile
+}
+
+func TestUpperNodes(t *testing.T) {
+	tile := fullTile()
+	up := UpperNodes(tile)
+	if len(up) != UpperNodesSize {
+		t.Fatalf("%d bytes of upper nodes, want %d", len(up), UpperNodesSize)
+	}
+	at := 0
+	for r := uint(4); r < TileHeight; r++ {
+		w := HashSize << r // bytes of tile under one node
+		for j := range TileWidth >> r {
+			if got, want := Hash(up[at:]), subtreeRoot(tile[j*w:(j+1)*w]); got != want {
+				t.Fatalf("upper node %d/%d: %x, want %x", r, j, got, want)
+			}
+			at += HashSize
+		}
+	}
+	for _, l := range []int{0, HashSize, tileBytes - HashSize} {
+		if UpperNodes(tile[:l]) != nil {
+			t.Errorf("upper nodes of a tile of %d hashes", l/HashSize)
+		}
+	}
+}
+
+// TestGroupNodes: a group's nodes are the tile's, it holds exactly the
+// nodes under its group and every upper node, and nodes that do not belong
+// together make none.
+func TestGroupNodes(t *testing.T) {
+	tile := fullTile()
+	inner := NewInnerNodes(tile)
+	up := UpperNodes(tile)
+	group := func(g int) []byte { return tile[g*GroupWidth*HashSize : (g+1)*GroupWidth*HashSize] }
+	for g := range groups {
+		n := NewGroupNodes(g, group(g), up)
+		if n == nil || n.Group() != g {
+			t.Fatalf("group %d: %v", g, n)
+		}
+		for r := uint(0); r < TileHeight; r++ {
+			for j := range uint64(TileWidth >> r) {
+				got, ok := n.Node(r, j)
+				under := j<<r>>groupShift == uint64(g) // node j at height r lies in group g
+				if want := r >= groupShift || under; ok != want {
+					t.Fatalf("group %d: node %d/%d held %v, want %v", g, r, j, ok, want)
+				}
+				if !ok {
+					continue
+				}
+				want, _ := inner.Node(r, j)
+				if r == 0 {
+					want = Hash(tile[j*HashSize:])
+				}
+				if got != want {
+					t.Fatalf("group %d: node %d/%d: %x, want %x", g, r, j, got, want)
+				}
+			}
+		}
+		if _, ok := n.Node(TileHeight, 0); ok {
+			t.Fatalf("group %d: a node at height %d", g, TileHeight)
+		}
+	}
+	bad := bytes.Clone(up)
+	bad[5] ^= 1 // the height-4 node over group 0
+	for _, tc := range []struct {
+		name          string
+		g             int
+		hashes, upper []byte
+	}{
+		{"another group's hashes", 1, group(2), up},
+		{"a wrong upper node", 0, group(0), bad},
+		{"group -1", -1, group(0), up},
+		{"group 16", 16, group(0), up},
+		{"15 hashes", 0, group(0)[HashSize:], up},
+		{"short upper nodes", 0, group(0), up[HashSize:]},
+	} {
+		if NewGroupNodes(tc.g, tc.hashes, tc.upper) != nil {
+			t.Errorf("%s: nodes made", tc.name)
+		}
+	}
+	var none *GroupNodes
+	if _, ok := none.Node(5, 0); ok {
+		t.Error("a nil GroupNodes holds a node")
+	}
+}
+
+// groupReader serves the level-0 tile of want only as the GroupNodes of
+// want's group: a proof for want that read that tile, or needed a node of
+// it outside the group, fails.
+type groupReader struct {
+	*memStore
+	want uint64
+}
+
+func (r groupReader) ReadTile(ctx context.Context, level uint8, index uint64) ([]byte, error) {
+	if level == 0 && index == r.want/TileWidth {
+		return nil, fmt.Errorf("level-0 tile %d read", index)
+	}
+	return r.memStore.ReadTile(ctx, level, index)
+}
+
+func (r groupReader) InnerNodes(ctx context.Context, level uint8, index uint64) (Nodes, error) {
+	if level != 0 || index != r.want/TileWidth {
+		return nil, nil
+	}
+	t, err := r.memStore.ReadTile(ctx, level, index)
+	if err != nil {
+		return nil, err
+	}
+	g := int(r.want % TileWidth / GroupWidth)
+	return NewGroupNodes(g, t[g*GroupWidth*HashSize:(g+1)*GroupWidth*HashSize], UpperNodes(t)), nil
+}
+
+// TestProofWithGroupNodes: an inclusion proof for an entry of a full
+// level-0 tile needs of that tile only its group's nodes.
+func TestProofWithGroupNodes(t *testing.T) {
+	const size = 70_001
+	m := bigStore(t, size)
+	rng := rand.New(rand.NewPCG(6, 6))
+	for _, idx := range []uint64{0, 15, 16, 255, 256, 65535, 69_887, rng.Uint64N(69_888), rng.Uint64N(69_888)} {
+		want, err := InclusionProof(ctx, m, idx, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := InclusionProof(ctx, groupReader{m, idx}, idx, size)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("inclusion %d in %d: %v", idx, size, err)
+		}
+	}
+}
+
+// BenchmarkProofFromTile is what a proof costs when its level-0 tile was
+// just read and every other tile's inner nodes are cached (a random read of
+// a log larger than the tile cache): from the whole tile, its inner nodes
+// computed, or from its group and the stored upper nodes.
+func BenchmarkProofFromTile(b *testing.B) {
+	m := bigStore(b, benchSize)
+	cached := map[tileKey]*InnerNodes{}
+	uppers := map[uint64][]byte{}
+	for k, t := range m.tiles {
+		cached[k] = NewInnerNodes(t)
+		if k.level == 0 {
+			uppers[k.index] = UpperNodes(t)
+		}
+	}
+	full := uint64(benchSize / TileWidth * TileWidth)
+	b.Run("whole-tile", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 1))
+		for b.Loop() {
+			idx := rng.Uint64N(full)
+			k := tileKey{0, idx / TileWidth}
+			keep := cached[k]
+			cached[k] = NewInnerNodes(m.tiles[k])
+			if _, err := InclusionProof(ctx, cachedInner{m, cached}, idx, benchSize); err != nil {
+				b.Fatal(err)
+			}
+			cached[k] = keep
+		}
+	})
+	b.Run("group", func(b *testing.B) {
+		rng := rand.New(rand.NewPCG(1, 1))
+		for b.Loop() {
+			idx := rng.Uint64N(full)
+			k := tileKey{0, idx / TileWidth}
+			g := int(idx % TileWidth / GroupWidth)
+			n := NewGroupNodes(g, m.tiles[k][g*GroupWidth*HashSize:(g+1)*GroupWidth*HashSize], uppers[k.index])
+			if _, err := InclusionProof(ctx, groupOnly{cachedInner{m, cached}, k.index, n}, idx, benchSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// groupOnly serves one level-0 tile's GroupNodes, every other tile's
+// inner nodes from c.
+type groupOnly struct {
+	cachedInner
+	tile uint64
+	n    *GroupNodes
+}
+
+func (g groupOnly) InnerNodes(ctx context.Context, level uint8, index uint64) (Nodes, error) {
+	if level == 0 && index == g.tile {
+		return g.n, nil
+	}
+	return g.cachedInner.InnerNodes(ctx, level, index)
 }

@@ -82,6 +82,10 @@ type Tile struct {
 	Level  uint8
 	Index  uint64
 	Hashes []byte
+	// Nodes are a full tile's upper inner nodes ([UpperNodes]), stored
+	// beside it so that a proof through one of its hashes can read a group
+	// of 16 hashes instead of 256 ([GroupNodes]); nil for a partial tile.
+	Nodes []byte
 }
 
 // Width returns the number of hashes in the tile.
@@ -217,13 +221,13 @@ func (s *tileSet) node(ctx context.Context, r TileReader, id compact.NodeID) (Ha
 		return Hash{}, fmt.Errorf("merkle: node %d/%d out of range", id.Level, id.Index)
 	}
 	first := id.Index << rem // first covered node at tree level 8k
-	if ir, ok := r.(InnerNodeReader); ok && rem > 0 {
+	if ir, ok := r.(InnerNodeReader); ok {
 		n, err := ir.InnerNodes(ctx, uint8(k), first>>TileHeight)
 		if err != nil {
 			return Hash{}, fmt.Errorf("merkle: reading inner nodes of tile %d/%d: %w", k, first>>TileHeight, err)
 		}
 		if n != nil {
-			if h, ok := n.node(uint(rem), (first%TileWidth)>>rem); ok {
+			if h, ok := n.Node(uint(rem), (first%TileWidth)>>rem); ok {
 				return h, nil
 			}
 		}

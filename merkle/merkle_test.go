@@ -78,6 +78,9 @@ func (m *memStore) apply(tiles []Tile, newSize uint64) error {
 		if got, want := t.Width(), tileWidthAt(t.Level, t.Index, newSize); got != want || want == 0 {
 			return fmt.Errorf("tile %d/%d at size %d: width %d, want %d", t.Level, t.Index, newSize, got, want)
 		}
+		if !bytes.Equal(t.Nodes, UpperNodes(t.Hashes)) {
+			return fmt.Errorf("tile %d/%d of %d hashes: %d bytes of upper nodes, not UpperNodes'", t.Level, t.Index, t.Width(), len(t.Nodes))
+		}
 		k := tileKey{t.Level, t.Index}
 		old := m.tiles[k]
 		if len(old) == TileWidth*HashSize {

@@ -176,13 +176,13 @@ func (a *active) Close() error { return a.set.Close() }
 
 // ReadEntryAndTile reads through the active log (see the package function
 // ReadEntryAndTile).
-func (a *active) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (Entry, []byte, error) {
+func (a *active) ReadEntryAndTile(ctx context.Context, index uint64) (Entry, EntryTile, error) {
 	s, err := a.resolve(ctx)
 	if err != nil {
-		return Entry{}, nil, err
+		return Entry{}, EntryTile{}, err
 	}
 	if s == nil {
-		return Entry{}, nil, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
+		return Entry{}, EntryTile{}, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
 	}
-	return ReadEntryAndTile(ctx, s, index, tileIndex)
+	return ReadEntryAndTile(ctx, s, index)
 }

@@ -157,6 +157,10 @@ type Tile struct {
 	Level  uint8
 	Index  uint64
 	Hashes []byte
+	// Nodes are a full tile's upper inner nodes (merkle.UpperNodes, 960
+	// bytes), stored beside it for ReadEntryAndTile; nil for a partial
+	// tile (and from a caller that has none to give).
+	Nodes []byte
 }
 
 // AppendRequest is one sequenced batch, ready to commit.
@@ -175,34 +179,60 @@ type AppendRequest struct {
 	State TreeState
 }
 
-// EntryTileReader is implemented by a Storage that reads an entry and a
-// full level-0 tile in one query. The log reads an entry missing from its
-// cache together with the tile holding it, which the inclusion proof
-// answered with the entry needs: on a log larger than the caches, one
-// round trip per read instead of two. It returns storage.ErrNotFound (and
-// no tile) for an entry it does not hold, and a nil tile for a tile that
-// is not stored full (or, from a wrapper whose store cannot read both in
-// one query, with the entry read alone).
+// EntryTileReader is implemented by a Storage that reads an entry and what
+// an inclusion proof needs of its level-0 tile in one query. The log reads
+// an entry missing from its cache that way, and caches the tile's part for
+// the proof answered with the entry: on a log larger than the caches, one
+// round trip per read instead of two, and 1.5 KiB read instead of 8 KiB.
+// It returns storage.ErrNotFound (and no tile) for an entry it does not
+// hold; an empty EntryTile for a tile that is not stored full (or, from a
+// wrapper whose store cannot read both in one query, with the entry read
+// alone). The entry's tile is tile index/256.
 type EntryTileReader interface {
-	ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (e Entry, tile []byte, err error)
+	ReadEntryAndTile(ctx context.Context, index uint64) (Entry, EntryTile, error)
 }
 
-// ReadEntryAndTile reads the entry at index with full level-0 tile
-// tileIndex from s in one query when s is an EntryTileReader; else it
-// reads the entry alone and returns no tile: what a wrapper of a Storage
-// answers as an EntryTileReader.
-func ReadEntryAndTile(ctx context.Context, s Storage, index, tileIndex uint64) (Entry, []byte, error) {
+// EntryTile is what ReadEntryAndTile gives of an entry's full level-0
+// tile: the whole tile when it is stored without its upper nodes (a tile
+// written before they were stored); else the 16 hashes of the entry's
+// group (the tile's hashes 16·g to 16·g+15, g = index%256/16) and the
+// upper nodes (Tile.Nodes): what merkle.NewGroupNodes takes.
+type EntryTile struct {
+	Hashes []byte
+	Group  []byte
+	Nodes  []byte
+}
+
+// NewEntryTile is the EntryTile of a tile read as a driver reads it: its
+// upper nodes (nil for none) and its hashes, whole when there are no nodes
+// and the entry's group when there are; none for a tile not stored full
+// (nil hashes).
+func NewEntryTile(nodes, hashes []byte) EntryTile {
+	switch {
+	case hashes == nil:
+		return EntryTile{}
+	case nodes == nil:
+		return EntryTile{Hashes: hashes}
+	}
+	return EntryTile{Group: hashes, Nodes: nodes}
+}
+
+// ReadEntryAndTile reads the entry at index with its level-0 tile from s
+// in one query when s is an EntryTileReader; else it reads the entry alone
+// and returns no tile: what a wrapper of a Storage answers as an
+// EntryTileReader.
+func ReadEntryAndTile(ctx context.Context, s Storage, index uint64) (Entry, EntryTile, error) {
 	if r, ok := s.(EntryTileReader); ok {
-		return r.ReadEntryAndTile(ctx, index, tileIndex)
+		return r.ReadEntryAndTile(ctx, index)
 	}
 	es, err := s.ReadEntries(ctx, index, index+1)
 	if err != nil {
-		return Entry{}, nil, err
+		return Entry{}, EntryTile{}, err
 	}
 	if len(es) == 0 {
-		return Entry{}, nil, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
+		return Entry{}, EntryTile{}, fmt.Errorf("read entry %d: %w", index, ErrNotFound)
 	}
-	return es[0], nil, nil
+	return es[0], EntryTile{}, nil
 }
 
 // Storage is one log's persistent state. Implementations are safe for

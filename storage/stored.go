@@ -9,8 +9,12 @@ import (
 	"slices"
 )
 
-// FullTileBytes is the size of a full tile: 256 hashes of 32 bytes.
-const FullTileBytes = 256 * 32
+// FullTileBytes is the size of a full tile: 256 hashes of 32 bytes;
+// nodesBytes the size of its upper inner nodes (merkle.UpperNodesSize).
+const (
+	FullTileBytes = 256 * 32
+	nodesBytes    = 30 * 32
+)
 
 // CheckAppendRequest rejects a batch that breaks AppendRequest's invariants before
 // anything touches the database: storing it would corrupt the log; such a
@@ -34,6 +38,9 @@ func CheckAppendRequest(req AppendRequest) error {
 		}
 		if l := len(t.Hashes); l == 0 || l%32 != 0 || l > FullTileBytes {
 			return fmt.Errorf("invalid batch: tile %d/%d: %d bytes is not 1 to 256 hashes", t.Level, t.Index, l)
+		}
+		if t.Nodes != nil && (len(t.Nodes) != nodesBytes || len(t.Hashes) != FullTileBytes) {
+			return fmt.Errorf("invalid batch: tile %d/%d of %d bytes: %d bytes of upper nodes", t.Level, t.Index, len(t.Hashes), len(t.Nodes))
 		}
 	}
 	// Every column of an entry holds any value of its Go type (search keys

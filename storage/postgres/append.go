@@ -265,6 +265,7 @@ type writes struct {
 	tLevel  []int16
 	tIdx    []int64
 	tHashes [][]byte
+	tNodes  [][]byte // NULL for a tile without
 	// tree state
 	state storage.TreeState
 }
@@ -317,8 +318,9 @@ func newWrites(req storage.AppendRequest, start int64, codec *bodycodec.Codec) *
 	w.tLevel = make([]int16, len(tiles))
 	w.tIdx = make([]int64, len(tiles))
 	w.tHashes = make([][]byte, len(tiles))
+	w.tNodes = make([][]byte, len(tiles))
 	for i, t := range tiles {
-		w.tLevel[i], w.tIdx[i], w.tHashes[i] = int16(t.Level), int64(t.Index), t.Hashes
+		w.tLevel[i], w.tIdx[i], w.tHashes[i], w.tNodes[i] = int16(t.Level), int64(t.Index), t.Hashes, t.Nodes
 	}
 	return w
 }
@@ -356,10 +358,10 @@ func (w *writes) queue(b *pgx.Batch, withRows bool, treeID int64) {
 	}
 	if len(w.tIdx) > 0 {
 		b.Queue(`
-			INSERT INTO tiles (tree_id, level, idx, hashes)
-			SELECT $4::bigint, * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])
-			ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes`,
-			w.tLevel, w.tIdx, w.tHashes, treeID)
+			INSERT INTO tiles (tree_id, level, idx, hashes, nodes)
+			SELECT $4::bigint, * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[], $5::bytea[])
+			ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes, nodes = excluded.nodes`,
+			w.tLevel, w.tIdx, w.tHashes, treeID, w.tNodes)
 	}
 	b.Queue(`UPDATE tree_state SET size = $1, root = $2, checkpoint = $3, updated_at = now() WHERE tree_id = $4`,
 		int64(w.state.Size), w.state.Root[:], w.state.Checkpoint, treeID)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -70,27 +71,34 @@ func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storag
 	return entries, nil
 }
 
-// readEntryAndTileSQL reads the log's entry of virtual index $3 and its full
-// level-0 tile $4 (NULL if not stored full).
-const readEntryAndTileSQL = `SELECT ` + entryColumns + `,
-	(SELECT hashes FROM tiles WHERE tree_id = $2 AND level = 0 AND idx = $4 AND length(hashes) = 8192)
-	FROM entries WHERE idx = $3 AND ` + inRange
+// readEntryAndTileSQL reads the log's entry of virtual index $3 and, of
+// its full level-0 tile $4, the upper nodes and the 512 bytes from $5 (its
+// group), or the whole tile when it has no nodes; NULLs when it is not
+// stored full. Of the TOASTed hashes (stored EXTERNAL, uncompressed),
+// PostgreSQL then fetches only the chunks the slice needs.
+const readEntryAndTileSQL = `SELECT ` + entryColumns + `, t.t_nodes, t.t_hashes
+	FROM entries LEFT JOIN LATERAL (
+		SELECT nodes AS t_nodes, CASE WHEN nodes IS NULL THEN hashes ELSE substring(hashes FROM $5 FOR 512) END AS t_hashes
+		FROM tiles WHERE tree_id = $2 AND level = 0 AND idx = $4 AND length(hashes) = 8192) t ON true
+	WHERE idx = $3 AND ` + inRange
 
-// ReadEntryAndTile returns the entry at index and full level-0 tile
-// tileIndex, in one query (see storage.EntryTileReader).
-func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
-	if index > math.MaxInt64-uint64(l.start) || tileIndex > math.MaxInt64 {
-		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
+// ReadEntryAndTile returns the entry at index and what a proof needs of
+// its full level-0 tile, in one query (see storage.EntryTileReader).
+func (l *logStore) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
+	if index > math.MaxInt64-uint64(l.start) {
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
 	}
-	var tile []byte
-	e, err := l.scanEntry(l.s.pool.QueryRow(ctx, readEntryAndTileSQL, l.start, l.treeID, l.start+int64(index), int64(tileIndex)), &tile)
+	var nodes, hashes []byte
+	group := index % merkle.TileWidth / merkle.GroupWidth
+	e, err := l.scanEntry(l.s.pool.QueryRow(ctx, readEntryAndTileSQL, l.start, l.treeID, l.start+int64(index),
+		int64(index/merkle.TileWidth), int64(group*merkle.GroupWidth*merkle.HashSize+1)), &nodes, &hashes)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("postgres: read entry %d: %w", index, storage.ErrNotFound)
 	}
 	if err != nil {
-		return storage.Entry{}, nil, fmt.Errorf("postgres: read entry %d: %w", index, err)
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("postgres: read entry %d: %w", index, err)
 	}
-	return e, tile, nil
+	return e, storage.NewEntryTile(nodes, hashes), nil
 }
 
 // ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.

@@ -533,22 +533,22 @@ func (l *logRoute) ReadEntryByLeafHash(ctx context.Context, hash storage.Hash) (
 	return l.primary.ReadEntryByLeafHash(ctx, hash)
 }
 
-// ReadEntryAndTile reads the entry at index with its full level-0 tile
-// (storage.EntryTileReader) from the replica when its tree holds both,
-// else from the primary. A store that cannot read both in one query reads
-// the entry alone, with no tile.
-func (l *logRoute) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
+// ReadEntryAndTile reads the entry at index with its level-0 tile's part
+// (storage.EntryTileReader) from the replica when its tree holds the whole
+// tile, else from the primary. A store that cannot read both in one query
+// reads the entry alone, with no tile.
+func (l *logRoute) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
 	type entryTile struct {
 		e    storage.Entry
-		tile []byte
+		tile storage.EntryTile
 	}
 	read := func(ctx context.Context, s storage.Storage) (entryTile, error) {
-		e, tile, err := storage.ReadEntryAndTile(ctx, s, index, tileIndex)
+		e, tile, err := storage.ReadEntryAndTile(ctx, s, index)
 		return entryTile{e, tile}, err
 	}
 	need := uint64(math.MaxUint64) // the tile's whole tree, and the entry
-	if tileIndex < math.MaxUint64/merkle.TileWidth {
-		need = max(index+1, (tileIndex+1)*merkle.TileWidth)
+	if index < math.MaxUint64-merkle.TileWidth {
+		need = (index/merkle.TileWidth + 1) * merkle.TileWidth
 	}
 	if r := l.replicaFor(need); r != nil {
 		got, err := onReplica(ctx, l, r, read)
@@ -557,7 +557,7 @@ func (l *logRoute) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64
 			l.set.count("replica", "entries")
 			return got.e, got.tile, nil
 		case !l.replicaErr(ctx, err):
-			return storage.Entry{}, nil, err
+			return storage.Entry{}, storage.EntryTile{}, err
 		}
 	}
 	l.set.count("primary", "entries")

@@ -203,10 +203,14 @@ func writeSearchKeys(ctx context.Context, tx *sql.Tx, start int64, entries []sto
 // multi-row upsert may not touch one row twice.
 func writeTiles(ctx context.Context, tx *sql.Tx, treeID int64, tiles []storage.Tile) error {
 	for _, t := range tiles {
+		var nodes any // NULL, not an empty blob, for a tile without
+		if t.Nodes != nil {
+			nodes = t.Nodes
+		}
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO tiles (tree_id, level, idx, hashes) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes`,
-			treeID, int64(t.Level), int64(t.Index), t.Hashes)
+			`INSERT INTO tiles (tree_id, level, idx, hashes, nodes) VALUES (?, ?, ?, ?, ?)
+			 ON CONFLICT (tree_id, level, idx) DO UPDATE SET hashes = excluded.hashes, nodes = excluded.nodes`,
+			treeID, int64(t.Level), int64(t.Index), t.Hashes, nodes)
 		if err != nil {
 			return fmt.Errorf("write tile %d/%d: %w", t.Level, t.Index, err)
 		}

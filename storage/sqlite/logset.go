@@ -23,7 +23,10 @@ type logStore struct {
 	start  int64
 }
 
-var _ storage.Storage = (*logStore)(nil)
+var (
+	_ storage.Storage         = (*logStore)(nil)
+	_ storage.EntryTileReader = (*logStore)(nil)
+)
 
 // virtual maps a local index or size onto the stored (virtual) index.
 func (l *logStore) virtual(i uint64) int64 { return storage.VirtualIndex(l.start, i) }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -76,26 +77,32 @@ func (l *logStore) ReadEntries(ctx context.Context, start, end uint64) ([]storag
 	return entries, nil
 }
 
-// ReadEntryAndTile returns the entry at index and full level-0 tile
-// tileIndex, in one query (see storage.EntryTileReader).
-func (l *logStore) ReadEntryAndTile(ctx context.Context, index, tileIndex uint64) (storage.Entry, []byte, error) {
-	if index > math.MaxInt64-uint64(l.start) || tileIndex > math.MaxInt64 {
-		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
+// ReadEntryAndTile returns the entry at index and what a proof needs of
+// its full level-0 tile (its upper nodes and the entry's group, or the
+// whole tile when it has no nodes), in one query (see
+// storage.EntryTileReader).
+func (l *logStore) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
+	if index > math.MaxInt64-uint64(l.start) {
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
 	}
-	var tile []byte
+	var nodes, hashes []byte
+	tile := int64(index / merkle.TileWidth)
+	from := int64(index%merkle.TileWidth/merkle.GroupWidth*merkle.GroupWidth*merkle.HashSize + 1)
 	row := l.s.r.QueryRowContext(ctx,
 		`SELECT `+entryColumns+`,
-			(SELECT hashes FROM tiles WHERE tree_id = ? AND level = 0 AND idx = ? AND length(hashes) = 8192)
+			(SELECT nodes FROM tiles WHERE tree_id = ? AND level = 0 AND idx = ? AND length(hashes) = 8192),
+			(SELECT CASE WHEN nodes IS NULL THEN hashes ELSE substr(hashes, ?, 512) END
+				FROM tiles WHERE tree_id = ? AND level = 0 AND idx = ? AND length(hashes) = 8192)
 			FROM entries WHERE idx = ? AND `+inRange,
-		append([]any{l.treeID, int64(tileIndex), l.start + int64(index)}, l.rangeArgs()...)...)
-	e, err := l.scanEntry(func(dest ...any) error { return row.Scan(append(dest, &tile)...) })
+		append([]any{l.treeID, tile, from, l.treeID, tile, l.start + int64(index)}, l.rangeArgs()...)...)
+	e, err := l.scanEntry(func(dest ...any) error { return row.Scan(append(dest, &nodes, &hashes)...) })
 	if errors.Is(err, sql.ErrNoRows) {
-		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("sqlite: read entry %d: %w", index, storage.ErrNotFound)
 	}
 	if err != nil {
-		return storage.Entry{}, nil, fmt.Errorf("sqlite: read entry %d: %w", index, err)
+		return storage.Entry{}, storage.EntryTile{}, fmt.Errorf("sqlite: read entry %d: %w", index, err)
 	}
-	return e, tile, nil
+	return e, storage.NewEntryTile(nodes, hashes), nil
 }
 
 // ReadEntryByLeafHash returns the log's entry with that leaf hash, or storage.ErrNotFound.

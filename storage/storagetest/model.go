@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -117,7 +118,7 @@ func (m *model) batch(n int, tag string) storage.AppendRequest {
 					hashes = append(hashes, h[:]...)
 				}
 			}
-			req.Tiles = append(req.Tiles, storage.Tile{Level: level, Index: tile, Hashes: hashes})
+			req.Tiles = append(req.Tiles, storage.Tile{Level: level, Index: tile, Hashes: hashes, Nodes: merkle.UpperNodes(hashes)})
 		}
 	}
 	req.State = storage.TreeState{

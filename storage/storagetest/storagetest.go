@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -339,9 +340,11 @@ func testEdgeTile(t *testing.T, s storage.Storage, _ func(*testing.T) storage.St
 }
 
 // testEntryAndTile: a store that reads an entry with its level-0 tile
-// (storage.EntryTileReader) gives the entry ReadEntries gives and the tile
-// ReadTile gives when it is full; no tile for a partial one or past the
-// log; ErrNotFound for an entry past the log.
+// (storage.EntryTileReader) gives the entry ReadEntries gives and, of a
+// full tile, the upper nodes it was written with and the entry's group of
+// ReadTile's hashes, or ReadTile's whole tile when it was written without
+// nodes; nothing for a partial tile; ErrNotFound for an entry past the
+// log.
 func testEntryAndTile(t *testing.T, s storage.Storage, _ func(*testing.T) storage.Storage) {
 	r, ok := s.(storage.EntryTileReader)
 	if !ok {
@@ -350,36 +353,46 @@ func testEntryAndTile(t *testing.T, s storage.Storage, _ func(*testing.T) storag
 	ctx := context.Background()
 	m := newModel()
 	m.create(t, s, testTreeID)
-	m.grow(t, s, "entry-tile", 300, 230) // tiles 0 and 1 full, tile 2 of 18
+	bare := m.batch(256, "entry-tile-bare") // tile 0 full, written without nodes
+	for i := range bare.Tiles {
+		bare.Tiles[i].Nodes = nil
+	}
+	m.append(t, s, bare)
+	m.grow(t, s, "entry-tile", 44, 230) // tile 1 full with nodes, tile 2 of 18
 	for _, tc := range []struct {
-		index, tile uint64
-		full        bool
+		index        uint64
+		whole, group bool
 	}{
-		{0, 0, true}, {255, 0, true}, {256, 1, true}, {511, 1, true}, {300, 0, true},
-		{520, 2, false}, {529, 2, false}, {10, 3, false},
+		{0, true, false}, {255, true, false}, {100, true, false},
+		{256, false, true}, {271, false, true}, {272, false, true}, {300, false, true}, {511, false, true},
+		{512, false, false}, {529, false, false},
 	} {
-		e, tile, err := r.ReadEntryAndTile(ctx, tc.index, tc.tile)
+		name := fmt.Sprintf("ReadEntryAndTile(%d)", tc.index)
+		e, got, err := r.ReadEntryAndTile(ctx, tc.index)
 		if err != nil {
-			t.Fatalf("ReadEntryAndTile(%d, %d): %v", tc.index, tc.tile, err)
+			t.Fatalf("%s: %v", name, err)
 		}
-		checkEntries(t, fmt.Sprintf("ReadEntryAndTile(%d, %d)", tc.index, tc.tile), []storage.Entry{e}, m.entries[tc.index:tc.index+1])
-		if !tc.full {
-			if tile != nil {
-				t.Errorf("ReadEntryAndTile(%d, %d): a tile of %d bytes, want none", tc.index, tc.tile, len(tile))
+		checkEntries(t, name, []storage.Entry{e}, m.entries[tc.index:tc.index+1])
+		var want storage.EntryTile
+		if tc.whole || tc.group {
+			tile, err := s.ReadTile(ctx, 0, tc.index/256)
+			if err != nil {
+				t.Fatal(err)
 			}
-			continue
+			want.Hashes = tile
+			if tc.group {
+				g := tc.index % 256 / 16
+				want = storage.EntryTile{Group: tile[g*512 : (g+1)*512], Nodes: merkle.UpperNodes(tile)}
+			}
 		}
-		want, err := s.ReadTile(ctx, 0, tc.tile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(tile, want) || len(tile) != 256*32 {
-			t.Errorf("ReadEntryAndTile(%d, %d): tile of %d bytes, not ReadTile's %d", tc.index, tc.tile, len(tile), len(want))
+		if !bytes.Equal(got.Hashes, want.Hashes) || !bytes.Equal(got.Group, want.Group) || !bytes.Equal(got.Nodes, want.Nodes) {
+			t.Errorf("%s: tile %d, group %d and nodes %d bytes; want %d, %d and %d (or other bytes)", name,
+				len(got.Hashes), len(got.Group), len(got.Nodes), len(want.Hashes), len(want.Group), len(want.Nodes))
 		}
 	}
 	for _, index := range []uint64{530, 1 << 40, math.MaxUint64} {
-		if _, tile, err := r.ReadEntryAndTile(ctx, index, 0); !errors.Is(err, storage.ErrNotFound) || tile != nil {
-			t.Errorf("ReadEntryAndTile(%d, 0) past the log: tile %d bytes, %v; want ErrNotFound", index, len(tile), err)
+		if _, tile, err := r.ReadEntryAndTile(ctx, index); !errors.Is(err, storage.ErrNotFound) || tile.Hashes != nil || tile.Group != nil {
+			t.Errorf("ReadEntryAndTile(%d) past the log: %+v, %v; want ErrNotFound", index, tile, err)
 		}
 	}
 }
