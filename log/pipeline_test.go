@@ -5,12 +5,14 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -56,7 +58,8 @@ func TestPipelinedBatch(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				g := &gated{Storage: e.open(t)(t), entered: make(chan struct{}), release: make(chan error, 1)}
 				reg := prometheus.NewRegistry()
-				l := openLog(t, g, newSigner(t), func(c *tlog.Config) { c.Registerer = reg })
+				sgn := &countingSigner{Signer: newSigner(t)}
+				l := openLog(t, g, sgn, func(c *tlog.Config) { c.Registerer = reg })
 				ctx := context.Background()
 
 				type result struct {
@@ -73,9 +76,12 @@ func TestPipelinedBatch(t *testing.T) {
 				<-g.entered // leaf 0's append is in flight
 				// Leaf 1 comes while it waits: the integrator takes it off
 				// the queue and prepares it on the head leaf 0's append
-				// commits. Leaves 2 and 3 come after that, and wait.
+				// commits (its SET signed: the queue's length cannot tell
+				// leaf 1 taken from leaf 1 not yet queued). Leaves 2 and 3
+				// come after that, and wait.
+				signed := sgn.n.Load()
 				go add(1)
-				waitPending(t, reg, 0)
+				waitSigned(t, sgn, signed+1)
 				go add(2)
 				waitPending(t, reg, 1)
 				go add(3)
@@ -141,6 +147,29 @@ func waitPending(t *testing.T, reg *prometheus.Registry, n float64) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the queue never held %v leaves", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// countingSigner counts its signatures.
+type countingSigner struct {
+	signer.Signer
+	n atomic.Int64
+}
+
+func (c *countingSigner) SignMessage(msg []byte) ([]byte, error) {
+	c.n.Add(1)
+	return c.Signer.SignMessage(msg)
+}
+
+// waitSigned waits until s has made at least n signatures.
+func waitSigned(t *testing.T, s *countingSigner, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.n.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d signatures, never %d", s.n.Load(), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
