@@ -15,13 +15,17 @@
 # BIN is a built tabula binary; each DIR holds its log's key; each URL is a
 # PostgreSQL database, or empty for SQLite in DIR (the empty log is used as
 # it is: make it fresh).
-# Environment: PAIRS (2), RUN_SECONDS (20), BIG_PORT (3107), EMPTY_PORT
-# (3108).
+# Before each mode's pairs, both logs run it for WARMUP_SECONDS, not
+# counted: a fresh server on the 10M log wrote ~10 % slower in its first
+# 15 s than in the next ones (docs/SCALE.md, 2026-12-08).
+# Environment: PAIRS (2), RUN_SECONDS (20), WARMUP_SECONDS (5; 0: none),
+# BIG_PORT (3107), EMPTY_PORT (3108).
 set -euo pipefail
 
 bin=${1:?usage: bench-flat.sh BIN BIG_DIR BIG_URL EMPTY_DIR EMPTY_URL}
 pairs=${PAIRS:-2}
 secs=${RUN_SECONDS:-20}
+warmup=${WARMUP_SECONDS:-5}
 declare -A dir=([big]=${2:?} [empty]=${4:?}) url=([big]=${3?} [empty]=${5?}) port=([big]=${BIG_PORT:-3107} [empty]=${EMPTY_PORT:-3108}) pid=()
 
 trap 'kill ${pid[big]:-} ${pid[empty]:-} 2>/dev/null || true' EXIT
@@ -45,7 +49,7 @@ one() {
 	local k=$1 out
 	shift
 	echo "load before: $(cut -d' ' -f1 /proc/loadavg)"
-	out=$("$bin" bench --server "http://127.0.0.1:${port[$k]}" "$@" | tail -1)
+	out=$("$bin" bench --server "http://127.0.0.1:${port[$k]}" --duration "${secs}s" "$@" | tail -1)
 	echo "$k: $out"
 	ops[$k]=$((${ops[$k]:-0} + $(echo "$out" | sed -n 's/.*"good":\([0-9]*\).*/\1/p')))
 	local p
@@ -56,13 +60,18 @@ mode() {
 	local name=$1
 	shift
 	ops=() p99=()
+	if [ "$warmup" != 0 ]; then
+		for k in big empty; do
+			"$bin" bench --server "http://127.0.0.1:${port[$k]}" --duration "${warmup}s" "$@" >/dev/null
+		done
+	fi
 	for i in $(seq "$pairs"); do
 		if [ $((i % 2)) = 1 ]; then one big "$@"; one empty "$@"; else one empty "$@"; one big "$@"; fi
 	done
 	echo "$name, $pairs alternated pairs of ${secs}s: big ${ops[big]}, empty ${ops[empty]}, big/empty $(printf '%.3f' "$(echo "scale=4; ${ops[big]} / ${ops[empty]}" | bc)"); worst p99 big ${p99[big]} ms, empty ${p99[empty]} ms"
 }
-mode "write c=64" --mode write --concurrency 64 --duration "${secs}s" --entries $((secs * 7000))
-mode "read-entry c=16" --mode read-entry --concurrency 16 --duration "${secs}s"
+mode "write c=64" --mode write --concurrency 64 --entries $((secs * 7000))
+mode "read-entry c=16" --mode read-entry --concurrency 16
 for k in big empty; do
 	echo "$k server peak RSS: $(awk '/VmHWM/ {print $2 " " $3}' "/proc/${pid[$k]}/status")"
 done
