@@ -235,6 +235,20 @@ func ReadEntryAndTile(ctx context.Context, s Storage, index uint64) (Entry, Entr
 	return es[0], EntryTile{}, nil
 }
 
+// TileNodesBackfiller is implemented by a LogSet that can give full tiles
+// stored without their upper nodes (Tile.Nodes; tiles written before
+// schema 9) those nodes, so that reads of their old entries take a group
+// instead of the whole tile (EntryTileReader): `tabula migrate
+// --tile-nodes`. Safe while servers run on the database: a full tile
+// never changes, and its nodes are a function of its hashes.
+type TileNodesBackfiller interface {
+	// BackfillTileNodes stores the upper nodes of every full tile of the
+	// database (every log's) stored without, chunk tiles at a time, each
+	// chunk committed on its own; it calls progress (when not nil) with
+	// the running count after each chunk, and returns the count.
+	BackfillTileNodes(ctx context.Context, chunk int, progress func(done int)) (int, error)
+}
+
 // Storage is one log's persistent state. Implementations are safe for
 // concurrent use.
 type Storage interface {

@@ -589,6 +589,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	c := &serveConfig{}
 	fs.StringVar(&c.DataDir, "data-dir", "./tabula-data", "data directory of the embedded database")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL; empty: the embedded database")
+	tileNodes := fs.Bool("tile-nodes", false, "then store the upper inner nodes of full tiles written before schema 9 (safe while servers run)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -599,7 +600,26 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	defer s.Close()
 	fmt.Fprintf(stdout, "migrations applied (%s)\n", engine)
+	if !*tileNodes {
+		return s.Close()
+	}
+	b, ok := s.(storage.TileNodesBackfiller)
+	if !ok {
+		return fmt.Errorf("--tile-nodes: %s cannot store tile nodes", engine)
+	}
+	last := time.Now()
+	n, err := b.BackfillTileNodes(ctx, 1000, func(done int) {
+		if time.Since(last) >= 10*time.Second {
+			fmt.Fprintf(stderr, "%d tiles given their upper nodes so far\n", done)
+			last = time.Now()
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("--tile-nodes: %w", err)
+	}
+	fmt.Fprintf(stdout, "%d full tiles given their upper nodes\n", n)
 	return s.Close()
 }
 

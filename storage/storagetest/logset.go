@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 )
 
@@ -43,6 +44,7 @@ func RunLogSet(t *testing.T, open OpenLogSet) {
 		{"EdgeTileAfterRotation", testEdgeTileAfterRotation},
 		{"Cosigned", testCosigned},
 		{"Lease", testLease},
+		{"TileNodesBackfill", testTileNodesBackfill},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			set, freeze := open(t)
@@ -284,4 +286,60 @@ func testActive(t *testing.T, set storage.LogSet, freeze func(*testing.T, int64)
 	// A second handle finds the log.
 	m.check(t, storage.Active(set, "p", nil))
 	mo.check(t, other)
+}
+
+// testTileNodesBackfill: a set that backfills tiles' upper nodes
+// (storage.TileNodesBackfiller) gives every full tile of every log stored
+// without them its nodes, once, leaves the others alone, and reads then
+// take the group (storage.EntryTileReader).
+func testTileNodesBackfill(t *testing.T, set storage.LogSet, _ func(*testing.T, int64)) {
+	b, ok := set.(storage.TileNodesBackfiller)
+	if !ok {
+		t.Skip("the set does not backfill tile nodes")
+	}
+	ctx := context.Background()
+	a := createLog(t, set, newLog(10, "p", 0))
+	ma := newModel()
+	ma.created, ma.state = true, initialState(10)
+	ma.append(t, a, ma.batchWithoutNodes(600, "a")) // tiles 0 and 1 full, without nodes
+	c := rotate(t, set, 10, newLog(20, "p", 0))
+	mc := newModel()
+	mc.created, mc.state = true, initialState(20)
+	mc.append(t, c, mc.batchWithoutNodes(256, "c")) // tile 0 without nodes
+	mc.grow(t, c, "c", 300)                         // tile 1 with nodes, tile 2 partial
+	var calls []int
+	n, err := b.BackfillTileNodes(ctx, 1, func(done int) { calls = append(calls, done) })
+	if err != nil || n != 3 {
+		t.Fatalf("BackfillTileNodes = %d, %v; want the 3 full tiles without nodes", n, err)
+	}
+	if len(calls) == 0 || calls[len(calls)-1] != 3 {
+		t.Errorf("progress calls %v, want the running count up to 3", calls)
+	}
+	if n, err := b.BackfillTileNodes(ctx, 100, nil); err != nil || n != 0 {
+		t.Errorf("BackfillTileNodes again = %d, %v; want 0", n, err)
+	}
+	for _, tc := range []struct {
+		s     storage.Storage
+		index uint64
+	}{{a, 3}, {a, 300}, {c, 17}, {c, 260}} {
+		r, ok := tc.s.(storage.EntryTileReader)
+		if !ok {
+			t.Skip("the store does not read an entry with its tile")
+		}
+		_, got, err := r.ReadEntryAndTile(ctx, tc.index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tile, err := tc.s.ReadTile(ctx, 0, tc.index/256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := tc.index % 256 / 16
+		if got.Hashes != nil || !bytes.Equal(got.Group, tile[g*512:(g+1)*512]) || !bytes.Equal(got.Nodes, merkle.UpperNodes(tile)) {
+			t.Errorf("entry %d after the backfill: tile %d, group %d, nodes %d bytes; want its group and the tile's upper nodes",
+				tc.index, len(got.Hashes), len(got.Group), len(got.Nodes))
+		}
+	}
+	ma.check(t, a)
+	mc.check(t, c)
 }

@@ -138,6 +138,16 @@ func nodeHash(level uint8, node uint64) storage.Hash {
 	return sha256.Sum256(b[:])
 }
 
+// batchWithoutNodes is batch(n, tag) as a release that stored no upper
+// nodes beside full tiles (before schema 9) wrote it.
+func (m *model) batchWithoutNodes(n int, tag string) storage.AppendRequest {
+	req := m.batch(n, tag)
+	for i := range req.Tiles {
+		req.Tiles[i].Nodes = nil
+	}
+	return req
+}
+
 // apply records a batch the store accepted.
 func (m *model) apply(req storage.AppendRequest) {
 	for _, e := range req.Entries {

@@ -353,12 +353,8 @@ func testEntryAndTile(t *testing.T, s storage.Storage, _ func(*testing.T) storag
 	ctx := context.Background()
 	m := newModel()
 	m.create(t, s, testTreeID)
-	bare := m.batch(256, "entry-tile-bare") // tile 0 full, written without nodes
-	for i := range bare.Tiles {
-		bare.Tiles[i].Nodes = nil
-	}
-	m.append(t, s, bare)
-	m.grow(t, s, "entry-tile", 44, 230) // tile 1 full with nodes, tile 2 of 18
+	m.append(t, s, m.batchWithoutNodes(256, "entry-tile-bare")) // tile 0 full, written without nodes
+	m.grow(t, s, "entry-tile", 44, 230)                         // tile 1 full with nodes, tile 2 of 18
 	for _, tc := range []struct {
 		index        uint64
 		whole, group bool
