@@ -142,3 +142,66 @@ func TestEntryWithTile(t *testing.T) {
 		}
 	}
 }
+
+// corruptNodes is a real store whose stored upper nodes do not match the
+// tiles' hashes: node (0..29) is flipped; with node -1, an entry comes
+// with the next tile's part (nodes that belong together, of another tile).
+type corruptNodes struct {
+	*tileCounting
+	node int
+}
+
+func (c corruptNodes) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
+	e, tile, err := c.tileCounting.ReadEntryAndTile(ctx, index)
+	if c.node < 0 && err == nil {
+		_, tile, err = c.Storage.(storage.EntryTileReader).ReadEntryAndTile(ctx, index+merkle.TileWidth)
+		return e, tile, err
+	}
+	if tile.Nodes != nil {
+		tile.Nodes = bytes.Clone(tile.Nodes)
+		tile.Nodes[c.node*merkle.HashSize] ^= 1
+	}
+	return e, tile, err
+}
+
+// TestEntryWithCorruptNodes: upper nodes that do not match the tile's
+// hashes never make a wrong proof, whichever is wrong (the node over the
+// entry's group, its sibling, a height-7 node), nor another tile's part:
+// the log reads the whole tile instead.
+func TestEntryWithCorruptNodes(t *testing.T) {
+	e := engines[0]
+	open := e.open(t)
+	sgn := newSigner(t)
+	ctx := context.Background()
+	writer := openLog(t, open(t), sgn, nil)
+	for i := range 600 { // tiles 0 and 1 full
+		if _, err := writer.Add(ctx, leaf(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := writer.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, node := range []int{0, 1, 16, 28, 29, -1} {
+		store := corruptNodes{&tileCounting{Storage: open(t), tiles: map[[2]uint64]int{}}, node}
+		l := openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1 })
+		head, err := l.Head(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := l.Entry(ctx, 5) // group 0
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := l.InclusionProof(ctx, 5, head.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := proof.VerifyInclusion(rfc6962.DefaultHasher, 5, head.Size, got.LeafHash[:], hashSlices(p), head.Root[:]); err != nil {
+			t.Fatalf("node %d wrong: %v", node, err)
+		}
+		if store.both.Load() != 1 || store.reads(0, 0) != 1 {
+			t.Errorf("node %d wrong: %d reads with the tile, %d reads of the whole tile; want 1 and 1", node, store.both.Load(), store.reads(0, 0))
+		}
+	}
+}

@@ -69,7 +69,7 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 		l.caches.tiles.Add(k, &fullTile{hashes: tile.Hashes})
 	case tile.Group != nil:
 		n := merkle.NewGroupNodes(group, tile.Group, tile.Nodes)
-		if n == nil {
+		if n == nil || !l.tileRootIs(ctx, tileIndex, n.Root()) {
 			// The proof reads the whole tile instead, and is right.
 			l.cfg.Logger.Warn("a tile's stored upper nodes do not match its hashes",
 				"treeID", l.treeID, "tile", tileIndex, "group", group)
@@ -79,6 +79,17 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 	}
 	l.caches.entries.add(l.treeID, &e)
 	return e, true, nil
+}
+
+// tileRootIs reports whether root is full level-0 tile index's hash one
+// tile level up, read as proofs read it (the head's edge tiles from memory,
+// full tiles through the cache).
+func (l *Log) tileRootIs(ctx context.Context, index uint64, root merkle.Hash) bool {
+	l.headMu.Lock()
+	size := l.head.Size
+	l.headMu.Unlock()
+	h, err := merkle.NodeHash(ctx, l.proofReader(size), merkle.TileHeight, index)
+	return err == nil && h == root
 }
 
 // EntryByLeafHash returns the entry with that leaf hash, or storage.ErrNotFound.

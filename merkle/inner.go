@@ -111,8 +111,12 @@ type GroupNodes struct {
 
 // NewGroupNodes returns the nodes of group g (0..15) of a full tile, from
 // the group's 16 hashes and the tile's upper inner nodes. It returns nil if
-// a length is wrong or if the group's hashes do not hash to the upper node
-// they sit under: nodes that do not belong together, never a wrong proof.
+// a length is wrong, if the group's hashes do not hash to the upper node
+// they sit under, or if an upper node above height 4 is not the hash of
+// the two below it: nodes that do not belong together (any one of them
+// corrupt). Nodes that do belong together may still be another tile's:
+// the caller checks Root against the tile's hash one level up before
+// trusting them with a proof.
 func NewGroupNodes(g int, hashes, upper []byte) *GroupNodes {
 	if g < 0 || g >= groups || len(hashes) != GroupWidth*HashSize || len(upper) != UpperNodesSize {
 		return nil
@@ -136,8 +140,20 @@ func NewGroupNodes(g int, hashes, upper []byte) *GroupNodes {
 	if hashChildren(&below[0], &below[1]) != n.upper[g] {
 		return nil
 	}
+	// heights 4..6 start at 0, 16 and 24; each node above is at 16, 24, 28
+	for at, w := 0, groups; w > 2; at, w = at+w, w/2 {
+		for j := 0; j < w; j += 2 {
+			if hashChildren(&n.upper[at+j], &n.upper[at+j+1]) != n.upper[at+w+j/2] {
+				return nil
+			}
+		}
+	}
 	return n
 }
+
+// Root is the tile's root: its hash one tile level up, against which the
+// caller checks the nodes (see NewGroupNodes).
+func (n *GroupNodes) Root() Hash { return hashChildren(&n.upper[upperCount-2], &n.upper[upperCount-1]) }
 
 // Group is the group whose nodes n holds.
 func (n *GroupNodes) Group() int { return n.group }

@@ -198,8 +198,8 @@ func TestGroupNodes(t *testing.T) {
 			t.Fatalf("group %d: a node at height %d", g, TileHeight)
 		}
 	}
-	bad := bytes.Clone(up)
-	bad[5] ^= 1 // the height-4 node over group 0
+	flip := func(node int) []byte { b := bytes.Clone(up); b[node*HashSize+5] ^= 1; return b }
+	bad, bad5 := flip(0), flip(20) // the height-4 node over group 0; a height-5 node
 	for _, tc := range []struct {
 		name          string
 		g             int
@@ -207,6 +207,8 @@ func TestGroupNodes(t *testing.T) {
 	}{
 		{"another group's hashes", 1, group(2), up},
 		{"a wrong upper node", 0, group(0), bad},
+		{"a wrong upper node of another group", 0, group(0), bad5},
+		{"a wrong height-7 node", 0, group(0), flip(29)},
 		{"group -1", -1, group(0), up},
 		{"group 16", 16, group(0), up},
 		{"15 hashes", 0, group(0)[HashSize:], up},
@@ -215,6 +217,15 @@ func TestGroupNodes(t *testing.T) {
 		if NewGroupNodes(tc.g, tc.hashes, tc.upper) != nil {
 			t.Errorf("%s: nodes made", tc.name)
 		}
+	}
+	if n := NewGroupNodes(3, group(3), up); n.Root() != subtreeRoot(tile) {
+		t.Error("Root is not the tile's root")
+	}
+	// Another tile's group and nodes belong together: Root tells.
+	other := slices.Clone(tile)
+	slices.Reverse(other)
+	if n := NewGroupNodes(3, other[3*GroupWidth*HashSize:4*GroupWidth*HashSize], UpperNodes(other)); n == nil || n.Root() == subtreeRoot(tile) {
+		t.Error("another tile's nodes: none made, or Root is this tile's root")
 	}
 	var none *GroupNodes
 	if _, ok := none.Node(5, 0); ok {
