@@ -51,7 +51,8 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 	tileIndex := index / merkle.TileWidth
 	group := int(index % merkle.TileWidth / merkle.GroupWidth)
 	l.headMu.Lock()
-	full := l.headValid && (tileIndex+1)*merkle.TileWidth <= l.head.Size
+	size := l.head.Size
+	full := l.headValid && (tileIndex+1)*merkle.TileWidth <= size
 	l.headMu.Unlock()
 	k := treeTile{l.treeID, tileKey{0, tileIndex}}
 	if !full {
@@ -69,7 +70,7 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 		l.caches.tiles.Add(k, &fullTile{hashes: tile.Hashes})
 	case tile.Group != nil:
 		n := merkle.NewGroupNodes(group, tile.Group, tile.Nodes)
-		if n == nil || !l.tileRootIs(ctx, tileIndex, n.Root()) {
+		if n == nil || !l.tileRootIs(ctx, size, tileIndex, n.Root()) {
 			// The proof reads the whole tile instead, and is right.
 			l.cfg.Logger.Warn("a tile's stored upper nodes do not match its hashes",
 				"treeID", l.treeID, "tile", tileIndex, "group", group)
@@ -82,12 +83,9 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 }
 
 // tileRootIs reports whether root is full level-0 tile index's hash one
-// tile level up, read as proofs read it (the head's edge tiles from memory,
-// full tiles through the cache).
-func (l *Log) tileRootIs(ctx context.Context, index uint64, root merkle.Hash) bool {
-	l.headMu.Lock()
-	size := l.head.Size
-	l.headMu.Unlock()
+// tile level up in the tree of size (the head's), read as proofs read it
+// (the head's edge tiles from memory, full tiles through the cache).
+func (l *Log) tileRootIs(ctx context.Context, size, index uint64, root merkle.Hash) bool {
 	h, err := merkle.NodeHash(ctx, l.proofReader(size), merkle.TileHeight, index)
 	return err == nil && h == root
 }

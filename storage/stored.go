@@ -16,9 +16,9 @@ const (
 	nodesBytes    = 30 * 32
 )
 
-// CheckAppendRequest rejects a batch that breaks AppendRequest's invariants before
-// anything touches the database: storing it would corrupt the log; such a
-// failure is the caller's bug.
+// CheckAppendRequest rejects a batch that breaks AppendRequest's
+// invariants before anything touches the database: storing it would
+// corrupt the log; such a failure is the caller's bug.
 func CheckAppendRequest(req AppendRequest) error {
 	n := uint64(len(req.Entries))
 	if req.OldSize > math.MaxInt64 || n > math.MaxInt64-req.OldSize {
@@ -50,12 +50,13 @@ func CheckAppendRequest(req AppendRequest) error {
 	return nil
 }
 
-// StoredTiles is what the drivers' Append writes of tiles: the last of several tiles
-// with the same coordinates (so one upsert never touches a row twice), and
-// no partial level-0 tile. ReadTile answers the right-edge level-0 tile from
-// its entries' leaf hashes (each driver's readTileSQL), so a batch does not rewrite it:
-// on PostgreSQL that rewrite, ~4 KiB on average, TOASTed, was ~12 % of the
-// WAL and left ~160 bytes of dead tile per entry on disk (docs/BENCHMARKS.md).
+// StoredTiles is what the drivers' Append writes of tiles: the last of
+// several tiles with the same coordinates (so one upsert never touches a
+// row twice), and no partial level-0 tile. ReadTile answers the right-edge
+// level-0 tile from its entries' leaf hashes (each driver's readTileSQL),
+// so a batch does not rewrite it: on PostgreSQL that rewrite, ~4 KiB on
+// average, TOASTed, was ~12 % of the WAL and left ~160 bytes of dead tile
+// per entry on disk (docs/BENCHMARKS.md).
 func StoredTiles(tiles []Tile) []Tile {
 	type key struct {
 		level uint8
