@@ -14,6 +14,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/tabularium/tabula/log/diskcache"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/storage"
 	"github.com/tabularium/tabula/storage/bodycodec"
@@ -30,6 +31,7 @@ type Caches struct {
 	bundles *bundleCache
 	entries *entryCache // nil: no cache
 	codec   *bodycodec.Codec
+	files   *diskcache.Cache // nil: no disk cache
 }
 
 // treeTile and treeIndex are cache keys: a tile or an index of one tree.
@@ -46,7 +48,8 @@ type (
 
 // NewCaches makes the caches sized by cfg's TileCacheSize,
 // BundleCacheSize, BundleCacheBytes, EntryCacheSize and EntryCacheBytes
-// (zero values: the defaults), to share among logs with Config.Caches.
+// (zero values: the defaults), with cfg.DiskCache as their disk tier, to
+// share among logs with Config.Caches.
 func NewCaches(cfg Config) (*Caches, error) {
 	cfg.setCacheDefaults()
 	tiles, err := lru.New[treeTile, *fullTile](cfg.TileCacheSize)
@@ -67,7 +70,7 @@ func NewCaches(cfg Config) (*Caches, error) {
 			return nil, fmt.Errorf("log: %w", err)
 		}
 	}
-	return &Caches{tiles: tiles, bundles: bundles, entries: entries, codec: codec}, nil
+	return &Caches{tiles: tiles, bundles: bundles, entries: entries, codec: codec, files: cfg.DiskCache}, nil
 }
 
 // entryCache keeps entries read by index or leaf hash, and those this
@@ -146,6 +149,40 @@ func (c cachedEntry) entry(codec *bodycodec.Codec, index uint64) (storage.Entry,
 
 func hashKey(rec []byte) uint64 { return binary.BigEndian.Uint64(rec[:8]) }
 
+// recordHeader is the size of marshal's fixed fields.
+const recordHeader = 8 + 4 + 4 + 2
+
+// marshal is c as bytes (the disk cache's record of the entry): the
+// integrated time, the body's and the SET's lengths and the body format,
+// big-endian, then rec.
+func (c cachedEntry) marshal() []byte {
+	b := make([]byte, recordHeader, recordHeader+len(c.rec))
+	binary.BigEndian.PutUint64(b, uint64(c.integratedTime))
+	binary.BigEndian.PutUint32(b[8:], c.bodyLen)
+	binary.BigEndian.PutUint32(b[12:], c.setLen)
+	binary.BigEndian.PutUint16(b[16:], uint16(c.bodyFormat))
+	return append(b, c.rec...)
+}
+
+// unmarshalCachedEntry is the cachedEntry b marshals, sharing b; ok is
+// false when b is not one.
+func unmarshalCachedEntry(b []byte) (cachedEntry, bool) {
+	if len(b) < recordHeader+merkle.HashSize {
+		return cachedEntry{}, false
+	}
+	c := cachedEntry{
+		integratedTime: int64(binary.BigEndian.Uint64(b)),
+		bodyLen:        binary.BigEndian.Uint32(b[8:]),
+		setLen:         binary.BigEndian.Uint32(b[12:]),
+		bodyFormat:     int16(binary.BigEndian.Uint16(b[16:])),
+		rec:            b[recordHeader:],
+	}
+	if uint64(c.bodyLen)+uint64(c.setLen) > uint64(len(c.rec)-merkle.HashSize) {
+		return cachedEntry{}, false
+	}
+	return c, true
+}
+
 // entryCost is the memory of a cached entry of rec: rec and the overhead.
 func entryCost(rec []byte) int64 { return int64(cap(rec)) + entryOverhead }
 
@@ -217,32 +254,60 @@ func (c *entryCache) getByLeafHash(tree int64, h merkle.Hash) (storage.Entry, bo
 // its body as e.Stored has it encoded, else as it is. The cache keeps a
 // copy: e's slices are not retained.
 func (c *entryCache) add(tree int64, e *storage.Entry) {
-	if c == nil {
+	if c == nil || c.has(treeIndex{tree, e.Index}) {
 		return
 	}
+	c.insert(treeIndex{tree, e.Index}, newCachedEntry(e))
+}
+
+// newCachedEntry is e as the cache keeps it, in one new allocation: its
+// body as e.Stored has it encoded, else as it is.
+func newCachedEntry(e *storage.Entry) cachedEntry {
 	body, format := e.Body, int16(bodycodec.Raw)
 	if e.Stored != nil {
 		body, format = e.Stored.Data, e.Stored.Format
 	}
-	n := merkle.HashSize + len(body) + len(e.SET) + len(e.Attestation)
-	if cost := int64(n) + entryOverhead; cost > maxCachedEntry || cost > c.maxBytes {
-		return
-	}
-	k := treeIndex{tree, e.Index}
-	c.mu.RLock()
-	_, had := c.byIndex[k]
-	c.mu.RUnlock()
-	if had {
-		return
-	}
-	rec := make([]byte, 0, n)
+	rec := make([]byte, 0, merkle.HashSize+len(body)+len(e.SET)+len(e.Attestation))
 	rec = append(rec, e.LeafHash[:]...)
 	rec = append(rec, body...)
 	rec = append(rec, e.SET...)
 	rec = append(rec, e.Attestation...)
-	ce := cachedEntry{rec: rec, integratedTime: e.IntegratedTime, bodyLen: uint32(len(body)), setLen: uint32(len(e.SET)), bodyFormat: format}
-	cost := entryCost(rec)
+	return cachedEntry{rec: rec, integratedTime: e.IntegratedTime, bodyLen: uint32(len(body)), setLen: uint32(len(e.SET)), bodyFormat: format}
+}
 
+// peek returns the cached entry of k, without marking it used.
+func (c *entryCache) peek(k treeIndex) (cachedEntry, bool) {
+	if c == nil {
+		return cachedEntry{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	i, ok := c.byIndex[k]
+	if !ok {
+		return cachedEntry{}, false
+	}
+	return c.slots[i].cachedEntry, true
+}
+
+// has reports whether the cache holds k.
+func (c *entryCache) has(k treeIndex) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, had := c.byIndex[k]
+	return had
+}
+
+// insert caches ce as k, which the cache keeps (unless it is larger than
+// maxCachedEntry).
+func (c *entryCache) insert(k treeIndex, ce cachedEntry) {
+	if c == nil {
+		return
+	}
+	rec := ce.rec
+	cost := entryCost(rec)
+	if cost > maxCachedEntry || cost > c.maxBytes {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, had := c.byIndex[k]; had {

@@ -88,7 +88,8 @@ func (l *Log) Add(ctx context.Context, leaf Leaf) (Result, error) {
 }
 
 // Close stops accepting leaves, integrates those already queued, and stops
-// the integrator. It returns early with ctx's error if ctx ends first.
+// the integrator and the disk cache's filler (abandoning the fills not
+// done). It returns early with ctx's error if ctx ends first.
 func (l *Log) Close(ctx context.Context) error {
 	l.qMu.Lock()
 	already := l.closed
@@ -100,12 +101,17 @@ func (l *Log) Close(ctx context.Context) error {
 		default:
 		}
 	}
-	select {
-	case <-l.stopped:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, done := range []chan struct{}{l.stopped, l.fillsDone} {
+		if done == nil {
+			continue
+		}
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
+	return nil
 }
 
 // integrator is the one goroutine that integrates batches. Appends are one
@@ -578,6 +584,11 @@ func (l *Log) finish(p *prepared) []outcome {
 	l.metrics.treeSize.Set(float64(p.req.State.Size))
 	l.setHead(p.req.State, p.tiles, p.base)
 	l.caches.entries.addAll(l.treeID, p.entries)
+	for _, t := range p.tiles { // full now, its entries in the entry cache
+		if t.Level == 0 && len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
+			l.queueFill(t.Index)
+		}
+	}
 	j := 0
 	for i := range p.outs {
 		if p.outs[i].err == nil {

@@ -56,6 +56,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tabularium/tabula/checkpoint"
+	"github.com/tabularium/tabula/log/diskcache"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
@@ -208,8 +209,13 @@ type Config struct {
 	// index or leaf hash (0: the defaults; negative EntryCacheSize: no cache).
 	EntryCacheSize  int
 	EntryCacheBytes int64
+	// DiskCache, if not nil, keeps full level-0 tiles with their entries in
+	// local files, read for an entry missing from the entry cache before
+	// the storage is (see entryFromDisk; docs/ARCHITECTURE.md). It may be
+	// shared by logs (its keys carry the tree ID).
+	DiskCache *diskcache.Cache
 	// Caches, if not nil, are caches shared with other logs (NewCaches);
-	// the cache sizes above are then unused.
+	// the cache sizes above and DiskCache are then unused.
 	Caches *Caches
 
 	// Logger receives structured logs; nil discards them.
@@ -309,6 +315,14 @@ type Log struct {
 	// lookupUntil is when batches stop looking their leaves up before
 	// appending (see integrateOnce); only the integrator uses it.
 	lookupUntil time.Time
+
+	// fills are the full tiles waiting to be written to the disk cache
+	// (nil: no disk cache), queued holds them (see queueFill); fillsDone
+	// is closed when the filler has stopped.
+	fills     chan uint64
+	fillMu    sync.Mutex
+	queued    map[uint64]bool
+	fillsDone chan struct{}
 }
 
 type tileKey struct {
@@ -360,6 +374,10 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.metrics.treeSize.Set(float64(head.Size))
 	l.frozen = cfg.Frozen
 	go l.integrator()
+	if caches.files != nil {
+		l.fills, l.queued, l.fillsDone = make(chan uint64, maxQueuedFills), map[uint64]bool{}, make(chan struct{})
+		go l.filler()
+	}
 	return l, nil
 }
 

@@ -33,31 +33,36 @@ func (l *Log) Entry(ctx context.Context, index uint64) (storage.Entry, error) {
 	return es[0], nil
 }
 
-// entryWithTile reads the entry at index together with what the
-// inclusion proof answered with it needs of its level-0 tile, in one query,
-// when the storage can (storage.EntryTileReader) and the tile is full in
-// the cached head and not in the tile cache: that goes to the cache, where
-// the proof finds it. The whole tile is cached as it is; a tile stored
-// with its upper nodes comes as the entry's group of 16 hashes and those
-// nodes (merkle.GroupNodes), cached in its place until another group's or
-// the whole tile is read. On a log larger than the caches that makes a
-// read of an old entry one round trip instead of two. ok is false when it
-// did not read (the caller reads the entry alone).
+// entryWithTile reads the entry at index, when its level-0 tile is full in
+// the cached head, from the disk cache (entryFromDisk) or else, when the
+// storage can (storage.EntryTileReader), together with what the inclusion
+// proof answered with it needs of its tile, in one query; that goes to
+// the tile cache (unless it holds it), where the proof finds it, and the
+// tile is queued for the disk cache. The whole tile is cached as it is; a
+// tile stored with its upper nodes comes as the entry's group of 16 hashes
+// and those nodes (merkle.GroupNodes), cached in its place until another
+// group's or the whole tile is read. On a log larger than the caches that
+// makes a read of an old entry one round trip instead of two. ok is false
+// when it did not read (the caller reads the entry alone).
 func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry, ok bool, err error) {
-	r, can := l.store.(storage.EntryTileReader)
-	if !can {
-		return storage.Entry{}, false, nil
-	}
 	tileIndex := index / merkle.TileWidth
 	group := int(index % merkle.TileWidth / merkle.GroupWidth)
 	l.headMu.Lock()
 	size := l.head.Size
 	full := l.headValid && (tileIndex+1)*merkle.TileWidth <= size
 	l.headMu.Unlock()
-	k := treeTile{l.treeID, tileKey{0, tileIndex}}
 	if !full {
 		return storage.Entry{}, false, nil
 	}
+	if e, ok := l.entryFromDisk(ctx, index, size); ok {
+		return e, true, nil
+	}
+	l.queueFill(tileIndex)
+	r, can := l.store.(storage.EntryTileReader)
+	if !can {
+		return storage.Entry{}, false, nil
+	}
+	k := treeTile{l.treeID, tileKey{0, tileIndex}}
 	if t, ok := l.caches.tiles.Peek(k); ok && (t.hashes != nil || t.group.Group() == group) {
 		return storage.Entry{}, false, nil
 	}

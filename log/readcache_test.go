@@ -15,6 +15,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	tlog "github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/log/diskcache"
 	"github.com/tabularium/tabula/merkle"
 	"github.com/tabularium/tabula/profile/rekorv1"
 	"github.com/tabularium/tabula/storage"
@@ -149,16 +150,25 @@ func TestEntryCache(t *testing.T) {
 }
 
 // BenchmarkEntryRead is a read-entry's database part: a random entry of
-// 4,096 by index, with the entry cache on (after a first pass warms it) and
-// off, on PostgreSQL.
+// 4,096 by index, with the entry cache on (after a first pass warms it),
+// off, and off with the disk cache on (after the full tiles reached it),
+// on PostgreSQL.
 func BenchmarkEntryRead(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		size int
-	}{{"cache", 0}, {"nocache", -1}} {
+		disk bool
+	}{{"cache", 0, false}, {"nocache", -1, false}, {"disk", -1, true}} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
-			l, err := tlog.Open(ctx, tlog.Config{Storage: engines[1].open(b)(b), Signer: newSigner(b), Profile: rekorv1.Profile("bench.local"), EntryCacheSize: tc.size})
+			var dc *diskcache.Cache
+			if tc.disk {
+				var err error
+				if dc, err = diskcache.Open(b.TempDir(), 1<<30, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			l, err := tlog.Open(ctx, tlog.Config{Storage: engines[1].open(b)(b), Signer: newSigner(b), Profile: rekorv1.Profile("bench.local"), EntryCacheSize: tc.size, DiskCache: dc})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -175,6 +185,11 @@ func BenchmarkEntryRead(b *testing.B) {
 			for i := range n {
 				if _, err := l.Entry(ctx, uint64(i)); err != nil {
 					b.Fatal(err)
+				}
+			}
+			for tile := uint64(0); dc != nil && tile < n/merkle.TileWidth; tile++ {
+				for !dc.Has(l.TreeID(), tile) {
+					time.Sleep(time.Millisecond)
 				}
 			}
 			rng := rand.New(rand.NewPCG(1, 2))

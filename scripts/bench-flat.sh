@@ -19,7 +19,8 @@
 # counted: a fresh server on the 10M log wrote ~10 % slower in its first
 # 15 s than in the next ones (docs/SCALE.md, 2026-12-08).
 # Environment: PAIRS (2), RUN_SECONDS (20), WARMUP_SECONDS (5; 0: none),
-# BIG_PORT (3107), EMPTY_PORT (3108).
+# BIG_PORT (3107), EMPTY_PORT (3108), SERVE_ARGS (more flags for both
+# servers, e.g. "--disk-cache-mib 8192").
 set -euo pipefail
 
 bin=${1:?usage: bench-flat.sh BIN BIG_DIR BIG_URL EMPTY_DIR EMPTY_URL}
@@ -31,7 +32,8 @@ declare -A dir=([big]=${2:?} [empty]=${4:?}) url=([big]=${3?} [empty]=${5?}) por
 trap 'kill ${pid[big]:-} ${pid[empty]:-} 2>/dev/null || true' EXIT
 for k in big empty; do
 	start=$(date +%s.%N)
-	"$bin" serve --listen "127.0.0.1:${port[$k]}" --metrics-listen "" --data-dir "${dir[$k]}" --database-url "${url[$k]}" --log-level warn 2>"${dir[$k]}.flat.log" &
+	# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+	"$bin" serve --listen "127.0.0.1:${port[$k]}" --metrics-listen "" --data-dir "${dir[$k]}" --database-url "${url[$k]}" --log-level warn ${SERVE_ARGS:-} 2>"${dir[$k]}.flat.log" &
 	pid[$k]=$!
 	until curl -fs -o /dev/null "http://127.0.0.1:${port[$k]}/readyz"; do
 		kill -0 "${pid[$k]}" 2>/dev/null || { echo "$k server exited:" >&2; cat "${dir[$k]}.flat.log" >&2; exit 1; }

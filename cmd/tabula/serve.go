@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	httppprof "net/http/pprof"
@@ -29,6 +30,7 @@ import (
 
 	"github.com/tabularium/tabula/api"
 	"github.com/tabularium/tabula/log"
+	"github.com/tabularium/tabula/log/diskcache"
 	"github.com/tabularium/tabula/logset"
 	"github.com/tabularium/tabula/pki/keyformat"
 	"github.com/tabularium/tabula/profile/rekorv2"
@@ -113,6 +115,10 @@ type serveConfig struct {
 	EntryCacheMiB int
 	// BundleCacheMiB bounds the memory of cached full entry bundles.
 	BundleCacheMiB int
+	// DiskCacheMiB bounds the disk cache of full tiles with their entries
+	// in DiskCacheDir (0: none; docs/SCALE.md).
+	DiskCacheMiB int64
+	DiskCacheDir string
 	// WitnessPolicy lists tlog-policy files, comma-separated: the logs
 	// they apply to get their checkpoints cosigned by their witnesses.
 	WitnessPolicy string
@@ -162,6 +168,8 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
 	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
+	fs.Int64Var(&c.DiskCacheMiB, "disk-cache-mib", 0, "disk space for full tiles with their entries kept in local files, read for old entries before the database is, in MiB (0: none; ~125 KiB per 256 hashedrekord entries; for a PostgreSQL log larger than the entry cache, docs/SCALE.md)")
+	fs.StringVar(&c.DiskCacheDir, "disk-cache-dir", "", "directory of the disk cache (empty: <data-dir>/cache)")
 	fs.IntVar(&c.BundleCacheMiB, "bundle-cache-mib", log.DefaultBundleCacheBytes>>20, "memory for full entry bundles kept for /tile/entries reads, in MiB (at least 1)")
 	fs.StringVar(&c.WitnessPolicy, "witness-policy", "", "witness policy files (c2sp.org/tlog-policy), comma-separated: each active log a policy applies to (a policy with log lines: the logs whose keys it lists; without: every log) gets its checkpoints cosigned by the policy's witnesses, and /checkpoint serves the newest quorum-cosigned one (empty: no witnesses)")
 	fs.DurationVar(&c.WitnessWait, "witness-wait", 0, "how long a write to a witnessed log waits for a cosigned checkpoint covering its entry, to prove its inclusion in it, when the request has no "+api.WitnessWaitHeader+" header (0: writes do not wait)")
@@ -220,6 +228,9 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 	if c.BundleCacheMiB < 1 {
 		return fmt.Errorf("--bundle-cache-mib must be at least 1")
 	}
+	if c.DiskCacheMiB < 0 || c.DiskCacheMiB > math.MaxInt64>>20 {
+		return fmt.Errorf("--disk-cache-mib must be 0 (none) or a size")
+	}
 	limits, err := apiLimits(c)
 	if err != nil {
 		return err
@@ -274,6 +285,15 @@ func serve(ctx context.Context, c *serveConfig, logger *slog.Logger, ready chan<
 		EntryCacheBytes: entryBytes,
 
 		BundleCacheBytes: int64(c.BundleCacheMiB) << 20,
+	}
+	if c.DiskCacheMiB > 0 {
+		dir := c.DiskCacheDir
+		if dir == "" {
+			dir = filepath.Join(c.DataDir, "cache")
+		}
+		if logCfg.DiskCache, err = diskcache.Open(dir, c.DiskCacheMiB<<20, reg); err != nil {
+			return err
+		}
 	}
 	if logCfg.Caches, err = log.NewCaches(logCfg); err != nil { // one set for every log
 		return err
