@@ -69,9 +69,16 @@ func (l *Log) entryFromDisk(ctx context.Context, index, size uint64) (storage.En
 	return e, true
 }
 
+// fill is a full tile queued for the disk cache: read is true when a read
+// of one of its entries from the storage queued it, false when it filled.
+type fill struct {
+	tile uint64
+	read bool
+}
+
 // queueFill asks the filler to write full tile index to the disk cache,
 // unless it is there or queued already, or the queue is full.
-func (l *Log) queueFill(index uint64) {
+func (l *Log) queueFill(index uint64, read bool) {
 	if l.fills == nil || l.caches.files.Has(l.treeID, index) {
 		return
 	}
@@ -81,14 +88,15 @@ func (l *Log) queueFill(index uint64) {
 		return
 	}
 	select {
-	case l.fills <- index:
+	case l.fills <- fill{index, read}:
 		l.queued[index] = true
 	default:
 	}
 }
 
 // filler writes the queued tiles to the disk cache, one at a time, until
-// the log closes (a fill in flight then has its storage read cancelled).
+// the log closes (a fill in flight then has its storage read cancelled);
+// those a read queued only as the cache admits them (diskcache.Admit).
 func (l *Log) filler() {
 	defer close(l.fillsDone)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,21 +109,23 @@ func (l *Log) filler() {
 		select {
 		case <-l.stopped:
 			return
-		case index := <-l.fills:
-			if err := l.fill(ctx, index); err != nil && ctx.Err() == nil {
-				l.cfg.Logger.Warn("filling the disk cache", "treeID", l.treeID, "tile", index, "err", err)
+		case f := <-l.fills:
+			if !f.read || l.caches.files.Admit(l.cfg.Now()) {
+				if err := l.fillTile(ctx, f.tile); err != nil && ctx.Err() == nil {
+					l.cfg.Logger.Warn("filling the disk cache", "treeID", l.treeID, "tile", f.tile, "err", err)
+				}
 			}
 			l.fillMu.Lock()
-			delete(l.queued, index)
+			delete(l.queued, f.tile)
 			l.fillMu.Unlock()
 		}
 	}
 }
 
-// fill writes full tile index to the disk cache: its entries from the
+// fillTile writes full tile index to the disk cache: its entries from the
 // entry cache when it holds them all, else from the storage, and its
 // hashes (the entries' leaf hashes) checked against the tree first.
-func (l *Log) fill(ctx context.Context, index uint64) error {
+func (l *Log) fillTile(ctx context.Context, index uint64) error {
 	if l.caches.files.Has(l.treeID, index) {
 		return nil
 	}

@@ -586,7 +586,7 @@ func (l *Log) finish(p *prepared) []outcome {
 	l.caches.entries.addAll(l.treeID, p.entries)
 	for _, t := range p.tiles { // full now, its entries in the entry cache
 		if t.Level == 0 && len(t.Hashes) == merkle.TileWidth*merkle.HashSize {
-			l.queueFill(t.Index)
+			l.queueFill(t.Index, false)
 		}
 	}
 	j := 0

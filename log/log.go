@@ -319,7 +319,7 @@ type Log struct {
 	// fills are the full tiles waiting to be written to the disk cache
 	// (nil: no disk cache), queued holds them (see queueFill); fillsDone
 	// is closed when the filler has stopped.
-	fills     chan uint64
+	fills     chan fill
 	fillMu    sync.Mutex
 	queued    map[uint64]bool
 	fillsDone chan struct{}
@@ -375,7 +375,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	l.frozen = cfg.Frozen
 	go l.integrator()
 	if caches.files != nil {
-		l.fills, l.queued, l.fillsDone = make(chan uint64, maxQueuedFills), map[uint64]bool{}, make(chan struct{})
+		l.fills, l.queued, l.fillsDone = make(chan fill, maxQueuedFills), map[uint64]bool{}, make(chan struct{})
 		go l.filler()
 	}
 	return l, nil

@@ -57,7 +57,7 @@ func (l *Log) entryWithTile(ctx context.Context, index uint64) (e storage.Entry,
 	if e, ok := l.entryFromDisk(ctx, index, size); ok {
 		return e, true, nil
 	}
-	l.queueFill(tileIndex)
+	l.queueFill(tileIndex, true)
 	r, can := l.store.(storage.EntryTileReader)
 	if !can {
 		return storage.Entry{}, false, nil

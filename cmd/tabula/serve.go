@@ -168,7 +168,7 @@ func serveFlags(fs *flag.FlagSet) *serveConfig {
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the metrics listener (needs --metrics-listen)")
 	fs.IntVar(&c.TileCacheSize, "tile-cache-size", log.DefaultTileCacheSize, "full tiles kept in memory (up to 16 KiB each with their inner nodes)")
 	fs.IntVar(&c.EntryCacheMiB, "entry-cache-mib", log.DefaultEntryCacheBytes>>20, "memory for entries kept for reads by index or UUID, in MiB (0: none)")
-	fs.Int64Var(&c.DiskCacheMiB, "disk-cache-mib", 0, "disk space for full tiles with their entries kept in local files, read for old entries before the database is, in MiB (0: none; ~125 KiB per 256 hashedrekord entries; for a PostgreSQL log larger than the entry cache, docs/SCALE.md)")
+	fs.Int64Var(&c.DiskCacheMiB, "disk-cache-mib", 0, "disk space for full tiles with their entries kept in local files, read for old entries before the database is, in MiB (0: none; ~110 KiB per 256 hashedrekord entries; for a PostgreSQL log larger than the entry cache, docs/SCALE.md)")
 	fs.StringVar(&c.DiskCacheDir, "disk-cache-dir", "", "directory of the disk cache (empty: <data-dir>/cache)")
 	fs.IntVar(&c.BundleCacheMiB, "bundle-cache-mib", log.DefaultBundleCacheBytes>>20, "memory for full entry bundles kept for /tile/entries reads, in MiB (at least 1)")
 	fs.StringVar(&c.WitnessPolicy, "witness-policy", "", "witness policy files (c2sp.org/tlog-policy), comma-separated: each active log a policy applies to (a policy with log lines: the logs whose keys it lists; without: every log) gets its checkpoints cosigned by the policy's witnesses, and /checkpoint serves the newest quorum-cosigned one (empty: no witnesses)")

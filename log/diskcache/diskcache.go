@@ -39,8 +39,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/tabularium/tabula/merkle"
 )
@@ -61,6 +63,12 @@ const (
 	recordsAt   = hashesAt + entries*merkle.HashSize
 	tilesPerDir = 4096
 	crcSize     = 4
+
+	// ChurnPerSecond bounds the tiles a full cache takes for reads (see
+	// Admit): each is a read of 256 entries from the database and evicts
+	// another, so a cache smaller than the log's read set would otherwise
+	// spend the database's time replacing its files.
+	ChurnPerSecond = 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -81,6 +89,7 @@ type Cache struct {
 	files map[key]int64 // size in bytes
 	order []key         // in the order written (or found at Open); evicted from the front
 	bytes int64
+	churn *rate.Limiter // Admit's, while the cache is full
 
 	hits, misses, corrupt, writes, evictions prometheus.Counter
 	size                                     prometheus.GaugeFunc
@@ -98,7 +107,7 @@ func Open(dir string, maxBytes int64, reg prometheus.Registerer) (*Cache, error)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("diskcache: %w", err)
 	}
-	c := &Cache{dir: dir, maxBytes: maxBytes, files: map[key]int64{}}
+	c := &Cache{dir: dir, maxBytes: maxBytes, files: map[key]int64{}, churn: rate.NewLimiter(ChurnPerSecond, 1)}
 	c.registerMetrics(reg)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -207,6 +216,18 @@ func (c *Cache) Has(tree int64, tile uint64) bool {
 	defer c.mu.Unlock()
 	_, ok := c.files[key{tree, tile}]
 	return ok
+}
+
+// Admit reports whether a tile read from the database for a reader's sake
+// should be written now: always while the cache has room for a tile of
+// the average size of its files, else (a tile then evicts another) at
+// most ChurnPerSecond a second. A tile that just filled is written anyway
+// (the caller does not ask): it is what readers read most.
+func (c *Cache) Admit(now time.Time) bool {
+	c.mu.Lock()
+	room := len(c.files) == 0 || c.bytes+c.bytes/int64(len(c.files)) <= c.maxBytes
+	c.mu.Unlock()
+	return room || c.churn.AllowN(now, 1)
 }
 
 // Part is what Read gives of a cached tile for one of its entries.

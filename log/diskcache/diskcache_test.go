@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -233,6 +234,34 @@ func TestOrderStaysBounded(t *testing.T) {
 	}
 	if len(c.order) > 2*len(c.files)+1024 {
 		t.Errorf("order holds %d keys for %d files", len(c.order), len(c.files))
+	}
+}
+
+// TestAdmit: tiles for readers are taken freely while the cache has room,
+// and at most ChurnPerSecond a second once each would evict another.
+func TestAdmit(t *testing.T) {
+	hashes, nodes, records := testTile(8, 100)
+	size := int64(recordsAt + entries*(100+crcSize))
+	c := mustOpen(t, t.TempDir(), 2*size)
+	now := time.Unix(1e9, 0)
+	for tile := range uint64(2) {
+		for range 5 {
+			if !c.Admit(now) {
+				t.Fatalf("with %d of 2 tiles: not admitted", tile)
+			}
+		}
+		if err := c.Write(1, tile, hashes, nodes, records); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !c.Admit(now) {
+		t.Error("full: the first tile was not admitted")
+	}
+	if c.Admit(now) || c.Admit(now.Add(time.Second/ChurnPerSecond/2)) {
+		t.Error("full: a second tile was admitted at once")
+	}
+	if !c.Admit(now.Add(time.Second / ChurnPerSecond)) {
+		t.Error("full: no tile admitted a churn interval later")
 	}
 }
 
