@@ -49,6 +49,7 @@ const (
 	// the content size in its header and no checksum: one block, single
 	// segment. (The leaf hash stored beside the body covers its integrity.)
 	ZstdV1 Format = 1
+	// HashedRekordV1 (2) is in hashedrekord.go.
 )
 
 // MaxBodySize is the longest body Encode compresses and Decode produces; a
@@ -117,12 +118,16 @@ func (c *Codec) Close() {
 	c.dec.Close()
 }
 
-// Encode returns what to store for body and its Format: ZstdV1 when that is
-// shorter than body, else body itself and Raw. The result does not alias
-// body when its Format is not Raw.
+// Encode returns what to store for body and its Format: HashedRekordV1
+// for a canonical hashedrekord body it gives back exactly, else ZstdV1 when
+// that is shorter than body, else body itself and Raw. The result does not
+// alias body when its Format is not Raw.
 func (c *Codec) Encode(body []byte) ([]byte, Format) {
 	if len(body) == 0 || len(body) > MaxBodySize {
 		return body, Raw
+	}
+	if stored, ok := encodeHashedRekord(body); ok && len(stored) < len(body) {
+		return stored, HashedRekordV1
 	}
 	frame := c.enc.EncodeAll(body, make([]byte, 0, len(body)))
 	if len(frame) < len(magic) || string(frame[:len(magic)]) != string(magic) {
@@ -174,6 +179,8 @@ func (c *Codec) Decode(stored []byte, f Format) ([]byte, error) {
 		return stored, nil
 	case ZstdV1:
 		return c.decodeV1(stored)
+	case HashedRekordV1:
+		return decodeHashedRekord(stored)
 	}
 	return nil, fmt.Errorf("%w: unknown format %d", ErrCorrupt, f)
 }

@@ -43,6 +43,17 @@ type sample struct {
 // generated returns n canonical hashedrekord bodies made by testentry, as
 // the API would store them: ECDSA P-256 keys (PUBLIC KEY PEM) when cert is
 // false, else Fulcio-style certificates.
+// zstdOnly is body with a space after its first byte: the same bytes to
+// zstd, but not a canonical hashedrekord body (HashedRekordV1), so that a
+// test or benchmark of the zstd format gets one.
+func zstdOnly(samples []sample) []sample {
+	out := make([]sample, len(samples))
+	for i, s := range samples {
+		out[i] = sample{s.name + " (not canonical)", append([]byte{s.body[0], ' '}, s.body[1:]...)}
+	}
+	return out
+}
+
 func generated(t testing.TB, n int, cert bool) []sample {
 	t.Helper()
 	reg := types.NewRegistry(hashedrekord.New())
@@ -159,7 +170,7 @@ func TestRoundTrip(t *testing.T) {
 // with -race).
 func TestConcurrent(t *testing.T) {
 	c := newCodec(t)
-	bodies := generated(t, 4, false)
+	bodies := append(generated(t, 2, false), zstdOnly(generated(t, 2, false))...)
 	for g := range 8 {
 		t.Run(fmt.Sprint(g), func(t *testing.T) {
 			t.Parallel()
@@ -167,7 +178,7 @@ func TestConcurrent(t *testing.T) {
 				b := bodies[(g+i)%len(bodies)].body
 				stored, f := c.Encode(b)
 				got, err := c.Decode(stored, f)
-				if err != nil || !bytes.Equal(got, b) || f != ZstdV1 {
+				if err != nil || !bytes.Equal(got, b) || f == Raw {
 					t.Fatalf("round trip: format %d, %v", f, err)
 				}
 			}
@@ -258,7 +269,8 @@ func TestRawFallback(t *testing.T) {
 		{"short", []byte(`{}`), Raw},
 		{"random bytes", random, Raw},
 		{"past MaxBodySize", bytes.Repeat([]byte(`{"a":1}`), MaxBodySize/7+1), Raw},
-		{"hashedrekord", generated(t, 1, false)[0].body, ZstdV1},
+		{"hashedrekord", generated(t, 1, false)[0].body, HashedRekordV1},
+		{"hashedrekord, not canonical", zstdOnly(generated(t, 1, false))[0].body, ZstdV1},
 		{"MaxBodySize", bytes.Repeat([]byte("a"), MaxBodySize), ZstdV1},
 	} {
 		stored, f := c.Encode(tc.body)
@@ -275,7 +287,7 @@ func TestRawFallback(t *testing.T) {
 // with ErrCorrupt, however they were made.
 func TestDecodeRefuses(t *testing.T) {
 	c := newCodec(t)
-	orig := generated(t, 1, false)[0].body
+	orig := zstdOnly(generated(t, 1, false))[0].body
 	good, f := c.Encode(orig)
 	if f != ZstdV1 {
 		t.Fatal("the sample was not compressed")
@@ -300,7 +312,7 @@ func TestDecodeRefuses(t *testing.T) {
 		stored []byte
 		f      Format
 	}{
-		{"unknown format", good, 2},
+		{"unknown format", good, 3},
 		{"negative format", good, -1},
 		{"empty", nil, ZstdV1},
 		{"header only", good[:3], ZstdV1},
@@ -381,8 +393,9 @@ func TestCompressedSize(t *testing.T) {
 		samples []sample
 		maxRate float64 // stored/raw over the group
 	}{
-		{"testentry hashedrekord, ECDSA P-256 public key", generated(t, 32, false), 0.52},
-		{"testentry hashedrekord, Fulcio-style certificate", generated(t, 8, true), 0.80},
+		{"testentry hashedrekord, ECDSA P-256 public key", generated(t, 32, false), 0.40},
+		{"testentry hashedrekord, Fulcio-style certificate", generated(t, 8, true), 0.60},
+		{"the same, not canonical (zstd)", zstdOnly(generated(t, 32, false)), 0.52},
 		{"repository testdata bodies", repoSamples(t), 0.75},
 		{"shared public-good bundle bodies", publicGood(t), 0.80},
 	}
@@ -416,6 +429,7 @@ func BenchmarkEncode(b *testing.B) {
 		level     zstd.EncoderLevel
 		noEntropy bool
 	}{
+		{"hashedrekord-fields", zstd.SpeedFastest, false},
 		{"fastest", zstd.SpeedFastest, false},
 		{"fastest-noentropy", zstd.SpeedFastest, true},
 		{"default", zstd.SpeedDefault, false},
@@ -435,6 +449,9 @@ func BenchmarkEncode(b *testing.B) {
 				c.enc = enc
 			}
 			bodies := generated(b, 16, false)
+			if tc.name != "hashedrekord-fields" {
+				bodies = zstdOnly(bodies)
+			}
 			var raw, stored int
 			for _, s := range bodies {
 				st, _ := c.Encode(s.body)
@@ -454,17 +471,30 @@ func BenchmarkEncode(b *testing.B) {
 }
 
 func BenchmarkDecode(b *testing.B) {
-	c := newCodec(b)
-	bodies := generated(b, 16, false)
-	stored := make([][]byte, len(bodies))
-	for i, s := range bodies {
-		stored[i], _ = c.Encode(s.body)
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		if _, err := c.Decode(stored[i%len(stored)], ZstdV1); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		want Format
+	}{{"hashedrekord-fields", HashedRekordV1}, {"zstd", ZstdV1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newCodec(b)
+			bodies := generated(b, 16, false)
+			if tc.want == ZstdV1 {
+				bodies = zstdOnly(bodies)
+			}
+			stored := make([][]byte, len(bodies))
+			for i, s := range bodies {
+				var f Format
+				if stored[i], f = c.Encode(s.body); f != tc.want {
+					b.Fatalf("format %d, want %d", f, tc.want)
+				}
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := c.Decode(stored[i%len(stored)], tc.want); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -473,9 +503,9 @@ func BenchmarkDecode(b *testing.B) {
 // decodes to what it was given.
 func FuzzDecode(f *testing.F) {
 	c := newCodec(f)
-	for _, s := range append(repoSamples(f)[:4], generated(f, 2, false)...) {
-		stored, _ := c.Encode(s.body)
-		f.Add(stored, int16(ZstdV1))
+	for _, s := range append(repoSamples(f)[:4], append(generated(f, 2, false), zstdOnly(generated(f, 1, true))...)...) {
+		stored, format := c.Encode(s.body)
+		f.Add(stored, int16(format))
 		f.Add(s.body, int16(Raw))
 	}
 	f.Add([]byte{}, int16(ZstdV1))

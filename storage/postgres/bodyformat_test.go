@@ -61,9 +61,9 @@ func TestUpgradeRawBodies(t *testing.T) {
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// Old rows NULL; the hashedrekord body again compressed (1), the
-	// incompressible and the empty ones raw.
-	if want := []int{0, 0, 0, 1, 0, 0}; !slices.Equal(formats, want) {
+	// Old rows NULL; the hashedrekord body again stored as its fields (2),
+	// the incompressible and the empty ones raw.
+	if want := []int{0, 0, 0, 2, 0, 0}; !slices.Equal(formats, want) {
 		t.Errorf("body_format by index = %v, want %v (0: NULL)", formats, want)
 	}
 }
