@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,22 +18,6 @@ import (
 	"github.com/tabularium/tabula/signer"
 	"github.com/tabularium/tabula/storage"
 )
-
-// entryCounting is a real store that counts its entry reads, of any kind.
-type entryCounting struct {
-	storage.Storage
-	reads atomic.Int64
-}
-
-func (c *entryCounting) ReadEntries(ctx context.Context, start, end uint64) ([]storage.Entry, error) {
-	c.reads.Add(1)
-	return c.Storage.ReadEntries(ctx, start, end)
-}
-
-func (c *entryCounting) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
-	c.reads.Add(1)
-	return c.Storage.(storage.EntryTileReader).ReadEntryAndTile(ctx, index)
-}
 
 func openDiskCache(t *testing.T, dir string) *diskcache.Cache {
 	t.Helper()
@@ -138,7 +121,7 @@ func TestDiskCache(t *testing.T) {
 			open := e.open(t)
 			sgn := newSigner(t)
 			dir := t.TempDir()
-			writer := &entryCounting{Storage: open(t)}
+			writer := &entryCountingStore{Storage: open(t)}
 			want := writeLeaves(t, writer, sgn, openDiskCache(t, dir), 600)
 			tree := want.tree
 			dc := openDiskCache(t, dir)
@@ -152,7 +135,7 @@ func TestDiskCache(t *testing.T) {
 				t.Error("the partial tile 2 is in the disk cache")
 			}
 
-			store := &entryCounting{Storage: open(t)}
+			store := &entryCountingStore{Storage: open(t)}
 			l := openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1; c.DiskCache = dc })
 			for _, i := range []uint64{300, 301, 320, 10, 255, 256} {
 				readAndProve(t, l, want, i)
@@ -166,7 +149,7 @@ func TestDiskCache(t *testing.T) {
 			}
 
 			empty := openDiskCache(t, t.TempDir())
-			store = &entryCounting{Storage: open(t)}
+			store = &entryCountingStore{Storage: open(t)}
 			l = openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1; c.DiskCache = empty })
 			readAndProve(t, l, want, 300)
 			waitCached(t, empty, tree, 1)
@@ -244,7 +227,7 @@ func TestDiskCacheWrongFiles(t *testing.T) {
 			if err := dc.Write(tree, 1, f.hashes, f.nodes, f.records); err != nil {
 				t.Fatal(err)
 			}
-			store := &entryCounting{Storage: open(t)}
+			store := &entryCountingStore{Storage: open(t)}
 			l := openLog(t, store, sgn, func(c *tlog.Config) { c.EntryCacheSize = -1; c.DiskCache = dc })
 			readAndProve(t, l, want, index)
 			if store.reads.Load() == 0 {

@@ -21,7 +21,8 @@ import (
 	"github.com/tabularium/tabula/storage"
 )
 
-// entryCountingStore counts the entry reads that reach storage.
+// entryCountingStore counts the entry reads that reach storage, of any
+// kind (it reads an entry with its tile as the store beneath does).
 type entryCountingStore struct {
 	storage.Storage
 	reads atomic.Int64
@@ -35,6 +36,11 @@ func (s *entryCountingStore) ReadEntries(ctx context.Context, start, end uint64)
 func (s *entryCountingStore) ReadEntryByLeafHash(ctx context.Context, h merkle.Hash) (storage.Entry, error) {
 	s.reads.Add(1)
 	return s.Storage.ReadEntryByLeafHash(ctx, h)
+}
+
+func (s *entryCountingStore) ReadEntryAndTile(ctx context.Context, index uint64) (storage.Entry, storage.EntryTile, error) {
+	s.reads.Add(1)
+	return storage.ReadEntryAndTile(ctx, s.Storage, index)
 }
 
 func sameEntry(a, b storage.Entry) bool {

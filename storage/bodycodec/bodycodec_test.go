@@ -396,6 +396,7 @@ func TestCompressedSize(t *testing.T) {
 		{"testentry hashedrekord, ECDSA P-256 public key", generated(t, 32, false), 0.40},
 		{"testentry hashedrekord, Fulcio-style certificate", generated(t, 8, true), 0.60},
 		{"the same, not canonical (zstd)", zstdOnly(generated(t, 32, false)), 0.52},
+		{"certificates, not canonical (zstd)", zstdOnly(generated(t, 8, true)), 0.80},
 		{"repository testdata bodies", repoSamples(t), 0.75},
 		{"shared public-good bundle bodies", publicGood(t), 0.80},
 	}
