@@ -254,7 +254,7 @@ func (c *entryCache) getByLeafHash(tree int64, h merkle.Hash) (storage.Entry, bo
 // its body as e.Stored has it encoded, else as it is. The cache keeps a
 // copy: e's slices are not retained.
 func (c *entryCache) add(tree int64, e *storage.Entry) {
-	if c == nil || c.has(treeIndex{tree, e.Index}) {
+	if _, had := c.peek(treeIndex{tree, e.Index}); c == nil || had {
 		return
 	}
 	c.insert(treeIndex{tree, e.Index}, newCachedEntry(e))
@@ -287,14 +287,6 @@ func (c *entryCache) peek(k treeIndex) (cachedEntry, bool) {
 		return cachedEntry{}, false
 	}
 	return c.slots[i].cachedEntry, true
-}
-
-// has reports whether the cache holds k.
-func (c *entryCache) has(k treeIndex) bool {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	_, had := c.byIndex[k]
-	return had
 }
 
 // insert caches ce as k, which the cache keeps (unless it is larger than
